@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Installs and builds everything the e2e cluster runs, into the cache dir
+# ${NETCHECK_E2E_CACHE:-/var/cache/netcheck-e2e}. Idempotent: a second run only
+# checks stamps and takes seconds.
+#   bin/    kube-* and kubelet (build-k8s.sh), coredns, pause, echo, busybox
+#   images/ docker-archive tars: busybox:1.36, registry.k8s.io/pause:3.10,
+#           registry.k8s.io/coredns/coredns:v1.12.4, netcheck.local/echo:1
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need_root
+
+PKGS=(containerd runc containernetworking-plugins iptables conntrack etcd-server openssl
+      busybox-static iproute2 util-linux dpkg-dev build-essential ca-certificates)
+STAMPS="$CACHE/stamps"
+mkdir -p "$BIN" "$IMAGES" "$STAMPS"
+
+# --- Debian packages ---------------------------------------------------------------
+apt_updated=0
+apt_update() { ((apt_updated)) || { log "apt-get update"; apt-get update -qq; apt_updated=1; }; }
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  apt_update
+  log "apt-get install ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v go >/dev/null || die "go toolchain not found in PATH"
+
+# --- stamps: rebuild an artifact only when its inputs change -------------------------
+# inputs_hash ARG...: an ARG naming a file contributes its content, any other ARG its text.
+inputs_hash() {
+  local a
+  for a in "$@"; do
+    if [[ -f $a ]]; then sha256sum <"$a"; else printf '%s\n' "$a"; fi
+  done | sha256sum | cut -d' ' -f1
+}
+fresh() { # fresh NAME HASH OUTPUT...: all outputs exist and the stamp matches
+  local name=$1 hash=$2; shift 2
+  local o; for o in "$@"; do [[ -e $o ]] || return 1; done
+  [[ -f $STAMPS/$name && $(<"$STAMPS/$name") == "$hash" ]]
+}
+stamp() { echo "$2" >"$STAMPS/$1"; }
+
+# --- Kubernetes ----------------------------------------------------------------------
+extra=""
+command -v kubectl >/dev/null 2>&1 || extra=kubectl
+K8S_VERSION=$K8S_VERSION K8S_EXTRA_BINS=$extra NETCHECK_E2E_CACHE=$CACHE bash "$CLUSTER_DIR/build-k8s.sh"
+
+# --- small Go programs ---------------------------------------------------------------
+go_build() { # go_build NAME OUT [ldflags]
+  local name=$1 out=$2 dir="$CLUSTER_DIR/images/$1"
+  local files=("$dir"/go.mod "$dir"/*.go)
+  [[ -f $dir/go.sum ]] && files+=("$dir/go.sum")
+  local h; h=$(inputs_hash "$(go env GOVERSION)" "${files[@]}")
+  if fresh "$name" "$h" "$out"; then log "$name cached"; return; fi
+  log "building $name"
+  (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -trimpath -ldflags "-s -w" -o "$out.tmp" .)
+  mv "$out.tmp" "$out"
+  stamp "$name" "$h"
+}
+go_build pause "$BIN/pause"
+go_build echo "$BIN/echo"
+go_build coredns "$BIN/coredns"
+
+# --- busybox, rebuilt from Debian's source package -----------------------------------
+# Debian's binaries lack the wget timeout feature (`wget -T 3` segfaults) and more.
+BB_SRC="$CACHE/src/busybox"
+bb_h=$(inputs_hash busybox-v1 "$(dpkg-query -W -f='${Version}' busybox-static)")
+if fresh busybox "$bb_h" "$BIN/busybox"; then
+  log "busybox cached"
+else
+  src_list=/etc/apt/sources.list.d/netcheck-e2e-src.sources
+  if ! grep -rqs '^Types:.*deb-src\|^deb-src ' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    # deb-src entries for the same mirrors/suites as the binary packages
+    if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
+      sed 's/^Types:.*/Types: deb-src/' /etc/apt/sources.list.d/debian.sources >"$src_list"
+    else
+      grep -h '^deb ' /etc/apt/sources.list | sed 's/^deb /deb-src /' >"${src_list%.sources}.list"
+    fi
+    apt_updated=0
+  fi
+  if ! apt-get source --print-uris -qq busybox 2>/dev/null | grep -q "\.dsc'"; then apt_updated=0; fi
+  apt_update
+  rm -rf "$BB_SRC"; mkdir -p "$BB_SRC"
+  log "fetching busybox source package"
+  (cd "$BB_SRC" && apt-get source -qq busybox >/dev/null 2>&1) || die "apt-get source busybox failed"
+  dir=$(find "$BB_SRC" -mindepth 1 -maxdepth 1 -type d -name 'busybox-*' | head -n1)
+  [[ -n $dir ]] || die "busybox source not unpacked in $BB_SRC"
+  log "building busybox (static, defconfig, no tc) in $dir"
+  (
+    cd "$dir"
+    make -s defconfig >/dev/null
+    sed -i -e 's/^# CONFIG_STATIC is not set/CONFIG_STATIC=y/' -e 's/^CONFIG_TC=y/# CONFIG_TC is not set/' .config
+    yes '' | make -s oldconfig >/dev/null 2>&1 || true
+    grep -q '^CONFIG_STATIC=y' .config && ! grep -q '^CONFIG_TC=y' .config
+    make -s -j"$(nproc)" busybox >"$BB_SRC/build.log" 2>&1 || { tail -n 30 "$BB_SRC/build.log"; exit 1; }
+    install -m 0755 busybox "$BIN/busybox.tmp"
+  )
+  mv "$BIN/busybox.tmp" "$BIN/busybox"
+  for a in wget nc nslookup ping ip nsenter timeout httpd sh; do
+    "$BIN/busybox" --list | grep -qx "$a" || die "rebuilt busybox lacks applet $a"
+  done
+  # wget -T must time out cleanly, not crash (exit 139)
+  rc=0; "$BIN/busybox" wget -T 1 -qO- http://127.0.0.1:9/ >/dev/null 2>&1 || rc=$?
+  ((rc < 128)) || die "rebuilt busybox wget -T crashed (exit $rc)"
+  stamp busybox "$bb_h"
+  rm -rf "$dir"   # keep the downloaded source package, drop the build tree
+fi
+
+# --- container images (docker-archive tars, no registry) -----------------------------
+# make_image OUT TAG ROOTFS ENTRYPOINT_JSON CMD_JSON
+make_image() {
+  local out=$1 tag=$2 rootfs=$3 ep=$4 cmd=$5 w diff cfg
+  w=$(mktemp -d)
+  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$rootfs" -cf "$w/layer.tar" .
+  diff=$(sha256sum "$w/layer.tar" | cut -d' ' -f1)
+  cat >"$w/config.json" <<EOF
+{"architecture":"amd64","os":"linux","created":"1970-01-01T00:00:00Z","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Entrypoint":$ep,"Cmd":$cmd,"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":["sha256:$diff"]},"history":[{"created":"1970-01-01T00:00:00Z","created_by":"netcheck-e2e build.sh"}]}
+EOF
+  cfg=$(sha256sum "$w/config.json" | cut -d' ' -f1)
+  mv "$w/config.json" "$w/$cfg.json"
+  mkdir "$w/$diff" && mv "$w/layer.tar" "$w/$diff/layer.tar"
+  printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":["%s/layer.tar"]}]\n' "$cfg" "$tag" "$diff" >"$w/manifest.json"
+  tar -C "$w" -cf "$out.tmp" manifest.json "$cfg.json" "$diff/layer.tar"
+  mv "$out.tmp" "$out"
+  rm -rf "$w"
+}
+
+image() { # image NAME TAG BINARY ENTRYPOINT_JSON CMD_JSON ROOTFS_SETUP_FN
+  local name=$1 tag=$2 binary=$3 ep=$4 cmd=$5 setup=$6 h r
+  h=$(inputs_hash image-v1 "$tag" "$binary" "$ep" "$cmd" "$(declare -f "$setup")")
+  if fresh "image-$name" "$h" "$IMAGES/$name.tar"; then log "image $tag cached"; return; fi
+  log "making image $tag"
+  r=$(mktemp -d)
+  "$setup" "$r" "$binary"
+  make_image "$IMAGES/$name.tar" "$tag" "$r" "$ep" "$cmd"
+  rm -rf "$r"
+  stamp "image-$name" "$h"
+}
+
+base_etc() {
+  mkdir -p "$1/etc" "$1/tmp" "$1/root" "$1/var" "$1/home"
+  chmod 1777 "$1/tmp"
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n' >"$1/etc/passwd"
+  printf 'root:x:0:\nnobody:x:65534:\n' >"$1/etc/group"
+}
+setup_busybox() {
+  local r=$1 bb=$2 p
+  base_etc "$r"
+  mkdir -p "$r/bin"
+  install -m 0755 "$bb" "$r/bin/busybox"
+  while read -r p; do
+    [[ $p == bin/busybox ]] && continue
+    mkdir -p "$r/$(dirname "$p")"
+    ln -sf /bin/busybox "$r/$p"
+  done < <("$bb" --list-full)
+}
+setup_single() { # the binary at /<basename>
+  base_etc "$1"
+  install -m 0755 "$2" "$1/$(basename "$2")"
+}
+
+image busybox docker.io/library/busybox:1.36 "$BIN/busybox" null '["sh"]' setup_busybox
+image pause registry.k8s.io/pause:3.10 "$BIN/pause" '["/pause"]' null setup_single
+image coredns "registry.k8s.io/coredns/coredns:$COREDNS_VERSION" "$BIN/coredns" '["/coredns"]' null setup_single
+image echo netcheck.local/echo:1 "$BIN/echo" '["/echo"]' null setup_single
+
+log "build complete: binaries in $BIN, images in $IMAGES"

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# fault.sh NODE FAULT inject|restore
+# Injects one real fault into one node's network namespace, or restores exactly
+# what was there before. Faults:
+#   route-del-podcidr:<otherNode>  delete the route to another node's podCIDR
+#   masquerade-del                 delete the pod-egress MASQUERADE rule
+#   forward-drop                   iptables -P FORWARD DROP
+#   ip-forward-off                 net.ipv4.ip_forward=0
+#   ext-route-del                  delete the route to 198.19.0.0/24 (traffic then dies at the dead-end gateway)
+#   kube-proxy-stop                stop kube-proxy and remove its rules (restore restarts it and waits for its rules)
+# inject twice is a no-op; restore without inject re-applies the healthy state.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need_root
+
+usage() { sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+(($# == 3)) || usage
+node=$1 fault=$2 action=$3
+is_node "$node" || die "unknown node '$node' (nodes: ${NODES[*]})"
+[[ $action == inject || $action == restore ]] || usage
+init_pid "$node" >/dev/null || die "node $node is not running (is the cluster up?)"
+
+mkdir -p "$STATE/faults"
+rec="$STATE/faults/$node@${fault//:/%}"
+inn() { in_netns "$node" "$@"; }
+masq_rule=(POSTROUTING -s "$CLUSTER_CIDR" ! -d "$CLUSTER_CIDR" -j MASQUERADE)
+
+if [[ $action == inject && -e $rec ]]; then
+  log "$fault already injected on $node"
+  exit 0
+fi
+
+case $fault in
+  route-del-podcidr:*)
+    other=${fault#route-del-podcidr:}
+    is_node "$other" && [[ $other != "$node" ]] || die "route-del-podcidr needs another node's name, got '$other'"
+    cidr=$(<"$STATE/machines/$other/podcidr")
+    if [[ $action == inject ]]; then
+      inn ip route show "$cidr" >"$rec"
+      [[ -s $rec ]] || { rm -f "$rec"; die "$node has no route to $cidr"; }
+      inn ip route del "$cidr"
+    else
+      saved="$(cat "$rec" 2>/dev/null || true)"
+      [[ -n $saved ]] || saved="$cidr via ${IP[$other]} dev eth0"
+      # shellcheck disable=SC2086
+      inn ip route replace $saved
+    fi
+    ;;
+  ext-route-del)
+    if [[ $action == inject ]]; then
+      inn ip route show "$EXT_CIDR" >"$rec"
+      [[ -s $rec ]] || { rm -f "$rec"; die "$node has no route to $EXT_CIDR"; }
+      inn ip route del "$EXT_CIDR"
+    else
+      saved="$(cat "$rec" 2>/dev/null || true)"
+      [[ -n $saved ]] || saved="$EXT_CIDR via ${IP[$EXT]} dev eth0"
+      # shellcheck disable=SC2086
+      inn ip route replace $saved
+    fi
+    ;;
+  masquerade-del)
+    if [[ $action == inject ]]; then
+      inn iptables -t nat -C "${masq_rule[@]}" 2>/dev/null || die "$node has no MASQUERADE rule for $CLUSTER_CIDR"
+      : >"$rec"
+      while inn iptables -t nat -C "${masq_rule[@]}" 2>/dev/null; do inn iptables -t nat -D "${masq_rule[@]}"; done
+    else
+      inn iptables -t nat -C "${masq_rule[@]}" 2>/dev/null || inn iptables -t nat -A "${masq_rule[@]}"
+    fi
+    ;;
+  forward-drop)
+    if [[ $action == inject ]]; then
+      inn iptables -S FORWARD | awk '$1 == "-P" {print $3; exit}' >"$rec"
+      inn iptables -P FORWARD DROP
+    else
+      policy=$(cat "$rec" 2>/dev/null || true)
+      inn iptables -P FORWARD "${policy:-ACCEPT}"
+    fi
+    ;;
+  ip-forward-off)
+    if [[ $action == inject ]]; then
+      inn sysctl -n net.ipv4.ip_forward >"$rec"
+      inn sysctl -qw net.ipv4.ip_forward=0
+    else
+      v=$(cat "$rec" 2>/dev/null || true)
+      inn sysctl -qw "net.ipv4.ip_forward=${v:-1}"
+    fi
+    ;;
+  kube-proxy-stop)
+    pidf="$STATE/pids/$node.kube-proxy.pid"
+    if [[ $action == inject ]]; then
+      : >"$rec"
+      if [[ -f $pidf ]] && pid=$(<"$pidf") && [[ -d /proc/$pid ]]; then
+        kill -TERM "$pid" 2>/dev/null || true
+        wait_for "kube-proxy on $node to exit" 10 bash -c "! test -d /proc/$pid" || kill -KILL "$pid" 2>/dev/null || true
+      fi
+      rm -f "$pidf"
+      # what `kube-proxy --cleanup` does on a real node: remove every rule and chain it owns
+      in_machine "$node" "$BIN/kube-proxy" --cleanup >>"$STATE/logs/$node.kube-proxy-cleanup.log" 2>&1 || true
+      if inn iptables-save 2>/dev/null | grep -qE '^:KUBE-(SERVICES|SVC-|SEP-|POSTROUTING|NODEPORTS)'; then
+        die "kube-proxy rules still present on $node after cleanup"
+      fi
+    else
+      if ! { [[ -f $pidf ]] && [[ -d /proc/$(<"$pidf") ]]; }; then
+        start_kube_proxy "$node"
+      fi
+      wait_for "kube-proxy rules on $node" 30 kube_proxy_synced "$node" || die "kube-proxy on $node did not program the Services"
+    fi
+    ;;
+  *)
+    die "unknown fault '$fault' (route-del-podcidr:<node>, masquerade-del, forward-drop, ip-forward-off, ext-route-del, kube-proxy-stop)"
+    ;;
+esac
+
+if [[ $action == restore ]]; then
+  rm -f "$rec"
+  log "restored $fault on $node"
+else
+  log "injected $fault on $node"
+fi

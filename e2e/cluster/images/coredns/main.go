@@ -1,0 +1,25 @@
+// Command coredns is CoreDNS v1.12.4 with only the plugins the e2e cluster's
+// DNS needs. There is deliberately no `forward` plugin: nothing may leave the
+// sandbox; names outside the cluster are answered NXDOMAIN by `template`.
+package main
+
+import (
+	_ "github.com/coredns/caddy/onevent"
+	_ "github.com/coredns/coredns/plugin/cache"
+	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/health"
+	_ "github.com/coredns/coredns/plugin/hosts"
+	_ "github.com/coredns/coredns/plugin/kubernetes"
+	_ "github.com/coredns/coredns/plugin/loadbalance"
+	_ "github.com/coredns/coredns/plugin/log"
+	_ "github.com/coredns/coredns/plugin/loop"
+	_ "github.com/coredns/coredns/plugin/ready"
+	_ "github.com/coredns/coredns/plugin/reload"
+	_ "github.com/coredns/coredns/plugin/template"
+
+	"github.com/coredns/coredns/coremain"
+)
+
+func main() {
+	coremain.Run()
+}

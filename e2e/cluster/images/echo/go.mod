@@ -1,0 +1,3 @@
+module netcheck.local/e2e/echo
+
+go 1.22

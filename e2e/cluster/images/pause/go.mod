@@ -1,0 +1,3 @@
+module netcheck.local/e2e/pause
+
+go 1.22

@@ -1,0 +1,123 @@
+# shellcheck shell=bash
+# Shared settings and helpers for the e2e cluster scripts. Source it; don't run it.
+
+CLUSTER_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CACHE="${NETCHECK_E2E_CACHE:-/var/cache/netcheck-e2e}"
+STATE="${NETCHECK_E2E_STATE:-/run/netcheck-e2e}"
+BIN="$CACHE/bin"
+IMAGES="$CACHE/images"
+export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
+
+K8S_VERSION="${K8S_VERSION:-v1.33.13}"
+COREDNS_VERSION=v1.12.4
+
+# Simulated machines. Each gets a network namespace called "$NS_PREFIX<name>".
+NS_PREFIX=nce2e-
+UNDERLAY_NS=${NS_PREFIX}ul      # holds the underlay bridge
+ROOT_VETH=nce2e0                # the root netns' leg on the underlay (198.18.0.1/24)
+ROOT_IP=198.18.0.1
+CP=nc-cp
+EXT=nc-ext
+GW=nc-gw
+NODES=(nc-node1 nc-node2 nc-node3)
+MACHINES=("$CP" "$EXT" "${NODES[@]}")   # the ones with a PID namespace and an init
+declare -A IP=(
+  [$CP]=198.18.0.10 [nc-node1]=198.18.0.11 [nc-node2]=198.18.0.12 [nc-node3]=198.18.0.13
+  [$EXT]=198.18.0.100 [$GW]=198.18.0.254
+)
+declare -A PODCIDR=([nc-node1]=10.244.1.0/24 [nc-node2]=10.244.2.0/24 [nc-node3]=10.244.3.0/24)
+UNDERLAY_CIDR=198.18.0.0/24
+EXT_CIDR=198.19.0.0/24
+EXT_IP=198.19.0.1
+CLUSTER_CIDR=10.244.0.0/16
+SERVICE_CIDR=10.96.0.0/12
+KUBE_SVC_IP=10.96.0.1
+DNS_SVC_IP=10.96.0.10
+APISERVER="https://${IP[$CP]}:6443"
+CGROUP_ROOT=/sys/fs/cgroup
+KUBECONFIG_OUT="$STATE/kubeconfig"
+
+log() { printf '[netcheck-e2e %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+need_root() { [[ $(id -u) == 0 ]] || die "must run as root"; }
+
+netns_of() { echo "${NS_PREFIX}$1"; }
+
+is_node() { local n; for n in "${NODES[@]}"; do [[ $n == "$1" ]] && return 0; done; return 1; }
+
+# Root-netns PID of a machine's init (PID 1 of its PID namespace), if alive.
+init_pid() {
+  local f="$STATE/pids/$1.init" pid
+  [[ -f $f ]] || return 1
+  pid=$(<"$f")
+  [[ -n $pid && -d /proc/$pid ]] || return 1
+  # guard against PID reuse: the init's PID namespace must differ from ours
+  [[ $(readlink "/proc/$pid/ns/pid" 2>/dev/null) != "$(readlink /proc/self/ns/pid)" ]] || return 1
+  echo "$pid"
+}
+
+# Run a command inside a machine's namespaces (mount, net, pid, uts).
+in_machine() {
+  local m=$1; shift
+  local pid
+  pid=$(init_pid "$m") || die "machine $m is not running (no live init recorded in $STATE/pids)"
+  nsenter --target "$pid" --mount --net --pid --uts --wd=/ -- "$@"
+}
+
+# A clean environment for everything started inside the machines.
+SAFE_ENV=(env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root)
+
+# start_in MACHINE NAME CMD...: a daemon inside a machine; its PID goes to $STATE/pids/MACHINE.NAME.pid
+start_in() {
+  local m=$1 name=$2 ipid nspid child=""; shift 2
+  ipid=$(init_pid "$m") || die "machine $m is not running"
+  setsid "${SAFE_ENV[@]}" nsenter --target "$ipid" --mount --net --pid --uts --wd=/ -- "$@" \
+    >>"$STATE/logs/$m.$name.log" 2>&1 </dev/null &
+  nspid=$!
+  for _ in $(seq 100); do
+    child=$(children_of "$nspid" | head -n1)
+    [[ -n $child ]] && break
+    sleep 0.02
+  done
+  [[ -n $child ]] || die "$name on $m exited at once: $(tail -n 5 "$STATE/logs/$m.$name.log")"
+  echo "$child" >"$STATE/pids/$m.$name.pid"
+}
+
+start_kubelet() {
+  start_in "$1" kubelet "$BIN/kubelet" --config=/var/lib/kubelet/config.yaml \
+    --kubeconfig=/etc/kubernetes/kubelet.conf --hostname-override="$1" --node-ip="${IP[$1]}" --v=1
+}
+start_kube_proxy() {
+  start_in "$1" kube-proxy "$BIN/kube-proxy" --config=/etc/kubernetes/kube-proxy.yaml --v=1
+}
+# kube-proxy has programmed the Services (the kube-dns one comes last) on a node
+kube_proxy_synced() {
+  in_netns "$1" iptables -t nat -S KUBE-SERVICES 2>/dev/null | grep -q 'kube-system/kube-dns:dns cluster IP'
+}
+
+# Run a command in a machine's network namespace only (root's mount/pid namespaces).
+in_netns() {
+  local m=$1; shift
+  ip netns exec "$(netns_of "$m")" "$@"
+}
+
+# kubectl: the machine's, or the one we built if it has none.
+kctl() {
+  local k=kubectl
+  command -v kubectl >/dev/null 2>&1 || k="$BIN/kubectl"
+  "$k" --kubeconfig "$KUBECONFIG_OUT" "$@"
+}
+
+# Root-netns PIDs of the direct children of a PID.
+children_of() { cat /proc/"$1"/task/*/children 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9]+$' || true; }
+
+# Wait (up to $2 seconds, default 30) for a command given as the remaining args to succeed.
+wait_for() {
+  local what=$1 timeout=$2; shift 2
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || { log "timed out after ${timeout}s waiting for $what"; return 1; }
+    sleep 0.2
+  done
+}
