@@ -1,0 +1,181 @@
+package cmd
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
+	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
+	"github.com/netcheck/kubectl-netcheck/pkg/launch"
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+	"github.com/netcheck/kubectl-netcheck/pkg/plan"
+	"github.com/netcheck/kubectl-netcheck/pkg/report"
+	"github.com/netcheck/kubectl-netcheck/pkg/target"
+)
+
+// ExternalOptions is `kubectl netcheck external`.
+type ExternalOptions struct {
+	ProbeOptions
+	Args  []string
+	Hosts []string
+	Port  int
+
+	targets []target.Target
+}
+
+const externalExample = `  # Pods can't reach 192.168.2.x behind a static route, nodes can: why?
+  kubectl netcheck external 192.168.2.0/24
+
+  # A subnet, probed at given hosts, with a TCP check on 5432 beside ping
+  kubectl netcheck external 192.168.2.0/24 --host 192.168.2.10 --host 192.168.2.11 --port 5432
+
+  # A database by name and port, and an HTTP health endpoint, from two nodes only
+  kubectl netcheck external db.corp.example:5432 http://192.168.2.20:8080/health --node worker-1 --node worker-2
+
+  # Machine-readable
+  kubectl netcheck external 10.20.0.0/16 -o json`
+
+// NewCmdExternal builds the command.
+func NewCmdExternal(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &ExternalOptions{ProbeOptions: ProbeOptions{ConfigFlags: flags, IOStreams: streams}}
+	cmd := &cobra.Command{
+		Use:   "external TARGET...",
+		Short: "Can pods, and the nodes under them, reach an outside address? If not, why?",
+		Long: strings.TrimSpace(`
+Checks whether pods reach addresses outside the cluster, and compares with the
+nodes under them. TARGET is an IPv4/IPv6 address, a CIDR, a DNS name,
+host:port, or an http(s):// URL.
+
+On every selected node, a pod probe (pod network) and a node probe (privileged,
+hostNetwork) run ping, TCP/HTTP and DNS checks. The node probe reads the
+node's route to the target, the route for pod traffic, the NAT POSTROUTING and
+filter FORWARD rules as they apply to the pod's packet, ip_forward, and the
+conntrack entry of the pod's flow. The verdict names the cause (missing route,
+missing masquerade, FORWARD drop, ip_forward off, CIDR overlap, DNS, a fault
+outside the cluster) on the nodes where it holds, with the fix.
+
+Exit status: 0 healthy, 1 problems found, 2 could not run.`),
+		Example: externalExample,
+		Args:    cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			o.Args = args
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(c.Context())
+		},
+	}
+	o.addFlags(cmd)
+	cmd.Flags().StringArrayVar(&o.Hosts, "host", nil, "for a CIDR target: probe this address in it (repeatable; default: the first usable address)")
+	cmd.Flags().IntVar(&o.Port, "port", 0, "also TCP-connect to this port on IP and CIDR targets")
+	return cmd
+}
+
+// Validate checks the targets and flags.
+func (o *ExternalOptions) Validate() error {
+	ts, err := plan.Targets(o.Args, o.Hosts)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if o.Port < 0 || o.Port > 65535 {
+		return usageError("--port %d: give 1-65535", o.Port)
+	}
+	o.targets = ts
+	return o.ProbeOptions.Validate()
+}
+
+// Run probes and reports.
+func (o *ExternalOptions) Run(parent context.Context) error {
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, stop := signalContext(parent)
+	defer stop()
+	start := time.Now()
+	if err := o.checkNamespace(ctx); err != nil {
+		return err
+	}
+	sel, err := o.selectNodes(ctx)
+	if err != nil {
+		return err
+	}
+	cluster := observe.Cluster{PodCIDRs: nodeCIDRs(sel.All), ServiceCIDRs: o.serviceCIDRs(ctx)}
+	egress := o.egressPolicies(ctx)
+
+	run, err := o.launchAndProbe(ctx, fanout.Config{Targets: o.targets, Port: o.Port}, sel)
+	if err != nil {
+		return err
+	}
+	findings := diagnose.External(diagnose.ExternalInput{Targets: o.targets, Nodes: run.Nodes, Cluster: cluster, EgressPolicies: egress})
+	res := report.Result{
+		APIVersion: report.APIVersion, Kind: "ExternalCheck", Command: "external",
+		Namespace: o.Namespace, RunID: o.RunID, Nodes: run.Nodes,
+		Skipped: sel.Skipped, Sampled: sel.Sampled, Findings: findings,
+		Healthy:    !diagnose.HasProblems(findings),
+		Duration:   time.Since(start).Round(time.Millisecond).String(),
+		FirstReady: run.Timing.FirstReady.Round(time.Millisecond).String(),
+		Cleanup:    run.Cleanup,
+	}
+	for _, t := range o.targets {
+		res.Targets = append(res.Targets, t.Input)
+	}
+	if res.Findings == nil {
+		res.Findings = []diagnose.Finding{}
+	}
+	if err := report.Print(o.Out, res, o.Output); err != nil {
+		return usageError("%v", err)
+	}
+	if !res.Healthy {
+		return errProblems
+	}
+	return nil
+}
+
+// serviceCIDRs reads the cluster's ServiceCIDR objects when the API has
+// them (Kubernetes ≥ 1.33); without them overlap with Services is not checked.
+func (o *ExternalOptions) serviceCIDRs(ctx context.Context) []string {
+	list, err := o.Client.NetworkingV1().ServiceCIDRs().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, s := range list.Items {
+		out = append(out, s.Spec.CIDRs...)
+	}
+	return out
+}
+
+// egressPolicies names the NetworkPolicies in the probe namespace that
+// select the pod probe and restrict its egress.
+func (o *ExternalOptions) egressPolicies(ctx context.Context) []string {
+	list, err := o.Client.NetworkingV1().NetworkPolicies(o.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil
+	}
+	probeLabels := labels.Set{launch.LabelApp: launch.AppName, launch.LabelManaged: launch.AppName, launch.LabelRole: string(launch.RolePod)}
+	var out []string
+	for _, np := range list.Items {
+		egress := false
+		for _, t := range np.Spec.PolicyTypes {
+			if t == "Egress" {
+				egress = true
+			}
+		}
+		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+		if !egress || err != nil || !sel.Matches(probeLabels) {
+			continue
+		}
+		out = append(out, np.Name)
+	}
+	return out
+}

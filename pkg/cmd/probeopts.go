@@ -1,0 +1,295 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
+	"github.com/netcheck/kubectl-netcheck/pkg/launch"
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+	"github.com/netcheck/kubectl-netcheck/pkg/plan"
+	"github.com/netcheck/kubectl-netcheck/pkg/podexec"
+)
+
+// DefaultImage is the probe image. Any image with a busybox that has
+// ping, nc -z, wget -T, nslookup, ip, grep and nsenter will do.
+const DefaultImage = "busybox:1.36"
+
+// ProbeOptions are the flags and plumbing shared by every command that
+// launches probe pods.
+type ProbeOptions struct {
+	ConfigFlags *genericclioptions.ConfigFlags
+	genericiooptions.IOStreams
+
+	Nodes          []string
+	Selector       string
+	MaxNodes       int
+	SkipTainted    bool
+	Timeout        time.Duration
+	StartTimeout   time.Duration
+	Concurrency    int
+	Image          string
+	NodeImage      string
+	ProbeNamespace string
+	Keep           bool
+	Output         string
+	QPS            float32
+	Burst          int
+
+	// Filled by Complete; tests set them directly.
+	Client     kubernetes.Interface
+	RESTConfig *rest.Config
+	Namespace  string
+	Exec       podexec.Execer
+	RunID      string
+	// Progress is forced on/off in tests; nil = on when stderr is a terminal.
+	Progress *bool
+}
+
+func (o *ProbeOptions) addFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringArrayVar(&o.Nodes, "node", nil, "probe only this node (repeatable)")
+	f.StringVarP(&o.Selector, "selector", "l", "", "probe only nodes matching this label selector")
+	f.IntVar(&o.MaxNodes, "max-nodes", 0, "probe at most N nodes, one per zone first (0 = all)")
+	f.BoolVar(&o.SkipTainted, "skip-tainted", false, "skip nodes with NoSchedule/NoExecute taints or cordoned (default: probe them, tolerating taints)")
+	f.DurationVar(&o.Timeout, "timeout", 3*time.Second, "timeout of each probe (ping, connect, HTTP)")
+	f.DurationVar(&o.StartTimeout, "start-timeout", 60*time.Second, "how long to wait for the probe pods to start")
+	f.IntVar(&o.Concurrency, "concurrency", 0, "nodes probed at once (0 = all)")
+	f.StringVar(&o.Image, "image", DefaultImage, "image of the probe pods (busybox)")
+	f.StringVar(&o.NodeImage, "node-image", "", "image of the node probe (default: --image)")
+	f.StringVar(&o.ProbeNamespace, "probe-namespace", "", "namespace to create probe pods in (default: the current namespace)")
+	f.BoolVar(&o.Keep, "keep", false, "leave the probe pods running for manual digging (they still expire server-side)")
+	f.StringVarP(&o.Output, "output", "o", "table", "output format: table, wide, json or yaml")
+	f.Float32Var(&o.QPS, "qps", 50, "client-side API requests per second")
+	f.IntVar(&o.Burst, "burst", 100, "client-side API request burst")
+}
+
+// Complete builds the clients from the kubeconfig flags.
+func (o *ProbeOptions) Complete() error {
+	if o.Client != nil {
+		return nil
+	}
+	cfg, err := o.ConfigFlags.ToRESTConfig()
+	if err != nil {
+		return usageError("cannot load a kubeconfig: %v\ncheck --kubeconfig, --context or $KUBECONFIG", err)
+	}
+	cfg.QPS, cfg.Burst = o.QPS, o.Burst
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return usageError("cannot build a client: %v", err)
+	}
+	o.Client, o.RESTConfig = cs, cfg
+	o.Exec = &podexec.Remote{Config: cfg, Client: cs}
+	if o.ProbeNamespace != "" {
+		o.Namespace = o.ProbeNamespace
+	} else if ns, _, err := o.ConfigFlags.ToRawKubeConfigLoader().Namespace(); err == nil && ns != "" {
+		o.Namespace = ns
+	} else {
+		o.Namespace = metav1.NamespaceDefault
+	}
+	return nil
+}
+
+// Validate checks flags before anything touches the cluster.
+func (o *ProbeOptions) Validate() error {
+	switch o.Output {
+	case "", "table", "wide", "json", "yaml":
+	default:
+		return usageError("--output %q: use table, wide, json or yaml", o.Output)
+	}
+	if o.Timeout < time.Second || o.Timeout > 5*time.Minute {
+		return usageError("--timeout %s: give between 1s and 5m", o.Timeout)
+	}
+	if o.StartTimeout < time.Second {
+		return usageError("--start-timeout %s: give at least 1s", o.StartTimeout)
+	}
+	if o.Concurrency < 0 || o.MaxNodes < 0 {
+		return usageError("--concurrency and --max-nodes must not be negative")
+	}
+	if o.Image == "" {
+		return usageError("--image must not be empty")
+	}
+	for _, n := range o.Nodes {
+		if errs := validation.IsDNS1123Subdomain(n); len(errs) > 0 {
+			return usageError("--node %q is not a valid node name: %s", n, strings.Join(errs, "; "))
+		}
+	}
+	if o.Selector != "" {
+		if _, err := labels.Parse(o.Selector); err != nil {
+			return usageError("--selector %q: %v", o.Selector, err)
+		}
+	}
+	if o.Namespace != "" {
+		if errs := validation.IsDNS1123Label(o.Namespace); len(errs) > 0 {
+			return usageError("namespace %q is not valid: %s", o.Namespace, strings.Join(errs, "; "))
+		}
+	}
+	return nil
+}
+
+// apiError explains a failed API call in terms the user can act on.
+func apiError(what string, err error) error {
+	switch {
+	case apierrors.IsForbidden(err):
+		return usageError("not allowed to %s: %s\nsee the README's RBAC section for the permissions netcheck needs", what, msgOf(err))
+	case apierrors.IsUnauthorized(err):
+		return usageError("the API server rejected your credentials while trying to %s: check your kubeconfig user", what)
+	case errors.Is(err, context.Canceled):
+		return usageError("interrupted while trying to %s", what)
+	}
+	return usageError("cannot %s: %v\nis the API server reachable? check --kubeconfig/--context", what, err)
+}
+
+func msgOf(err error) string {
+	var se apierrors.APIStatus
+	if errors.As(err, &se) {
+		return se.Status().Message
+	}
+	return err.Error()
+}
+
+// selectNodes lists and filters the nodes to probe.
+func (o *ProbeOptions) selectNodes(ctx context.Context) (plan.Selected, error) {
+	list, err := o.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: o.Selector})
+	if err != nil {
+		return plan.Selected{}, apiError("list nodes", err)
+	}
+	sel, err := plan.SelectNodes(list.Items, plan.NodeSelection{Names: o.Nodes, MaxNodes: o.MaxNodes, SkipTainted: o.SkipTainted})
+	if err != nil {
+		return sel, usageError("%v", err)
+	}
+	return sel, nil
+}
+
+// checkNamespace fails early, with a clear message, on a missing namespace.
+func (o *ProbeOptions) checkNamespace(ctx context.Context) error {
+	_, err := o.Client.CoreV1().Namespaces().Get(ctx, o.Namespace, metav1.GetOptions{})
+	switch {
+	case err == nil, apierrors.IsForbidden(err):
+		// Not allowed to read namespaces is fine: pod creation will tell.
+		return nil
+	case apierrors.IsNotFound(err):
+		return usageError("namespace %q not found: pass an existing one with --probe-namespace or -n", o.Namespace)
+	}
+	return apiError("read namespace "+o.Namespace, err)
+}
+
+func (o *ProbeOptions) showProgress() bool {
+	if o.Progress != nil {
+		return *o.Progress
+	}
+	f, ok := o.ErrOut.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// probeRun is what a probing command gets back from launching.
+type probeRun struct {
+	Nodes    []observe.Node
+	Selected plan.Selected
+	Timing   fanout.Timing
+	Cleanup  string
+}
+
+// signalContext is cancelled by SIGINT/SIGTERM, so every wait unwinds and
+// the deferred cleanup runs.
+func signalContext(parent context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+}
+
+// launchAndProbe runs the fan-out over the selected nodes and always
+// cleans up after itself, whatever happened.
+func (o *ProbeOptions) launchAndProbe(ctx context.Context, cfg fanout.Config, sel plan.Selected) (run probeRun, err error) {
+	if o.RunID == "" {
+		o.RunID = utilrand.String(6)
+	}
+	lifetime := o.StartTimeout + 2*(o.Timeout+10*time.Second) + 60*time.Second
+	l := &launch.Launcher{Client: o.Client, Opts: launch.PodOptions{
+		Namespace: o.Namespace, RunID: o.RunID, Image: o.Image, NodeImage: o.NodeImage,
+		Lifetime: lifetime, CreatedBy: "kubectl-netcheck " + Version,
+	}}
+	l.Start(ctx)
+	defer l.Stop()
+	defer func() {
+		if o.Keep {
+			run.Cleanup = fmt.Sprintf("kept probe pods: kubectl delete pods -n %s -l %s", o.Namespace, launch.Selector(o.RunID))
+			fmt.Fprintln(o.ErrOut, run.Cleanup)
+			return
+		}
+		n, cerr := l.Cleanup(15 * time.Second)
+		if cerr != nil {
+			fmt.Fprintf(o.ErrOut, "warning: %v\n", cerr)
+			run.Cleanup = cerr.Error()
+			return
+		}
+		run.Cleanup = fmt.Sprintf("deleted %d probe pods (run %s)", n, o.RunID)
+	}()
+	cfg.Launcher, cfg.Exec = l, o.Exec
+	cfg.ProbeTimeout, cfg.StartTimeout, cfg.Concurrency = o.Timeout, o.StartTimeout, o.Concurrency
+	if o.showProgress() {
+		cfg.Progress = progressPrinter(o.ErrOut)
+	}
+	run.Selected = sel
+	run.Nodes, run.Timing, err = fanout.Run(ctx, cfg, sel.Nodes)
+	if err != nil {
+		if errors.Is(err, launch.ErrFatal) {
+			return run, usageError("%s", strings.TrimPrefix(err.Error(), launch.ErrFatal.Error()+": "))
+		}
+		return run, usageError("%v", err)
+	}
+	if ctx.Err() != nil {
+		return run, usageError("interrupted: %v; probe pods are being removed", context.Cause(ctx))
+	}
+	failed := 0
+	for _, n := range run.Nodes {
+		if n.Err != "" {
+			failed++
+		}
+	}
+	if failed == len(run.Nodes) && failed > 0 {
+		var msgs []string
+		for _, n := range run.Nodes {
+			msgs = append(msgs, n.Name+": "+n.Err)
+		}
+		return run, usageError("no node could be probed:\n  %s", strings.Join(msgs, "\n  "))
+	}
+	return run, nil
+}
+
+func progressPrinter(w io.Writer) func(node, step string) {
+	var mu sync.Mutex
+	return func(node, step string) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(w, "%s: %s\n", node, step)
+	}
+}
+
+// nodeCIDRs gathers every node's podCIDRs for overlap checks.
+func nodeCIDRs(nodes []corev1.Node) []string {
+	var out []string
+	for _, n := range nodes {
+		out = append(out, n.Spec.PodCIDRs...)
+	}
+	return out
+}

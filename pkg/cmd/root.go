@@ -1,0 +1,86 @@
+// Package cmd wires the kubectl netcheck commands: flags, the
+// Complete → Validate → Run lifecycle, and exit codes.
+package cmd
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+)
+
+// Exit codes: what a script calling netcheck can rely on.
+const (
+	ExitHealthy  = 0 // every check passed
+	ExitProblems = 1 // the run completed and found problems
+	ExitError    = 2 // the run could not be carried out (usage, RBAC, admission, …)
+)
+
+// ExitError carries an exit code through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// Problems is returned by a command whose run found problems (exit 1):
+// the report is already printed, so there is nothing more to say.
+var errProblems = &exitError{code: ExitProblems, err: errors.New("problems found")}
+
+// usageError marks bad input: exit 2 with the message.
+func usageError(format string, a ...any) error {
+	return &exitError{code: ExitError, err: fmt.Errorf(format, a...)}
+}
+
+// ExitCode maps an error returned by Execute to the process exit code and
+// tells whether the message is worth printing.
+func ExitCode(err error) (int, bool) {
+	if err == nil {
+		return ExitHealthy, false
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code, ee != errProblems
+	}
+	return ExitError, true
+}
+
+// NewCmdNetcheck is the root command.
+func NewCmdNetcheck(streams genericiooptions.IOStreams) *cobra.Command {
+	flags := genericclioptions.NewConfigFlags(true)
+	cmd := &cobra.Command{
+		Use:   "netcheck",
+		// kubectl plugins present themselves as "kubectl netcheck" in help.
+		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl netcheck"},
+		Short: "Tell why a pod cannot reach something, and which command fixes it",
+		Long: strings.TrimSpace(`
+kubectl netcheck launches short-lived probe pods on every selected node — one in
+the pod network, one privileged in the node's own network namespace — runs the
+same ping/TCP/HTTP/DNS checks from both, reads the node's routes, NAT and
+FORWARD rules, sysctls and conntrack, and names the cause of a failure with
+the evidence it saw and the command that fixes it. It removes every pod it made.
+
+Start with:
+  kubectl netcheck external 192.168.2.0/24      # pods can't reach an outside subnet?`),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return c.Help()
+		},
+	}
+	cmd.SetOut(streams.Out)
+	cmd.SetErr(streams.ErrOut)
+	flags.AddFlags(cmd.PersistentFlags())
+	cmd.AddCommand(NewCmdExternal(flags, streams))
+	cmd.AddCommand(NewCmdVersion(streams))
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return usageError("%v\nsee 'kubectl netcheck --help'", err)
+	})
+	return cmd
+}

@@ -1,0 +1,478 @@
+package diagnose
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+	"github.com/netcheck/kubectl-netcheck/pkg/target"
+)
+
+// ExternalInput is everything `netcheck external` observed.
+type ExternalInput struct {
+	Targets []target.Target
+	Nodes   []observe.Node
+	Cluster observe.Cluster
+	// EgressPolicies names NetworkPolicies that select the pod probe and restrict egress.
+	EgressPolicies []string
+}
+
+// External diagnoses reachability of outside targets from pods and nodes.
+func External(in ExternalInput) []Finding {
+	var out []Finding
+	for _, t := range in.Targets {
+		out = append(out, overlap(t, in.Cluster)...)
+		out = append(out, externalTarget(t, in)...)
+	}
+	for _, n := range in.Nodes {
+		if n.Err != "" {
+			out = append(out, Finding{Severity: Error, Cause: CauseProbeFailed, Nodes: []string{n.Name},
+				Summary:  "node could not be probed",
+				Evidence: []string{n.Name + ": " + n.Err}})
+		}
+	}
+	return merge(out)
+}
+
+// reach summarises one side's checks against one target.
+type reach struct {
+	ran         bool // some check ran to an outcome
+	ok          bool // some non-DNS check reached the target
+	dnsFailed   bool
+	pingFailed  bool
+	pingOK      bool
+	otherOK     bool // TCP or HTTP reached it
+	otherFailed bool
+	evidence    []string
+}
+
+func summarize(who string, side observe.SideResult, key string) reach {
+	var r reach
+	for _, c := range side.Checks {
+		if c.Target != key || c.Outcome == observe.NotRun || c.Outcome == observe.Error {
+			if c.Target == key && c.Outcome == observe.Error {
+				r.evidence = append(r.evidence, fmt.Sprintf("%s %s: could not run: %s", who, c.Kind, c.Detail))
+			}
+			continue
+		}
+		r.ran = true
+		r.evidence = append(r.evidence, describeCheck(who, c))
+		switch c.Kind {
+		case observe.DNS:
+			if c.Outcome.Failed() {
+				r.dnsFailed = true
+			}
+		case observe.Ping:
+			if c.Outcome == observe.OK {
+				r.pingOK, r.ok = true, true
+			} else {
+				r.pingFailed = true
+			}
+		default:
+			if c.Outcome == observe.OK || c.Outcome == observe.HTTPError || c.Outcome == observe.Refused {
+				// An HTTP error status or a refusal came from the target: the path works.
+				r.otherOK, r.ok = true, true
+			} else {
+				r.otherFailed = true
+			}
+		}
+	}
+	return r
+}
+
+func describeCheck(who string, c observe.Check) string {
+	s := fmt.Sprintf("%s %s %s: %s", who, c.Kind, c.Target, c.Outcome)
+	if c.Detail != "" {
+		s += " (" + c.Detail + ")"
+	}
+	if c.Outcome == observe.OK && c.Latency > 0 {
+		s += fmt.Sprintf(" in %s", c.Latency.Round(100_000))
+	}
+	return s
+}
+
+func factsFor(n observe.Node, key string) *observe.TargetFacts {
+	for i := range n.Facts.Targets {
+		if n.Facts.Targets[i].Target == key {
+			return &n.Facts.Targets[i]
+		}
+	}
+	return nil
+}
+
+func externalTarget(t target.Target, in ExternalInput) []Finding {
+	key := Key(t)
+	var nodes []nodeReach
+	for _, n := range in.Nodes {
+		if n.Err != "" {
+			continue
+		}
+		nodes = append(nodes, nodeReach{n: n,
+			pod:  summarize("pod@"+n.Name, n.Pod, key),
+			host: summarize("node@"+n.Name, n.Host, key)})
+	}
+	var out []Finding
+	hostOKSomewhere := false
+	var goodRoute *observe.Route
+	for _, nr := range nodes {
+		if nr.host.ok {
+			hostOKSomewhere = true
+			if f := factsFor(nr.n, key); f != nil && f.NodeRoute.Err == "" && goodRoute == nil {
+				r := f.NodeRoute
+				goodRoute = &r
+			}
+		}
+	}
+	allHostFail := len(nodes) > 0
+	for _, nr := range nodes {
+		if !nr.host.ran || nr.host.ok {
+			allHostFail = false
+		}
+	}
+	if allHostFail {
+		// No node reaches it: do not blame the cluster for the outside world.
+		return append(out, outsideCluster(t, key, nodes)...)
+	}
+	for _, nr := range nodes {
+		f := factsFor(nr.n, key)
+		ev := append(append([]string{}, nr.pod.evidence...), nr.host.evidence...)
+		switch {
+		case !nr.pod.ran && !nr.host.ran:
+			out = append(out, Finding{Severity: Warning, Cause: CauseInconclusive, Target: key, Nodes: []string{nr.n.Name},
+				Summary: "no check ran to an outcome on this node", Evidence: ev})
+		case nr.pod.ok && nr.host.ok:
+			if fd, ok := icmpOnly(key, nr.n.Name, nr.pod, ev); ok {
+				out = append(out, fd)
+			}
+		case nr.host.ok && !nr.pod.ok:
+			out = append(out, podOnlyFails(t, key, nr.n, nr.pod, f, in, ev))
+		case !nr.host.ok && nr.pod.ok:
+			out = append(out, Finding{Severity: Warning, Cause: CauseNodeOnlyFails, Target: key, Nodes: []string{nr.n.Name},
+				Summary:  "pods reach the target but the node itself does not: a host firewall (OUTPUT chain) or the node's own DNS",
+				Evidence: ev})
+		default: // both fail, while some other node reaches it
+			out = append(out, bothFail(key, nr.n, f, nr.host, goodRoute, hostOKSomewhere, ev))
+		}
+	}
+	return out
+}
+
+// nodeReach is one node's two sides against one target.
+type nodeReach struct {
+	n         observe.Node
+	pod, host reach
+}
+
+// Key is the name a target's checks and facts are filed under.
+func Key(t target.Target) string {
+	if t.Kind == target.KindCIDR {
+		return t.Host
+	}
+	return t.String()
+}
+
+func outsideCluster(t target.Target, key string, nodes []nodeReach) []Finding {
+	var ev, names []string
+	dnsEverywhere := true
+	noRoute := 0
+	for _, nr := range nodes {
+		names = append(names, nr.n.Name)
+		ev = append(ev, nr.host.evidence...)
+		if !nr.host.dnsFailed {
+			dnsEverywhere = false
+		}
+		if f := factsFor(nr.n, key); f != nil {
+			ev = append(ev, routeEvidence(nr.n.Name, f.NodeRoute))
+			if f.NodeRoute.Err != "" || f.NodeRoute.Default && t.Kind == target.KindCIDR {
+				noRoute++
+			}
+		}
+	}
+	if dnsEverywhere && t.IsName() {
+		return []Finding{{Severity: Error, Cause: CauseNameUnresolved, Target: key, Nodes: names,
+			Summary:  fmt.Sprintf("%s does not resolve from any node nor any pod: the name is wrong or only exists in a DNS the cluster does not use", t.Host),
+			Evidence: ev,
+			Fix:      []string{"check the name; if it lives in a private zone, add a stub domain to CoreDNS (forward <zone> <dns-server-ip>) and to the nodes' resolv.conf"}}}
+	}
+	fd := Finding{Severity: Warning, Cause: CauseOutside, Target: key, Nodes: names,
+		Summary:  "no node reaches the target either: the target is down, or something outside the cluster (upstream router, firewall) drops the traffic; this is not a pod-network fault",
+		Evidence: ev,
+		Fix:      []string{"check the target host and the path from the nodes to it (traceroute from a node, the upstream firewall)"}}
+	if noRoute == len(nodes) && len(nodes) > 0 {
+		fd.Candidates = []string{"no node has a specific route to " + t.String() + ": if it sits behind a private router, add the route on every node (ip route add <subnet> via <router> dev <if>)"}
+	}
+	return []Finding{fd}
+}
+
+func routeEvidence(node string, r observe.Route) string {
+	if r.Err != "" {
+		return fmt.Sprintf("node@%s: %s → %s", node, r.Query, r.Err)
+	}
+	s := fmt.Sprintf("node@%s: %s → %s", node, r.Query, r.Line)
+	if r.Default {
+		s += " (the default route: no specific route)"
+	}
+	return s
+}
+
+func icmpOnly(key, node string, pod reach, ev []string) (Finding, bool) {
+	if pod.pingFailed && pod.otherOK {
+		return Finding{Severity: Info, Cause: CauseICMPBlocked, Target: key, Nodes: []string{node},
+			Summary:  "ping fails but TCP/HTTP works: ICMP is filtered on the way, the target is reachable",
+			Evidence: ev}, true
+	}
+	return Finding{}, false
+}
+
+// bothFail: this node fails from both sides while another node succeeds.
+func bothFail(key string, n observe.Node, f *observe.TargetFacts, host reach, good *observe.Route, someOK bool, ev []string) Finding {
+	fd := Finding{Severity: Error, Target: key, Nodes: []string{n.Name}, Evidence: ev}
+	if f != nil {
+		fd.Evidence = append(fd.Evidence, routeEvidence(n.Name, f.NodeRoute))
+	}
+	missing := f != nil && (f.NodeRoute.Err != "" || (good != nil && !good.Default && f.NodeRoute.Default))
+	if missing {
+		fd.Cause = CauseMissingRoute
+		fd.Summary = "the node has no route to the target (other nodes have one): pods and the node itself fail"
+		if good != nil {
+			fd.Evidence = append(fd.Evidence, "a healthy node routes it: "+good.Line)
+		}
+		fd.Fix = routeFix(key, good)
+		return fd
+	}
+	fd.Cause = CauseNodeLocal
+	fd.Summary = "this node and its pods fail while other nodes reach the target, with a route present: a firewall on the node (OUTPUT/FORWARD) or a wrong route/next hop on this node"
+	if good != nil && f != nil && f.NodeRoute.Via != good.Via {
+		fd.Candidates = append(fd.Candidates, fmt.Sprintf("next hop differs from a healthy node's (%q vs %q)", f.NodeRoute.Line, good.Line))
+	}
+	fd.Fix = []string{"compare `iptables-save` and `ip route` on this node with a healthy node's"}
+	return fd
+}
+
+func routeFix(key string, good *observe.Route) []string {
+	dst := key
+	if good != nil && good.Via != "" {
+		return []string{
+			fmt.Sprintf("ip route add %s via %s dev %s", dst, good.Via, good.Dev),
+			"persist it in the node's network config (e.g. a `routes:` entry in netplan, a post-up line in /etc/network/interfaces) or with a DaemonSet that re-adds it",
+		}
+	}
+	return []string{fmt.Sprintf("ip route add %s via <gateway> dev <interface>", dst),
+		"persist it in the node's network config or with a DaemonSet"}
+}
+
+// podOnlyFails is the heart of the diagnosis: the node reaches the target,
+// its pods do not. The facts decide between forwarding, firewall, route,
+// NAT and DNS, in the order in which a packet meets them.
+func podOnlyFails(t target.Target, key string, n observe.Node, pod reach, f *observe.TargetFacts, in ExternalInput, ev []string) Finding {
+	fd := Finding{Severity: Error, Target: key, Nodes: []string{n.Name}, Evidence: ev}
+	podCIDR := strings.Join(n.Facts.PodCIDRs, ",")
+	podIP := n.Pod.IP
+	if pod.dnsFailed && !pod.ok && t.IsName() {
+		fd.Cause = CauseDNS
+		fd.Summary = fmt.Sprintf("the node resolves %s but pods do not: cluster DNS (CoreDNS) cannot answer for this name", t.Host)
+		fd.Fix = []string{"kubectl -n kube-system get configmap coredns -o yaml   # check the forward/stub-domain for this zone",
+			"kubectl netcheck dns   # CoreDNS health end to end"}
+		return fd
+	}
+	if n.Facts.IPForward == observe.No {
+		fd.Cause = CauseIPForwardOff
+		fd.Summary = "IP forwarding is off on the node: it drops every packet a pod sends off the node"
+		fd.Evidence = append(fd.Evidence, fmt.Sprintf("node@%s: net.ipv4.ip_forward = 0", n.Name))
+		fd.Fix = []string{"sysctl -w net.ipv4.ip_forward=1",
+			"echo 'net.ipv4.ip_forward = 1' > /etc/sysctl.d/99-kubernetes-ipforward.conf   # persist"}
+		return fd
+	}
+	if f == nil {
+		fd.Cause = CauseInconclusive
+		fd.Summary = "pods fail while the node reaches the target, and the node's facts could not be read"
+		fd.Candidates = []string{string(CauseMissingNAT), string(CauseForwardDrop), string(CauseNetworkPolicy)}
+		return fd
+	}
+	if f.PodRoute != nil {
+		fd.Evidence = append(fd.Evidence, routeEvidence(n.Name, *f.PodRoute))
+	}
+	if f.Forward.Result == observe.No {
+		fd.Cause = CauseForwardDrop
+		fd.Summary = "the node's firewall drops pod traffic in the FORWARD chain"
+		fd.Evidence = append(fd.Evidence, verdictEvidence(n.Name, "filter FORWARD", f.Forward)...)
+		fd.Evidence = append(fd.Evidence, conntrackEvidence(n.Name, f, podIP, "no entry for the pod's flow: dropped before conntrack confirmed it, in the forwarding path")...)
+		fd.Fix = forwardFix(f.Forward, podCIDR)
+		return fd
+	}
+	if f.PodRoute != nil && f.PodRoute.Err != "" {
+		fd.Cause = CauseMissingRoute
+		fd.Summary = "the node has no route for pod traffic to the target (policy routing or an unreachable route for forwarded packets)"
+		fd.Fix = []string{"ip rule show; ip route show table all   # look for rules that send forwarded pod traffic to another table"}
+		return fd
+	}
+	natNo := f.NAT.Result == observe.No
+	ctNoSNAT, ctSNATUnreplied := false, false
+	for _, e := range f.Conntrack {
+		if e.Unreplied && !e.Natted() {
+			ctNoSNAT = true
+		}
+		if e.Unreplied && e.Natted() {
+			ctSNATUnreplied = true
+		}
+	}
+	if natNo || (f.NAT.Result == observe.Unknown && ctNoSNAT) {
+		fd.Cause = CauseMissingNAT
+		fd.Summary = fmt.Sprintf("pod traffic leaves the node with the pod's own address (%s), not masqueraded to the node's: the target's replies have no way back to the pod network", podIP)
+		fd.Evidence = append(fd.Evidence, verdictEvidence(n.Name, "nat POSTROUTING", f.NAT)...)
+		fd.Evidence = append(fd.Evidence, conntrackEvidence(n.Name, f, podIP, "")...)
+		if f.NAT.Result == observe.Unknown {
+			fd.Candidates = append(fd.Candidates, "the NAT rules could not be fully judged; the conntrack entry (reply addressed to the pod IP) is the witness")
+		}
+		fd.Fix = natFix(t, podCIDR, f, n)
+		return fd
+	}
+	if len(in.EgressPolicies) > 0 {
+		fd.Cause = CauseNetworkPolicy
+		fd.Summary = "a NetworkPolicy restricts egress of pods in the probe's namespace"
+		fd.Evidence = append(fd.Evidence, "NetworkPolicies with egress rules selecting the probe: "+strings.Join(in.EgressPolicies, ", "))
+		fd.Fix = []string{fmt.Sprintf("add an egress rule allowing %s (ipBlock) to the policies above", cidrOf(t))}
+		return fd
+	}
+	if ctSNATUnreplied {
+		fd.Cause = CauseBeyondNode
+		fd.Summary = "the node masquerades the pod's traffic but no reply comes back: something beyond the node treats forwarded traffic differently from the node's own (upstream firewall, source-port or conntrack limits)"
+		fd.Evidence = append(fd.Evidence, conntrackEvidence(n.Name, f, podIP, "")...)
+		return fd
+	}
+	fd.Cause = CauseInconclusive
+	fd.Summary = "pods fail while the node reaches the target, and the node's route, FORWARD and NAT rules look right"
+	fd.Evidence = append(fd.Evidence, verdictEvidence(n.Name, "filter FORWARD", f.Forward)...)
+	fd.Evidence = append(fd.Evidence, verdictEvidence(n.Name, "nat POSTROUTING", f.NAT)...)
+	fd.Evidence = append(fd.Evidence, conntrackEvidence(n.Name, f, podIP, "")...)
+	fd.Candidates = []string{"CNI egress policy (Calico/Cilium policies are not iptables rules)", "an eBPF datapath the iptables view does not show",
+		"the upstream needs a route back to the pod CIDR " + podCIDR}
+	if f.NAT.Result == observe.Unknown || f.Forward.Result == observe.Unknown {
+		fd.Candidates = append([]string{"rules the evaluator could not judge (see evidence)"}, fd.Candidates...)
+	}
+	return fd
+}
+
+func verdictEvidence(node, chain string, v observe.Verdict) []string {
+	var out []string
+	switch {
+	case v.Result == "":
+		return nil
+	case len(v.Rules) == 0:
+		out = append(out, fmt.Sprintf("node@%s: %s: %s", node, chain, v.Action))
+	default:
+		for _, r := range v.Rules {
+			out = append(out, fmt.Sprintf("node@%s: %s: %s: %s", node, chain, v.Action, r))
+		}
+	}
+	for _, u := range v.Uncertain {
+		out = append(out, fmt.Sprintf("node@%s: %s: could not judge: %s", node, chain, u))
+	}
+	return out
+}
+
+func conntrackEvidence(node string, f *observe.TargetFacts, podIP, whenNone string) []string {
+	if !f.ConntrackRead {
+		return []string{fmt.Sprintf("node@%s: conntrack table not readable: no flow witness", node)}
+	}
+	if len(f.Conntrack) == 0 {
+		if whenNone == "" {
+			whenNone = "no entry for the pod's flow"
+		}
+		return []string{fmt.Sprintf("node@%s: conntrack: %s", node, whenNone)}
+	}
+	var out []string
+	for _, e := range f.Conntrack {
+		note := "reply addressed to the node (SNAT applied)"
+		if !e.Natted() {
+			note = "reply addressed to the pod IP " + podIP + " (no SNAT)"
+		}
+		if e.Unreplied {
+			note += ", no reply seen"
+		}
+		out = append(out, fmt.Sprintf("node@%s: conntrack: %s   ← %s", node, e.Raw, note))
+	}
+	return out
+}
+
+func cidrOf(t target.Target) string {
+	if t.Kind == target.KindCIDR {
+		return t.Prefix.String()
+	}
+	if t.Addr.IsValid() {
+		return netip.PrefixFrom(t.Addr, t.Addr.BitLen()).String()
+	}
+	return t.Host
+}
+
+func natFix(t target.Target, podCIDR string, f *observe.TargetFacts, n observe.Node) []string {
+	dev := f.NodeRoute.Dev
+	if dev == "" {
+		dev = "<interface>"
+	}
+	src := podCIDR
+	if src == "" {
+		src = "<pod-cidr>"
+	}
+	tool := "iptables"
+	if t.Addr.Is6() {
+		tool = "ip6tables"
+	}
+	fix := []string{fmt.Sprintf("%s -t nat -A POSTROUTING -s %s -d %s -o %s -j MASQUERADE", tool, src, cidrOf(t), dev)}
+	if n.IP != "" {
+		fix = append(fix, fmt.Sprintf("or, on the router in front of %s: ip route add %s via %s   # lets replies reach pod IPs without NAT", cidrOf(t), src, n.IP))
+	}
+	fix = append(fix, "persist: enable masquerade in the CNI (flannel --ip-masq, Calico natOutgoing: true, ip-masq-agent nonMasqueradeCIDRs) or run the rule from a privileged hostNetwork DaemonSet")
+	return fix
+}
+
+func forwardFix(v observe.Verdict, podCIDR string) []string {
+	if podCIDR == "" {
+		podCIDR = "<pod-cidr>"
+	}
+	if strings.HasPrefix(v.Action, "policy") {
+		return []string{
+			fmt.Sprintf("iptables -I FORWARD -s %s -j ACCEPT", podCIDR),
+			fmt.Sprintf("iptables -I FORWARD -d %s -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", podCIDR),
+			"or, if nothing relies on it: iptables -P FORWARD ACCEPT   (Docker sets DROP; persist via your firewall config)",
+		}
+	}
+	fix := []string{}
+	for _, r := range v.Rules {
+		if strings.HasPrefix(r, "-A ") {
+			fix = append(fix, "iptables -D "+strings.TrimPrefix(r, "-A ")+"   # remove the rule that drops pod traffic")
+		}
+	}
+	return append(fix, fmt.Sprintf("or allow pod traffic before it: iptables -I FORWARD -s %s -j ACCEPT", podCIDR))
+}
+
+// overlap flags a target inside the pod or Service network: pods would
+// send it to another pod or a ClusterIP, never off the cluster.
+func overlap(t target.Target, c observe.Cluster) []Finding {
+	var tp netip.Prefix
+	switch {
+	case t.Kind == target.KindCIDR:
+		tp = t.Prefix
+	case t.Addr.IsValid():
+		tp = netip.PrefixFrom(t.Addr, t.Addr.BitLen())
+	default:
+		return nil
+	}
+	check := func(list []string, what string) []Finding {
+		var out []Finding
+		for _, s := range list {
+			p, err := netip.ParsePrefix(s)
+			if err != nil || !p.Overlaps(tp) {
+				continue
+			}
+			out = append(out, Finding{Severity: Error, Cause: CauseCIDROverlap, Target: Key(t),
+				Summary:  fmt.Sprintf("%s overlaps the cluster's %s %s: pods send this traffic into the cluster network, never off the node", tp, what, p),
+				Evidence: []string{fmt.Sprintf("%s ∩ %s (%s)", tp, p, what)},
+				Fix: []string{"renumber the external network, or choose non-overlapping pod/Service CIDRs for the cluster",
+					"a route or NAT rule on the nodes cannot fix an overlap"}})
+		}
+		return out
+	}
+	return append(check(c.PodCIDRs, "pod CIDR"), check(c.ServiceCIDRs, "Service CIDR")...)
+}

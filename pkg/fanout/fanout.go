@@ -1,0 +1,254 @@
+// Package fanout runs one probe pipeline per node, concurrently: create the
+// two probe pods, wait for them, run the checks from both sides, read the
+// node's facts. The wall time is one pod start plus one probe timeout,
+// whatever the node count; --concurrency only bounds the API load.
+package fanout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
+	"github.com/netcheck/kubectl-netcheck/pkg/launch"
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+	"github.com/netcheck/kubectl-netcheck/pkg/podexec"
+	"github.com/netcheck/kubectl-netcheck/pkg/probe"
+	"github.com/netcheck/kubectl-netcheck/pkg/target"
+)
+
+// Config is one run.
+type Config struct {
+	Launcher     *launch.Launcher
+	Exec         podexec.Execer
+	Targets      []target.Target
+	Port         int // extra TCP port for IP/CIDR targets; 0 = ping only
+	ProbeTimeout time.Duration
+	StartTimeout time.Duration
+	Concurrency  int
+	// Progress, when set, is told each node's steps (for a terminal display).
+	Progress func(node, step string)
+}
+
+// Timing records where the time went, for the report and the benchmark.
+type Timing struct {
+	FirstReady time.Duration `json:"firstReady"`
+	Total      time.Duration `json:"total"`
+}
+
+// Run probes every node and returns one observation per node. It returns
+// an error only for faults that stop the whole run (launch.ErrFatal);
+// a node that fails alone carries its error in its observation.
+func Run(ctx context.Context, cfg Config, nodes []corev1.Node) ([]observe.Node, Timing, error) {
+	start := time.Now()
+	var firstReady sync.Once
+	var timing Timing
+	out := make([]observe.Node, len(nodes))
+	g, gctx := errgroup.WithContext(ctx)
+	limit := cfg.Concurrency
+	if limit <= 0 {
+		limit = len(nodes)
+	}
+	g.SetLimit(limit)
+	for i := range nodes {
+		i := i
+		g.Go(func() error {
+			obs, err := runNode(gctx, cfg, nodes[i], i, func() {
+				firstReady.Do(func() { timing.FirstReady = time.Since(start) })
+			})
+			out[i] = obs
+			if errors.Is(err, launch.ErrFatal) {
+				return err
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	timing.Total = time.Since(start)
+	return out, timing, err
+}
+
+func (c Config) progress(node, step string) {
+	if c.Progress != nil {
+		c.Progress(node, step)
+	}
+}
+
+func nodeIP(n corev1.Node) string {
+	for _, a := range n.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			return a.Address
+		}
+	}
+	return ""
+}
+
+func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, onReady func()) (observe.Node, error) {
+	obs := observe.Node{Name: n.Name, IP: nodeIP(n)}
+	opts := cfg.Launcher.Opts
+	podPod, nodePod := launch.PodProbe(opts, n.Name, idx), launch.NodeProbe(opts, n.Name, idx)
+	obs.Pod.Pod, obs.Host.Pod = podPod.Name, nodePod.Name
+	cfg.progress(n.Name, "creating probe pods")
+
+	startCtx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+	defer cancel()
+	var podErr, nodeErr error
+	var readyPod, readyNode *corev1.Pod
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if podErr = cfg.Launcher.Create(startCtx, podPod); podErr == nil {
+			readyPod, podErr = cfg.Launcher.WaitReady(startCtx, podPod.Name)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if nodeErr = cfg.Launcher.Create(startCtx, nodePod); nodeErr == nil {
+			readyNode, nodeErr = cfg.Launcher.WaitReady(startCtx, nodePod.Name)
+		}
+	}()
+	wg.Wait()
+	for _, e := range []error{podErr, nodeErr} {
+		if errors.Is(e, launch.ErrFatal) {
+			obs.Err = e.Error()
+			return obs, e
+		}
+	}
+	if podErr != nil && nodeErr != nil {
+		obs.Err = podErr.Error()
+		if nodeErr.Error() != podErr.Error() {
+			obs.Err += "; " + nodeErr.Error()
+		}
+		return obs, nil
+	}
+	onReady()
+	if podErr != nil {
+		obs.Pod.Err = podErr.Error()
+	} else {
+		obs.Pod.IP = readyPod.Status.PodIP
+	}
+	if nodeErr != nil {
+		obs.Host.Err = nodeErr.Error()
+	} else {
+		obs.Host.IP = readyNode.Status.PodIP
+	}
+	ns := opts.Namespace
+
+	cfg.progress(n.Name, "probing")
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if podErr == nil {
+			obs.Pod.Checks = runChecks(ctx, cfg, ns, podPod.Name)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if nodeErr == nil {
+			obs.Host.Checks = runChecks(ctx, cfg, ns, nodePod.Name)
+		}
+	}()
+	wg.Wait()
+
+	if nodeErr == nil {
+		cfg.progress(n.Name, "reading node facts")
+		g := probe.Gatherer{Exec: cfg.Exec, Namespace: ns, Pod: nodePod.Name, Container: launch.Container}
+		fts := factTargets(cfg, obs)
+		raw := g.Static(ctx, obs.Pod.IP, fts)
+		g.Conntrack(ctx, obs.Pod.IP, &raw)
+		obs.Facts = probe.Assemble(raw, obs.Pod.IP, n.Spec.PodCIDRs, fts)
+	} else {
+		obs.Facts.PodCIDRs = n.Spec.PodCIDRs
+	}
+	cfg.progress(n.Name, "done")
+	return obs, nil
+}
+
+// runChecks runs every target's checks in one probe pod, concurrently.
+func runChecks(ctx context.Context, cfg Config, ns, pod string) []observe.Check {
+	var specs []probe.Spec
+	for _, t := range cfg.Targets {
+		specs = append(specs, probe.SpecsFor(t, diagnose.Key(t), cfg.Port, cfg.ProbeTimeout)...)
+	}
+	out := make([]observe.Check, len(specs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i, s := range specs {
+		wg.Add(1)
+		go func(i int, s probe.Spec) {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			// ping -w plus exec overhead: a generous bound that still ends.
+			cctx, cancel := context.WithTimeout(ctx, cfg.ProbeTimeout+10*time.Second)
+			defer cancel()
+			r := cfg.Exec.Exec(cctx, ns, pod, launch.Container, s.Argv)
+			c := s.Classify(r)
+			if c.Outcome == observe.Error && r.Err == nil && c.Detail == "inconclusive: success with no output" {
+				// One retry: the exec stream dropped the output.
+				c = s.Classify(cfg.Exec.Exec(cctx, ns, pod, launch.Container, s.Argv))
+			}
+			c.Target = s.Key
+			out[i] = c
+		}(i, s)
+	}
+	wg.Wait()
+	return out
+}
+
+// factTargets lists the addresses to read facts for: literal addresses,
+// and for names what the node (or else the pod) resolved them to.
+func factTargets(cfg Config, obs observe.Node) []probe.FactTarget {
+	var out []probe.FactTarget
+	for _, t := range cfg.Targets {
+		key := diagnose.Key(t)
+		addr := t.Addr
+		if !addr.IsValid() {
+			addr = resolved(obs.Host.Checks, key)
+			if !addr.IsValid() {
+				addr = resolved(obs.Pod.Checks, key)
+			}
+		}
+		if !addr.IsValid() {
+			continue
+		}
+		ft := probe.FactTarget{Key: key, Addr: addr, Proto: "icmp"}
+		if p := portOf(t, cfg.Port); p != 0 {
+			ft.Proto, ft.Port = "tcp", p
+		}
+		out = append(out, ft)
+	}
+	return out
+}
+
+func portOf(t target.Target, port int) int {
+	if t.Port != 0 {
+		return t.Port
+	}
+	return port
+}
+
+func resolved(checks []observe.Check, key string) netip.Addr {
+	for _, c := range checks {
+		if c.Target == key && c.Kind == observe.DNS {
+			for _, r := range c.Resolved {
+				if a, err := netip.ParseAddr(r); err == nil {
+					return a
+				}
+			}
+		}
+	}
+	return netip.Addr{}
+}
+
+// Describe is a one-line account of a run's timing.
+func (t Timing) Describe() string {
+	return fmt.Sprintf("first probe ready after %s, total %s", t.FirstReady.Round(time.Millisecond), t.Total.Round(time.Millisecond))
+}

@@ -1,0 +1,250 @@
+package launch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// ErrFatal marks an error that will be the same on every node (RBAC,
+// admission, a missing namespace): the run stops instead of repeating it.
+var ErrFatal = errors.New("fatal")
+
+// Launcher creates probe pods and tracks them with one informer per run:
+// one list+watch for all nodes, however many there are.
+type Launcher struct {
+	Client kubernetes.Interface
+	Opts   PodOptions
+
+	mu      sync.Mutex
+	pods    map[string]*corev1.Pod
+	gone    map[string]bool
+	changed chan struct{}
+	created []string
+	stop    context.CancelFunc
+}
+
+// Start begins watching the run's pods. Call before Launch.
+func (l *Launcher) Start(ctx context.Context) {
+	l.pods, l.gone, l.changed = map[string]*corev1.Pod{}, map[string]bool{}, make(chan struct{})
+	ctx, l.stop = context.WithCancel(ctx)
+	sel := Selector(l.Opts.RunID)
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.LabelSelector = sel
+			return l.Client.CoreV1().Pods(l.Opts.Namespace).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = sel
+			return l.Client.CoreV1().Pods(l.Opts.Namespace).Watch(ctx, o)
+		},
+	}
+	inf := cache.NewSharedIndexInformer(lw, &corev1.Pod{}, 0, cache.Indexers{})
+	update := func(obj interface{}) {
+		if p, ok := obj.(*corev1.Pod); ok {
+			l.mu.Lock()
+			l.pods[p.Name] = p
+			l.broadcastLocked()
+			l.mu.Unlock()
+		}
+	}
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    update,
+		UpdateFunc: func(_, obj interface{}) { update(obj) },
+		DeleteFunc: func(obj interface{}) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if p, ok := obj.(*corev1.Pod); ok {
+				l.mu.Lock()
+				l.gone[p.Name] = true
+				l.broadcastLocked()
+				l.mu.Unlock()
+			}
+		},
+	})
+	go inf.RunWithContext(ctx)
+}
+
+func (l *Launcher) broadcastLocked() {
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// Stop ends the watch.
+func (l *Launcher) Stop() {
+	if l.stop != nil {
+		l.stop()
+	}
+}
+
+// Create submits a pod. Errors that every node would hit are wrapped in ErrFatal.
+func (l *Launcher) Create(ctx context.Context, pod *corev1.Pod) error {
+	l.mu.Lock()
+	l.created = append(l.created, pod.Name)
+	l.mu.Unlock()
+	_, err := l.Client.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	if err == nil {
+		return nil
+	}
+	return CreateError(err, pod)
+}
+
+// CreateError turns an API refusal into a message that says what to do.
+func CreateError(err error, pod *corev1.Pod) error {
+	ns := pod.Namespace
+	role := pod.Labels[LabelRole]
+	switch {
+	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "PodSecurity"):
+		return fmt.Errorf("%w: namespace %q refuses the %s probe pod by PodSecurity admission: %s\n"+
+			"  the node probe must run privileged with hostNetwork/hostPID; run with --probe-namespace <ns> where\n"+
+			"  pod-security.kubernetes.io/enforce=privileged is set (kubectl label ns <ns> pod-security.kubernetes.io/enforce=privileged)",
+			ErrFatal, ns, role, statusMessage(err))
+	case apierrors.IsForbidden(err):
+		return fmt.Errorf("%w: not allowed to create pods in namespace %q: %s\n"+
+			"  netcheck needs create/delete/get/list/watch on pods and create on pods/exec there (see the README's RBAC section)",
+			ErrFatal, ns, statusMessage(err))
+	case apierrors.IsNotFound(err):
+		return fmt.Errorf("%w: namespace %q not found: pass an existing one with --probe-namespace (or -n)", ErrFatal, ns)
+	case apierrors.IsInvalid(err):
+		return fmt.Errorf("%w: the API server rejected the %s probe pod as invalid: %s", ErrFatal, role, statusMessage(err))
+	}
+	return fmt.Errorf("creating %s probe pod %s: %w", role, pod.Name, err)
+}
+
+func statusMessage(err error) string {
+	var se apierrors.APIStatus
+	if errors.As(err, &se) {
+		return se.Status().Message
+	}
+	return err.Error()
+}
+
+// WaitReady blocks until the pod is Ready and returns it, failing fast on
+// states that will not heal (image pull errors, admission rejections,
+// a failed or deleted pod). The wait is driven by the informer, not polling.
+func (l *Launcher) WaitReady(ctx context.Context, name string) (*corev1.Pod, error) {
+	for {
+		l.mu.Lock()
+		p, gone, ch := l.pods[name], l.gone[name], l.changed
+		l.mu.Unlock()
+		if gone {
+			return nil, fmt.Errorf("probe pod %s was deleted while starting", name)
+		}
+		if p != nil {
+			ready, err := PodState(p)
+			if err != nil || ready {
+				return p, err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return p, waitTimeout(ctx, name, p)
+		case <-ch:
+		}
+	}
+}
+
+func waitTimeout(ctx context.Context, name string, p *corev1.Pod) error {
+	state := "not seen by the watch"
+	if p != nil {
+		state = "phase " + string(p.Status.Phase)
+		for _, cs := range p.Status.ContainerStatuses {
+			if cs.State.Waiting != nil {
+				state += ", " + cs.State.Waiting.Reason
+				if cs.State.Waiting.Message != "" {
+					state += ": " + cs.State.Waiting.Message
+				}
+			}
+		}
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		node := ""
+		if p != nil {
+			node = " on node " + p.Spec.NodeName
+		}
+		return fmt.Errorf("probe pod %s%s did not become ready in time (%s); see `kubectl describe pod %s`, or raise --start-timeout", name, node, state, name)
+	}
+	return fmt.Errorf("probe pod %s: %w (%s)", name, ctx.Err(), state)
+}
+
+// PodState tells whether a pod is ready, or why it never will be.
+func PodState(p *corev1.Pod) (bool, error) {
+	node := p.Spec.NodeName
+	image := ""
+	if len(p.Spec.Containers) > 0 {
+		image = p.Spec.Containers[0].Image
+	}
+	switch p.Status.Phase {
+	case corev1.PodFailed, corev1.PodSucceeded:
+		why := p.Status.Reason
+		if p.Status.Message != "" {
+			why += ": " + p.Status.Message
+		}
+		return false, fmt.Errorf("probe pod %s on node %s ended before it was used (%s %s)", p.Name, node, p.Status.Phase, why)
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		w := cs.State.Waiting
+		if w == nil {
+			continue
+		}
+		switch w.Reason {
+		case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull":
+			return false, fmt.Errorf("node %s cannot pull image %q (%s: %s)\n"+
+				"  mirror the image to a registry the node can reach and pass it with --image/--node-image", node, image, w.Reason, w.Message)
+		case "CreateContainerConfigError", "CreateContainerError", "RunContainerError":
+			return false, fmt.Errorf("node %s cannot start probe pod %s (%s: %s)", node, p.Name, w.Reason, w.Message)
+		}
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+			return false, fmt.Errorf("probe pod %s cannot be placed on node %s: %s", p.Name, node, c.Message)
+		}
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue && p.Status.Phase == corev1.PodRunning {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Cleanup deletes every pod of the run. It uses its own context: it must
+// run after Ctrl-C or a timeout cancelled the caller's.
+func (l *Launcher) Cleanup(timeout time.Duration) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	l.mu.Lock()
+	names := append([]string(nil), l.created...)
+	l.mu.Unlock()
+	if len(names) == 0 {
+		return 0, nil
+	}
+	pods := l.Client.CoreV1().Pods(l.Opts.Namespace)
+	grace := metav1.DeleteOptions{GracePeriodSeconds: new(int64)}
+	err := pods.DeleteCollection(ctx, grace, metav1.ListOptions{LabelSelector: Selector(l.Opts.RunID)})
+	if err == nil {
+		return len(names), nil
+	}
+	// Some roles may delete but not deletecollection: one by one then.
+	var errs []error
+	for _, n := range names {
+		if e := pods.Delete(ctx, n, grace); e != nil && !apierrors.IsNotFound(e) {
+			errs = append(errs, e)
+		}
+	}
+	if len(errs) > 0 {
+		return len(names), fmt.Errorf("could not delete %d probe pod(s) (%v); remove them with `kubectl netcheck cleanup` or `kubectl delete pods -n %s -l %s`",
+			len(errs), errors.Join(errs...), l.Opts.Namespace, Selector(l.Opts.RunID))
+	}
+	return len(names), nil
+}

@@ -1,0 +1,164 @@
+// Package launch creates the probe pods, waits for them with one watch, and
+// removes them. What the probes mean lives elsewhere (package probe).
+package launch
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+// Labels and annotations every probe pod carries, so `netcheck cleanup` and
+// concurrent runs can tell whose pod is whose.
+const (
+	LabelApp     = "app.kubernetes.io/name"
+	LabelManaged = "app.kubernetes.io/managed-by"
+	LabelRunID   = "netcheck.io/run-id"
+	LabelRole    = "netcheck.io/role"
+	AnnCreatedBy = "netcheck.io/created-by"
+	AppName      = "kubectl-netcheck"
+	Container    = "probe"
+)
+
+// Role is what a probe pod is for.
+type Role string
+
+// The two probe pods per node.
+const (
+	RolePod  Role = "pod"  // in the pod network, like the user's workloads
+	RoleNode Role = "node" // hostNetwork, privileged: reads the node's facts
+)
+
+// PodOptions shape the probe pods.
+type PodOptions struct {
+	Namespace string
+	RunID     string
+	Image     string
+	NodeImage string
+	// Lifetime bounds the pod server-side: the container sleeps this long and
+	// activeDeadlineSeconds kills the pod a little later, even if the plugin died.
+	Lifetime  time.Duration
+	CreatedBy string
+}
+
+// Selector selects the pods of one run.
+func Selector(runID string) string { return LabelRunID + "=" + runID }
+
+// PodName is the deterministic name of a node's probe pod: short, unique
+// per run, a valid DNS label.
+func PodName(role Role, runID string, idx int) string {
+	return fmt.Sprintf("netcheck-%s-%s-%d", role, runID, idx)
+}
+
+func objectMeta(o PodOptions, role Role, name, node string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name:      name,
+		Namespace: o.Namespace,
+		Labels: map[string]string{
+			LabelApp:     AppName,
+			LabelManaged: AppName,
+			LabelRunID:   o.RunID,
+			LabelRole:    string(role),
+		},
+		Annotations: map[string]string{
+			AnnCreatedBy:          o.CreatedBy,
+			"netcheck.io/node":    node,
+			"netcheck.io/purpose": "short-lived network probe; deleted when the run ends; safe to delete",
+		},
+	}
+}
+
+func sleepArgv(o PodOptions) []string {
+	return []string{"sleep", strconv.Itoa(int(o.Lifetime.Seconds()))}
+}
+
+func deadline(o PodOptions) *int64 {
+	// A margin over the sleep so the normal path ends first.
+	return ptr.To(int64(o.Lifetime.Seconds()) + 30)
+}
+
+func limits() corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{
+			corev1.ResourceCPU:    resource.MustParse("10m"),
+			corev1.ResourceMemory: resource.MustParse("16Mi"),
+		},
+		Limits: corev1.ResourceList{
+			corev1.ResourceCPU:    resource.MustParse("100m"),
+			corev1.ResourceMemory: resource.MustParse("64Mi"),
+		},
+	}
+}
+
+// PodProbe is the unprivileged pod in the pod network, pinned to node. It
+// keeps the runtime's default capabilities (which include NET_RAW for
+// ping) rather than adding any, so a baseline PodSecurity namespace admits it.
+func PodProbe(o PodOptions, node string, idx int) *corev1.Pod {
+	return &corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: objectMeta(o, RolePod, PodName(RolePod, o.RunID, idx), node),
+		Spec: corev1.PodSpec{
+			NodeName:                      node,
+			RestartPolicy:                 corev1.RestartPolicyNever,
+			AutomountServiceAccountToken:  ptr.To(false),
+			EnableServiceLinks:            ptr.To(false),
+			ActiveDeadlineSeconds:         deadline(o),
+			TerminationGracePeriodSeconds: ptr.To(int64(0)),
+			Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+			Containers: []corev1.Container{{
+				Name:            Container,
+				Image:           o.Image,
+				ImagePullPolicy: corev1.PullIfNotPresent,
+				Command:         sleepArgv(o),
+				Resources:       limits(),
+				SecurityContext: &corev1.SecurityContext{
+					AllowPrivilegeEscalation: ptr.To(false),
+					ReadOnlyRootFilesystem:   ptr.To(true),
+				},
+			}},
+		},
+	}
+}
+
+// NodeProbe is the privileged hostNetwork+hostPID pod that sees the node's
+// own network namespace and, through nsenter into PID 1's mount namespace,
+// the host's iptables/conntrack tools. It only reads.
+func NodeProbe(o PodOptions, node string, idx int) *corev1.Pod {
+	img := o.NodeImage
+	if img == "" {
+		img = o.Image
+	}
+	return &corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: objectMeta(o, RoleNode, PodName(RoleNode, o.RunID, idx), node),
+		Spec: corev1.PodSpec{
+			NodeName:                      node,
+			HostNetwork:                   true,
+			HostPID:                       true,
+			DNSPolicy:                     corev1.DNSDefault,
+			RestartPolicy:                 corev1.RestartPolicyNever,
+			AutomountServiceAccountToken:  ptr.To(false),
+			EnableServiceLinks:            ptr.To(false),
+			ActiveDeadlineSeconds:         deadline(o),
+			TerminationGracePeriodSeconds: ptr.To(int64(0)),
+			PriorityClassName:             "",
+			Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+			Containers: []corev1.Container{{
+				Name:            Container,
+				Image:           img,
+				ImagePullPolicy: corev1.PullIfNotPresent,
+				Command:         sleepArgv(o),
+				Resources:       limits(),
+				SecurityContext: &corev1.SecurityContext{
+					Privileged:             ptr.To(true),
+					ReadOnlyRootFilesystem: ptr.To(true),
+				},
+			}},
+		},
+	}
+}

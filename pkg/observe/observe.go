@@ -1,0 +1,172 @@
+// Package observe holds what the probes saw, as typed values: the contract
+// between the probes (which run commands and parse their output) and the
+// diagnosis (which only reads these values).
+package observe
+
+import "time"
+
+// Side is the network namespace a check ran in.
+type Side string
+
+// The two sides compared on every node.
+const (
+	SidePod  Side = "pod"  // the pod network, like the user's workloads
+	SideNode Side = "node" // the node's own namespace (hostNetwork)
+)
+
+// Outcome classifies one check.
+type Outcome string
+
+// Outcomes, from the point of view of the client.
+const (
+	OK          Outcome = "ok"
+	Timeout     Outcome = "timeout"
+	Refused     Outcome = "refused"
+	Unreachable Outcome = "unreachable" // ICMP unreachable / EHOSTUNREACH / ENETUNREACH
+	DNSFailure  Outcome = "dns-failure"
+	HTTPError   Outcome = "http-error" // connected, the server answered with an error status
+	NotRun      Outcome = "not-run"
+	Error       Outcome = "error" // the check itself could not run (exec failed, permission)
+)
+
+// Failed reports whether the outcome says the target was not reached.
+func (o Outcome) Failed() bool {
+	switch o {
+	case Timeout, Refused, Unreachable, DNSFailure, HTTPError:
+		return true
+	}
+	return false
+}
+
+// CheckKind is the kind of test.
+type CheckKind string
+
+// The tests run from both sides.
+const (
+	Ping CheckKind = "ping"
+	TCP  CheckKind = "tcp"
+	HTTP CheckKind = "http"
+	DNS  CheckKind = "dns"
+)
+
+// Check is one test from one side.
+type Check struct {
+	Kind    CheckKind     `json:"kind"`
+	Target  string        `json:"target"`
+	Outcome Outcome       `json:"outcome"`
+	Latency time.Duration `json:"latencyNanos,omitempty"`
+	// Detail is the short human reason: "HTTP 200", "3/3 replies", the error line.
+	Detail string `json:"detail,omitempty"`
+	// Resolved lists addresses when Kind is DNS.
+	Resolved []string `json:"resolved,omitempty"`
+}
+
+// Route is a forwarding decision as `ip route get` printed it.
+type Route struct {
+	Query string `json:"query"`          // the argv that asked, for evidence
+	Line  string `json:"line,omitempty"` // first line of the answer
+	Dev   string `json:"dev,omitempty"`
+	Via   string `json:"via,omitempty"`
+	Src   string `json:"src,omitempty"`
+	// Err is set when the kernel refused (e.g. "Network is unreachable").
+	Err string `json:"err,omitempty"`
+	// Default is true when the decision used the default route.
+	Default bool `json:"default,omitempty"`
+}
+
+// Tri is a three-valued answer for facts that may be unreadable.
+type Tri string
+
+// Tri values.
+const (
+	Yes     Tri = "yes"
+	No      Tri = "no"
+	Unknown Tri = "unknown"
+)
+
+// Verdict of walking a netfilter chain with one packet.
+type Verdict struct {
+	Result Tri `json:"result"` // for NAT: masqueraded?  for FORWARD: accepted?
+	// Action is what decided: "MASQUERADE", "SNAT", "ACCEPT", "DROP", "REJECT", "policy DROP", "no rule".
+	Action string `json:"action,omitempty"`
+	// Rules are the rule lines that decided or were uncertain, quoted as evidence.
+	Rules []string `json:"rules,omitempty"`
+	// Uncertain lists matches the evaluator could not judge (ipsets, marks of other flows...).
+	Uncertain []string `json:"uncertain,omitempty"`
+}
+
+// TargetFacts are the node's facts about one target address.
+type TargetFacts struct {
+	Target string `json:"target"`
+	// NodeRoute is `ip route get T` in the node namespace.
+	NodeRoute Route `json:"nodeRoute"`
+	// PodRoute is `ip route get T from podIP iif <pod-side dev>`: the decision for pod traffic.
+	PodRoute *Route `json:"podRoute,omitempty"`
+	// NAT: would a packet podIP→T be masqueraded in POSTROUTING?
+	NAT Verdict `json:"nat"`
+	// Forward: would it pass the filter FORWARD chain?
+	Forward Verdict `json:"forward"`
+	// Conntrack holds the entries of the pod's flow to T after the checks ran.
+	Conntrack []ConntrackEntry `json:"conntrack,omitempty"`
+	// ConntrackRead tells whether the table could be read at all.
+	ConntrackRead bool `json:"conntrackRead"`
+}
+
+// ConntrackEntry is one parsed conntrack line.
+type ConntrackEntry struct {
+	Raw       string `json:"raw"`
+	Proto     string `json:"proto"`
+	OrigSrc   string `json:"origSrc"`
+	OrigDst   string `json:"origDst"`
+	ReplySrc  string `json:"replySrc"`
+	ReplyDst  string `json:"replyDst"`
+	Unreplied bool   `json:"unreplied"`
+}
+
+// Natted reports whether the reply goes to another address than the
+// original source: the source was rewritten (SNAT/MASQUERADE).
+func (c ConntrackEntry) Natted() bool { return c.ReplyDst != "" && c.ReplyDst != c.OrigSrc }
+
+// NodeFacts are what the node probe read about its node.
+type NodeFacts struct {
+	// Tools says what the facts were read with, e.g. "iptables-nft-save (host, via nsenter)".
+	Tools     []string `json:"tools,omitempty"`
+	PodCIDRs  []string `json:"podCIDRs,omitempty"`
+	IPForward Tri      `json:"ipForward"`
+	BridgeNF  Tri      `json:"bridgeNfCallIptables"`
+	// ForwardPolicy is the filter FORWARD chain's policy, "" if unread.
+	ForwardPolicy string `json:"forwardPolicy,omitempty"`
+	// RulesRead tells whether iptables rules could be read.
+	RulesRead bool `json:"rulesRead"`
+	// PodDev is the node-side interface towards the probe pod (cni0, cali…, lxc…).
+	PodDev  string        `json:"podDev,omitempty"`
+	Targets []TargetFacts `json:"targets,omitempty"`
+	// Notes are things the reader wants the user to know (a tool missing, a fallback used).
+	Notes []string `json:"notes,omitempty"`
+}
+
+// SideResult is everything one side ran.
+type SideResult struct {
+	Pod    string  `json:"pod,omitempty"`
+	IP     string  `json:"ip,omitempty"`
+	Checks []Check `json:"checks,omitempty"`
+	// Err is set when the side could not run at all (pod failed to start...).
+	Err string `json:"error,omitempty"`
+}
+
+// Node is the observation of one node.
+type Node struct {
+	Name  string     `json:"name"`
+	IP    string     `json:"ip,omitempty"`
+	Pod   SideResult `json:"podSide"`
+	Host  SideResult `json:"nodeSide"`
+	Facts NodeFacts  `json:"facts"`
+	// Err is set when this node could not be probed at all.
+	Err string `json:"error,omitempty"`
+}
+
+// Cluster holds cluster-wide facts the diagnosis compares targets with.
+type Cluster struct {
+	PodCIDRs     []string `json:"podCIDRs,omitempty"`
+	ServiceCIDRs []string `json:"serviceCIDRs,omitempty"`
+}

@@ -1,0 +1,221 @@
+// Package probe knows what to run inside the probe pods and what the output
+// means. Every command is an argv built from parsed targets (package
+// target); classification turns busybox's words into observe.Outcome.
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+	"github.com/netcheck/kubectl-netcheck/pkg/podexec"
+)
+
+// PingArgv pings host count times, giving up after timeout.
+func PingArgv(host string, timeout time.Duration) []string {
+	secs := seconds(timeout)
+	return []string{"ping", "-c", "3", "-W", strconv.Itoa(secs), "-w", strconv.Itoa(secs), host}
+}
+
+// TCPArgv connects to host:port and closes (busybox nc -z).
+func TCPArgv(host string, port int, timeout time.Duration) []string {
+	return []string{"nc", "-z", "-w", strconv.Itoa(seconds(timeout)), host, strconv.Itoa(port)}
+}
+
+// HTTPArgv fetches url, printing the server's status line on stderr.
+func HTTPArgv(url string, timeout time.Duration) []string {
+	return []string{"wget", "-T", strconv.Itoa(seconds(timeout)), "-S", "-O", "/dev/null", url}
+}
+
+// DNSArgv resolves name with the side's own resolver (resolv.conf).
+func DNSArgv(name string) []string {
+	// A trailing dot makes the name absolute: no search-path surprises.
+	if !strings.HasSuffix(name, ".") {
+		name += "."
+	}
+	return []string{"nslookup", name}
+}
+
+func seconds(d time.Duration) int {
+	s := int(d.Round(time.Second) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return s
+}
+
+var (
+	pingStats = regexp.MustCompile(`(\d+) packets transmitted, (\d+) (?:packets )?received`)
+	pingRTT   = regexp.MustCompile(`min/avg/max = [\d.]+/([\d.]+)/`)
+	httpLine  = regexp.MustCompile(`HTTP/\d(?:\.\d)? (\d{3})[^\r\n]*`)
+	dnsAddr   = regexp.MustCompile(`(?m)^Address(?: \d+)?:\s*([0-9a-fA-F.:]+)\s*$`)
+)
+
+// errorOutcome maps the socket errors every busybox tool prints alike.
+func errorOutcome(text string) (observe.Outcome, string, bool) {
+	l := strings.ToLower(text)
+	switch {
+	case strings.Contains(l, "bad address"), strings.Contains(l, "can't resolve"):
+		return observe.DNSFailure, "name does not resolve", true
+	case strings.Contains(l, "connection refused"):
+		return observe.Refused, "connection refused", true
+	case strings.Contains(l, "no route to host"), strings.Contains(l, "host is unreachable"):
+		return observe.Unreachable, "no route to host", true
+	case strings.Contains(l, "network is unreachable"):
+		return observe.Unreachable, "network is unreachable", true
+	case strings.Contains(l, "timed out"):
+		return observe.Timeout, "timed out", true
+	case strings.Contains(l, "permission denied"), strings.Contains(l, "operation not permitted"):
+		return observe.Error, firstLine(text), true
+	case strings.Contains(l, "applet not found"), strings.Contains(l, "invalid option"), strings.Contains(l, "unrecognized option"):
+		return observe.Error, "the probe image's busybox lacks this feature: " + firstLine(text), true
+	}
+	return "", "", false
+}
+
+// ClassifyPing reads busybox ping.
+func ClassifyPing(r podexec.Result) observe.Check {
+	c := observe.Check{Kind: observe.Ping}
+	if m := pingStats.FindStringSubmatch(r.Stdout); m != nil {
+		sent, _ := strconv.Atoi(m[1])
+		got, _ := strconv.Atoi(m[2])
+		c.Detail = fmt.Sprintf("%d/%d replies", got, sent)
+		if got > 0 {
+			c.Outcome = observe.OK
+			if rtt := pingRTT.FindStringSubmatch(r.Stdout); rtt != nil {
+				if ms, err := strconv.ParseFloat(rtt[1], 64); err == nil {
+					c.Latency = time.Duration(ms * float64(time.Millisecond))
+				}
+			}
+			return c
+		}
+	}
+	if o, d, ok := errorOutcome(r.Stderr); ok {
+		c.Outcome, c.Detail = o, d
+		return c
+	}
+	if r.Err != nil {
+		return transportFailure(c, r)
+	}
+	if r.ExitCode == 0 && strings.TrimSpace(r.Stdout) == "" {
+		// The exec stream can drop output and exit code: never read that as a verdict.
+		c.Outcome, c.Detail = observe.Error, "inconclusive: success with no output"
+		return c
+	}
+	c.Outcome = observe.Timeout
+	if c.Detail == "" {
+		c.Detail = "no reply"
+	}
+	return c
+}
+
+// ClassifyTCP reads busybox nc -z.
+func ClassifyTCP(r podexec.Result) observe.Check {
+	c := observe.Check{Kind: observe.TCP}
+	if r.Err == nil && r.ExitCode == 0 {
+		c.Outcome, c.Detail = observe.OK, "connected"
+		return c
+	}
+	if o, d, ok := errorOutcome(r.Stderr + "\n" + r.Stdout); ok {
+		c.Outcome, c.Detail = o, d
+		return c
+	}
+	if r.Err != nil {
+		return transportFailure(c, r)
+	}
+	// nc -z -w says nothing when the connect times out.
+	c.Outcome, c.Detail = observe.Timeout, "no answer to SYN"
+	return c
+}
+
+// ClassifyHTTP reads busybox wget -S.
+func ClassifyHTTP(r podexec.Result) observe.Check {
+	c := observe.Check{Kind: observe.HTTP}
+	all := r.Stderr + "\n" + r.Stdout
+	status := ""
+	for _, m := range httpLine.FindAllStringSubmatch(all, -1) {
+		status = m[1]
+	}
+	if r.Err == nil && r.ExitCode == 0 {
+		c.Outcome, c.Detail = observe.OK, "HTTP "+status
+		if status == "" {
+			c.Detail = "fetched"
+		}
+		return c
+	}
+	if status != "" && strings.Contains(all, "server returned error") {
+		c.Outcome, c.Detail = observe.HTTPError, "HTTP "+status
+		return c
+	}
+	if o, d, ok := errorOutcome(all); ok {
+		c.Outcome, c.Detail = o, d
+		if strings.Contains(all, "download timed out") {
+			c.Detail = "no answer within the timeout"
+		}
+		return c
+	}
+	if r.Err != nil {
+		return transportFailure(c, r)
+	}
+	c.Outcome, c.Detail = observe.Error, firstLine(r.Stderr)
+	return c
+}
+
+// ClassifyDNS reads busybox nslookup.
+func ClassifyDNS(r podexec.Result) observe.Check {
+	c := observe.Check{Kind: observe.DNS}
+	out := r.Stdout
+	// The answers follow the "Name:" line; the lines before are the server.
+	if i := strings.Index(out, "Name:"); i >= 0 {
+		for _, m := range dnsAddr.FindAllStringSubmatch(out[i:], -1) {
+			c.Resolved = append(c.Resolved, m[1])
+		}
+	}
+	if len(c.Resolved) > 0 {
+		c.Outcome, c.Detail = observe.OK, strings.Join(c.Resolved, ",")
+		return c
+	}
+	all := out + "\n" + r.Stderr
+	switch {
+	case strings.Contains(all, "NXDOMAIN"):
+		c.Outcome, c.Detail = observe.DNSFailure, "NXDOMAIN"
+	case strings.Contains(all, "SERVFAIL"):
+		c.Outcome, c.Detail = observe.DNSFailure, "SERVFAIL"
+	case strings.Contains(all, "REFUSED"):
+		c.Outcome, c.Detail = observe.DNSFailure, "REFUSED"
+	case strings.Contains(all, "timed out"), strings.Contains(all, "no servers could be reached"):
+		c.Outcome, c.Detail = observe.DNSFailure, "no DNS server answered"
+	case strings.Contains(all, "Connection refused"):
+		c.Outcome, c.Detail = observe.DNSFailure, "DNS server refused the connection"
+	case r.Err != nil:
+		return transportFailure(c, r)
+	default:
+		c.Outcome, c.Detail = observe.DNSFailure, "no address in the answer"
+	}
+	return c
+}
+
+// transportFailure: the exec itself failed. A deadline means the command
+// outlived its own timeout (slow DNS, a hung connect): a timeout. Anything
+// else is an error of the probe, not a property of the network.
+func transportFailure(c observe.Check, r podexec.Result) observe.Check {
+	if errors.Is(r.Err, context.DeadlineExceeded) {
+		c.Outcome, c.Detail = observe.Timeout, "no answer before the deadline"
+		return c
+	}
+	c.Outcome, c.Detail = observe.Error, "exec failed: "+r.Err.Error()
+	return c
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return strings.TrimSpace(s[:i])
+	}
+	return s
+}

@@ -1,0 +1,254 @@
+package probe
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/facts"
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+	"github.com/netcheck/kubectl-netcheck/pkg/podexec"
+)
+
+// FactTarget is an address the node's facts are read for.
+type FactTarget struct {
+	Key   string
+	Addr  netip.Addr
+	Proto string // "icmp" or "tcp"
+	Port  int
+}
+
+// Raw is what the node probe printed, kept apart from its meaning so the
+// assembly below is tested on captured output.
+type Raw struct {
+	Sysctls      string
+	RouteTable   string
+	Route6Table  string
+	PodRouteDev  observe.Route
+	RouteGet     map[string]observe.Route // key → ip route get T
+	PodRouteGet  map[string]observe.Route // key → ip route get T from podIP iif dev
+	Dumps        []facts.Dump
+	Dumps6       []facts.Dump
+	Conntrack    string
+	ConntrackSrc string // "" when unreadable
+	Notes        []string
+}
+
+// hostArgv runs a tool of the host: enter only the mount namespace of
+// PID 1; the network namespace is already the node's (hostNetwork).
+func hostArgv(tool string, args ...string) []string {
+	return append([]string{"nsenter", "-t", "1", "-m", "--", tool}, args...)
+}
+
+// Gatherer reads node facts through the node probe pod.
+type Gatherer struct {
+	Exec      podexec.Execer
+	Namespace string
+	Pod       string
+	Container string
+}
+
+func (g Gatherer) run(ctx context.Context, argv ...string) podexec.Result {
+	return g.Exec.Exec(ctx, g.Namespace, g.Pod, g.Container, argv)
+}
+
+// Static reads what does not depend on the checks having run: sysctls,
+// routes and rules. It runs its reads concurrently.
+func (g Gatherer) Static(ctx context.Context, podIP string, targets []FactTarget) Raw {
+	raw := Raw{RouteGet: map[string]observe.Route{}, PodRouteGet: map[string]observe.Route{}}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	goRun := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
+	v6 := false
+	for _, t := range targets {
+		if t.Addr.Is6() {
+			v6 = true
+		}
+	}
+	goRun(func() {
+		r := g.run(ctx, "grep", "-H", ".", "/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/bridge/bridge-nf-call-iptables", "/proc/sys/net/ipv6/conf/all/forwarding")
+		mu.Lock()
+		raw.Sysctls = r.Stdout
+		mu.Unlock()
+	})
+	goRun(func() {
+		r := g.run(ctx, "ip", "route", "show")
+		mu.Lock()
+		raw.RouteTable = r.Stdout
+		mu.Unlock()
+	})
+	if v6 {
+		goRun(func() {
+			r := g.run(ctx, "ip", "-6", "route", "show")
+			mu.Lock()
+			raw.Route6Table = r.Stdout
+			mu.Unlock()
+		})
+	}
+	goRun(func() {
+		d, notes := g.dumps(ctx, "iptables")
+		mu.Lock()
+		raw.Dumps, raw.Notes = d, append(raw.Notes, notes...)
+		mu.Unlock()
+	})
+	if v6 {
+		goRun(func() {
+			d, notes := g.dumps(ctx, "ip6tables")
+			mu.Lock()
+			raw.Dumps6, raw.Notes = d, append(raw.Notes, notes...)
+			mu.Unlock()
+		})
+	}
+	// The pod-side interface first: the pod route query needs it.
+	goRun(func() {
+		dev := observe.Route{}
+		if podIP != "" {
+			r := g.run(ctx, "ip", "route", "get", podIP)
+			dev = facts.ParseRouteGet("ip route get "+podIP, r.Stdout, r.Stderr)
+		}
+		var inner sync.WaitGroup
+		for _, t := range targets {
+			t := t
+			inner.Add(2)
+			go func() {
+				defer inner.Done()
+				q := []string{"ip", "route", "get", t.Addr.String()}
+				r := g.run(ctx, q...)
+				rt := facts.ParseRouteGet(strings.Join(q, " "), r.Stdout, r.Stderr)
+				mu.Lock()
+				raw.RouteGet[t.Key] = rt
+				mu.Unlock()
+			}()
+			go func() {
+				defer inner.Done()
+				if dev.Dev == "" || podIP == "" {
+					return
+				}
+				q := []string{"ip", "route", "get", t.Addr.String(), "from", podIP, "iif", dev.Dev}
+				r := g.run(ctx, q...)
+				rt := facts.ParseRouteGet(strings.Join(q, " "), r.Stdout, r.Stderr)
+				mu.Lock()
+				raw.PodRouteGet[t.Key] = rt
+				mu.Unlock()
+			}()
+		}
+		inner.Wait()
+		mu.Lock()
+		raw.PodRouteDev = dev
+		mu.Unlock()
+	})
+	wg.Wait()
+	return raw
+}
+
+// dumps reads every iptables backend the host has: nft and legacy can
+// both hold rules, and the kernel applies both.
+func (g Gatherer) dumps(ctx context.Context, family string) ([]facts.Dump, []string) {
+	var out []facts.Dump
+	var notes []string
+	found := false
+	for _, tool := range []string{family + "-nft-save", family + "-legacy-save"} {
+		r := g.run(ctx, hostArgv(tool)...)
+		if r.Err == nil && r.ExitCode == 0 {
+			found = true
+			out = append(out, facts.Dump{Tool: tool + " (host, via nsenter)", Text: r.Stdout})
+		}
+	}
+	if !found {
+		r := g.run(ctx, hostArgv(family+"-save")...)
+		if r.Err == nil && r.ExitCode == 0 {
+			out = append(out, facts.Dump{Tool: family + "-save (host, via nsenter)", Text: r.Stdout})
+		} else {
+			msg := firstLine(r.Stderr)
+			if r.Err != nil {
+				msg = r.Err.Error()
+			}
+			notes = append(notes, fmt.Sprintf("%s rules not read: the host has no %s-save reachable with nsenter -t 1 -m (%s); NAT and FORWARD verdicts are unknown", family, family, msg))
+		}
+	}
+	return out, notes
+}
+
+// Conntrack reads the pod's flows after the checks ran. busybox can read
+// /proc/net/nf_conntrack; kernels without it need the host's conntrack.
+func (g Gatherer) Conntrack(ctx context.Context, podIP string, raw *Raw) {
+	if podIP == "" {
+		return
+	}
+	r := g.run(ctx, "grep", "-F", "-e", "src="+podIP+" ", "/proc/net/nf_conntrack")
+	if r.Err == nil && (r.ExitCode == 0 || r.ExitCode == 1) {
+		raw.Conntrack, raw.ConntrackSrc = r.Stdout, "/proc/net/nf_conntrack"
+		return
+	}
+	r = g.run(ctx, hostArgv("conntrack", "-L", "-s", podIP)...)
+	if r.Err == nil && r.ExitCode == 0 {
+		raw.Conntrack, raw.ConntrackSrc = r.Stdout, "conntrack -L (host, via nsenter)"
+		return
+	}
+	raw.Notes = append(raw.Notes, "conntrack not readable: no /proc/net/nf_conntrack and no host conntrack tool; the flow witness is unavailable")
+}
+
+// Assemble turns raw output into facts for each target.
+func Assemble(raw Raw, podIP string, podCIDRs []string, targets []FactTarget) observe.NodeFacts {
+	nf := observe.NodeFacts{PodCIDRs: podCIDRs, IPForward: observe.Unknown, BridgeNF: observe.Unknown, PodDev: raw.PodRouteDev.Dev}
+	nf.Notes = append(nf.Notes, raw.Notes...)
+	for _, line := range strings.Split(raw.Sysctls, "\n") {
+		path, val, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok {
+			continue
+		}
+		tri := observe.No
+		if strings.TrimSpace(val) != "0" {
+			tri = observe.Yes
+		}
+		switch path {
+		case "/proc/sys/net/ipv4/ip_forward":
+			nf.IPForward = tri
+		case "/proc/sys/net/bridge/bridge-nf-call-iptables":
+			nf.BridgeNF = tri
+		}
+	}
+	sets, tools := facts.Rulesets(raw.Dumps)
+	sets6, tools6 := facts.Rulesets(raw.Dumps6)
+	nf.Tools = append(append(nf.Tools, tools...), tools6...)
+	nf.RulesRead = len(sets) > 0
+	if len(sets) > 1 {
+		nf.Notes = append(nf.Notes, "rules found in both iptables-nft and iptables-legacy: the kernel applies both; mixed backends are a known source of lost rules")
+	}
+	for _, rs := range sets {
+		if p := rs.Policy("filter", "FORWARD"); p != "" && (nf.ForwardPolicy == "" || p != "ACCEPT") {
+			nf.ForwardPolicy = p
+		}
+	}
+	if raw.ConntrackSrc != "" {
+		nf.Tools = append(nf.Tools, raw.ConntrackSrc)
+	}
+	nf.Tools = append(nf.Tools, "busybox ip (probe)")
+	table := facts.ParseRouteTable(raw.RouteTable, false)
+	table6 := facts.ParseRouteTable(raw.Route6Table, true)
+	src, _ := netip.ParseAddr(podIP)
+	for _, t := range targets {
+		tf := observe.TargetFacts{Target: t.Key, NodeRoute: raw.RouteGet[t.Key], ConntrackRead: raw.ConntrackSrc != ""}
+		tbl, rs := table, sets
+		if t.Addr.Is6() {
+			tbl, rs = table6, sets6
+		}
+		if e := facts.Lookup(tbl, t.Addr); e != nil && e.Prefix.Bits() == 0 {
+			tf.NodeRoute.Default = true
+		}
+		if pr, ok := raw.PodRouteGet[t.Key]; ok {
+			pr := pr
+			tf.PodRoute = &pr
+		}
+		pkt := facts.Packet{Src: src, Dst: t.Addr, Proto: t.Proto, DPort: t.Port, In: nf.PodDev, Out: tf.NodeRoute.Dev}
+		if src.IsValid() {
+			tf.NAT = facts.NAT(rs, pkt)
+			tf.Forward = facts.Forward(rs, pkt)
+		}
+		tf.Conntrack = facts.ParseConntrack(raw.Conntrack, podIP, t.Addr.String())
+		nf.Targets = append(nf.Targets, tf)
+	}
+	return nf
+}

@@ -1,0 +1,303 @@
+// Package report renders a run's result: a per-node table and the findings
+// for people, the same model as JSON or YAML for machines.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/olekukonko/tablewriter"
+	"sigs.k8s.io/yaml"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+	"github.com/netcheck/kubectl-netcheck/pkg/plan"
+)
+
+// APIVersion of the machine-readable output.
+const APIVersion = "netcheck.io/v1alpha1"
+
+// Result is everything a run found. -o json|yaml prints it as is.
+type Result struct {
+	APIVersion string             `json:"apiVersion"`
+	Kind       string             `json:"kind"`
+	Command    string             `json:"command"`
+	Targets    []string           `json:"targets,omitempty"`
+	Namespace  string             `json:"probeNamespace"`
+	RunID      string             `json:"runID"`
+	Nodes      []observe.Node     `json:"nodes"`
+	Skipped    []plan.Skipped     `json:"skippedNodes,omitempty"`
+	Sampled    string             `json:"sampled,omitempty"`
+	Findings   []diagnose.Finding `json:"findings"`
+	Healthy    bool               `json:"healthy"`
+	Duration   string             `json:"duration"`
+	FirstReady string             `json:"firstProbeReady,omitempty"`
+	Cleanup    string             `json:"cleanup,omitempty"`
+}
+
+// Print writes r in format: "" or "table", "wide", "json", "yaml".
+func Print(w io.Writer, r Result, format string) error {
+	switch format {
+	case "json":
+		b, err := json.MarshalIndent(r, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(w, string(b))
+		return err
+	case "yaml":
+		b, err := yaml.Marshal(r)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	case "", "table", "wide":
+		printTable(w, r, format == "wide")
+		printFindings(w, r, format == "wide")
+		return nil
+	}
+	return fmt.Errorf("unknown output format %q: use table, wide, json or yaml", format)
+}
+
+// cell is what a side's check of a kind shows.
+func cell(checks []observe.Check, key string, kinds ...observe.CheckKind) string {
+	for _, c := range checks {
+		if c.Target != key {
+			continue
+		}
+		for _, k := range kinds {
+			if c.Kind != k {
+				continue
+			}
+			s := string(c.Outcome)
+			switch {
+			case c.Outcome == observe.OK && c.Kind == observe.Ping && c.Latency > 0:
+				s += " " + c.Latency.Round(10*time.Microsecond).String()
+			case c.Kind == observe.HTTP && strings.HasPrefix(c.Detail, "HTTP "):
+				s += " " + strings.TrimPrefix(c.Detail, "HTTP ")
+			case c.Kind == observe.DNS && c.Outcome == observe.OK:
+				s = c.Detail
+			case c.Outcome != observe.OK && c.Detail != "" && c.Outcome != observe.Timeout:
+				s += " (" + c.Detail + ")"
+			}
+			return s
+		}
+	}
+	return "-"
+}
+
+func routeCell(n observe.Node, key string, side observe.Side) string {
+	for _, f := range n.Facts.Targets {
+		if f.Target != key {
+			continue
+		}
+		r := f.NodeRoute
+		if side == observe.SidePod && f.PodRoute != nil {
+			r = *f.PodRoute
+		}
+		if r.Err != "" {
+			return r.Err
+		}
+		s := ""
+		if r.Via != "" {
+			s = "via " + r.Via + " "
+		}
+		s += "dev " + r.Dev
+		if f.NodeRoute.Default {
+			s = "default " + s
+		}
+		return s
+	}
+	return "-"
+}
+
+func sideResult(checks []observe.Check, key, err string) string {
+	if err != "" {
+		return "NOT RUN"
+	}
+	ran, ok, pingOnlyFail := false, false, false
+	for _, c := range checks {
+		if c.Target != key || c.Kind == observe.DNS || c.Outcome == observe.NotRun {
+			continue
+		}
+		if c.Outcome == observe.Error {
+			continue
+		}
+		ran = true
+		if c.Outcome == observe.OK || c.Outcome == observe.HTTPError || c.Outcome == observe.Refused {
+			ok = true
+		} else if c.Kind == observe.Ping {
+			pingOnlyFail = true
+		}
+	}
+	for _, c := range checks {
+		if c.Target == key && c.Kind == observe.DNS && c.Outcome.Failed() {
+			return "FAIL (DNS)"
+		}
+	}
+	switch {
+	case !ran:
+		return "?"
+	case ok && pingOnlyFail:
+		return "OK (no ICMP)"
+	case ok:
+		return "OK"
+	}
+	return "FAIL"
+}
+
+func printTable(w io.Writer, r Result, wide bool) {
+	keys := targetKeys(r)
+	multi := len(keys) > 1
+	t := tablewriter.NewWriter(w)
+	header := []string{"NODE", "FROM", "PING", "TCP/HTTP", "DNS", "ROUTE", "RESULT"}
+	if multi {
+		header = append([]string{"TARGET"}, header...)
+	}
+	if wide {
+		header = append(header, "PROBE POD", "IP")
+	}
+	t.SetHeader(header)
+	t.SetAutoFormatHeaders(false)
+	t.SetAutoWrapText(false)
+	t.SetBorder(false)
+	t.SetHeaderLine(false)
+	t.SetColumnSeparator("")
+	t.SetCenterSeparator("")
+	t.SetRowSeparator("")
+	t.SetTablePadding("  ")
+	t.SetNoWhiteSpace(true)
+	t.SetHeaderAlignment(tablewriter.ALIGN_LEFT)
+	t.SetAlignment(tablewriter.ALIGN_LEFT)
+	for _, key := range keys {
+		for _, n := range r.Nodes {
+			if n.Err != "" {
+				row := []string{n.Name, "-", "-", "-", "-", "-", "ERROR"}
+				if multi {
+					row = append([]string{key}, row...)
+				}
+				if wide {
+					row = append(row, "-", "-")
+				}
+				t.Append(row)
+				continue
+			}
+			for _, side := range []struct {
+				name observe.Side
+				res  observe.SideResult
+			}{{observe.SidePod, n.Pod}, {observe.SideNode, n.Host}} {
+				row := []string{n.Name, string(side.name),
+					cell(side.res.Checks, key, observe.Ping),
+					cell(side.res.Checks, key, observe.TCP, observe.HTTP),
+					cell(side.res.Checks, key, observe.DNS),
+					routeCell(n, key, side.name),
+					sideResult(side.res.Checks, key, side.res.Err)}
+				if multi {
+					row = append([]string{key}, row...)
+				}
+				if wide {
+					row = append(row, side.res.Pod, side.res.IP)
+				}
+				t.Append(row)
+			}
+		}
+	}
+	t.Render()
+}
+
+func targetKeys(r Result) []string {
+	var keys []string
+	seen := map[string]bool{}
+	for _, n := range r.Nodes {
+		for _, side := range [][]observe.Check{n.Pod.Checks, n.Host.Checks} {
+			for _, c := range side {
+				if !seen[c.Target] {
+					seen[c.Target] = true
+					keys = append(keys, c.Target)
+				}
+			}
+		}
+	}
+	if len(keys) == 0 {
+		keys = r.Targets
+	}
+	return keys
+}
+
+func printFindings(w io.Writer, r Result, wide bool) {
+	fmt.Fprintln(w)
+	for _, s := range r.Skipped {
+		fmt.Fprintf(w, "skipped node %s: %s\n", s.Node, s.Reason)
+	}
+	if r.Sampled != "" {
+		fmt.Fprintln(w, r.Sampled)
+	}
+	if len(r.Findings) == 0 {
+		fmt.Fprintf(w, "No problems found: pods and nodes reach every target.\n")
+	}
+	for i, f := range r.Findings {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		where := ""
+		if len(f.Nodes) > 0 {
+			where = " on " + strings.Join(f.Nodes, ", ")
+		}
+		tgt := ""
+		if f.Target != "" {
+			tgt = " → " + f.Target
+		}
+		fmt.Fprintf(w, "%s %s%s%s\n  %s\n", strings.ToUpper(string(f.Severity)), f.Cause, where, tgt, f.Summary)
+		if len(f.Evidence) > 0 {
+			fmt.Fprintln(w, "  evidence:")
+			ev := f.Evidence
+			if !wide && len(ev) > 8 {
+				ev = append(ev[:8:8], fmt.Sprintf("… %d more (-o wide or -o json for all)", len(f.Evidence)-8))
+			}
+			for _, e := range ev {
+				fmt.Fprintf(w, "    %s\n", e)
+			}
+		}
+		if len(f.Candidates) > 0 {
+			fmt.Fprintln(w, "  also possible:")
+			for _, c := range f.Candidates {
+				fmt.Fprintf(w, "    - %s\n", c)
+			}
+		}
+		if len(f.Fix) > 0 {
+			fmt.Fprintln(w, "  fix:")
+			for _, c := range f.Fix {
+				fmt.Fprintf(w, "    %s\n", c)
+			}
+		}
+	}
+	notes := map[string]bool{}
+	for _, n := range r.Nodes {
+		for _, note := range n.Facts.Notes {
+			if !notes[note] {
+				notes[note] = true
+				fmt.Fprintf(w, "note: %s\n", note)
+			}
+		}
+	}
+	// Say what the facts rest on: the host's own tools or the probe's fallbacks.
+	byTools := map[string][]string{}
+	var order []string
+	for _, n := range r.Nodes {
+		if len(n.Facts.Tools) == 0 {
+			continue
+		}
+		k := strings.Join(n.Facts.Tools, ", ")
+		if _, ok := byTools[k]; !ok {
+			order = append(order, k)
+		}
+		byTools[k] = append(byTools[k], n.Name)
+	}
+	for _, k := range order {
+		fmt.Fprintf(w, "node facts (%s) read with: %s\n", strings.Join(byTools[k], ", "), k)
+	}
+}
