@@ -22,7 +22,11 @@ type ExternalInput struct {
 func External(in ExternalInput) []Finding {
 	var out []Finding
 	for _, t := range in.Targets {
-		out = append(out, overlap(t, in.Cluster)...)
+		// An overlapping target never leaves the cluster: per-node verdicts about it would mislead.
+		if ov := overlap(t, in.Cluster); len(ov) > 0 {
+			out = append(out, ov...)
+			continue
+		}
 		out = append(out, externalTarget(t, in)...)
 	}
 	for _, n := range in.Nodes {
@@ -138,6 +142,14 @@ func externalTarget(t target.Target, in ExternalInput) []Finding {
 		f := factsFor(nr.n, key)
 		ev := append(append([]string{}, nr.pod.evidence...), nr.host.evidence...)
 		switch {
+		case nr.n.Host.Err != "" && !nr.pod.ok:
+			out = append(out, Finding{Severity: Warning, Cause: CauseInconclusive, Target: key, Nodes: []string{nr.n.Name},
+				Summary:  "pods fail, and the node side could not be probed to compare: " + nr.n.Host.Err,
+				Evidence: ev})
+		case nr.n.Pod.Err != "":
+			out = append(out, Finding{Severity: Warning, Cause: CauseInconclusive, Target: key, Nodes: []string{nr.n.Name},
+				Summary:  "the pod side could not be probed: " + nr.n.Pod.Err,
+				Evidence: ev})
 		case !nr.pod.ran && !nr.host.ran:
 			out = append(out, Finding{Severity: Warning, Cause: CauseInconclusive, Target: key, Nodes: []string{nr.n.Name},
 				Summary: "no check ran to an outcome on this node", Evidence: ev})

@@ -1,0 +1,258 @@
+package diagnose
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+	"github.com/netcheck/kubectl-netcheck/pkg/target"
+)
+
+// Observations below are shaped after what the lab cluster printed for
+// each fault (see shared/e2e-cluster.md and pkg/facts/testdata).
+
+const ext = "198.19.0.1"
+
+func mustTarget(t *testing.T, s string) target.Target {
+	t.Helper()
+	tg, err := target.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg
+}
+
+func ping(key string, o observe.Outcome) observe.Check {
+	return observe.Check{Kind: observe.Ping, Target: key, Outcome: o}
+}
+
+func tcp(key string, o observe.Outcome) observe.Check {
+	return observe.Check{Kind: observe.TCP, Target: key, Outcome: o}
+}
+
+func dns(key string, o observe.Outcome, addrs ...string) observe.Check {
+	return observe.Check{Kind: observe.DNS, Target: key, Outcome: o, Resolved: addrs}
+}
+
+var (
+	natOK      = observe.Verdict{Result: observe.Yes, Action: "MASQUERADE", Rules: []string{"-A POSTROUTING -s 10.244.0.0/16 ! -d 10.244.0.0/16 -j MASQUERADE"}}
+	natMissing = observe.Verdict{Result: observe.No, Action: "no MASQUERADE/SNAT rule matches"}
+	natUnknown = observe.Verdict{Result: observe.Unknown, Action: "no MASQUERADE/SNAT rule matches", Uncertain: []string{"-A cali-nat-outgoing -m set --match-set cali40masq-ipam-pools src -j MASQUERADE   (cannot judge: set --match-set)"}}
+	fwdOK      = observe.Verdict{Result: observe.Yes, Action: "policy ACCEPT"}
+	fwdDrop    = observe.Verdict{Result: observe.No, Action: "policy DROP"}
+	fwdReject  = observe.Verdict{Result: observe.No, Action: "REJECT", Rules: []string{"-A FORWARD -s 10.244.0.0/16 -d 198.19.0.0/24 -j REJECT --reject-with icmp-port-unreachable"}}
+	routeSpec  = observe.Route{Query: "ip route get 198.19.0.1", Line: "198.19.0.1 via 198.18.0.100 dev eth0  src 198.18.0.11", Via: "198.18.0.100", Dev: "eth0"}
+	routeDflt  = observe.Route{Query: "ip route get 198.19.0.1", Line: "198.19.0.1 via 198.18.0.254 dev eth0  src 198.18.0.11", Via: "198.18.0.254", Dev: "eth0", Default: true}
+	ctNoSNAT   = observe.ConntrackEntry{Raw: "icmp 1 29 src=10.244.0.2 dst=198.19.0.1 [UNREPLIED] src=198.19.0.1 dst=10.244.0.2", OrigSrc: "10.244.0.2", OrigDst: ext, ReplySrc: ext, ReplyDst: "10.244.0.2", Unreplied: true}
+	ctSNATDead = observe.ConntrackEntry{Raw: "icmp 1 29 src=10.244.0.2 dst=198.19.0.1 [UNREPLIED] src=198.19.0.1 dst=198.18.0.11", OrigSrc: "10.244.0.2", OrigDst: ext, ReplySrc: ext, ReplyDst: "198.18.0.11", Unreplied: true}
+)
+
+type nodeSpec struct {
+	name      string
+	podOut    observe.Outcome
+	nodeOut   observe.Outcome
+	extra     []observe.Check // added to the pod side
+	extraNode []observe.Check
+	route     observe.Route
+	nat       observe.Verdict
+	fwd       observe.Verdict
+	ct        []observe.ConntrackEntry
+	ipfwd     observe.Tri
+	key       string
+}
+
+func mkNode(s nodeSpec) observe.Node {
+	key := s.key
+	if key == "" {
+		key = ext
+	}
+	if s.ipfwd == "" {
+		s.ipfwd = observe.Yes
+	}
+	n := observe.Node{Name: s.name, IP: "198.18.0.11",
+		Pod:  observe.SideResult{Pod: "p", IP: "10.244.0.2"},
+		Host: observe.SideResult{Pod: "h", IP: "198.18.0.11"},
+		Facts: observe.NodeFacts{PodCIDRs: []string{"10.244.0.0/24"}, IPForward: s.ipfwd, PodDev: "cni0",
+			Targets: []observe.TargetFacts{{Target: key, NodeRoute: s.route, NAT: s.nat, Forward: s.fwd, Conntrack: s.ct, ConntrackRead: true}}}}
+	if s.podOut != "" {
+		n.Pod.Checks = append(n.Pod.Checks, ping(key, s.podOut))
+	}
+	if s.nodeOut != "" {
+		n.Host.Checks = append(n.Host.Checks, ping(key, s.nodeOut))
+	}
+	n.Pod.Checks = append(n.Pod.Checks, s.extra...)
+	n.Host.Checks = append(n.Host.Checks, s.extraNode...)
+	return n
+}
+
+func healthy(name string) observe.Node {
+	return mkNode(nodeSpec{name: name, podOut: observe.OK, nodeOut: observe.OK, route: routeSpec, nat: natOK, fwd: fwdOK})
+}
+
+func TestExternal(t *testing.T) {
+	tests := []struct {
+		name      string
+		target    string
+		nodes     []observe.Node
+		cluster   observe.Cluster
+		policies  []string
+		want      []Cause // in order
+		wantNodes [][]string
+		severity  Severity
+		fix       string // a substring of the first finding's fix
+		evidence  string // a substring of the first finding's evidence
+		candidate string // a substring of the first finding's candidates
+		problems  bool
+	}{
+		{name: "healthy", target: ext, nodes: []observe.Node{healthy("n1"), healthy("n2")}, want: nil},
+		{name: "missing masquerade on one node", target: "198.19.0.0/24",
+			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.OK, route: routeSpec, nat: natMissing, fwd: fwdOK, ct: []observe.ConntrackEntry{ctNoSNAT}}), healthy("n2")},
+			want: []Cause{CauseMissingNAT}, wantNodes: [][]string{{"n1"}}, severity: Error, problems: true,
+			fix:      "iptables -t nat -A POSTROUTING -s 10.244.0.0/24 -d 198.19.0.0/24 -o eth0 -j MASQUERADE",
+			evidence: "(no SNAT)"},
+		{name: "masquerade missing everywhere merges into one finding", target: ext,
+			nodes: []observe.Node{
+				mkNode(nodeSpec{name: "n2", podOut: observe.Timeout, nodeOut: observe.OK, route: routeSpec, nat: natMissing, fwd: fwdOK}),
+				mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.OK, route: routeSpec, nat: natMissing, fwd: fwdOK})},
+			want: []Cause{CauseMissingNAT}, wantNodes: [][]string{{"n1", "n2"}}, severity: Error, problems: true},
+		{name: "unjudgeable NAT rules, conntrack shows no SNAT", target: ext,
+			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.OK, route: routeSpec, nat: natUnknown, fwd: fwdOK, ct: []observe.ConntrackEntry{ctNoSNAT}})},
+			want: []Cause{CauseMissingNAT}, severity: Error, problems: true, candidate: "witness"},
+		{name: "unjudgeable NAT rules and no witness: ambiguous, candidates listed", target: ext,
+			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.OK, route: routeSpec, nat: natUnknown, fwd: fwdOK})},
+			want: []Cause{CauseInconclusive}, severity: Error, problems: true, candidate: "could not judge"},
+		{name: "NATed but unreplied: beyond the node", target: ext,
+			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.OK, route: routeSpec, nat: natOK, fwd: fwdOK, ct: []observe.ConntrackEntry{ctSNATDead}})},
+			want: []Cause{CauseBeyondNode}, problems: true},
+		{name: "FORWARD policy DROP", target: ext,
+			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.OK, route: routeSpec, nat: natOK, fwd: fwdDrop}), healthy("n2")},
+			want: []Cause{CauseForwardDrop}, wantNodes: [][]string{{"n1"}}, severity: Error, problems: true,
+			fix: "iptables -I FORWARD -s 10.244.0.0/24 -j ACCEPT", evidence: "no entry for the pod's flow"},
+		{name: "FORWARD REJECT rule", target: ext,
+			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Unreachable, nodeOut: observe.OK, route: routeSpec, nat: natOK, fwd: fwdReject})},
+			want: []Cause{CauseForwardDrop}, problems: true,
+			fix: "iptables -D FORWARD -s 10.244.0.0/16 -d 198.19.0.0/24 -j REJECT"},
+		{name: "ip_forward off wins over NAT", target: ext,
+			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.OK, route: routeSpec, nat: natMissing, fwd: fwdOK, ipfwd: observe.No})},
+			want: []Cause{CauseIPForwardOff}, problems: true, fix: "sysctl -w net.ipv4.ip_forward=1", evidence: "net.ipv4.ip_forward = 0"},
+		{name: "route missing on one node", target: "198.19.0.0/24",
+			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.Timeout, route: routeDflt, nat: natOK, fwd: fwdOK}), healthy("n2")},
+			want: []Cause{CauseMissingRoute}, wantNodes: [][]string{{"n1"}}, severity: Error, problems: true,
+			fix: "ip route add 198.19.0.1 via 198.18.0.100 dev eth0", evidence: "the default route"},
+		{name: "route unreachable on one node", target: ext,
+			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Unreachable, nodeOut: observe.Unreachable, route: observe.Route{Query: "ip route get 198.19.0.1", Err: "Network is unreachable"}}), healthy("n2")},
+			want: []Cause{CauseMissingRoute}, problems: true, evidence: "Network is unreachable"},
+		{name: "route present, one node fails both sides: node-local", target: ext,
+			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.Timeout, route: routeSpec, nat: natOK, fwd: fwdOK}), healthy("n2")},
+			want: []Cause{CauseNodeLocal}, problems: true},
+		{name: "nobody reaches it: outside the cluster, a warning", target: ext,
+			nodes: []observe.Node{
+				mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.Timeout, route: routeSpec, nat: natOK, fwd: fwdOK}),
+				mkNode(nodeSpec{name: "n2", podOut: observe.Timeout, nodeOut: observe.Timeout, route: routeSpec, nat: natOK, fwd: fwdOK})},
+			want: []Cause{CauseOutside}, wantNodes: [][]string{{"n1", "n2"}}, severity: Warning, problems: true},
+		{name: "nobody reaches it and no node has a route", target: "198.19.0.0/24",
+			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.Timeout, route: routeDflt})},
+			want: []Cause{CauseOutside}, candidate: "no node has a specific route", problems: true},
+		{name: "ICMP filtered, TCP fine: not unreachable", target: ext,
+			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.Timeout, route: routeSpec, nat: natOK, fwd: fwdOK,
+				extra: []observe.Check{tcp(ext, observe.OK)}, extraNode: []observe.Check{tcp(ext, observe.OK)}})},
+			want: []Cause{CauseICMPBlocked}, severity: Info, problems: false},
+		{name: "connection refused means the path works", target: ext,
+			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.OK, nodeOut: observe.OK, route: routeSpec, nat: natOK, fwd: fwdOK,
+				extra: []observe.Check{tcp(ext, observe.Refused)}, extraNode: []observe.Check{tcp(ext, observe.Refused)}})},
+			want: nil},
+		{name: "target inside the pod CIDR", target: "10.244.3.0/24",
+			nodes:   []observe.Node{mkNode(nodeSpec{name: "n1", key: "10.244.3.1", podOut: observe.OK, nodeOut: observe.OK})},
+			cluster: observe.Cluster{PodCIDRs: []string{"10.244.0.0/24", "10.244.3.0/24"}, ServiceCIDRs: []string{"10.96.0.0/12"}},
+			want:    []Cause{CauseCIDROverlap}, problems: true, evidence: "pod CIDR"},
+		{name: "target inside the Service CIDR", target: "10.100.0.5",
+			nodes:   []observe.Node{mkNode(nodeSpec{name: "n1", key: "10.100.0.5", podOut: observe.Timeout, nodeOut: observe.Timeout})},
+			cluster: observe.Cluster{ServiceCIDRs: []string{"10.96.0.0/12"}},
+			want:    []Cause{CauseCIDROverlap}, problems: true, evidence: "Service CIDR"},
+		{name: "name resolves on the node, not in pods: DNS", target: "db.corp.example:5432",
+			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", key: "db.corp.example:5432",
+				extra:     []observe.Check{dns("db.corp.example:5432", observe.DNSFailure), tcp("db.corp.example:5432", observe.DNSFailure)},
+				extraNode: []observe.Check{dns("db.corp.example:5432", observe.OK, ext), tcp("db.corp.example:5432", observe.OK)},
+				route:     routeSpec, nat: natOK, fwd: fwdOK})},
+			want: []Cause{CauseDNS}, problems: true, fix: "coredns"},
+		{name: "name resolves nowhere", target: "nope.corp.example",
+			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", key: "nope.corp.example",
+				extra:     []observe.Check{dns("nope.corp.example", observe.DNSFailure), ping("nope.corp.example", observe.DNSFailure)},
+				extraNode: []observe.Check{dns("nope.corp.example", observe.DNSFailure), ping("nope.corp.example", observe.DNSFailure)}})},
+			want: []Cause{CauseNameUnresolved}, problems: true},
+		{name: "egress NetworkPolicy", target: ext, policies: []string{"deny-egress"},
+			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.OK, route: routeSpec, nat: natOK, fwd: fwdOK})},
+			want:  []Cause{CauseNetworkPolicy}, problems: true, evidence: "deny-egress"},
+		{name: "node side only fails", target: ext,
+			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.OK, nodeOut: observe.Timeout, route: routeSpec, nat: natOK, fwd: fwdOK}), healthy("n2")},
+			want:  []Cause{CauseNodeOnlyFails}, severity: Warning, problems: true},
+		{name: "a node that could not be probed", target: ext,
+			nodes: []observe.Node{{Name: "n3", Err: `node n3 cannot pull image "busybox:1.36"`}, healthy("n1")},
+			want:  []Cause{CauseProbeFailed}, wantNodes: [][]string{{"n3"}}, problems: true, evidence: "cannot pull"},
+		{name: "node side refused by admission, pods fail: inconclusive, not a verdict", target: ext,
+			nodes: []observe.Node{func() observe.Node {
+				n := mkNode(nodeSpec{name: "n1", podOut: observe.Timeout})
+				n.Host = observe.SideResult{Err: "not run (PodSecurity: baseline)"}
+				return n
+			}()},
+			want: []Cause{CauseInconclusive}, problems: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := External(ExternalInput{Targets: []target.Target{mustTarget(t, tt.target)}, Nodes: tt.nodes, Cluster: tt.cluster, EgressPolicies: tt.policies})
+			var got []Cause
+			for _, f := range fs {
+				got = append(got, f.Cause)
+			}
+			if strings.Join(causes(got), ",") != strings.Join(causes(tt.want), ",") {
+				t.Fatalf("causes = %v, want %v\n%s", got, tt.want, dump(fs))
+			}
+			if HasProblems(fs) != tt.problems {
+				t.Errorf("HasProblems = %v, want %v", HasProblems(fs), tt.problems)
+			}
+			for i, wn := range tt.wantNodes {
+				if strings.Join(fs[i].Nodes, ",") != strings.Join(wn, ",") {
+					t.Errorf("finding %d nodes = %v, want %v", i, fs[i].Nodes, wn)
+				}
+			}
+			if len(fs) == 0 {
+				return
+			}
+			f := fs[0]
+			if tt.severity != "" && f.Severity != tt.severity {
+				t.Errorf("severity = %s, want %s", f.Severity, tt.severity)
+			}
+			if tt.fix != "" && !strings.Contains(strings.ToLower(strings.Join(f.Fix, "\n")), strings.ToLower(tt.fix)) {
+				t.Errorf("fix %q does not contain %q", f.Fix, tt.fix)
+			}
+			if tt.evidence != "" && !strings.Contains(strings.Join(f.Evidence, "\n"), tt.evidence) {
+				t.Errorf("evidence %q does not contain %q", f.Evidence, tt.evidence)
+			}
+			if tt.candidate != "" && !strings.Contains(strings.Join(f.Candidates, "\n"), tt.candidate) {
+				t.Errorf("candidates %q do not contain %q", f.Candidates, tt.candidate)
+			}
+			if f.Summary == "" {
+				t.Errorf("finding without a summary")
+			}
+		})
+	}
+}
+
+func causes(cs []Cause) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, string(c))
+	}
+	return out
+}
+
+func dump(fs []Finding) string {
+	var b strings.Builder
+	for _, f := range fs {
+		b.WriteString(string(f.Severity) + " " + string(f.Cause) + " " + strings.Join(f.Nodes, ",") + ": " + f.Summary + "\n")
+		for _, e := range f.Evidence {
+			b.WriteString("   " + e + "\n")
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,157 @@
+package facts
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+)
+
+func read(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func pkt(dst string) Packet {
+	return Packet{Src: netip.MustParseAddr("10.244.0.5"), Dst: netip.MustParseAddr(dst), Proto: "icmp", In: "cni0", Out: "eth0"}
+}
+
+func TestNATVerdicts(t *testing.T) {
+	tests := []struct {
+		file      string
+		dst       string
+		want      observe.Tri
+		wantRule  string
+		uncertain bool
+	}{
+		// kube-proxy's KUBE-POSTROUTING returns unmarked packets; the node's own rule masquerades.
+		{file: "kubeproxy-masq.nft.txt", dst: "198.19.0.1", want: observe.Yes, wantRule: "-A POSTROUTING -s 10.244.0.0/16 ! -d 10.244.0.0/16 -j MASQUERADE"},
+		// pod→pod stays un-NATed even with the rule present.
+		{file: "kubeproxy-masq.nft.txt", dst: "10.244.1.7", want: observe.No},
+		// The masquerade rule deleted: kube-proxy's own MASQUERADE must not be mistaken for it.
+		{file: "kubeproxy-nomasq.nft.txt", dst: "198.19.0.1", want: observe.No},
+		// A masquerade rule for another destination does not cover this one.
+		{file: "kubeproxy-othermasq.nft.txt", dst: "198.19.0.1", want: observe.No, wantRule: "does not match this flow"},
+		{file: "kubeproxy-othermasq.nft.txt", dst: "172.16.3.4", want: observe.Yes},
+		// Calico matches by ipset: the evaluator says it cannot judge rather than guess.
+		{file: "calico-ipset.nft.txt", dst: "198.19.0.1", want: observe.Unknown, uncertain: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file+"->"+tt.dst, func(t *testing.T) {
+			sets, _ := Rulesets([]Dump{{Tool: "iptables-nft-save", Text: read(t, tt.file)}, {Tool: "iptables-legacy-save", Text: read(t, "empty.legacy.txt")}})
+			if len(sets) != 1 {
+				t.Fatalf("want the empty legacy dump dropped, got %d rulesets", len(sets))
+			}
+			v := NAT(sets, pkt(tt.dst))
+			if v.Result != tt.want {
+				t.Fatalf("NAT = %+v, want %s", v, tt.want)
+			}
+			if tt.wantRule != "" && !strings.Contains(strings.Join(v.Rules, "\n"), tt.wantRule) {
+				t.Errorf("rules %q do not mention %q", v.Rules, tt.wantRule)
+			}
+			if tt.uncertain != (len(v.Uncertain) > 0) {
+				t.Errorf("uncertain = %q, want uncertain=%v", v.Uncertain, tt.uncertain)
+			}
+		})
+	}
+}
+
+func TestForwardVerdicts(t *testing.T) {
+	tests := []struct {
+		file   string
+		dst    string
+		in     string
+		want   observe.Tri
+		action string
+	}{
+		{file: "kubeproxy-masq.nft.txt", dst: "198.19.0.1", in: "cni0", want: observe.Yes, action: "policy ACCEPT"},
+		// Docker's FORWARD DROP lets docker0 through, not cni0: the seed's DNS trap.
+		{file: "docker-forward-drop.nft.txt", dst: "198.19.0.1", in: "cni0", want: observe.No, action: "policy DROP"},
+		{file: "docker-forward-drop.nft.txt", dst: "198.19.0.1", in: "docker0", want: observe.Yes, action: "ACCEPT"},
+		{file: "forward-reject-rule.nft.txt", dst: "198.19.0.1", in: "cni0", want: observe.No, action: "REJECT"},
+		{file: "forward-reject-rule.nft.txt", dst: "198.20.0.1", in: "cni0", want: observe.Yes},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file+"->"+tt.dst+"/"+tt.in, func(t *testing.T) {
+			sets, _ := Rulesets([]Dump{{Text: read(t, tt.file)}})
+			p := pkt(tt.dst)
+			p.In = tt.in
+			v := Forward(sets, p)
+			if v.Result != tt.want || (tt.action != "" && v.Action != tt.action) {
+				t.Fatalf("Forward = %+v, want %s %q", v, tt.want, tt.action)
+			}
+		})
+	}
+}
+
+func TestNoRulesIsUnknown(t *testing.T) {
+	if v := NAT(nil, pkt("198.19.0.1")); v.Result != observe.Unknown {
+		t.Fatalf("NAT without rules = %s, want unknown", v.Result)
+	}
+	if v := Forward(nil, pkt("198.19.0.1")); v.Result != observe.Unknown {
+		t.Fatalf("Forward without rules = %s, want unknown", v.Result)
+	}
+}
+
+func TestTokenizeQuotes(t *testing.T) {
+	got := tokenize(`-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully`)
+	want := []string{"-A", "KUBE-POSTROUTING", "-m", "comment", "--comment", "kubernetes service traffic requiring SNAT", "-j", "MASQUERADE", "--random-fully"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("tokenize = %q", got)
+	}
+}
+
+func TestRouteGet(t *testing.T) {
+	r := ParseRouteGet("ip route get 198.19.0.1", read(t, "routeget-specific.busybox.txt"), "")
+	if r.Via != "198.18.0.100" || r.Dev != "vr0" || r.Src != "198.18.0.11" || r.Err != "" {
+		t.Errorf("specific: %+v", r)
+	}
+	for _, tool := range []string{"busybox", "iproute2"} {
+		r = ParseRouteGet("q", read(t, "routeget-unreach."+tool+".stdout"), read(t, "routeget-unreach."+tool+".stderr"))
+		if r.Err != "Network is unreachable" {
+			t.Errorf("%s unreachable: %+v", tool, r)
+		}
+	}
+}
+
+func TestRouteTableDefault(t *testing.T) {
+	for _, f := range []string{"route-table.busybox.txt", "route-table.iproute2.txt"} {
+		tbl := ParseRouteTable(read(t, f), false)
+		if e := Lookup(tbl, netip.MustParseAddr("198.19.0.1")); e == nil || e.Prefix.String() != "198.19.0.0/24" {
+			t.Errorf("%s: 198.19.0.1 → %+v", f, e)
+		}
+		if e := Lookup(tbl, netip.MustParseAddr("192.0.2.1")); e == nil || e.Prefix.Bits() != 0 || e.Via != "198.18.0.254" {
+			t.Errorf("%s: 192.0.2.1 → %+v, want the default route", f, e)
+		}
+		if Covers(tbl, netip.MustParsePrefix("192.0.2.0/24")) != nil {
+			t.Errorf("%s: default route must not count as covering a subnet", f)
+		}
+		if e := Covers(tbl, netip.MustParsePrefix("198.19.0.0/25")); e == nil {
+			t.Errorf("%s: 198.19.0.0/24 covers 198.19.0.0/25", f)
+		}
+	}
+}
+
+// Lines as the lab cluster printed them (shared/e2e-cluster.md, 2026-11-25).
+func TestConntrackWitness(t *testing.T) {
+	text := "ipv4     2 icmp     1 29 src=10.244.0.2 dst=198.19.0.1 type=8 code=0 id=4 [UNREPLIED] src=198.19.0.1 dst=10.244.0.2 type=0 code=0 id=4 mark=0 zone=0 use=2\n" +
+		"ipv4     2 icmp     1 29 src=10.244.0.2 dst=198.19.0.1 type=8 code=0 id=5 src=198.19.0.1 dst=198.18.0.11 type=0 code=0 id=5 mark=0 zone=0 use=2\n" +
+		"ipv4     2 tcp      6 117 SYN_SENT src=10.244.0.2 dst=198.19.0.9 sport=40000 dport=80 [UNREPLIED] src=198.19.0.9 dst=10.244.0.2 sport=80 dport=40000 mark=0 zone=0 use=2\n"
+	es := ParseConntrack(text, "10.244.0.2", "198.19.0.1")
+	if len(es) != 2 {
+		t.Fatalf("want 2 entries for the flow, got %d", len(es))
+	}
+	if !es[0].Unreplied || es[0].Natted() {
+		t.Errorf("first entry: want unreplied and not NATed: %+v", es[0])
+	}
+	if es[1].Unreplied || !es[1].Natted() || es[1].ReplyDst != "198.18.0.11" {
+		t.Errorf("second entry: want replied and NATed to the node: %+v", es[1])
+	}
+}

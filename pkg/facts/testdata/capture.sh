@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Re-captures the iptables-save and ip route outputs the facts tests read.
+# Runs only inside network namespaces it creates; needs root, iptables, ipset, busybox.
+set -euo pipefail
+cd "$(dirname "$0")"
+ns=ncl-$$; ip netns add "$ns"; trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
+X=(ip netns exec "$ns")
+"${X[@]}" iptables -t nat -N KUBE-POSTROUTING
+"${X[@]}" iptables -t nat -A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING
+"${X[@]}" iptables -t nat -A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
+"${X[@]}" iptables -t nat -A KUBE-POSTROUTING -j MARK --xor-mark 0x4000
+"${X[@]}" iptables -t nat -A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully
+"${X[@]}" iptables -t nat -A POSTROUTING -s 10.244.0.0/16 ! -d 10.244.0.0/16 -j MASQUERADE
+"${X[@]}" iptables -N KUBE-FORWARD
+"${X[@]}" iptables -A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD
+"${X[@]}" iptables -A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP
+"${X[@]}" iptables -A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT
+"${X[@]}" iptables -A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+"${X[@]}" iptables-nft-save > kubeproxy-masq.nft.txt
+"${X[@]}" iptables-legacy-save > empty.legacy.txt
+"${X[@]}" iptables -t nat -D POSTROUTING -s 10.244.0.0/16 ! -d 10.244.0.0/16 -j MASQUERADE
+"${X[@]}" iptables-nft-save > kubeproxy-nomasq.nft.txt
+"${X[@]}" iptables -t nat -A POSTROUTING -s 10.244.0.0/16 -d 172.16.0.0/12 -j MASQUERADE
+"${X[@]}" iptables-nft-save > kubeproxy-othermasq.nft.txt
+"${X[@]}" iptables -t nat -D POSTROUTING -s 10.244.0.0/16 -d 172.16.0.0/12 -j MASQUERADE
+"${X[@]}" iptables -t nat -A POSTROUTING -s 10.244.0.0/16 ! -d 10.244.0.0/16 -j MASQUERADE
+"${X[@]}" iptables -P FORWARD DROP
+"${X[@]}" iptables -A FORWARD -i docker0 -j ACCEPT
+"${X[@]}" iptables-nft-save > docker-forward-drop.nft.txt
+"${X[@]}" iptables -P FORWARD ACCEPT
+"${X[@]}" iptables -D FORWARD -i docker0 -j ACCEPT
+"${X[@]}" iptables -A FORWARD -s 10.244.0.0/16 -d 198.19.0.0/24 -j REJECT --reject-with icmp-port-unreachable
+"${X[@]}" iptables-nft-save > forward-reject-rule.nft.txt
+"${X[@]}" iptables -D FORWARD -s 10.244.0.0/16 -d 198.19.0.0/24 -j REJECT --reject-with icmp-port-unreachable
+"${X[@]}" iptables -t nat -D POSTROUTING -s 10.244.0.0/16 ! -d 10.244.0.0/16 -j MASQUERADE
+"${X[@]}" ipset create cali40masq-ipam-pools hash:net
+"${X[@]}" ipset add cali40masq-ipam-pools 10.244.0.0/16
+"${X[@]}" iptables -t nat -N cali-nat-outgoing
+"${X[@]}" iptables -t nat -A POSTROUTING -j cali-nat-outgoing
+"${X[@]}" iptables -t nat -A cali-nat-outgoing -m comment --comment "cali:flqWnvo8yq4ULQLa" -m set --match-set cali40masq-ipam-pools src -j MASQUERADE --random-fully
+"${X[@]}" iptables-nft-save > calico-ipset.nft.txt
+
+ip netns del "$ns"; ip netns add "$ns"
+ip link add ncr0-$$ type veth peer name ncr1-$$
+ip link set ncr0-$$ netns "$ns" name vr0; ip link set ncr1-$$ netns "$ns" name vr1
+"${X[@]}" ip link set vr0 up; "${X[@]}" ip link set vr1 up
+"${X[@]}" ip addr add 198.18.0.11/24 dev vr0
+"${X[@]}" ip route add default via 198.18.0.254
+"${X[@]}" ip route add 198.19.0.0/24 via 198.18.0.100
+"${X[@]}" ip route add 10.244.1.0/24 via 198.18.0.12
+"${X[@]}" busybox ip route show > route-table.busybox.txt
+"${X[@]}" ip route show > route-table.iproute2.txt
+"${X[@]}" busybox ip route get 198.19.0.1 > routeget-specific.busybox.txt
+"${X[@]}" busybox ip route get 192.0.2.1 > routeget-default.busybox.txt
+"${X[@]}" ip route del default
+"${X[@]}" busybox ip route get 192.0.2.1 > routeget-unreach.busybox.stdout 2> routeget-unreach.busybox.stderr || true
+"${X[@]}" ip route get 192.0.2.1 > routeget-unreach.iproute2.stdout 2> routeget-unreach.iproute2.stderr || true
