@@ -7,25 +7,30 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 left=()
 add() { left+=("$*"); }
 
-# processes
-root_pidns=$(readlink /proc/self/ns/pid)
+# processes (bash builtins only: this walks every process)
+nsfiles=(); for f in /run/netns/"$NS_PREFIX"*; do [[ -e $f ]] && nsfiles+=("$f"); done
+# (not every user of $BIN: other tests run $BIN/busybox and $BIN/pause in their own namespaces)
+bins=(); for f in "$BIN"/kube* "$BIN"/coredns; do [[ -f $f && -x $f ]] && bins+=("$f"); done
 for p in /proc/[0-9]*; do
   p=${p#/proc/}
   [[ $p == "$$" || $p == "$BASHPID" ]] && continue
-  exe=$(readlink "/proc/$p/exe" 2>/dev/null) || continue
-  cmd=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-160) || continue
-  name=${exe##*/}
-  if [[ $exe == "$BIN/"* ]]; then add "process $p: $cmd"; continue; fi
-  case $name in
-    containerd | containerd-shim* | etcd | runc | kubelet | kube-proxy | kube-apiserver | kube-controller-manager | kube-scheduler | coredns)
-      add "process $p: $cmd"; continue ;;
+  { read -r comm <"/proc/$p/comm"; } 2>/dev/null || continue
+  { mapfile -d '' args <"/proc/$p/cmdline"; } 2>/dev/null || continue
+  cmd="${args[*]}"; cmd=${cmd:0:160}
+  hit=""
+  for f in "${nsfiles[@]}"; do [[ /proc/$p/ns/net -ef $f ]] && hit="in netns ${f##*/}"; done
+  for f in "${bins[@]}"; do [[ /proc/$p/exe -ef $f ]] && hit="runs $f"; done
+  case $comm in
+    containerd | containerd-shim | etcd | runc | kubelet | kube-proxy | kube-apiserve | kube-controll | kube-schedule | coredns)
+      hit=${hit:-"is $comm"} ;;
   esac
-  [[ $cmd == *"$STATE/"* || $cmd == *"$CLUSTER_DIR/machine-init.sh"* ]] && { add "process $p: $cmd"; continue; }
-  # a process of one of our machines' PID namespaces (they are the only ones in nested PID namespaces here)
-  if [[ $(readlink "/proc/$p/ns/pid" 2>/dev/null) != "$root_pidns" ]] &&
-    ip netns identify "$p" 2>/dev/null | grep -q "^$NS_PREFIX"; then
-    add "process $p (in machine netns $(ip netns identify "$p")): $cmd"
-  fi
+  case $comm in
+    nsenter | unshare | env | setsid | busybox | pause)
+      [[ -z $hit && $cmd == *"$STATE/"* ]] && hit="names our state" ;;
+    bash)
+      [[ -z $hit && $cmd == *"$CLUSTER_DIR/machine-init.sh"* ]] && hit="is a machine init" ;;
+  esac
+  [[ -n $hit ]] && add "process $p ($hit): $cmd"
 done
 
 # mounts (in this mount namespace)

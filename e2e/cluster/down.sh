@@ -5,34 +5,36 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
 
-our_netns_inodes() {
-  local f
-  for f in /run/netns/"$NS_PREFIX"*; do
-    [[ -e $f ]] && stat -L -c %i "$f" 2>/dev/null || true
-  done
-}
-
-# PIDs of processes that are ours: in one of our network namespaces, running one
-# of our binaries, or one of our wrappers/daemons naming our state dir. Never this
-# script or its callers.
+# PIDs of processes that are ours: in one of our machines' network namespaces, or
+# one of our wrappers/daemons naming our state dir or machine-init.sh. Never this
+# script or its callers, and never other users of the cached binaries (other tests
+# run $BIN/busybox in their own namespaces). (bash builtins only: walks every process)
 our_pids() {
-  local inodes p ino exe cmd keep=" " q=$$
-  while [[ -n $q && $q != 0 ]]; do keep+="$q "; q=$(awk '/^PPid:/{print $2}' "/proc/$q/status" 2>/dev/null); done
-  inodes=" $(our_netns_inodes | tr '\n' ' ') "
+  local p q k v comm cmd keep=" " f
+  local -a nsfiles=() args
+  for f in /run/netns/"$NS_PREFIX"*; do [[ -e $f ]] && nsfiles+=("$f"); done
+  q=$$
+  while [[ -n $q && $q != 0 ]]; do
+    keep+="$q "; k=""
+    { while read -r k v; do [[ $k == PPid: ]] && break; done <"/proc/$q/status"; } 2>/dev/null || true
+    [[ $k == PPid: ]] && q=$v || q=""
+  done
   for p in /proc/[0-9]*; do
     p=${p#/proc/}
     [[ $keep == *" $p "* || $p == "$BASHPID" ]] && continue
-    ino=$(stat -L -c %i "/proc/$p/ns/net" 2>/dev/null) || continue
-    if [[ $inodes == *" $ino "* ]]; then echo "$p"; continue; fi
-    exe=$(readlink "/proc/$p/exe" 2>/dev/null) || continue
-    if [[ $exe == "$BIN/"* ]]; then echo "$p"; continue; fi
-    cmd=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) || continue
-    case ${exe##*/} in
-      nsenter | unshare | containerd | containerd-shim* | etcd | runc | env | setsid)
-        [[ $cmd == *"$STATE/"* || $cmd == *"$BIN/"* ]] && echo "$p" ;;
-      bash)
-        [[ $cmd == *"$CLUSTER_DIR/machine-init.sh"* ]] && echo "$p" ;;
+    for f in "${nsfiles[@]}"; do [[ /proc/$p/ns/net -ef $f ]] && { echo "$p"; continue 2; }; done
+    { read -r comm <"/proc/$p/comm"; } 2>/dev/null || continue
+    case $comm in
+      nsenter | unshare | containerd | containerd-shim | etcd | runc | env | setsid | busybox | pause | bash) ;;
+      *) continue ;;
     esac
+    { mapfile -d '' args <"/proc/$p/cmdline"; } 2>/dev/null || continue
+    cmd="${args[*]}"
+    if [[ $comm == bash ]]; then
+      [[ $cmd == *"$CLUSTER_DIR/machine-init.sh"* ]] && echo "$p"
+    elif [[ $cmd == *"$STATE/"* ]]; then
+      echo "$p"
+    fi
   done
   return 0
 }
@@ -49,11 +51,15 @@ if [[ -d $STATE/pids ]]; then
 fi
 
 # 2. Anything of ours still alive (stray shells, a machine whose pid file was lost, ...).
-for round in $(seq 50); do
+for round in $(seq 60); do
   mapfile -t left < <(our_pids)
   ((${#left[@]} == 0)) && break
-  ((round == 1)) && log "killing ${#left[@]} leftover process(es)"
-  kill -KILL "${left[@]}" 2>/dev/null || true
+  # the machines' wrappers (unshare, nsenter) end by themselves once their child is gone
+  if ((round > 5)); then
+    ((round == 6)) && log "killing ${#left[@]} leftover process(es): $(for p in "${left[@]}"; do
+      { read -r c <"/proc/$p/comm"; } 2>/dev/null && printf '%s[%s] ' "$c" "$p"; done)"
+    kill -KILL "${left[@]}" 2>/dev/null || true
+  fi
   sleep 0.1
 done
 mapfile -t left < <(our_pids)

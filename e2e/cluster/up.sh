@@ -58,12 +58,14 @@ if [[ -e $STATE ]] || ip netns list 2>/dev/null | grep -q "^$NS_PREFIX"; then
 fi
 
 t_start=$SECONDS
-mkdir -p "$STATE"/{pids,logs,pki,faults}
+mkdir -p "$STATE"/{pids,logs,faults}
 # tell the world how to find us (pid files and logs) even if we fail half-way
 echo "$$" >"$STATE/up.pid"
 
 # --- PKI -----------------------------------------------------------------------------
-PKI=$STATE/pki
+# Made once and kept in the cache (a throwaway test CA): saves seconds on every up.
+PKI=$CACHE/pki
+PKI_VERSION="v1 ${IP[$CP]} ${NODES[*]}"
 gen_key() { openssl ecparam -name prime256v1 -genkey -noout -out "$1" 2>/dev/null; }
 gen_cert() { # NAME SUBJECT EKU [SAN]
   local n=$1 subj=$2 eku=$3 san=${4:-} ext
@@ -75,7 +77,9 @@ gen_cert() { # NAME SUBJECT EKU [SAN]
     -days 3650 -out "$PKI/$n.crt" -extfile <(printf '%s\n' "$ext") 2>/dev/null
   rm -f "$PKI/$n.csr"
 }
-log "generating certificates"
+if [[ ! -f $PKI/done || $(<"$PKI/done") != "$PKI_VERSION" ]]; then
+log "generating certificates in $PKI"
+rm -rf "$PKI"; mkdir -p "$PKI"
 gen_key "$PKI/ca.key"
 openssl req -x509 -new -key "$PKI/ca.key" -subj /CN=netcheck-e2e-ca -days 3650 -out "$PKI/ca.crt" \
   -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign,digitalSignature 2>/dev/null
@@ -89,6 +93,8 @@ gen_cert kube-proxy /CN=system:kube-proxy clientAuth
 for n in "${NODES[@]}"; do gen_cert "node-$n" "/O=system:nodes/CN=system:node:$n" clientAuth; done
 gen_key "$PKI/sa.key"
 openssl ec -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
+echo "$PKI_VERSION" >"$PKI/done"
+fi
 
 kubeconfig() { # OUT USER CERTNAME SERVER
   cat >"$1" <<EOF
@@ -262,19 +268,20 @@ done
 
 # --- network ---------------------------------------------------------------------------
 log "building the network"
+ipn() { local m=$1; shift; ip -n "$(netns_of "$m")" "$@"; }
 ip netns add "$UNDERLAY_NS"
-in_netns ul ip link set lo up
-in_netns ul ip link add br0 type bridge
-in_netns ul ip link set br0 up
+ipn ul link set lo up
+ipn ul link add br0 type bridge
+ipn ul link set br0 up
 in_netns ul sysctl -qw net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 2>/dev/null || true
 attach() { # MACHINE PEER_NAME
   local m=$1 peer=$2 ns; ns=$(netns_of "$m")
   ip netns add "$ns"
   ip link add eth0 netns "$ns" type veth peer name "$peer" netns "$UNDERLAY_NS"
-  in_netns ul ip link set "$peer" master br0 up
-  in_netns "$m" ip link set lo up
-  in_netns "$m" ip addr add "${IP[$m]}/24" dev eth0
-  in_netns "$m" ip link set eth0 up
+  ipn ul link set "$peer" master br0 up
+  ipn "$m" link set lo up
+  ipn "$m" addr add "${IP[$m]}/24" dev eth0
+  ipn "$m" link set eth0 up
 }
 attach "$CP" u-cp
 attach "$EXT" u-ext
@@ -285,23 +292,25 @@ ip link add "$ROOT_VETH" type veth peer name u-root netns "$UNDERLAY_NS"
 sysctl -qw "net.ipv6.conf.$ROOT_VETH.disable_ipv6=1" 2>/dev/null || true
 ip addr add "$ROOT_IP/24" dev "$ROOT_VETH"
 ip link set "$ROOT_VETH" up
-in_netns ul ip link set u-root master br0 up
+ipn ul link set u-root master br0 up
 
-# external host: owns the "external" subnet, no route back to the pod network
-in_netns "$EXT" ip link add ext0 type dummy
-in_netns "$EXT" ip addr add "$EXT_IP/24" dev ext0
-in_netns "$EXT" ip link set ext0 up
+# external host: owns the "external" subnet (on a veth pair: this kernel has no dummy
+# links), and has no route back to the pod network
+ipn "$EXT" link add ext0 type veth peer name ext0-peer
+ipn "$EXT" addr add "$EXT_IP/24" dev ext0
+ipn "$EXT" link set ext0-peer up
+ipn "$EXT" link set ext0 up
 # control plane: default to the dead end, direct routes to every node's pods
-in_netns "$CP" ip route add default via "${IP[$GW]}"
+ipn "$CP" route add default via "${IP[$GW]}"
 for n in "${NODES[@]}"; do
-  in_netns "$CP" ip route add "${PODCIDR[$n]}" via "${IP[$n]}"
-  in_netns "$n" ip route add default via "${IP[$GW]}"
-  in_netns "$n" ip route add "$EXT_CIDR" via "${IP[$EXT]}"
+  ipn "$CP" route add "${PODCIDR[$n]}" via "${IP[$n]}"
+  ipn "$n" route add default via "${IP[$GW]}"
+  ipn "$n" route add "$EXT_CIDR" via "${IP[$EXT]}"
   for o in "${NODES[@]}"; do
-    [[ $o == "$n" ]] || in_netns "$n" ip route add "${PODCIDR[$o]}" via "${IP[$o]}"
+    [[ $o == "$n" ]] || ipn "$n" route add "${PODCIDR[$o]}" via "${IP[$o]}"
   done
-  in_netns "$n" sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1
-  in_netns "$n" iptables -t nat -A POSTROUTING -s "$CLUSTER_CIDR" ! -d "$CLUSTER_CIDR" -j MASQUERADE
+  in_netns "$n" sh -c "sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 &&
+    iptables -t nat -A POSTROUTING -s $CLUSTER_CIDR ! -d $CLUSTER_CIDR -j MASQUERADE"
 done
 
 # --- machines: an init per machine in its own PID/mount/UTS namespace ------------------
@@ -351,18 +360,18 @@ log "starting containerd on the nodes"
 for n in "${NODES[@]}"; do
   start_in "$n" containerd containerd --config "$STATE/machines/$n/containerd.toml"
 done
-import_images() {
-  local n sock img
-  for n in "${NODES[@]}"; do
-    sock=$STATE/machines/$n/run-containerd/containerd.sock
-    wait_for "containerd on $n" 30 ctr --address "$sock" version || return 1
-    for img in pause busybox coredns echo; do
-      ctr --address "$sock" -n k8s.io images import "$IMAGES/$img.tar" >/dev/null || return 1
-    done
+import_images() { # NODE: every image into that node's containerd (as a registry-less "pull")
+  local sock=$STATE/machines/$1/run-containerd/containerd.sock img
+  wait_for "containerd on $1" 30 ctr --address "$sock" version || return 1
+  for img in pause coredns busybox echo; do
+    ctr --address "$sock" -n k8s.io images import "$IMAGES/$img.tar" >/dev/null || return 1
   done
 }
-import_images >"$STATE/logs/image-import.log" 2>&1 &
-import_job=$!
+import_jobs=()
+for n in "${NODES[@]}"; do
+  import_images "$n" >"$STATE/logs/$n.image-import.log" 2>&1 &
+  import_jobs+=($!)
+done
 
 wait_for "kube-apiserver /readyz" 60 kctl get --raw /readyz --request-timeout=2s ||
   { tail -n 20 "$STATE/logs/$CP.kube-apiserver.log" >&2; die "kube-apiserver did not become ready"; }
@@ -402,6 +411,12 @@ EOF
   done
 } >"$STATE/nodes.yaml"
 kctl create -f "$STATE/nodes.yaml" >/dev/null
+
+log "starting kubelet and kube-proxy on the nodes"
+for n in "${NODES[@]}"; do
+  start_kubelet "$n"
+  start_kube_proxy "$n"
+done
 
 corefile() {
   cat <<'EOF'
@@ -530,14 +545,12 @@ spec:
   - {name: dns, port: 53, protocol: UDP}
   - {name: dns-tcp, port: 53, protocol: TCP}
 EOF
+for j in "${import_jobs[@]}"; do
+  wait "$j" || { cat "$STATE"/logs/*.image-import.log >&2; die "importing images failed"; }
+done
+log "images imported; deploying CoreDNS"
 kctl apply -f "$STATE/coredns.yaml" >/dev/null
 
-wait "$import_job" || { cat "$STATE/logs/image-import.log" >&2; die "importing images failed"; }
-log "images imported; starting kubelet and kube-proxy on the nodes"
-for n in "${NODES[@]}"; do
-  start_kubelet "$n"
-  start_kube_proxy "$n"
-done
 
 wait_for "3 Ready nodes" 90 nodes_ready || { kctl get nodes >&2 || true; die "nodes did not become Ready (logs in $STATE/logs)"; }
 log "3 nodes Ready after $((SECONDS - t_start))s"
