@@ -54,10 +54,10 @@ func ExitCode(err error) (int, bool) {
 func NewCmdNetcheck(streams genericiooptions.IOStreams) *cobra.Command {
 	flags := genericclioptions.NewConfigFlags(true)
 	cmd := &cobra.Command{
-		Use:   "netcheck",
+		Use: "netcheck",
 		// kubectl plugins present themselves as "kubectl netcheck" in help.
 		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl netcheck"},
-		Short: "Tell why a pod cannot reach something, and which command fixes it",
+		Short:       "Tell why a pod cannot reach something, and which command fixes it",
 		Long: strings.TrimSpace(`
 kubectl netcheck launches short-lived probe pods on every selected node — one in
 the pod network, one privileged in the node's own network namespace — runs the

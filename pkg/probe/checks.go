@@ -22,9 +22,10 @@ func PingArgv(host string, timeout time.Duration) []string {
 	return []string{"ping", "-c", "3", "-W", strconv.Itoa(secs), "-w", strconv.Itoa(secs), host}
 }
 
-// TCPArgv connects to host:port and closes (busybox nc -z).
+// TCPArgv connects to host:port and closes (busybox nc -z). -v makes nc
+// name timeouts and unreachable networks; a refusal it leaves silent.
 func TCPArgv(host string, port int, timeout time.Duration) []string {
-	return []string{"nc", "-z", "-w", strconv.Itoa(seconds(timeout)), host, strconv.Itoa(port)}
+	return []string{"nc", "-v", "-z", "-w", strconv.Itoa(seconds(timeout)), host, strconv.Itoa(port)}
 }
 
 // HTTPArgv fetches url, printing the server's status line on stderr.
@@ -128,8 +129,12 @@ func ClassifyTCP(r podexec.Result) observe.Check {
 	if r.Err != nil {
 		return transportFailure(c, r)
 	}
-	// nc -z -w says nothing when the connect times out.
-	c.Outcome, c.Detail = observe.Timeout, "no answer to SYN"
+	if r.ExitCode == 1 && strings.TrimSpace(r.Stdout+r.Stderr) == "" {
+		// busybox nc -v -z prints nothing for a RST (see testdata/tcp-refused.*).
+		c.Outcome, c.Detail = observe.Refused, "connection refused"
+		return c
+	}
+	c.Outcome, c.Detail = observe.Error, "unexpected nc result: exit "+strconv.Itoa(r.ExitCode)+" "+firstLine(r.Stderr)
 	return c
 }
 
@@ -161,6 +166,11 @@ func ClassifyHTTP(r podexec.Result) observe.Check {
 	}
 	if r.Err != nil {
 		return transportFailure(c, r)
+	}
+	if (r.ExitCode == 137 || r.ExitCode == 142) && strings.Contains(all, "Connecting to") {
+		// wget's connect timeout can end in a signal instead of a message.
+		c.Outcome, c.Detail = observe.Timeout, "no answer within the timeout"
+		return c
 	}
 	c.Outcome, c.Detail = observe.Error, firstLine(r.Stderr)
 	return c

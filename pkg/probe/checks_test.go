@@ -1,0 +1,105 @@
+package probe
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+	"github.com/netcheck/kubectl-netcheck/pkg/podexec"
+)
+
+func captured(t *testing.T, name string) podexec.Result {
+	t.Helper()
+	read := func(ext string) string {
+		b, err := os.ReadFile(filepath.Join("testdata", name+"."+ext))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	rc, err := strconv.Atoi(strings.TrimSpace(read("rc")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return podexec.Result{Stdout: read("stdout"), Stderr: read("stderr"), ExitCode: rc}
+}
+
+func TestClassifyCaptured(t *testing.T) {
+	tests := []struct {
+		file     string
+		classify func(podexec.Result) observe.Check
+		want     observe.Outcome
+		detail   string
+	}{
+		{"ping-ok", ClassifyPing, observe.OK, "2/2 replies"},
+		{"ping-timeout", ClassifyPing, observe.Timeout, "0/2 replies"},
+		{"ping-noroute", ClassifyPing, observe.Unreachable, "network is unreachable"},
+		{"ping-badname", ClassifyPing, observe.DNSFailure, ""},
+		{"tcp-ok", ClassifyTCP, observe.OK, ""},
+		{"tcp-refused", ClassifyTCP, observe.Refused, ""},
+		{"tcp-timeout", ClassifyTCP, observe.Timeout, ""},
+		{"tcp-noroute", ClassifyTCP, observe.Unreachable, ""},
+		{"tcp-hostunreach", ClassifyTCP, observe.Timeout, ""},
+		{"http-ok", ClassifyHTTP, observe.OK, "HTTP 200"},
+		{"http-404", ClassifyHTTP, observe.HTTPError, "HTTP 404"},
+		{"http-refused", ClassifyHTTP, observe.Refused, ""},
+		{"http-timeout", ClassifyHTTP, observe.Timeout, ""},
+		{"dns-ok", ClassifyDNS, observe.OK, "198.19.0.1"},
+		{"dns-nxdomain", ClassifyDNS, observe.DNSFailure, "NXDOMAIN"},
+		{"dns-noserver", ClassifyDNS, observe.DNSFailure, "no DNS server answered"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			c := tt.classify(captured(t, tt.file))
+			if c.Outcome != tt.want {
+				t.Fatalf("outcome = %s (%s), want %s", c.Outcome, c.Detail, tt.want)
+			}
+			if tt.detail != "" && !strings.Contains(c.Detail, tt.detail) {
+				t.Errorf("detail = %q, want it to contain %q", c.Detail, tt.detail)
+			}
+		})
+	}
+}
+
+func TestPingLatency(t *testing.T) {
+	c := ClassifyPing(captured(t, "ping-ok"))
+	if c.Latency <= 0 || c.Latency > time.Second {
+		t.Fatalf("latency = %s", c.Latency)
+	}
+}
+
+func TestTransportFailures(t *testing.T) {
+	if c := ClassifyTCP(podexec.Result{ExitCode: -1, Err: fmt.Errorf("stream: %w", context.DeadlineExceeded)}); c.Outcome != observe.Timeout {
+		t.Errorf("deadline: %s", c.Outcome)
+	}
+	if c := ClassifyPing(podexec.Result{ExitCode: -1, Err: fmt.Errorf("pods \"x\" is forbidden")}); c.Outcome != observe.Error {
+		t.Errorf("exec forbidden must be an error of the probe, got %s", c.Outcome)
+	}
+	// "success with no output" is never a verdict.
+	if c := ClassifyPing(podexec.Result{}); c.Outcome != observe.Error {
+		t.Errorf("empty success: %s", c.Outcome)
+	}
+	if c := ClassifyTCP(podexec.Result{ExitCode: 1, Stderr: "nc: invalid option -- 'z'"}); c.Outcome != observe.Error || !strings.Contains(c.Detail, "lacks") {
+		t.Errorf("old busybox: %+v", c)
+	}
+}
+
+func TestArgvHasNoShell(t *testing.T) {
+	for _, argv := range [][]string{
+		PingArgv("198.19.0.1", 3*time.Second), TCPArgv("db.example", 5432, 3*time.Second),
+		HTTPArgv("http://198.19.0.1:80/", 3*time.Second), DNSArgv("db.example"),
+	} {
+		if base := filepath.Base(argv[0]); base == "sh" || base == "bash" || base == "ash" {
+			t.Errorf("argv %q goes through a shell", argv)
+		}
+	}
+	if got := DNSArgv("db.example"); got[1] != "db.example." {
+		t.Errorf("DNS names are made absolute: %q", got)
+	}
+}
