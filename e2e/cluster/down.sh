@@ -84,7 +84,7 @@ for n in "${NODES[@]}"; do
   for h in "$CGROUP_ROOT"/*/; do
     d="${h%/}/$n"
     [[ -d $d ]] || continue
-    for try in $(seq 50); do
+    for _ in $(seq 50); do
       find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
       [[ -d $d ]] || break
       sleep 0.1

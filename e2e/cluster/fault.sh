@@ -33,7 +33,7 @@ fi
 case $fault in
   route-del-podcidr:*)
     other=${fault#route-del-podcidr:}
-    is_node "$other" && [[ $other != "$node" ]] || die "route-del-podcidr needs another node's name, got '$other'"
+    if ! is_node "$other" || [[ $other == "$node" ]]; then die "route-del-podcidr needs another node's name, got '$other'"; fi
     cidr=$(<"$STATE/machines/$other/podcidr")
     if [[ $action == inject ]]; then
       inn ip route show "$cidr" >"$rec"
