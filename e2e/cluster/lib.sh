@@ -6,7 +6,8 @@ CACHE="${NETCHECK_E2E_CACHE:-/var/cache/netcheck-e2e}"
 STATE="${NETCHECK_E2E_STATE:-/run/netcheck-e2e}"
 BIN="$CACHE/bin"
 IMAGES="$CACHE/images"
-export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
+export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH:/usr/local/go/bin"
+export HOME="${HOME:-/root}"
 
 K8S_VERSION="${K8S_VERSION:-v1.33.13}"
 COREDNS_VERSION=v1.12.4

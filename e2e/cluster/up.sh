@@ -326,7 +326,7 @@ start_machine() { # NAME KIND
 wait_machine() {
   local m=$1 d=$STATE/machines/$1 u pid
   u=$(<"$STATE/pids/$m.unshare")
-  wait_for "init of $m" 10 test -e "$d/init.ready" || { cat "$STATE/logs/$m.init.log" >&2; die "machine $m did not start"; }
+  wait_for "init of $m" 30 test -e "$d/init.ready" || { cat "$STATE/logs/$m.init.log" >&2; die "machine $m did not start"; }
   pid=$(children_of "$u" | head -n1)
   [[ -n $pid ]] || die "no init process under unshare $u for $m"
   echo "$pid" >"$STATE/pids/$m.init"
@@ -373,7 +373,7 @@ for n in "${NODES[@]}"; do
   import_jobs+=($!)
 done
 
-wait_for "kube-apiserver /readyz" 60 kctl get --raw /readyz --request-timeout=2s ||
+wait_for "kube-apiserver /readyz" 120 kctl get --raw /readyz --request-timeout=2s ||
   { tail -n 20 "$STATE/logs/$CP.kube-apiserver.log" >&2; die "kube-apiserver did not become ready"; }
 log "kube-apiserver ready after $((SECONDS - t_start))s"
 start_in "$CP" kube-controller-manager "$BIN/kube-controller-manager" \
@@ -552,9 +552,9 @@ log "images imported; deploying CoreDNS"
 kctl apply -f "$STATE/coredns.yaml" >/dev/null
 
 
-wait_for "3 Ready nodes" 90 nodes_ready || { kctl get nodes >&2 || true; die "nodes did not become Ready (logs in $STATE/logs)"; }
+wait_for "3 Ready nodes" 120 nodes_ready || { kctl get nodes >&2 || true; die "nodes did not become Ready (logs in $STATE/logs)"; }
 log "3 nodes Ready after $((SECONDS - t_start))s"
-wait_for "CoreDNS" 90 coredns_ready || { kctl -n kube-system get pods -o wide >&2 || true; die "CoreDNS did not become Ready"; }
+wait_for "CoreDNS" 120 coredns_ready || { kctl -n kube-system get pods -o wide >&2 || true; die "CoreDNS did not become Ready"; }
 wait_for "default service account" 30 kctl -n default get serviceaccount default ||
   die "no default service account"
 # kube-proxy has programmed the kubernetes and kube-dns Services on every node
