@@ -75,6 +75,8 @@ func (l *Launcher) Start(ctx context.Context) {
 		},
 	})
 	go inf.RunWithContext(ctx)
+	// The watch must be running before the first create, so no event is missed.
+	cache.WaitForCacheSync(ctx.Done(), inf.HasSynced)
 }
 
 func (l *Launcher) broadcastLocked() {
@@ -231,14 +233,23 @@ func (l *Launcher) Cleanup(timeout time.Duration) (int, error) {
 	}
 	pods := l.Client.CoreV1().Pods(l.Opts.Namespace)
 	grace := metav1.DeleteOptions{GracePeriodSeconds: new(int64)}
-	err := pods.DeleteCollection(ctx, grace, metav1.ListOptions{LabelSelector: Selector(l.Opts.RunID)})
-	if err == nil {
-		return len(names), nil
+	sel := metav1.ListOptions{LabelSelector: Selector(l.Opts.RunID)}
+	// One call for the whole run; then whatever is still listed (a role
+	// without deletecollection, a create that landed late) one by one.
+	_ = pods.DeleteCollection(ctx, grace, sel)
+	left, err := pods.List(ctx, sel)
+	if err != nil {
+		left = &corev1.PodList{}
+		for _, n := range names {
+			left.Items = append(left.Items, corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: n}})
+		}
 	}
-	// Some roles may delete but not deletecollection: one by one then.
 	var errs []error
-	for _, n := range names {
-		if e := pods.Delete(ctx, n, grace); e != nil && !apierrors.IsNotFound(e) {
+	for _, p := range left.Items {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		if e := pods.Delete(ctx, p.Name, grace); e != nil && !apierrors.IsNotFound(e) {
 			errs = append(errs, e)
 		}
 	}
