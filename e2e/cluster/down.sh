@@ -39,6 +39,11 @@ our_pids() {
   return 0
 }
 
+# 0. Fault enforcers (fault.sh ip-forward-off) run in the root namespace.
+for f in "$STATE"/faults/*.enforcer; do
+  [[ -s $f ]] && kill "$(cat "$f")" 2>/dev/null || true
+done
+
 # 1. Power the machines off: SIGKILL to each machine's init ends its whole PID namespace.
 if [[ -d $STATE/pids ]]; then
   for f in "$STATE"/pids/*.init; do

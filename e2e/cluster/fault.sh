@@ -77,11 +77,19 @@ case $fault in
     fi
     ;;
   ip-forward-off)
+    # The CNI bridge plugin turns ip_forward back on at every pod ADD, so a
+    # one-shot sysctl is undone by the probe pods themselves. Real nodes where
+    # forwarding stays off have something re-applying it (a hardening agent,
+    # a sysctl.d file re-read); a small enforcer loop plays that part.
     if [[ $action == inject ]]; then
       inn sysctl -n net.ipv4.ip_forward >"$rec"
       inn sysctl -qw net.ipv4.ip_forward=0
+      nohup setsid bash -c 'while :; do "$@" sysctl -qw net.ipv4.ip_forward=0 2>/dev/null; sleep 0.2; done' enforcer \
+        ip netns exec "$(netns_of "$node")" >/dev/null 2>&1 &
+      echo $! >"$rec.enforcer"
     else
-      v=$(cat "$rec" 2>/dev/null || true)
+      if [[ -s $rec.enforcer ]]; then kill "$(cat "$rec.enforcer")" 2>/dev/null || true; rm -f "$rec.enforcer"; fi
+      v=$(head -n1 "$rec" 2>/dev/null || true)
       inn sysctl -qw "net.ipv4.ip_forward=${v:-1}"
     fi
     ;;

@@ -164,7 +164,7 @@ func externalTarget(t target.Target, in ExternalInput) []Finding {
 				Summary:  "pods reach the target but the node itself does not: a host firewall (OUTPUT chain) or the node's own DNS",
 				Evidence: ev})
 		default: // both fail, while some other node reaches it
-			out = append(out, bothFail(key, nr.n, f, nr.host, goodRoute, hostOKSomewhere, ev))
+			out = append(out, bothFail(t, key, nr.n, f, nr.host, goodRoute, hostOKSomewhere, ev))
 		}
 	}
 	return out
@@ -238,7 +238,7 @@ func icmpOnly(key, node string, pod reach, ev []string) (Finding, bool) {
 }
 
 // bothFail: this node fails from both sides while another node succeeds.
-func bothFail(key string, n observe.Node, f *observe.TargetFacts, host reach, good *observe.Route, someOK bool, ev []string) Finding {
+func bothFail(t target.Target, key string, n observe.Node, f *observe.TargetFacts, host reach, good *observe.Route, someOK bool, ev []string) Finding {
 	fd := Finding{Severity: Error, Target: key, Nodes: []string{n.Name}, Evidence: ev}
 	if f != nil {
 		fd.Evidence = append(fd.Evidence, routeEvidence(n.Name, f.NodeRoute))
@@ -250,7 +250,7 @@ func bothFail(key string, n observe.Node, f *observe.TargetFacts, host reach, go
 		if good != nil {
 			fd.Evidence = append(fd.Evidence, "a healthy node routes it: "+good.Line)
 		}
-		fd.Fix = routeFix(key, good)
+		fd.Fix = routeFix(routeDst(t, good), good)
 		return fd
 	}
 	fd.Cause = CauseNodeLocal
@@ -262,8 +262,16 @@ func bothFail(key string, n observe.Node, f *observe.TargetFacts, host reach, go
 	return fd
 }
 
-func routeFix(key string, good *observe.Route) []string {
-	dst := key
+// routeDst is what the route should cover: the healthy nodes' route entry,
+// else the CIDR the user named, else the address.
+func routeDst(t target.Target, good *observe.Route) string {
+	if good != nil && good.Match != "" && !good.Default {
+		return good.Match
+	}
+	return cidrOf(t)
+}
+
+func routeFix(dst string, good *observe.Route) []string {
 	if good != nil && good.Via != "" {
 		return []string{
 			fmt.Sprintf("ip route add %s via %s dev %s", dst, good.Via, good.Dev),
@@ -292,6 +300,10 @@ func podOnlyFails(t target.Target, key string, n observe.Node, pod reach, f *obs
 		fd.Cause = CauseIPForwardOff
 		fd.Summary = "IP forwarding is off on the node: it drops every packet a pod sends off the node"
 		fd.Evidence = append(fd.Evidence, fmt.Sprintf("node@%s: net.ipv4.ip_forward = 0", n.Name))
+		if f != nil && f.PodRoute != nil {
+			fd.Evidence = append(fd.Evidence, routeEvidence(n.Name, *f.PodRoute)+"   (the kernel refuses to forward pod traffic)")
+		}
+		fd.Candidates = append(fd.Candidates, "CNI plugins such as bridge turn ip_forward back on when a pod starts: if it keeps going off, something on the node (a sysctl.d file, a hardening agent) resets it")
 		fd.Fix = []string{"sysctl -w net.ipv4.ip_forward=1",
 			"echo 'net.ipv4.ip_forward = 1' > /etc/sysctl.d/99-kubernetes-ipforward.conf   # persist"}
 		return fd

@@ -41,7 +41,7 @@ var (
 	fwdOK      = observe.Verdict{Result: observe.Yes, Action: "policy ACCEPT"}
 	fwdDrop    = observe.Verdict{Result: observe.No, Action: "policy DROP"}
 	fwdReject  = observe.Verdict{Result: observe.No, Action: "REJECT", Rules: []string{"-A FORWARD -s 10.244.0.0/16 -d 198.19.0.0/24 -j REJECT --reject-with icmp-port-unreachable"}}
-	routeSpec  = observe.Route{Query: "ip route get 198.19.0.1", Line: "198.19.0.1 via 198.18.0.100 dev eth0  src 198.18.0.11", Via: "198.18.0.100", Dev: "eth0"}
+	routeSpec  = observe.Route{Query: "ip route get 198.19.0.1", Line: "198.19.0.1 via 198.18.0.100 dev eth0  src 198.18.0.11", Via: "198.18.0.100", Dev: "eth0", Match: "198.19.0.0/24"}
 	routeDflt  = observe.Route{Query: "ip route get 198.19.0.1", Line: "198.19.0.1 via 198.18.0.254 dev eth0  src 198.18.0.11", Via: "198.18.0.254", Dev: "eth0", Default: true}
 	ctNoSNAT   = observe.ConntrackEntry{Raw: "icmp 1 29 src=10.244.0.2 dst=198.19.0.1 [UNREPLIED] src=198.19.0.1 dst=10.244.0.2", OrigSrc: "10.244.0.2", OrigDst: ext, ReplySrc: ext, ReplyDst: "10.244.0.2", Unreplied: true}
 	ctSNATDead = observe.ConntrackEntry{Raw: "icmp 1 29 src=10.244.0.2 dst=198.19.0.1 [UNREPLIED] src=198.19.0.1 dst=198.18.0.11", OrigSrc: "10.244.0.2", OrigDst: ext, ReplySrc: ext, ReplyDst: "198.18.0.11", Unreplied: true}
@@ -138,7 +138,10 @@ func TestExternal(t *testing.T) {
 		{name: "route missing on one node", target: "198.19.0.0/24",
 			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.Timeout, route: routeDflt, nat: natOK, fwd: fwdOK}), healthy("n2")},
 			want:  []Cause{CauseMissingRoute}, wantNodes: [][]string{{"n1"}}, severity: Error, problems: true,
-			fix: "ip route add 198.19.0.1 via 198.18.0.100 dev eth0", evidence: "the default route"},
+			fix: "ip route add 198.19.0.0/24 via 198.18.0.100 dev eth0", evidence: "the default route"},
+		{name: "route missing for an address target: the fix takes the healthy nodes' route entry", target: ext,
+			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.Timeout, route: routeDflt}), healthy("n2")},
+			want:  []Cause{CauseMissingRoute}, problems: true, fix: "ip route add 198.19.0.0/24 via 198.18.0.100 dev eth0"},
 		{name: "route unreachable on one node", target: ext,
 			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Unreachable, nodeOut: observe.Unreachable, route: observe.Route{Query: "ip route get 198.19.0.1", Err: "Network is unreachable"}}), healthy("n2")},
 			want:  []Cause{CauseMissingRoute}, problems: true, evidence: "Network is unreachable"},

@@ -72,6 +72,8 @@ type Route struct {
 	Err string `json:"err,omitempty"`
 	// Default is true when the decision used the default route.
 	Default bool `json:"default,omitempty"`
+	// Match is the routing-table entry that covers the target ("198.19.0.0/24"), when known.
+	Match string `json:"match,omitempty"`
 }
 
 // Tri is a three-valued answer for facts that may be unreadable.

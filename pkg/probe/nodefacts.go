@@ -235,8 +235,9 @@ func Assemble(raw Raw, podIP string, podCIDRs []string, targets []FactTarget) ob
 		if t.Addr.Is6() {
 			tbl, rs = table6, sets6
 		}
-		if e := facts.Lookup(tbl, t.Addr); e != nil && e.Prefix.Bits() == 0 {
-			tf.NodeRoute.Default = true
+		if e := facts.Lookup(tbl, t.Addr); e != nil && tf.NodeRoute.Err == "" {
+			tf.NodeRoute.Default = e.Prefix.Bits() == 0
+			tf.NodeRoute.Match = e.Prefix.String()
 		}
 		if pr, ok := raw.PodRouteGet[t.Key]; ok {
 			pr := pr
