@@ -1,0 +1,147 @@
+//go:build e2e
+
+// Package e2e runs the real kubectl-netcheck binary against a real cluster.
+// On the lab cluster (e2e/cluster, NETCHECK_E2E_LAB=1) it injects one real
+// fault per scenario into one node's namespaces and asserts the verdict;
+// against any other cluster (KUBECONFIG) it runs the fault-free scenarios.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/report"
+)
+
+const probeSelector = "app.kubernetes.io/name=kubectl-netcheck"
+
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
+
+func kubeconfig() string {
+	if k := os.Getenv("KUBECONFIG"); k != "" {
+		return k
+	}
+	return "/run/netcheck-e2e/kubeconfig"
+}
+
+func binary(t *testing.T) string {
+	t.Helper()
+	b := os.Getenv("NETCHECK_BIN")
+	if b == "" {
+		b = filepath.Join(repoRoot(), "bin", "kubectl-netcheck")
+	}
+	if _, err := os.Stat(b); err != nil {
+		t.Fatalf("plugin binary %s not found: run `make build` first (%v)", b, err)
+	}
+	return b
+}
+
+func lab(t *testing.T) {
+	t.Helper()
+	if os.Getenv("NETCHECK_E2E_LAB") != "1" {
+		t.Skip("needs the lab cluster's fault injection (NETCHECK_E2E_LAB=1, e2e/cluster/up.sh)")
+	}
+}
+
+// result is one plugin run.
+type result struct {
+	code   int
+	stdout string
+	stderr string
+	report report.Result
+	took   time.Duration
+}
+
+// netcheck runs the plugin; with -o json among args the report is parsed.
+func netcheck(t *testing.T, timeout time.Duration, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary(t), args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig())
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String(), took: time.Since(start)}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		t.Fatalf("netcheck %v: %v\nstderr: %s", args, err, r.stderr)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("netcheck %v did not finish within %s (a hang)\nstderr: %s", args, timeout, r.stderr)
+	}
+	for i, a := range args {
+		if a == "-o" && i+1 < len(args) && args[i+1] == "json" && r.code != 2 {
+			if err := json.Unmarshal(out.Bytes(), &r.report); err != nil {
+				t.Fatalf("output is not the JSON report: %v\n%s", err, r.stdout)
+			}
+		}
+	}
+	t.Logf("netcheck %s → exit %d in %s", strings.Join(args, " "), r.code, r.took.Round(time.Millisecond))
+	return r
+}
+
+func kubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("kubectl", args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// fault injects a fault on a lab node and restores it when the test ends.
+func fault(t *testing.T, node, name string) {
+	t.Helper()
+	script := filepath.Join(repoRoot(), "e2e", "cluster", "fault.sh")
+	run := func(action string) error {
+		out, err := exec.Command("bash", script, node, name, action).CombinedOutput()
+		if err != nil {
+			return errors.New(strings.TrimSpace(string(out)))
+		}
+		return nil
+	}
+	if err := run("inject"); err != nil {
+		t.Fatalf("inject %s on %s: %v", name, node, err)
+	}
+	t.Cleanup(func() {
+		if err := run("restore"); err != nil {
+			t.Errorf("restore %s on %s: %v", name, node, err)
+		}
+	})
+}
+
+// noProbePodsLeft fails unless every probe pod is gone within 10 s.
+func noProbePodsLeft(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out := kubectl(t, "get", "pods", "-A", "-l", probeSelector, "-o", "name")
+		if strings.TrimSpace(out) == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("probe pods left behind:\n%s", out)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
