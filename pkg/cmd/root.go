@@ -79,6 +79,7 @@ Start with:
 	flags.AddFlags(cmd.PersistentFlags())
 	cmd.AddCommand(NewCmdExternal(flags, streams))
 	cmd.AddCommand(NewCmdVersion(streams))
+	cmd.AddCommand(NewCmdCompletion(streams))
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return usageError("%v\nsee 'kubectl netcheck --help'", err)
 	})
