@@ -278,10 +278,11 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, cfg fanout.Config, se
 
 func progressPrinter(w io.Writer) func(node, step string) {
 	var mu sync.Mutex
+	start := time.Now()
 	return func(node, step string) {
 		mu.Lock()
 		defer mu.Unlock()
-		fmt.Fprintf(w, "%s: %s\n", node, step)
+		fmt.Fprintf(w, "%5.1fs  %s: %s\n", time.Since(start).Seconds(), node, step)
 	}
 }
 

@@ -142,7 +142,18 @@ func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, onReady fu
 	ns := opts.Namespace
 
 	cfg.progress(n.Name, "probing")
-	wg.Add(2)
+	g := probe.Gatherer{Exec: cfg.Exec, Namespace: ns, Pod: nodePod.Name, Container: launch.Container}
+	// Routes, rules and sysctls do not depend on the checks: read them
+	// meanwhile. Names are resolved by the checks, so their facts come after.
+	literal, named := factTargets(cfg, obs, true)
+	var raw probe.Raw
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		if nodeErr == nil {
+			raw = g.ReadFacts(ctx, obs.Pod.IP, literal)
+		}
+	}()
 	go func() {
 		defer wg.Done()
 		if podErr == nil {
@@ -159,11 +170,19 @@ func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, onReady fu
 
 	if nodeErr == nil {
 		cfg.progress(n.Name, "reading node facts")
-		g := probe.Gatherer{Exec: cfg.Exec, Namespace: ns, Pod: nodePod.Name, Container: launch.Container}
-		fts := factTargets(cfg, obs)
-		raw := g.Static(ctx, obs.Pod.IP, fts)
+		_, named = factTargets(cfg, obs, false)
+		if len(named) > 0 {
+			more := g.ReadFacts(ctx, obs.Pod.IP, named)
+			for k, v := range more.RouteGet {
+				raw.RouteGet[k] = v
+			}
+			for k, v := range more.PodRouteGet {
+				raw.PodRouteGet[k] = v
+			}
+		}
+		// The flow witness: read after the checks made their flows.
 		g.Conntrack(ctx, obs.Pod.IP, &raw)
-		obs.Facts = probe.Assemble(raw, obs.Pod.IP, n.Spec.PodCIDRs, fts)
+		obs.Facts = probe.Assemble(raw, obs.Pod.IP, n.Spec.PodCIDRs, append(literal, named...))
 	} else {
 		obs.Facts.PodCIDRs = n.Spec.PodCIDRs
 	}
@@ -204,13 +223,17 @@ func runChecks(ctx context.Context, cfg Config, ns, pod string) []observe.Check 
 }
 
 // factTargets lists the addresses to read facts for: literal addresses,
-// and for names what the node (or else the pod) resolved them to.
-func factTargets(cfg Config, obs observe.Node) []probe.FactTarget {
-	var out []probe.FactTarget
+// and names as the node (or else the pod) resolved them. With
+// literalOnly the names are left for later, when the checks have run.
+func factTargets(cfg Config, obs observe.Node, literalOnly bool) (literal, named []probe.FactTarget) {
 	for _, t := range cfg.Targets {
 		key := diagnose.Key(t)
 		addr := t.Addr
-		if !addr.IsValid() {
+		isName := !addr.IsValid()
+		if isName {
+			if literalOnly {
+				continue
+			}
 			addr = resolved(obs.Host.Checks, key)
 			if !addr.IsValid() {
 				addr = resolved(obs.Pod.Checks, key)
@@ -223,9 +246,13 @@ func factTargets(cfg Config, obs observe.Node) []probe.FactTarget {
 		if p := portOf(t, cfg.Port); p != 0 {
 			ft.Proto, ft.Port = "tcp", p
 		}
-		out = append(out, ft)
+		if isName {
+			named = append(named, ft)
+		} else {
+			literal = append(literal, ft)
+		}
 	}
-	return out
+	return literal, named
 }
 
 func portOf(t target.Target, port int) int {

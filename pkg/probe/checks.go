@@ -16,10 +16,11 @@ import (
 	"github.com/netcheck/kubectl-netcheck/pkg/podexec"
 )
 
-// PingArgv pings host count times, giving up after timeout.
+// PingArgv pings host three times, 200 ms apart (one lost packet is not
+// a verdict), giving up after timeout.
 func PingArgv(host string, timeout time.Duration) []string {
-	secs := seconds(timeout)
-	return []string{"ping", "-c", "3", "-W", strconv.Itoa(secs), "-w", strconv.Itoa(secs), host}
+	secs := strconv.Itoa(seconds(timeout))
+	return []string{"ping", "-c", "3", "-i", "0.2", "-W", secs, "-w", secs, host}
 }
 
 // TCPArgv connects to host:port and closes (busybox nc -z). -v makes nc

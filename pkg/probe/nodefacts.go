@@ -2,10 +2,8 @@ package probe
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"strings"
-	"sync"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/facts"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
@@ -52,123 +50,6 @@ type Gatherer struct {
 
 func (g Gatherer) run(ctx context.Context, argv ...string) podexec.Result {
 	return g.Exec.Exec(ctx, g.Namespace, g.Pod, g.Container, argv)
-}
-
-// Static reads what does not depend on the checks having run: sysctls,
-// routes and rules. It runs its reads concurrently.
-func (g Gatherer) Static(ctx context.Context, podIP string, targets []FactTarget) Raw {
-	raw := Raw{RouteGet: map[string]observe.Route{}, PodRouteGet: map[string]observe.Route{}}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	goRun := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
-	v6 := false
-	for _, t := range targets {
-		if t.Addr.Is6() {
-			v6 = true
-		}
-	}
-	goRun(func() {
-		r := g.run(ctx, "grep", "-H", ".", "/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/bridge/bridge-nf-call-iptables", "/proc/sys/net/ipv6/conf/all/forwarding")
-		mu.Lock()
-		raw.Sysctls = r.Stdout
-		mu.Unlock()
-	})
-	goRun(func() {
-		r := g.run(ctx, "ip", "route", "show")
-		mu.Lock()
-		raw.RouteTable = r.Stdout
-		mu.Unlock()
-	})
-	if v6 {
-		goRun(func() {
-			r := g.run(ctx, "ip", "-6", "route", "show")
-			mu.Lock()
-			raw.Route6Table = r.Stdout
-			mu.Unlock()
-		})
-	}
-	goRun(func() {
-		d, notes := g.dumps(ctx, "iptables")
-		mu.Lock()
-		raw.Dumps, raw.Notes = d, append(raw.Notes, notes...)
-		mu.Unlock()
-	})
-	if v6 {
-		goRun(func() {
-			d, notes := g.dumps(ctx, "ip6tables")
-			mu.Lock()
-			raw.Dumps6, raw.Notes = d, append(raw.Notes, notes...)
-			mu.Unlock()
-		})
-	}
-	// The pod-side interface first: the pod route query needs it.
-	goRun(func() {
-		dev := observe.Route{}
-		if podIP != "" {
-			r := g.run(ctx, "ip", "route", "get", podIP)
-			dev = facts.ParseRouteGet("ip route get "+podIP, r.Stdout, r.Stderr)
-		}
-		var inner sync.WaitGroup
-		for _, t := range targets {
-			t := t
-			inner.Add(2)
-			go func() {
-				defer inner.Done()
-				q := []string{"ip", "route", "get", t.Addr.String()}
-				r := g.run(ctx, q...)
-				rt := facts.ParseRouteGet(strings.Join(q, " "), r.Stdout, r.Stderr)
-				mu.Lock()
-				raw.RouteGet[t.Key] = rt
-				mu.Unlock()
-			}()
-			go func() {
-				defer inner.Done()
-				if dev.Dev == "" || podIP == "" {
-					return
-				}
-				q := []string{"ip", "route", "get", t.Addr.String(), "from", podIP, "iif", dev.Dev}
-				r := g.run(ctx, q...)
-				rt := facts.ParseRouteGet(strings.Join(q, " "), r.Stdout, r.Stderr)
-				mu.Lock()
-				raw.PodRouteGet[t.Key] = rt
-				mu.Unlock()
-			}()
-		}
-		inner.Wait()
-		mu.Lock()
-		raw.PodRouteDev = dev
-		mu.Unlock()
-	})
-	wg.Wait()
-	return raw
-}
-
-// dumps reads every iptables backend the host has: nft and legacy can
-// both hold rules, and the kernel applies both.
-func (g Gatherer) dumps(ctx context.Context, family string) ([]facts.Dump, []string) {
-	var out []facts.Dump
-	var notes []string
-	found := false
-	for _, tool := range []string{family + "-nft-save", family + "-legacy-save"} {
-		r := g.run(ctx, hostArgv(tool)...)
-		if r.Err == nil && r.ExitCode == 0 {
-			found = true
-			out = append(out, facts.Dump{Tool: tool + " (host, via nsenter)", Text: r.Stdout})
-		}
-	}
-	if !found {
-		r := g.run(ctx, hostArgv(family+"-save")...)
-		if r.Err == nil && r.ExitCode == 0 {
-			out = append(out, facts.Dump{Tool: family + "-save (host, via nsenter)", Text: r.Stdout})
-		} else {
-			msg := firstLine(r.Stderr)
-			if r.Err != nil {
-				msg = r.Err.Error()
-			}
-			notes = append(notes, fmt.Sprintf("%s rules not read: the host has no %s-save reachable with nsenter -t 1 -m (%s); NAT and FORWARD verdicts are unknown", family, family, msg))
-		}
-	}
-	return out, notes
 }
 
 // Conntrack reads the pod's flows after the checks ran. busybox can read

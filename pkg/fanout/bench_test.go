@@ -1,0 +1,753 @@
+package fanout_test
+
+// The orchestration path at scale: fanout.Run with a real launch.Launcher on
+// the fake clientset, with simulated API latency, a simulated kubelet and a
+// simulated exec. Run:
+//
+//	go test -bench . -run '^$' -benchtime 1x ./pkg/fanout/
+//
+// NETCHECK_BENCH_SCALE multiplies every simulated delay (default 0.25, so
+// the whole run stays under a minute on 2 cores); scripts/bench.sh runs at 1.
+// NETCHECK_BENCH_NODES overrides the node counts (e.g. "3,1000").
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/kubernetes/scheme"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/util/flowcontrol"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
+	"github.com/netcheck/kubectl-netcheck/pkg/launch"
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+	"github.com/netcheck/kubectl-netcheck/pkg/plan"
+	"github.com/netcheck/kubectl-netcheck/pkg/podexec"
+)
+
+// sim is the simulated cluster. Every duration is at scale 1 (what the lab
+// cluster shows) and multiplied by scale when used.
+type sim struct {
+	scale float64
+	// API round trips, per call, outside the fake's global lock (a real
+	// API server serves calls concurrently).
+	create, del, get, list, watch, deleteCollection time.Duration
+	// Kubelet: created → Pending (ContainerCreating) → Running+Ready.
+	pending, podStart time.Duration
+	jitter            float64 // ± fraction of podStart
+	// Exec: the exec round trip, plus the command's own time for pings.
+	exec, ping time.Duration
+	// Client-side rate limit as rest.Config applies it (the plugin's
+	// --qps/--burst); qps 0 = none. Exec streams are not rate-limited by
+	// client-go (remotecommand does not go through rest.Request).
+	qps   float32
+	burst int
+	// serverDeleteCollection: the API server (and RBAC) honours
+	// deletecollection; false = the fake's default (refused), which sends
+	// Cleanup down its one-by-one fallback.
+	serverDeleteCollection bool
+}
+
+func realistic(scale float64) sim {
+	return sim{
+		scale:  scale,
+		create: 5 * time.Millisecond, del: 5 * time.Millisecond, get: 5 * time.Millisecond,
+		list: 10 * time.Millisecond, watch: 5 * time.Millisecond, deleteCollection: 20 * time.Millisecond,
+		pending: 50 * time.Millisecond, podStart: 800 * time.Millisecond, jitter: 0.2,
+		exec: 20 * time.Millisecond,
+		// busybox ping -c 3 to a host that answers: replies at 0, 1, 2 s.
+		ping:                   2 * time.Second,
+		serverDeleteCollection: true,
+	}
+}
+
+func (s sim) d(d time.Duration) time.Duration { return time.Duration(float64(d) * s.scale) }
+
+var podsGVR = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+
+// cluster is one simulated run's fake API server, kubelet and exec.
+type cluster struct {
+	sim     sim
+	fake    *fake.Clientset
+	tracker *eventTracker
+	rl      flowcontrol.RateLimiter
+
+	mu    sync.Mutex
+	calls map[string]int // "verb resource[/subresource]" → count (plugin's calls only)
+
+	execs   atomic.Int64
+	timers  sync.WaitGroup
+	stopped atomic.Bool
+}
+
+func newCluster(s sim) *cluster {
+	c := &cluster{sim: s, calls: map[string]int{}}
+	// The fake clientset on the plain object tracker (NewClientset's
+	// field-managed tracker spends CPU per write on managedFields, which a
+	// real API server does on its own cores), with watch events served from
+	// a deep buffer: the tracker's own watchers hold 100 events and panic
+	// ("channel full") when 2000 pods change at once, where a real API
+	// server's watch cache just buffers.
+	c.tracker = &eventTracker{ObjectTracker: k8stesting.NewObjectTracker(scheme.Scheme, scheme.Codecs.UniversalDecoder())}
+	c.fake = &fake.Clientset{}
+	c.fake.AddReactor("*", "*", k8stesting.ObjectReaction(c.tracker))
+	c.fake.AddWatchReactor("*", func(a k8stesting.Action) (bool, watch.Interface, error) {
+		return true, c.tracker.watch(a.GetResource(), a.GetNamespace()), nil
+	})
+	if s.qps > 0 {
+		c.rl = flowcontrol.NewTokenBucketRateLimiter(s.qps/float32(s.scale), s.burst)
+	}
+	count := func(a k8stesting.Action) {
+		k := a.GetVerb() + " " + a.GetResource().Resource
+		if a.GetSubresource() != "" {
+			k += "/" + a.GetSubresource()
+		}
+		c.mu.Lock()
+		c.calls[k]++
+		c.mu.Unlock()
+	}
+	c.fake.PrependWatchReactor("*", func(a k8stesting.Action) (bool, watch.Interface, error) {
+		count(a)
+		return false, nil, nil
+	})
+	c.fake.PrependReactor("*", "*", func(a k8stesting.Action) (bool, k8sruntime.Object, error) {
+		count(a)
+		if a.GetVerb() == "create" && a.GetResource().Resource == "pods" {
+			c.kubelet(a.(k8stesting.CreateAction).GetObject().(*corev1.Pod))
+		}
+		if a.GetVerb() == "delete-collection" && s.serverDeleteCollection {
+			return true, nil, c.deleteCollection(a.(k8stesting.DeleteCollectionAction))
+		}
+		return false, nil, nil
+	})
+	return c
+}
+
+// eventTracker is the object tracker with its watch events delivered
+// through deep per-watcher buffers, in the order of the writes.
+type eventTracker struct {
+	k8stesting.ObjectTracker
+	mu       sync.Mutex
+	watchers []*bufWatcher
+}
+
+type bufWatcher struct {
+	gvr     schema.GroupVersionResource
+	ns      string
+	mu      sync.Mutex
+	ch      chan watch.Event
+	stopped bool
+}
+
+func (w *bufWatcher) ResultChan() <-chan watch.Event { return w.ch }
+
+func (w *bufWatcher) Stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.stopped {
+		w.stopped = true
+		close(w.ch)
+	}
+}
+
+func (w *bufWatcher) send(e watch.Event) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		return
+	}
+	select {
+	case w.ch <- e:
+	default:
+		panic("bench: watch buffer full; raise its size")
+	}
+}
+
+func (t *eventTracker) watch(gvr schema.GroupVersionResource, ns string) watch.Interface {
+	w := &bufWatcher{gvr: gvr, ns: ns, ch: make(chan watch.Event, 1<<15)}
+	t.mu.Lock()
+	t.watchers = append(t.watchers, w)
+	t.mu.Unlock()
+	return w
+}
+
+func (t *eventTracker) emitLocked(typ watch.EventType, gvr schema.GroupVersionResource, ns string, obj k8sruntime.Object) {
+	for _, w := range t.watchers {
+		if w.gvr == gvr && (w.ns == "" || w.ns == ns) {
+			w.send(watch.Event{Type: typ, Object: obj.DeepCopyObject()})
+		}
+	}
+}
+
+func (t *eventTracker) stored(gvr schema.GroupVersionResource, ns string, obj k8sruntime.Object) k8sruntime.Object {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return obj
+	}
+	if got, err := t.ObjectTracker.Get(gvr, ns, m.GetName()); err == nil {
+		return got
+	}
+	return obj
+}
+
+func (t *eventTracker) Create(gvr schema.GroupVersionResource, obj k8sruntime.Object, ns string, o ...metav1.CreateOptions) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.ObjectTracker.Create(gvr, obj, ns, o...); err != nil {
+		return err
+	}
+	t.emitLocked(watch.Added, gvr, ns, t.stored(gvr, ns, obj))
+	return nil
+}
+
+func (t *eventTracker) Update(gvr schema.GroupVersionResource, obj k8sruntime.Object, ns string, o ...metav1.UpdateOptions) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.ObjectTracker.Update(gvr, obj, ns, o...); err != nil {
+		return err
+	}
+	t.emitLocked(watch.Modified, gvr, ns, t.stored(gvr, ns, obj))
+	return nil
+}
+
+func (t *eventTracker) Delete(gvr schema.GroupVersionResource, ns, name string, o ...metav1.DeleteOptions) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old, err := t.ObjectTracker.Get(gvr, ns, name)
+	if err != nil {
+		return err
+	}
+	if err := t.ObjectTracker.Delete(gvr, ns, name, o...); err != nil {
+		return err
+	}
+	t.emitLocked(watch.Deleted, gvr, ns, old)
+	return nil
+}
+
+// deleteCollection does what the API server does with gracePeriodSeconds=0.
+func (c *cluster) deleteCollection(a k8stesting.DeleteCollectionAction) error {
+	sel, err := labels.Parse(a.GetListRestrictions().Labels.String())
+	if err != nil {
+		return err
+	}
+	obj, err := c.tracker.List(podsGVR, corev1.SchemeGroupVersion.WithKind("Pod"), a.GetNamespace())
+	if err != nil {
+		return err
+	}
+	for _, p := range obj.(*corev1.PodList).Items {
+		if sel.Matches(labels.Set(p.Labels)) {
+			_ = c.tracker.Delete(podsGVR, p.Namespace, p.Name)
+		}
+	}
+	return nil
+}
+
+// kubelet plays the node: it reports the pod Pending, then Running+Ready
+// with an IP after the start-up delay. It writes to the tracker directly,
+// so its traffic is not counted as the plugin's.
+func (c *cluster) kubelet(p *corev1.Pod) {
+	ns, name, hostNet := p.Namespace, p.Name, p.Spec.HostNetwork
+	idx, _ := strconv.Atoi(name[strings.LastIndexByte(name, '-')+1:])
+	start := c.sim.d(c.sim.podStart) + time.Duration((rand.Float64()*2-1)*c.sim.jitter*float64(c.sim.d(c.sim.podStart)))
+	c.timers.Add(1)
+	time.AfterFunc(c.sim.d(c.sim.pending), func() {
+		c.setStatus(ns, name, func(p *corev1.Pod) {
+			p.Status.Phase = corev1.PodPending
+			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: launch.Container,
+				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}}}
+		})
+		time.AfterFunc(start-c.sim.d(c.sim.pending), func() {
+			defer c.timers.Done()
+			c.setStatus(ns, name, func(p *corev1.Pod) {
+				p.Status.Phase = corev1.PodRunning
+				p.Status.PodIP = podIP(idx)
+				if hostNet {
+					p.Status.PodIP = nodeIP(idx)
+				}
+				p.Status.Conditions = []corev1.PodCondition{
+					{Type: corev1.PodScheduled, Status: corev1.ConditionTrue},
+					{Type: corev1.PodReady, Status: corev1.ConditionTrue},
+				}
+				p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: launch.Container, Ready: true,
+					State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
+			})
+		})
+	})
+}
+
+func (c *cluster) setStatus(ns, name string, f func(*corev1.Pod)) {
+	if c.stopped.Load() {
+		return
+	}
+	obj, err := c.tracker.Get(podsGVR, ns, name)
+	if err != nil {
+		return // deleted meanwhile
+	}
+	p := obj.(*corev1.Pod).DeepCopy()
+	f(p)
+	_ = c.tracker.Update(podsGVR, p, ns)
+}
+
+func podIP(idx int) string  { return fmt.Sprintf("10.%d.%d.5", 128+idx/256, idx%256) }
+func nodeIP(idx int) string { return fmt.Sprintf("198.18.%d.%d", idx/250, 11+idx%250) }
+
+// counts sums the plugin's API calls.
+func (c *cluster) counts() (total int, by map[string]int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	by = map[string]int{}
+	for k, v := range c.calls {
+		by[k] = v
+		total += v
+	}
+	return total, by
+}
+
+// wait spends one API round trip (after the client-side rate limiter).
+func (c *cluster) wait(ctx context.Context, d time.Duration) error {
+	if c.rl != nil {
+		if err := c.rl.Wait(ctx); err != nil {
+			return err
+		}
+	}
+	return sleep(ctx, c.sim.d(d))
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// The client the plugin sees: the fake clientset behind a delay per call.
+
+type slowClient struct {
+	*fake.Clientset
+	c *cluster
+}
+
+func (s slowClient) CoreV1() corev1client.CoreV1Interface {
+	return slowCore{s.Clientset.CoreV1(), s.c}
+}
+
+type slowCore struct {
+	corev1client.CoreV1Interface
+	c *cluster
+}
+
+func (s slowCore) Pods(ns string) corev1client.PodInterface {
+	return slowPods{s.CoreV1Interface.Pods(ns), s.c}
+}
+
+type slowPods struct {
+	corev1client.PodInterface
+	c *cluster
+}
+
+func (p slowPods) Create(ctx context.Context, pod *corev1.Pod, o metav1.CreateOptions) (*corev1.Pod, error) {
+	if err := p.c.wait(ctx, p.c.sim.create); err != nil {
+		return nil, err
+	}
+	return p.PodInterface.Create(ctx, pod, o)
+}
+
+func (p slowPods) Get(ctx context.Context, name string, o metav1.GetOptions) (*corev1.Pod, error) {
+	if err := p.c.wait(ctx, p.c.sim.get); err != nil {
+		return nil, err
+	}
+	return p.PodInterface.Get(ctx, name, o)
+}
+
+func (p slowPods) List(ctx context.Context, o metav1.ListOptions) (*corev1.PodList, error) {
+	if err := p.c.wait(ctx, p.c.sim.list); err != nil {
+		return nil, err
+	}
+	return p.PodInterface.List(ctx, o)
+}
+
+func (p slowPods) Watch(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+	if err := p.c.wait(ctx, p.c.sim.watch); err != nil {
+		return nil, err
+	}
+	return p.PodInterface.Watch(ctx, o)
+}
+
+func (p slowPods) Delete(ctx context.Context, name string, o metav1.DeleteOptions) error {
+	if err := p.c.wait(ctx, p.c.sim.del); err != nil {
+		return err
+	}
+	return p.PodInterface.Delete(ctx, name, o)
+}
+
+func (p slowPods) DeleteCollection(ctx context.Context, o metav1.DeleteOptions, lo metav1.ListOptions) error {
+	if err := p.c.wait(ctx, p.c.sim.deleteCollection); err != nil {
+		return err
+	}
+	return p.PodInterface.DeleteCollection(ctx, o, lo)
+}
+
+var _ kubernetes.Interface = slowClient{}
+
+// Captured outputs the fake exec answers with.
+type outputs struct {
+	ping, routeTable, routeGet, nft, legacy string
+}
+
+func loadOutputs(tb testing.TB) outputs {
+	read := func(p string) string {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return string(b)
+	}
+	return outputs{
+		ping:       strings.ReplaceAll(read("../probe/testdata/ping-ok.stdout"), "198.18.5.2", "198.19.0.1"),
+		routeTable: read("../facts/testdata/route-table.busybox.txt"),
+		routeGet:   read("../facts/testdata/routeget-specific.busybox.txt"),
+		nft:        read("../facts/testdata/kubeproxy-masq.nft.txt"),
+		legacy:     read("../facts/testdata/empty.legacy.txt"),
+	}
+}
+
+// fakeExec answers each argv the probes send with captured output, after
+// the exec round trip (and, for ping, the command's own time).
+type fakeExec struct {
+	c   *cluster
+	out outputs
+}
+
+func (f *fakeExec) Exec(ctx context.Context, ns, pod, container string, argv []string) podexec.Result {
+	f.c.execs.Add(1)
+	d := f.c.sim.exec
+	var r podexec.Result
+	tool := argv[0]
+	if tool == "nsenter" && len(argv) > 5 {
+		tool = argv[5]
+	}
+	switch tool {
+	case "ping":
+		d += f.c.sim.ping
+		r = podexec.Result{Stdout: f.out.ping}
+	case "grep":
+		if argv[len(argv)-1] == "/proc/net/nf_conntrack" {
+			src := strings.TrimSuffix(strings.TrimPrefix(argv[3], "src="), " ")
+			r = podexec.Result{Stdout: "ipv4     2 icmp     1 29 src=" + src + " dst=198.19.0.1 type=8 code=0 id=5 src=198.19.0.1 dst=198.18.0.11 type=0 code=0 id=5 mark=0 zone=0 use=2\n"}
+		} else {
+			r = podexec.Result{Stdout: "/proc/sys/net/ipv4/ip_forward:1\n/proc/sys/net/bridge/bridge-nf-call-iptables:1\n/proc/sys/net/ipv6/conf/all/forwarding:0\n"}
+		}
+	case "ip":
+		switch {
+		case len(argv) == 3: // ip route show
+			r = podexec.Result{Stdout: f.out.routeTable}
+		case len(argv) > 4 && argv[4] == "from": // the pod's packet
+			r = podexec.Result{Stdout: argv[3] + " from " + argv[5] + " via 198.18.0.100 dev vr0 \n    iif " + argv[7] + " \n"}
+		case strings.HasPrefix(argv[3], "10."): // the pod's interface
+			r = podexec.Result{Stdout: argv[3] + " dev cni0  src 10.128.0.1 \n"}
+		default:
+			r = podexec.Result{Stdout: f.out.routeGet}
+		}
+	case "iptables-nft-save":
+		r = podexec.Result{Stdout: f.out.nft}
+	case "iptables-legacy-save":
+		r = podexec.Result{Stdout: f.out.legacy}
+	default:
+		r = podexec.Result{ExitCode: 127, Stderr: tool + ": applet not found"}
+	}
+	if err := sleep(ctx, f.c.sim.d(d)); err != nil {
+		return podexec.Result{ExitCode: -1, Err: err}
+	}
+	return r
+}
+
+func simNodes(n int) []corev1.Node {
+	out := make([]corev1.Node, n)
+	for i := range out {
+		out[i] = corev1.Node{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("node-%04d", i)},
+			Spec:       corev1.NodeSpec{PodCIDRs: []string{fmt.Sprintf("10.%d.%d.0/24", 128+i/256, i%256)}},
+			Status:     corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: nodeIP(i)}}},
+		}
+	}
+	return out
+}
+
+// result is one simulated run.
+type result struct {
+	nodes                      int
+	wall, firstReady, fanout   time.Duration
+	cleanup                    time.Duration
+	apiCalls, execs, cleanedUp int
+	byVerb                     map[string]int
+	obs                        []observe.Node
+	left                       int
+}
+
+// runOnce does what `kubectl netcheck external 198.19.0.1` does after node
+// selection: Start the launcher, fan out, Cleanup.
+func runOnce(tb testing.TB, s sim, n int, out outputs) result {
+	c := newCluster(s)
+	defer func() {
+		c.stopped.Store(true)
+		c.timers.Wait()
+	}()
+	l := &launch.Launcher{Client: slowClient{c.fake, c}, Opts: launch.PodOptions{
+		Namespace: "default", RunID: "bench1", Image: "busybox:1.36", Lifetime: 3 * time.Minute, CreatedBy: "bench",
+	}}
+	targets, err := plan.Targets([]string{"198.19.0.1"}, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	l.Start(ctx)
+	obs, timing, err := fanout.Run(ctx, fanout.Config{
+		Launcher: l, Exec: &fakeExec{c: c, out: out}, Targets: targets,
+		ProbeTimeout: 3 * time.Second, StartTimeout: 60 * time.Second,
+	}, simNodes(n))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cstart := time.Now()
+	cleaned, err := l.Cleanup(time.Minute)
+	end := time.Now()
+	l.Stop()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r := result{nodes: n, wall: end.Sub(start), firstReady: timing.FirstReady, fanout: timing.Total,
+		cleanup: end.Sub(cstart), execs: int(c.execs.Load()), cleanedUp: cleaned, obs: obs}
+	r.apiCalls, r.byVerb = c.counts()
+	left, _ := c.tracker.List(podsGVR, corev1.SchemeGroupVersion.WithKind("Pod"), "default")
+	r.left = len(left.(*corev1.PodList).Items)
+	return r
+}
+
+// memPeak samples the heap while a run goes (runtime/metrics: no
+// stop-the-world) and reads the process's peak RSS (VmHWM, reset first).
+type memPeak struct {
+	stop      chan struct{}
+	done      chan struct{}
+	peakHeap  uint64
+	rssReset  bool
+	startHWM  uint64
+	sampleSet []metrics.Sample
+}
+
+func startMem() *memPeak {
+	runtime.GC()
+	debug.FreeOSMemory()
+	m := &memPeak{stop: make(chan struct{}), done: make(chan struct{}),
+		sampleSet: []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}}
+	// "5" resets the peak RSS (Linux ≥ 4.0); where that fails, VmHWM is the
+	// process's peak so far and only an upper bound.
+	m.rssReset = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+	go func() {
+		defer close(m.done)
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(m.sampleSet)
+			if v := m.sampleSet[0].Value.Uint64(); v > m.peakHeap {
+				m.peakHeap = v
+			}
+			select {
+			case <-m.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return m
+}
+
+func (m *memPeak) end() (heapMB, rssMB float64) {
+	close(m.stop)
+	<-m.done
+	return float64(m.peakHeap) / (1 << 20), float64(vmHWM()) / (1 << 20)
+}
+
+func vmHWM() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseUint(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func benchScale() float64 {
+	if v, err := strconv.ParseFloat(os.Getenv("NETCHECK_BENCH_SCALE"), 64); err == nil && v > 0 {
+		return v
+	}
+	return 0.25
+}
+
+func benchNodes() []int {
+	sizes := []int{3, 30, 300, 1000}
+	if v := os.Getenv("NETCHECK_BENCH_NODES"); v != "" {
+		sizes = nil
+		for _, f := range strings.Split(v, ",") {
+			if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
+				sizes = append(sizes, n)
+			}
+		}
+	}
+	return sizes
+}
+
+// BenchmarkFanout: qps=off isolates the orchestration code; qps=50 adds the
+// client-side limiter the plugin ships with (--qps 50 --burst 100).
+func BenchmarkFanout(b *testing.B) {
+	out := loadOutputs(b)
+	scale := benchScale()
+	for _, limit := range []struct {
+		name  string
+		qps   float32
+		burst int
+	}{{"qps=off", 0, 0}, {"qps=50", 50, 100}} {
+		for _, n := range benchNodes() {
+			b.Run(fmt.Sprintf("%s/nodes=%d", limit.name, n), func(b *testing.B) {
+				s := realistic(scale)
+				s.qps, s.burst = limit.qps, limit.burst
+				var wall, first, cleanup, cpu time.Duration
+				var calls, execs int
+				var heap, rss float64
+				for i := 0; i < b.N; i++ {
+					m := startMem()
+					cpu0 := cpuTime()
+					r := runOnce(b, s, n, out)
+					cpu += cpuTime() - cpu0
+					h, rs := m.end()
+					heap, rss = max(heap, h), max(rss, rs)
+					if r.left != 0 {
+						b.Fatalf("%d pods left after Cleanup", r.left)
+					}
+					for _, o := range r.obs {
+						if o.Err != "" || o.Pod.Err != "" || o.Host.Err != "" {
+							b.Fatalf("node %s: %s %s %s", o.Name, o.Err, o.Pod.Err, o.Host.Err)
+						}
+					}
+					wall += r.wall
+					first += r.firstReady
+					cleanup += r.cleanup
+					calls += r.apiCalls
+					execs += r.execs
+				}
+				per := float64(b.N)
+				b.ReportMetric(wall.Seconds()/per, "wall-s")
+				b.ReportMetric(first.Seconds()/per, "first-ready-s")
+				b.ReportMetric(cleanup.Seconds()/per, "cleanup-s")
+				b.ReportMetric(float64(calls)/per/float64(n), "api-req/node")
+				b.ReportMetric(float64(execs)/per/float64(n), "exec/node")
+				b.ReportMetric(cpu.Seconds()/per, "cpu-s")
+				b.ReportMetric(heap, "peak-heap-MB")
+				b.ReportMetric(rss, "peak-rss-MB")
+				b.ReportMetric(scale, "scale")
+			})
+		}
+	}
+}
+
+// TestAPIRequestsPerNode: the plugin's API calls (create, get, list,
+// watch, delete, delete-collection; execs apart) at 30 nodes stay within 6
+// per node, whether or not the server honours deletecollection. Counts are
+// deterministic; no wall time is asserted.
+func TestAPIRequestsPerNode(t *testing.T) {
+	out := loadOutputs(t)
+	const n = 30
+	for _, dc := range []bool{true, false} {
+		t.Run(fmt.Sprintf("deletecollection=%v", dc), func(t *testing.T) {
+			s := realistic(0.01) // 8 ms pod start, 20 ms ping: the counts do not depend on time
+			s.serverDeleteCollection = dc
+			r := runOnce(t, s, n, out)
+			verbs := make([]string, 0, len(r.byVerb))
+			for k := range r.byVerb {
+				verbs = append(verbs, k)
+			}
+			sort.Strings(verbs)
+			var desc []string
+			counted := 0
+			for _, k := range verbs {
+				desc = append(desc, fmt.Sprintf("%s=%d", k, r.byVerb[k]))
+				switch strings.Fields(k)[0] {
+				case "create", "get", "list", "watch", "delete", "delete-collection":
+					counted += r.byVerb[k]
+				}
+			}
+			t.Logf("%d nodes: %s; %d execs", n, strings.Join(desc, " "), r.execs)
+			if counted != r.apiCalls {
+				t.Errorf("unexpected verbs: %s", strings.Join(desc, " "))
+			}
+			if per := float64(counted) / n; per > 6 {
+				t.Errorf("%.2f API requests per node (%s), want ≤ 6", per, strings.Join(desc, " "))
+			}
+			if got := r.byVerb["create pods"]; got != 2*n {
+				t.Errorf("create pods = %d, want %d (two probe pods per node)", got, 2*n)
+			}
+			if w, l := r.byVerb["watch pods"], r.byVerb["list pods"]; w != 1 || l > 2 {
+				t.Errorf("watch=%d list=%d: want one informer per run (1 watch, 1 list + 1 for Cleanup)", w, l)
+			}
+			if r.left != 0 || r.cleanedUp != 2*n {
+				t.Errorf("cleanup: %d pods left, %d reported deleted", r.left, r.cleanedUp)
+			}
+			for _, o := range r.obs {
+				if o.Err != "" || len(o.Pod.Checks) == 0 || len(o.Host.Checks) == 0 || o.Pod.Checks[0].Outcome != observe.OK {
+					t.Fatalf("node %s not probed as expected: %+v", o.Name, o)
+				}
+				// The fake exec's output must read as a real node's would.
+				f := o.Facts
+				if f.IPForward != observe.Yes || !f.RulesRead || f.PodDev != "cni0" || len(f.Targets) != 1 ||
+					f.Targets[0].NodeRoute.Dev != "vr0" || f.Targets[0].PodRoute == nil || len(f.Targets[0].Conntrack) != 1 {
+					t.Fatalf("node %s facts: %+v", o.Name, f)
+				}
+			}
+		})
+	}
+}

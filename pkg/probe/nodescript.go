@@ -1,0 +1,143 @@
+package probe
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/facts"
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+)
+
+// factsScript reads every static fact of a node in one exec, instead of a
+// dozen: each exec is an API round trip, and a cluster of a thousand nodes
+// pays them all. The script is a constant; the pod IP and the target
+// addresses arrive as positional parameters ("$@"), never as script text,
+// and were parsed as IP addresses before they got here.
+const factsScript = `pod=$1; shift
+sec() { echo "@@$1"; }
+end() { echo "@@rc $1"; }
+sec sysctl; grep -H . /proc/sys/net/ipv4/ip_forward /proc/sys/net/bridge/bridge-nf-call-iptables /proc/sys/net/ipv6/conf/all/forwarding 2>/dev/null; end 0
+sec route4; ip route show 2>&1; end $?
+sec route6; ip -6 route show 2>&1; end $?
+dev=
+if [ -n "$pod" ]; then
+  sec poddev; out=$(ip route get "$pod" 2>&1); rc=$?; echo "$out"; end $rc
+  dev=$(echo "$out" | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -n 1)
+fi
+for t in "$@"; do
+  sec "get $t"; ip route get "$t" 2>&1; end $?
+  if [ -n "$dev" ]; then sec "podget $t"; ip route get "$t" from "$pod" iif "$dev" 2>&1; end $?; fi
+done
+found=
+for tool in iptables-nft-save iptables-legacy-save ip6tables-nft-save ip6tables-legacy-save; do
+  sec "dump $tool"; nsenter -t 1 -m -- "$tool" 2>&1; rc=$?; end $rc
+  [ $rc = 0 ] && found=1
+done
+if [ -z "$found" ]; then
+  for tool in iptables-save ip6tables-save; do sec "dump $tool"; nsenter -t 1 -m -- "$tool" 2>&1; end $?; done
+fi
+`
+
+// FactsArgv is the argv of the one-exec fact reader.
+func FactsArgv(podIP string, targets []FactTarget) []string {
+	argv := []string{"sh", "-c", factsScript, "netcheck-facts", podIP}
+	for _, t := range targets {
+		argv = append(argv, t.Addr.String())
+	}
+	return argv
+}
+
+type section struct {
+	name string
+	body string
+	rc   int
+}
+
+func splitSections(out string) []section {
+	var secs []section
+	var cur *section
+	var body []string
+	for _, line := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(line, "@@rc "):
+			if cur != nil {
+				cur.rc, _ = strconv.Atoi(strings.TrimPrefix(line, "@@rc "))
+				cur.body = strings.Join(body, "\n")
+				secs = append(secs, *cur)
+				cur, body = nil, nil
+			}
+		case strings.HasPrefix(line, "@@"):
+			cur, body = &section{name: strings.TrimPrefix(line, "@@")}, nil
+		case cur != nil:
+			body = append(body, line)
+		}
+	}
+	return secs
+}
+
+// ParseFacts turns the script's output into Raw. Targets are matched back
+// by address.
+func ParseFacts(out, podIP string, targets []FactTarget) Raw {
+	raw := Raw{RouteGet: map[string]observe.Route{}, PodRouteGet: map[string]observe.Route{}}
+	keys := map[string][]string{}
+	for _, t := range targets {
+		keys[t.Addr.String()] = append(keys[t.Addr.String()], t.Key)
+	}
+	route := func(query string, s section) observe.Route {
+		if s.rc != 0 {
+			return facts.ParseRouteGet(query, "", s.body)
+		}
+		return facts.ParseRouteGet(query, s.body, "")
+	}
+	var missing []string
+	for _, s := range splitSections(out) {
+		name, arg, _ := strings.Cut(s.name, " ")
+		switch name {
+		case "sysctl":
+			raw.Sysctls = s.body
+		case "route4":
+			raw.RouteTable = s.body
+		case "route6":
+			raw.Route6Table = s.body
+		case "poddev":
+			raw.PodRouteDev = route("ip route get "+arg, s)
+		case "get":
+			for _, k := range keys[arg] {
+				raw.RouteGet[k] = route("ip route get "+arg, s)
+			}
+		case "podget":
+			for _, k := range keys[arg] {
+				raw.PodRouteGet[k] = route(fmt.Sprintf("ip route get %s from %s iif %s", arg, podIP, raw.PodRouteDev.Dev), s)
+			}
+		case "dump":
+			d := facts.Dump{Tool: arg + " (host, via nsenter)", Text: s.body}
+			if s.rc != 0 {
+				missing = append(missing, arg)
+				continue
+			}
+			if strings.HasPrefix(arg, "ip6") {
+				raw.Dumps6 = append(raw.Dumps6, d)
+			} else {
+				raw.Dumps = append(raw.Dumps, d)
+			}
+		}
+	}
+	if len(raw.Dumps) == 0 {
+		raw.Notes = append(raw.Notes, "iptables rules not read: the host has none of "+strings.Join(missing, ", ")+
+			" reachable with nsenter -t 1 -m (no hostPID, or a host without iptables); NAT and FORWARD verdicts are unknown")
+	}
+	return raw
+}
+
+// ReadFacts runs the fact script once.
+func (g Gatherer) ReadFacts(ctx context.Context, podIP string, targets []FactTarget) Raw {
+	r := g.run(ctx, FactsArgv(podIP, targets)...)
+	if r.Err != nil {
+		raw := Raw{RouteGet: map[string]observe.Route{}, PodRouteGet: map[string]observe.Route{}}
+		raw.Notes = append(raw.Notes, "node facts not read: "+r.Err.Error())
+		return raw
+	}
+	return ParseFacts(r.Stdout, podIP, targets)
+}

@@ -1,0 +1,78 @@
+package probe
+
+import (
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+)
+
+func ft(key, addr string) FactTarget {
+	return FactTarget{Key: key, Addr: netip.MustParseAddr(addr), Proto: "icmp"}
+}
+
+func TestFactsFromLabNode(t *testing.T) {
+	out, err := os.ReadFile("testdata/facts-script.node1.out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := []FactTarget{ft("198.19.0.1", "198.19.0.1"), ft("198.20.0.1", "198.20.0.1")}
+	raw := ParseFacts(string(out), "10.244.1.25", targets)
+	nf := Assemble(raw, "10.244.1.25", []string{"10.244.1.0/24"}, targets)
+	if nf.IPForward != observe.Yes || nf.BridgeNF != observe.Yes || nf.ForwardPolicy != "ACCEPT" || !nf.RulesRead || nf.PodDev != "cni0" {
+		t.Fatalf("node facts: %+v", nf)
+	}
+	ext, other := nf.Targets[0], nf.Targets[1]
+	if ext.NodeRoute.Via != "198.18.0.100" || ext.NodeRoute.Default || ext.NodeRoute.Match != "198.19.0.0/24" {
+		t.Errorf("route to the external subnet: %+v", ext.NodeRoute)
+	}
+	if ext.PodRoute == nil || ext.PodRoute.Dev != "eth0" || !strings.Contains(ext.PodRoute.Query, "from 10.244.1.25 iif cni0") {
+		t.Errorf("pod route: %+v", ext.PodRoute)
+	}
+	if ext.NAT.Result != observe.Yes || ext.NAT.Action != "MASQUERADE" {
+		t.Errorf("the lab's masquerade rule covers pod→198.19.0.1: %+v", ext.NAT)
+	}
+	if ext.Forward.Result != observe.Yes {
+		t.Errorf("forward: %+v", ext.Forward)
+	}
+	if !other.NodeRoute.Default || other.NodeRoute.Via != "198.18.0.254" {
+		t.Errorf("198.20.0.1 goes by the default route: %+v", other.NodeRoute)
+	}
+	// The legacy backend is present but empty on the lab nodes: only nft counts.
+	if len(nf.Tools) == 0 || !strings.Contains(nf.Tools[0], "iptables-nft-save") || strings.Contains(strings.Join(nf.Tools, ","), "legacy") {
+		t.Errorf("tools: %v", nf.Tools)
+	}
+}
+
+func TestFactsRouteDeleted(t *testing.T) {
+	out, err := os.ReadFile("testdata/facts-script.node1-noroute.out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := []FactTarget{ft("198.19.0.0/24", "198.19.0.1")}
+	nf := Assemble(ParseFacts(string(out), "10.244.1.25", targets), "10.244.1.25", nil, targets)
+	r := nf.Targets[0].NodeRoute
+	if !r.Default || r.Via != "198.18.0.254" {
+		t.Fatalf("with the route deleted the default gateway decides: %+v", r)
+	}
+}
+
+func TestFactsArgvKeepsTargetsOutOfTheScript(t *testing.T) {
+	argv := FactsArgv("10.244.1.25", []FactTarget{ft("k", "198.19.0.1")})
+	if argv[0] != "sh" || argv[2] != factsScript || argv[4] != "10.244.1.25" || argv[5] != "198.19.0.1" {
+		t.Fatalf("argv = %q", argv)
+	}
+	if strings.Contains(argv[2], "198.19") {
+		t.Fatal("a target address leaked into the script text")
+	}
+}
+
+func TestFactsWithoutHostTools(t *testing.T) {
+	out := "@@sysctl\n/proc/sys/net/ipv4/ip_forward:1\n@@rc 0\n@@dump iptables-nft-save\nnsenter: can't execute 'iptables-nft-save': No such file or directory\n@@rc 127\n"
+	raw := ParseFacts(out, "", nil)
+	if len(raw.Dumps) != 0 || len(raw.Notes) == 0 || !strings.Contains(raw.Notes[0], "NAT and FORWARD verdicts are unknown") {
+		t.Fatalf("raw: %+v", raw)
+	}
+}
