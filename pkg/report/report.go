@@ -3,6 +3,7 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -153,7 +154,14 @@ func sideResult(checks []observe.Check, key, err string) string {
 func printTable(w io.Writer, r Result, wide bool) {
 	keys := targetKeys(r)
 	multi := len(keys) > 1
-	t := tablewriter.NewWriter(w)
+	var buf bytes.Buffer
+	defer func() {
+		// tablewriter pads the last column; trailing blanks only get in the way of grep and diff.
+		for _, line := range strings.Split(strings.TrimRight(buf.String(), "\n"), "\n") {
+			fmt.Fprintln(w, strings.TrimRight(line, " "))
+		}
+	}()
+	t := tablewriter.NewWriter(&buf)
 	header := []string{"NODE", "FROM", "PING", "TCP/HTTP", "DNS", "ROUTE", "RESULT"}
 	if multi {
 		header = append([]string{"TARGET"}, header...)
