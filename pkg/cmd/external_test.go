@@ -1,0 +1,254 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/utils/ptr"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
+	"github.com/netcheck/kubectl-netcheck/pkg/podexec"
+	"github.com/netcheck/kubectl-netcheck/pkg/report"
+)
+
+func testdata(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func captured(t *testing.T, name string) podexec.Result {
+	rc, _ := strconv.Atoi(strings.TrimSpace(testdata(t, "../probe/testdata/"+name+".rc")))
+	return podexec.Result{Stdout: testdata(t, "../probe/testdata/"+name+".stdout"), Stderr: testdata(t, "../probe/testdata/"+name+".stderr"), ExitCode: rc}
+}
+
+// fakeExec answers the probes' commands with output captured from the real
+// tools; podFails makes the pod side time out, as with a missing masquerade.
+type fakeExec struct {
+	t        *testing.T
+	podFails bool
+	facts    string
+	block    bool // wait for cancellation: a run interrupted mid-probe
+	calls    atomic.Int32
+}
+
+func (f *fakeExec) Exec(ctx context.Context, _, pod, _ string, argv []string) podexec.Result {
+	f.calls.Add(1)
+	if f.block {
+		<-ctx.Done()
+		return podexec.Result{ExitCode: -1, Err: ctx.Err()}
+	}
+	podSide := strings.HasPrefix(pod, "netcheck-pod-")
+	switch argv[0] {
+	case "ping":
+		if podSide && f.podFails {
+			return captured(f.t, "ping-timeout")
+		}
+		return captured(f.t, "ping-ok")
+	case "nc":
+		if podSide && f.podFails {
+			return captured(f.t, "tcp-timeout")
+		}
+		return captured(f.t, "tcp-ok")
+	case "sh":
+		return podexec.Result{Stdout: f.facts}
+	case "grep":
+		if f.podFails {
+			return podexec.Result{Stdout: "ipv4     2 icmp     1 29 src=10.244.1.25 dst=198.19.0.1 type=8 code=0 id=4 [UNREPLIED] src=198.19.0.1 dst=10.244.1.25 type=0 code=0 id=4 mark=0 zone=0 use=2\n"}
+		}
+		return podexec.Result{ExitCode: 1}
+	}
+	return podexec.Result{ExitCode: 127, Stderr: argv[0] + ": applet not found"}
+}
+
+func labNode(name, cidr string) *corev1.Node {
+	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{corev1.LabelOSStable: "linux"}},
+		Spec: corev1.NodeSpec{PodCIDRs: []string{cidr}},
+		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}},
+			Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "198.18.0.11"}}}}
+}
+
+// startKubelet marks every new pod Running and Ready, like a node would.
+func startKubelet(t *testing.T, cs *fake.Clientset) {
+	w, err := cs.CoreV1().Pods("").Watch(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	go func() {
+		for ev := range w.ResultChan() {
+			p, ok := ev.Object.(*corev1.Pod)
+			if !ok || ev.Type != "ADDED" {
+				continue
+			}
+			p = p.DeepCopy()
+			p.Status.Phase = corev1.PodRunning
+			p.Status.PodIP = "10.244.1.25"
+			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+			_, _ = cs.CoreV1().Pods(p.Namespace).UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
+		}
+	}()
+}
+
+type run struct {
+	err    error
+	code   int
+	stdout string
+	stderr string
+	cs     *fake.Clientset
+}
+
+func runExternal(t *testing.T, ex *fakeExec, ctx context.Context, setup func(*fake.Clientset), args ...string) run {
+	t.Helper()
+	cs := fake.NewClientset(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}},
+		labNode("nc-node1", "10.244.1.0/24"), labNode("nc-node2", "10.244.2.0/24"))
+	if setup != nil {
+		setup(cs)
+	}
+	startKubelet(t, cs)
+	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+	o := &ExternalOptions{ProbeOptions: ProbeOptions{IOStreams: streams,
+		Client: cs, Exec: ex, Namespace: "default", RunID: "test01", Progress: ptr.To(false),
+		Timeout: 3 * time.Second, StartTimeout: 10 * time.Second, Image: DefaultImage, Output: "json"}}
+	o.Args = args[:1]
+	for i := 1; i+1 < len(args); i += 2 {
+		switch args[i] {
+		case "--node":
+			o.Nodes = append(o.Nodes, args[i+1])
+		case "-o":
+			o.Output = args[i+1]
+		case "--port":
+			o.Port, _ = strconv.Atoi(args[i+1])
+		}
+	}
+	err := o.Validate()
+	if err == nil {
+		err = o.Run(ctx)
+	}
+	code, _ := ExitCode(err)
+	return run{err: err, code: code, stdout: out.String(), stderr: errOut.String(), cs: cs}
+}
+
+func probePodsLeft(t *testing.T, r run) int {
+	pods, err := r.cs.CoreV1().Pods("").List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=kubectl-netcheck"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(pods.Items)
+}
+
+func TestExternalHealthyRun(t *testing.T) {
+	ex := &fakeExec{t: t, facts: testdata(t, "../probe/testdata/facts-script.node1.out")}
+	r := runExternal(t, ex, context.Background(), nil, "198.19.0.0/24", "--port", "80")
+	if r.code != ExitHealthy {
+		t.Fatalf("exit %d: %v\n%s", r.code, r.err, r.stdout)
+	}
+	var res report.Result
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatalf("-o json: %v\n%s", err, r.stdout)
+	}
+	if !res.Healthy || len(res.Nodes) != 2 || len(res.Findings) != 0 || res.Kind != "ExternalCheck" {
+		t.Fatalf("result: %+v", res)
+	}
+	if n := probePodsLeft(t, r); n != 0 {
+		t.Fatalf("%d probe pods left", n)
+	}
+}
+
+func TestExternalMissingMasquerade(t *testing.T) {
+	facts := strings.Replace(testdata(t, "../probe/testdata/facts-script.node1.out"),
+		"-A POSTROUTING -s 10.244.0.0/16 ! -d 10.244.0.0/16 -j MASQUERADE\n", "", 1)
+	ex := &fakeExec{t: t, podFails: true, facts: facts}
+	r := runExternal(t, ex, context.Background(), nil, "198.19.0.0/24", "--node", "nc-node1", "-o", "table")
+	if r.code != ExitProblems {
+		t.Fatalf("exit %d: %v", r.code, r.err)
+	}
+	for _, want := range []string{"nc-node1  pod   timeout", "ERROR missing-nat on nc-node1",
+		"iptables -t nat -A POSTROUTING -s 10.244.1.0/24 -d 198.19.0.0/24 -o eth0 -j MASQUERADE", "(no SNAT)"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if n := probePodsLeft(t, r); n != 0 {
+		t.Fatalf("%d probe pods left", n)
+	}
+}
+
+func TestExternalForbidden(t *testing.T) {
+	ex := &fakeExec{t: t}
+	r := runExternal(t, ex, context.Background(), func(cs *fake.Clientset) {
+		cs.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New(`User "dev" cannot create resource "pods" in API group "" in the namespace "default"`))
+		})
+	}, "198.19.0.1")
+	if r.code != ExitError || !strings.Contains(r.err.Error(), "not allowed to create pods") || !strings.Contains(r.err.Error(), "RBAC") {
+		t.Fatalf("exit %d: %v", r.code, r.err)
+	}
+	if ex.calls.Load() != 0 {
+		t.Errorf("no exec may run after a fatal launch error")
+	}
+}
+
+func TestExternalInterruptedCleansUp(t *testing.T) {
+	ex := &fakeExec{t: t, block: true}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for ex.calls.Load() == 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel() // Ctrl-C while the checks run
+	}()
+	r := runExternal(t, ex, ctx, nil, "198.19.0.1")
+	if r.code != ExitError || !strings.Contains(r.err.Error(), "interrupted") {
+		t.Fatalf("exit %d: %v", r.code, r.err)
+	}
+	if n := probePodsLeft(t, r); n != 0 {
+		t.Fatalf("%d probe pods left after interruption", n)
+	}
+}
+
+func TestExternalUsage(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"$(reboot)"}, "not a valid DNS name"},
+		{[]string{"198.19.0.1", "--node", "nope"}, "node(s) not found: nope"},
+		{[]string{"198.19.0.1", "-o", "xml"}, "use table, wide, json or yaml"},
+	}
+	for _, tt := range tests {
+		r := runExternal(t, &fakeExec{t: t}, context.Background(), nil, tt.args...)
+		if r.code != ExitError || r.err == nil || !strings.Contains(r.err.Error(), tt.want) {
+			t.Errorf("%v: exit %d err %v, want %q", tt.args, r.code, r.err, tt.want)
+		}
+	}
+}
+
+func TestDiagnoseCauseNamesAreStable(t *testing.T) {
+	// -o json consumers match on these strings.
+	for c, want := range map[diagnose.Cause]string{diagnose.CauseMissingNAT: "missing-nat", diagnose.CauseMissingRoute: "missing-route",
+		diagnose.CauseForwardDrop: "forward-drop", diagnose.CauseIPForwardOff: "ip-forward-off"} {
+		if string(c) != want {
+			t.Errorf("%s != %s", c, want)
+		}
+	}
+}
