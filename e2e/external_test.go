@@ -5,6 +5,7 @@ package e2e
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -168,18 +169,56 @@ func TestExternalImagePullFailsFast(t *testing.T) {
 	noProbePodsLeft(t)
 }
 
-// TestExternalPodSecurityRefusal: a namespace that enforces baseline refuses
-// the privileged node probe; the message says so and what to do.
-func TestExternalPodSecurityRefusal(t *testing.T) {
+// TestExternalPodSecurityBaseline: a namespace that enforces baseline
+// refuses the privileged node probe; the pod side runs alone, the report
+// says so, and the exit code follows the findings.
+func TestExternalPodSecurityBaseline(t *testing.T) {
 	ns := "netcheck-e2e-baseline"
 	kubectl(t, "create", "namespace", ns)
 	t.Cleanup(func() { kubectl(t, "delete", "namespace", ns, "--wait=false") })
 	kubectl(t, "label", "namespace", ns, "pod-security.kubernetes.io/enforce=baseline")
 	r := netcheck(t, time.Minute, "external", "198.19.0.1", "--probe-namespace", ns)
-	if r.code != 2 || !strings.Contains(r.stderr, "PodSecurity") || !strings.Contains(r.stderr, "pod-security.kubernetes.io/enforce=privileged") {
-		t.Fatalf("exit %d stderr %q", r.code, r.stderr)
+	if r.code != 0 {
+		t.Fatalf("exit %d, want 0 (pods reach the target)\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"NOT RUN", "refuses the privileged node probe", "pod-security.kubernetes.io/enforce=privileged"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
 	}
 	noProbePodsLeft(t)
+}
+
+// TestExternalRBACMissingExec: a user who may create pods but not exec into
+// them gets one message naming what is missing, before anything is created.
+func TestExternalRBACMissingExec(t *testing.T) {
+	ns := "netcheck-e2e-rbac"
+	kubectl(t, "create", "namespace", ns)
+	t.Cleanup(func() {
+		kubectl(t, "delete", "namespace", ns, "--wait=false")
+		kubectl(t, "delete", "clusterrolebinding", "netcheck-e2e-nodes", "--ignore-not-found")
+		kubectl(t, "delete", "clusterrole", "netcheck-e2e-nodes", "--ignore-not-found")
+	})
+	kubectl(t, "-n", ns, "create", "serviceaccount", "limited")
+	kubectl(t, "-n", ns, "create", "role", "pods-no-exec", "--verb=create,delete,get,list,watch", "--resource=pods")
+	kubectl(t, "-n", ns, "create", "rolebinding", "limited", "--role=pods-no-exec", "--serviceaccount="+ns+":limited")
+	kubectl(t, "create", "clusterrole", "netcheck-e2e-nodes", "--verb=get,list,watch", "--resource=nodes,namespaces")
+	kubectl(t, "create", "clusterrolebinding", "netcheck-e2e-nodes", "--clusterrole=netcheck-e2e-nodes", "--serviceaccount="+ns+":limited")
+	token := strings.TrimSpace(kubectl(t, "-n", ns, "create", "token", "limited"))
+	server := strings.TrimSpace(kubectl(t, "config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"))
+	// A kubeconfig of its own: flags would keep the admin's client certificate.
+	kc := filepath.Join(t.TempDir(), "limited.kubeconfig")
+	kubectl(t, "config", "--kubeconfig", kc, "set-cluster", "lab", "--server", server, "--insecure-skip-tls-verify=true")
+	kubectl(t, "config", "--kubeconfig", kc, "set-credentials", "limited", "--token", token)
+	kubectl(t, "config", "--kubeconfig", kc, "set-context", "lab", "--cluster", "lab", "--user", "limited", "--namespace", ns)
+	kubectl(t, "config", "--kubeconfig", kc, "use-context", "lab")
+	r := netcheck(t, time.Minute, "external", "198.19.0.1", "--kubeconfig", kc)
+	if r.code != 2 || !strings.Contains(r.stderr, "create pods/exec") || strings.Contains(r.stderr, "delete pods") {
+		t.Fatalf("exit %d stderr %q: want exit 2 naming only the missing pods/exec", r.code, r.stderr)
+	}
+	if out := kubectl(t, "-n", ns, "get", "pods", "-o", "name"); strings.TrimSpace(out) != "" {
+		t.Fatalf("pods were created without the permission to use them: %s", out)
+	}
 }
 
 // TestExternalInterrupt: Ctrl-C mid-run removes every probe pod.

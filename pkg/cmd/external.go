@@ -125,6 +125,7 @@ func (o *ExternalOptions) Run(parent context.Context) error {
 		Duration:   time.Since(start).Round(time.Millisecond).String(),
 		FirstReady: run.Timing.FirstReady.Round(time.Millisecond).String(),
 		Cleanup:    run.Cleanup,
+		Notes:      run.Notes,
 	}
 	for _, t := range o.targets {
 		res.Targets = append(res.Targets, t.Input)

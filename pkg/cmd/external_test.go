@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	authv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -121,6 +122,18 @@ func runExternal(t *testing.T, ex *fakeExec, ctx context.Context, setup func(*fa
 	cs := fake.NewClientset(
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}},
 		labNode("nc-node1", "10.244.1.0/24"), labNode("nc-node2", "10.244.2.0/24"))
+	// The fake clientset neither authorizes nor honours dryRun: play the API server.
+	cs.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		ssar := a.(k8stesting.CreateAction).GetObject().(*authv1.SelfSubjectAccessReview).DeepCopy()
+		ssar.Status.Allowed = true
+		return true, ssar, nil
+	})
+	cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if ca, ok := a.(k8stesting.CreateActionImpl); ok && len(ca.CreateOptions.DryRun) > 0 {
+			return true, ca.GetObject(), nil
+		}
+		return false, nil, nil
+	})
 	if setup != nil {
 		setup(cs)
 	}
@@ -250,5 +263,56 @@ func TestDiagnoseCauseNamesAreStable(t *testing.T) {
 		if string(c) != want {
 			t.Errorf("%s != %s", c, want)
 		}
+	}
+}
+
+func TestExternalMissingPermissionsListedAtOnce(t *testing.T) {
+	ex := &fakeExec{t: t}
+	r := runExternal(t, ex, context.Background(), func(cs *fake.Clientset) {
+		cs.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+			ssar := a.(k8stesting.CreateAction).GetObject().(*authv1.SelfSubjectAccessReview).DeepCopy()
+			attr := ssar.Spec.ResourceAttributes
+			ssar.Status.Allowed = !(attr.Subresource == "exec" || attr.Verb == "delete")
+			return true, ssar, nil
+		})
+	}, "198.19.0.1")
+	if r.code != ExitError {
+		t.Fatalf("exit %d: %v", r.code, r.err)
+	}
+	for _, want := range []string{"delete pods in namespace \"default\"", "create pods/exec in namespace \"default\"", "deploy/rbac.yaml"} {
+		if !strings.Contains(r.err.Error(), want) {
+			t.Errorf("message lacks %q:\n%v", want, r.err)
+		}
+	}
+	if n := probePodsLeft(t, r); n != 0 || ex.calls.Load() != 0 {
+		t.Fatalf("nothing may be launched without the permissions: %d pods, %d execs", n, ex.calls.Load())
+	}
+}
+
+func TestExternalPodSecurityRunsThePodSideAlone(t *testing.T) {
+	ex := &fakeExec{t: t, facts: testdata(t, "../probe/testdata/facts-script.node1.out")}
+	r := runExternal(t, ex, context.Background(), func(cs *fake.Clientset) {
+		cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+			p := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
+			if p.Spec.HostNetwork {
+				return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, p.Name,
+					errors.New(`violates PodSecurity "baseline:latest": host namespaces (hostNetwork=true, hostPID=true), privileged (container "probe" must not set securityContext.privileged=true)`))
+			}
+			return false, nil, nil
+		})
+	}, "198.19.0.1", "-o", "table")
+	if r.code != ExitHealthy {
+		t.Fatalf("pods reach the target: exit %d: %v\n%s", r.code, r.err, r.stdout)
+	}
+	for _, want := range []string{"NOT RUN", "note: node-side checks and node facts were not run", "pod-security.kubernetes.io/enforce=privileged"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if !strings.Contains(r.stderr, "warning: node-side checks") {
+		t.Errorf("stderr lacks the warning: %q", r.stderr)
+	}
+	if n := probePodsLeft(t, r); n != 0 {
+		t.Fatalf("%d probe pods left", n)
 	}
 }

@@ -209,6 +209,7 @@ type probeRun struct {
 	Selected plan.Selected
 	Timing   fanout.Timing
 	Cleanup  string
+	Notes    []string
 }
 
 // signalContext is cancelled by SIGINT/SIGTERM, so every wait unwinds and
@@ -244,6 +245,19 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, cfg fanout.Config, se
 		}
 		run.Cleanup = fmt.Sprintf("deleted %d probe pods (run %s)", n, o.RunID)
 	}()
+	if err := launch.CheckAccess(ctx, o.Client, o.Namespace, launch.Needed); err != nil {
+		return run, usageError("%s", strings.TrimPrefix(err.Error(), launch.ErrFatal.Error()+": "))
+	}
+	adm, err := launch.CheckAdmission(ctx, o.Client, l.Opts, sel.Nodes[0].Name)
+	if err != nil {
+		return run, usageError("%s", strings.TrimPrefix(err.Error(), launch.ErrFatal.Error()+": "))
+	}
+	if adm.NodeProbeRefused != "" {
+		cfg.NodeSideOff = fmt.Sprintf("not run: namespace %q refuses privileged pods (%s)", o.Namespace, adm.NodeProbeRefused)
+		run.Notes = append(run.Notes, fmt.Sprintf("node-side checks and node facts were not run: PodSecurity in namespace %q refuses the privileged node probe. "+
+			"For the full diagnosis use --probe-namespace with a namespace labelled pod-security.kubernetes.io/enforce=privileged", o.Namespace))
+		fmt.Fprintln(o.ErrOut, "warning: "+run.Notes[len(run.Notes)-1])
+	}
 	cfg.Launcher, cfg.Exec = l, o.Exec
 	cfg.ProbeTimeout, cfg.StartTimeout, cfg.Concurrency = o.Timeout, o.StartTimeout, o.Concurrency
 	if o.showProgress() {

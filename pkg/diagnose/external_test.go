@@ -192,6 +192,13 @@ func TestExternal(t *testing.T) {
 		{name: "a node that could not be probed", target: ext,
 			nodes: []observe.Node{{Name: "n3", Err: `node n3 cannot pull image "busybox:1.36"`}, healthy("n1")},
 			want:  []Cause{CauseProbeFailed}, wantNodes: [][]string{{"n3"}}, problems: true, evidence: "cannot pull"},
+		{name: "node side refused by admission, pods fine: healthy", target: ext,
+			nodes: []observe.Node{func() observe.Node {
+				n := mkNode(nodeSpec{name: "n1", podOut: observe.OK})
+				n.Host = observe.SideResult{Err: "not run (PodSecurity: baseline)"}
+				return n
+			}()},
+			want: nil},
 		{name: "node side refused by admission, pods fail: inconclusive, not a verdict", target: ext,
 			nodes: []observe.Node{func() observe.Node {
 				n := mkNode(nodeSpec{name: "n1", podOut: observe.Timeout})

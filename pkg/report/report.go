@@ -37,6 +37,8 @@ type Result struct {
 	Duration   string             `json:"duration"`
 	FirstReady string             `json:"firstProbeReady,omitempty"`
 	Cleanup    string             `json:"cleanup,omitempty"`
+	// Notes are run-level remarks (a side not run, a fallback used).
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Print writes r in format: "" or "table", "wide", "json", "yaml".
@@ -243,6 +245,9 @@ func printFindings(w io.Writer, r Result, wide bool) {
 	}
 	if r.Sampled != "" {
 		fmt.Fprintln(w, r.Sampled)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	if len(r.Findings) == 0 {
 		fmt.Fprintf(w, "No problems found: pods and nodes reach every target.\n")
