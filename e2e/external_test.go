@@ -246,3 +246,43 @@ func TestExternalInterrupt(t *testing.T) {
 	}
 	noProbePodsLeft(t)
 }
+
+// TestExternalKilled: kill -9 leaves the pods to the server-side backstop:
+// activeDeadlineSeconds stops them; the next run (or `cleanup`) removes
+// the ended pods' objects.
+func TestExternalKilled(t *testing.T) {
+	lab(t)
+	cmd := exec.Command(binary(t), "external", "198.19.0.1", "--start-timeout", "5s", "--timeout", "1s")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.TrimSpace(kubectl(t, "get", "pods", "-A", "-l", probeSelector, "-o", "name")) == "" {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatal("no probe pod appeared")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	// start 5 s + probe 11 s + facts 20 s + 10 s margin, +10 s deadline margin: 56 s.
+	end := time.Now().Add(90 * time.Second)
+	for {
+		out := kubectl(t, "get", "pods", "-A", "-l", probeSelector, "-o", "jsonpath={range .items[*]}{.status.phase}{\"\\n\"}{end}")
+		if !strings.Contains(out, "Running") && !strings.Contains(out, "Pending") {
+			t.Logf("after kill -9 the probe pods ended server-side: %q", strings.Fields(out))
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("probe pods still running 90 s after kill -9: %q", out)
+		}
+		time.Sleep(2 * time.Second)
+	}
+	r := netcheck(t, time.Minute, "cleanup", "-A")
+	if r.code != 0 {
+		t.Fatalf("cleanup: exit %d %s", r.code, r.stderr)
+	}
+	noProbePodsLeft(t)
+}

@@ -224,7 +224,9 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, cfg fanout.Config, se
 	if o.RunID == "" {
 		o.RunID = utilrand.String(6)
 	}
-	lifetime := o.StartTimeout + 2*(o.Timeout+10*time.Second) + 60*time.Second
+	// The pods outlive the run by a margin only: start, one probe phase,
+	// one facts phase. activeDeadlineSeconds ends them if the plugin dies.
+	lifetime := o.StartTimeout + fanout.PhaseBound(o.Timeout) + fanout.FactsBound + 10*time.Second
 	l := &launch.Launcher{Client: o.Client, Opts: launch.PodOptions{
 		Namespace: o.Namespace, RunID: o.RunID, Image: o.Image, NodeImage: o.NodeImage,
 		Lifetime: lifetime, CreatedBy: "kubectl-netcheck " + Version,
@@ -245,6 +247,9 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, cfg fanout.Config, se
 		}
 		run.Cleanup = fmt.Sprintf("deleted %d probe pods (run %s)", n, o.RunID)
 	}()
+	if n := launch.Reap(ctx, o.Client, o.Namespace); n > 0 {
+		fmt.Fprintf(o.ErrOut, "removed %d ended probe pod(s) of earlier interrupted runs\n", n)
+	}
 	if err := launch.CheckAccess(ctx, o.Client, o.Namespace, launch.Needed); err != nil {
 		return run, usageError("%s", strings.TrimPrefix(err.Error(), launch.ErrFatal.Error()+": "))
 	}

@@ -45,6 +45,13 @@ type Timing struct {
 	Total      time.Duration `json:"total"`
 }
 
+// FactsBound bounds the reading of a node's facts.
+const FactsBound = 20 * time.Second
+
+// PhaseBound bounds one check: the tool's own timeout plus the exec's
+// overhead, so a hung exec cannot hold the run.
+func PhaseBound(probeTimeout time.Duration) time.Duration { return probeTimeout + 10*time.Second }
+
 // Run probes every node and returns one observation per node. It returns
 // an error only for faults that stop the whole run (launch.ErrFatal);
 // a node that fails alone carries its error in its observation.
@@ -150,6 +157,8 @@ func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, onReady fu
 
 	cfg.progress(n.Name, "probing")
 	g := probe.Gatherer{Exec: cfg.Exec, Namespace: ns, Pod: nodePod.Name, Container: launch.Container}
+	factsCtx, cancelFacts := context.WithTimeout(ctx, PhaseBound(cfg.ProbeTimeout)+FactsBound)
+	defer cancelFacts()
 	// Routes, rules and sysctls do not depend on the checks: read them
 	// meanwhile. Names are resolved by the checks, so their facts come after.
 	literal, named := factTargets(cfg, obs, true)
@@ -158,7 +167,7 @@ func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, onReady fu
 	go func() {
 		defer wg.Done()
 		if nodeErr == nil {
-			raw = g.ReadFacts(ctx, obs.Pod.IP, literal)
+			raw = g.ReadFacts(factsCtx, obs.Pod.IP, literal)
 		}
 	}()
 	go func() {
@@ -179,7 +188,7 @@ func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, onReady fu
 		cfg.progress(n.Name, "reading node facts")
 		_, named = factTargets(cfg, obs, false)
 		if len(named) > 0 {
-			more := g.ReadFacts(ctx, obs.Pod.IP, named)
+			more := g.ReadFacts(factsCtx, obs.Pod.IP, named)
 			for k, v := range more.RouteGet {
 				raw.RouteGet[k] = v
 			}
@@ -188,7 +197,7 @@ func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, onReady fu
 			}
 		}
 		// The flow witness: read after the checks made their flows.
-		g.Conntrack(ctx, obs.Pod.IP, &raw)
+		g.Conntrack(factsCtx, obs.Pod.IP, &raw)
 		obs.Facts = probe.Assemble(raw, obs.Pod.IP, n.Spec.PodCIDRs, append(literal, named...))
 	} else {
 		obs.Facts.PodCIDRs = n.Spec.PodCIDRs
@@ -213,7 +222,7 @@ func runChecks(ctx context.Context, cfg Config, ns, pod string) []observe.Check 
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			// ping -w plus exec overhead: a generous bound that still ends.
-			cctx, cancel := context.WithTimeout(ctx, cfg.ProbeTimeout+10*time.Second)
+			cctx, cancel := context.WithTimeout(ctx, PhaseBound(cfg.ProbeTimeout))
 			defer cancel()
 			r := cfg.Exec.Exec(cctx, ns, pod, launch.Container, s.Argv)
 			c := s.Classify(r)

@@ -35,7 +35,7 @@ func TestPodProbeSpec(t *testing.T) {
 			RestartPolicy:                 corev1.RestartPolicyNever,
 			AutomountServiceAccountToken:  ptr.To(false),
 			EnableServiceLinks:            ptr.To(false),
-			ActiveDeadlineSeconds:         ptr.To(int64(130)),
+			ActiveDeadlineSeconds:         ptr.To(int64(110)),
 			TerminationGracePeriodSeconds: ptr.To(int64(0)),
 			Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
 			Containers: []corev1.Container{{
@@ -68,7 +68,7 @@ func TestNodeProbeSpec(t *testing.T) {
 	if c.Image != "registry.local/busybox:1.36" || !*c.SecurityContext.Privileged || !*c.SecurityContext.ReadOnlyRootFilesystem {
 		t.Errorf("container: %+v", c)
 	}
-	if *p.Spec.ActiveDeadlineSeconds != 130 || *p.Spec.AutomountServiceAccountToken {
+	if *p.Spec.ActiveDeadlineSeconds != 110 || *p.Spec.AutomountServiceAccountToken {
 		t.Errorf("backstop/token: %v %v", *p.Spec.ActiveDeadlineSeconds, *p.Spec.AutomountServiceAccountToken)
 	}
 	if len(p.Spec.Tolerations) != 1 || p.Spec.Tolerations[0].Operator != corev1.TolerationOpExists {
@@ -247,5 +247,24 @@ func TestCleanupFallsBackToSingleDeletes(t *testing.T) {
 	left, _ := cs.CoreV1().Pods("ns1").List(context.Background(), metav1.ListOptions{})
 	if len(left.Items) != 1 || left.Items[0].Labels[LabelRunID] != "zzz999" {
 		t.Fatalf("left %d pods: %+v", len(left.Items), left.Items)
+	}
+}
+
+func TestReapRemovesOnlyEndedProbePods(t *testing.T) {
+	ended := PodProbe(opts, "n1", 0)
+	ended.Status.Phase = corev1.PodFailed
+	ended.Status.Reason = "DeadlineExceeded"
+	running := NodeProbe(opts, "n1", 0)
+	running.Status.Phase = corev1.PodRunning
+	user := PodProbe(opts, "n1", 1)
+	user.Labels = map[string]string{"app": "web"}
+	user.Status.Phase = corev1.PodFailed
+	cs := fake.NewClientset(ended, running, user)
+	if n := Reap(context.Background(), cs, "ns1"); n != 1 {
+		t.Fatalf("reaped %d, want 1", n)
+	}
+	left, _ := cs.CoreV1().Pods("ns1").List(context.Background(), metav1.ListOptions{})
+	if len(left.Items) != 2 {
+		t.Fatalf("left %d pods, want the running probe and the user's pod", len(left.Items))
 	}
 }

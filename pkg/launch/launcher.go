@@ -259,3 +259,24 @@ func (l *Launcher) Cleanup(timeout time.Duration) (int, error) {
 	}
 	return len(names), nil
 }
+
+// Reap deletes probe pods of earlier runs that have already ended (their
+// run was killed and activeDeadlineSeconds stopped them): a stopped pod
+// holds no privilege, but its object would linger. Pods still running
+// belong to a run in progress and are left alone. Returns how many it removed.
+func Reap(ctx context.Context, cs kubernetes.Interface, namespace string) int {
+	list, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelApp + "=" + AppName})
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, p := range list.Items {
+		if p.Status.Phase != corev1.PodFailed && p.Status.Phase != corev1.PodSucceeded {
+			continue
+		}
+		if err := cs.CoreV1().Pods(namespace).Delete(ctx, p.Name, metav1.DeleteOptions{}); err == nil {
+			n++
+		}
+	}
+	return n
+}

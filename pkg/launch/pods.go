@@ -79,7 +79,7 @@ func sleepArgv(o PodOptions) []string {
 
 func deadline(o PodOptions) *int64 {
 	// A margin over the sleep so the normal path ends first.
-	return ptr.To(int64(o.Lifetime.Seconds()) + 30)
+	return ptr.To(int64(o.Lifetime.Seconds()) + 10)
 }
 
 func limits() corev1.ResourceRequirements {

@@ -1,0 +1,53 @@
+package cmd
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/launch"
+)
+
+func TestCleanup(t *testing.T) {
+	opts := func(ns, run string) launch.PodOptions {
+		return launch.PodOptions{Namespace: ns, RunID: run, Image: "busybox:1.36", Lifetime: time.Minute}
+	}
+	cs := fake.NewClientset(
+		launch.PodProbe(opts("a", "run111"), "n1", 0), launch.NodeProbe(opts("a", "run111"), "n1", 0),
+		launch.PodProbe(opts("b", "run222"), "n2", 0))
+	// A pod that is not ours must survive any cleanup.
+	other := launch.PodProbe(opts("a", "x"), "n1", 9)
+	other.Name, other.Labels = "user-pod", map[string]string{"app": "web"}
+	if _, err := cs.CoreV1().Pods("a").Create(context.Background(), other, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		l, _ := cs.CoreV1().Pods("").List(context.Background(), metav1.ListOptions{})
+		return len(l.Items)
+	}
+	run := func(o *CleanupOptions) string {
+		streams, _, out, _ := genericiooptions.NewTestIOStreams()
+		o.IOStreams, o.Client = streams, cs
+		if err := o.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	if out := run(&CleanupOptions{Namespace: "", DryRun: true}); strings.Count(out, "would delete") != 3 || count() != 4 {
+		t.Fatalf("dry run deleted or missed something: %q, %d pods", out, count())
+	}
+	if out := run(&CleanupOptions{Namespace: "", RunID: "run222"}); !strings.Contains(out, "deleted pod b/netcheck-pod-run222-0") || count() != 3 {
+		t.Fatalf("--run-id: %q, %d pods", out, count())
+	}
+	if out := run(&CleanupOptions{Namespace: "a"}); strings.Count(out, "deleted pod a/") != 2 || count() != 1 {
+		t.Fatalf("namespace a: %q, %d pods", out, count())
+	}
+	if out := run(&CleanupOptions{Namespace: ""}); out != "no probe pods found\n" {
+		t.Fatalf("nothing left: %q", out)
+	}
+}
