@@ -99,8 +99,9 @@ func (o *ExternalOptions) Run(parent context.Context) error {
 	if parent == nil {
 		parent = context.Background()
 	}
-	ctx, stop := signalContext(parent)
+	ctx, cleanupCtx, stop := watchSignals(parent, o.ErrOut)
 	defer stop()
+	o.cleanupCtx = cleanupCtx
 	start := time.Now()
 	if err := o.checkNamespace(ctx); err != nil {
 		return err

@@ -65,6 +65,8 @@ type ProbeOptions struct {
 	RunID      string
 	// Progress is forced on/off in tests; nil = on when stderr is a terminal.
 	Progress *bool
+
+	cleanupCtx context.Context
 }
 
 func (o *ProbeOptions) addFlags(cmd *cobra.Command) {
@@ -218,6 +220,41 @@ func signalContext(parent context.Context) (context.Context, context.CancelFunc)
 	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 }
 
+// watchSignals: the first SIGINT/SIGTERM cancels the run, whose deferred
+// cleanup then deletes the pods under the second context; a second signal
+// cancels that one too, for a user who will not wait (the pods then end at
+// their activeDeadlineSeconds).
+func watchSignals(parent context.Context, errOut io.Writer) (run, cleanup context.Context, stop func()) {
+	run, cancelRun := context.WithCancel(parent)
+	cleanup, cancelCleanup := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		for n := 0; ; n++ {
+			select {
+			case <-done:
+				return
+			case <-ch:
+				if n == 0 {
+					fmt.Fprintln(errOut, "interrupted: removing probe pods (Ctrl-C again to skip)")
+					cancelRun()
+					continue
+				}
+				fmt.Fprintln(errOut, "skipping cleanup: leftover pods end at their deadline; `kubectl netcheck cleanup` removes them")
+				cancelCleanup()
+				return
+			}
+		}
+	}()
+	return run, cleanup, func() {
+		signal.Stop(ch)
+		close(done)
+		cancelRun()
+		cancelCleanup()
+	}
+}
+
 // launchAndProbe runs the fan-out over the selected nodes and always
 // cleans up after itself, whatever happened.
 func (o *ProbeOptions) launchAndProbe(ctx context.Context, cfg fanout.Config, sel plan.Selected) (run probeRun, err error) {
@@ -239,7 +276,11 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, cfg fanout.Config, se
 			fmt.Fprintln(o.ErrOut, run.Cleanup)
 			return
 		}
-		n, cerr := l.Cleanup(15 * time.Second)
+		cctx := o.cleanupCtx
+		if cctx == nil {
+			cctx = context.Background()
+		}
+		n, cerr := l.Cleanup(cctx, 15*time.Second)
 		if cerr != nil {
 			fmt.Fprintf(o.ErrOut, "warning: %v\n", cerr)
 			run.Cleanup = cerr.Error()

@@ -45,7 +45,9 @@ func TestPodProbeSpec(t *testing.T) {
 					Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},
 					Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
 				},
-				SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true)},
+				SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
+					Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL",
+						"MKNOD", "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}}},
 			}},
 		},
 	}
@@ -119,7 +121,7 @@ func TestWaitReadyByWatch(t *testing.T) {
 	if err != nil || got.Status.PodIP != "10.244.0.9" {
 		t.Fatalf("WaitReady = %v, %v", got, err)
 	}
-	n, err := l.Cleanup(5 * time.Second)
+	n, err := l.Cleanup(context.Background(), 5*time.Second)
 	if err != nil || n != 1 {
 		t.Fatalf("Cleanup = %d, %v", n, err)
 	}
@@ -241,7 +243,7 @@ func TestCleanupFallsBackToSingleDeletes(t *testing.T) {
 	if _, err := cs.CoreV1().Pods("ns1").Create(context.Background(), PodProbe(other, "n1", 0), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Cleanup(5 * time.Second); err != nil {
+	if _, err := l.Cleanup(context.Background(), 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	left, _ := cs.CoreV1().Pods("ns1").List(context.Background(), metav1.ListOptions{})

@@ -220,10 +220,11 @@ func PodState(p *corev1.Pod) (bool, error) {
 	return false, nil
 }
 
-// Cleanup deletes every pod of the run. It uses its own context: it must
-// run after Ctrl-C or a timeout cancelled the caller's.
-func (l *Launcher) Cleanup(timeout time.Duration) (int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+// Cleanup deletes every pod of the run. Its context must not be the run's:
+// it runs after Ctrl-C or a timeout cancelled that one (a second Ctrl-C
+// cancels this one).
+func (l *Launcher) Cleanup(parent context.Context, timeout time.Duration) (int, error) {
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	l.mu.Lock()
 	names := append([]string(nil), l.created...)

@@ -95,9 +95,15 @@ func limits() corev1.ResourceRequirements {
 	}
 }
 
-// PodProbe is the unprivileged pod in the pod network, pinned to node. It
-// keeps the runtime's default capabilities (which include NET_RAW for
-// ping) rather than adding any, so a baseline PodSecurity namespace admits it.
+// podProbeDrops is the container runtimes' default capability set less
+// NET_RAW: ping keeps the one capability it needs. Adding NET_RAW instead
+// (drop ALL, add NET_RAW) would be refused by PodSecurity baseline, which
+// forbids adding it; dropping the rest is allowed everywhere.
+var podProbeDrops = []corev1.Capability{"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL",
+	"MKNOD", "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
+
+// PodProbe is the unprivileged pod in the pod network, pinned to node,
+// with NET_RAW as its only capability.
 func PodProbe(o PodOptions, node string, idx int) *corev1.Pod {
 	return &corev1.Pod{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
@@ -119,6 +125,7 @@ func PodProbe(o PodOptions, node string, idx int) *corev1.Pod {
 				SecurityContext: &corev1.SecurityContext{
 					AllowPrivilegeEscalation: ptr.To(false),
 					ReadOnlyRootFilesystem:   ptr.To(true),
+					Capabilities:             &corev1.Capabilities{Drop: podProbeDrops},
 				},
 			}},
 		},
