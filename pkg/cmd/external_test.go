@@ -272,7 +272,7 @@ func TestExternalMissingPermissionsListedAtOnce(t *testing.T) {
 		cs.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
 			ssar := a.(k8stesting.CreateAction).GetObject().(*authv1.SelfSubjectAccessReview).DeepCopy()
 			attr := ssar.Spec.ResourceAttributes
-			ssar.Status.Allowed = !(attr.Subresource == "exec" || attr.Verb == "delete")
+			ssar.Status.Allowed = attr.Subresource != "exec" && attr.Verb != "delete"
 			return true, ssar, nil
 		})
 	}, "198.19.0.1")

@@ -85,8 +85,8 @@ func Forward(sets []Ruleset, p Packet) observe.Verdict {
 	for _, rs := range sets {
 		d := rs.Walk("filter", "FORWARD", p)
 		v.Uncertain = append(v.Uncertain, d.Uncertain...)
-		switch {
-		case d.Target == "DROP" || d.Target == "REJECT" || d.Target == "policy DROP" || d.Target == "policy REJECT":
+		switch d.Target {
+		case "DROP", "REJECT", "policy DROP", "policy REJECT":
 			nv := observe.Verdict{Result: observe.No, Action: d.Target, Uncertain: d.Uncertain}
 			if d.Rule != "" {
 				nv.Rules = []string{d.Rule}

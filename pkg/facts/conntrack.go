@@ -37,16 +37,18 @@ func parseConntrackLine(line string) (observe.ConntrackEntry, bool) {
 			e.Unreplied = true
 		case strings.HasPrefix(w, "src="):
 			srcs++
-			if srcs == 1 {
+			switch srcs {
+			case 1:
 				e.OrigSrc = w[4:]
-			} else if srcs == 2 {
+			case 2:
 				e.ReplySrc = w[4:]
 			}
 		case strings.HasPrefix(w, "dst="):
 			dsts++
-			if dsts == 1 {
+			switch dsts {
+			case 1:
 				e.OrigDst = w[4:]
-			} else if dsts == 2 {
+			case 2:
 				e.ReplyDst = w[4:]
 			}
 		}

@@ -161,7 +161,7 @@ func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, onReady fu
 	defer cancelFacts()
 	// Routes, rules and sysctls do not depend on the checks: read them
 	// meanwhile. Names are resolved by the checks, so their facts come after.
-	literal, named := factTargets(cfg, obs, true)
+	literal, _ := factTargets(cfg, obs, true)
 	var raw probe.Raw
 	wg.Add(3)
 	go func() {
@@ -186,7 +186,7 @@ func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, onReady fu
 
 	if nodeErr == nil {
 		cfg.progress(n.Name, "reading node facts")
-		_, named = factTargets(cfg, obs, false)
+		_, named := factTargets(cfg, obs, false)
 		if len(named) > 0 {
 			more := g.ReadFacts(factsCtx, obs.Pod.IP, named)
 			for k, v := range more.RouteGet {
