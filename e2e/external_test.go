@@ -286,3 +286,26 @@ func TestExternalKilled(t *testing.T) {
 	}
 	noProbePodsLeft(t)
 }
+
+// TestExternalNameNowhere: a name no resolver knows is named as such, from
+// every node — not blamed on the pod network. The lab's DNS answers
+// NXDOMAIN for non-cluster names, so nothing leaves the lab.
+func TestExternalNameNowhere(t *testing.T) {
+	r := netcheck(t, 2*time.Minute, "external", "nope.corp.example:5432", "-o", "json")
+	if r.code != 1 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	f := finding(t, r, diagnose.CauseNameUnresolved)
+	if len(f.Nodes) != len(r.report.Nodes) {
+		t.Errorf("nodes %v, want all %d", f.Nodes, len(r.report.Nodes))
+	}
+	mustContain(t, "evidence", f.Evidence, "NXDOMAIN")
+	noProbePodsLeft(t)
+}
+
+func TestExternalYAML(t *testing.T) {
+	r := netcheck(t, 2*time.Minute, "external", "198.19.0.1", "--node", "nc-node1", "-o", "yaml")
+	if r.code != 0 || !strings.Contains(r.stdout, "apiVersion: netcheck.io/v1alpha1") || !strings.Contains(r.stdout, "kind: ExternalCheck") {
+		t.Fatalf("exit %d, yaml:\n%s", r.code, r.stdout)
+	}
+}
