@@ -16,7 +16,7 @@ var pending = []struct{ issue, scenario string }{
 	{"dns (#6)", "CoreDNS scaled to 0; FORWARD DROP on one node"},
 	{"api (#6)", "service account without rights gets 403: verdict RBAC, not network"},
 	{"pods (#6)", "route to one node's podCIDR deleted on another node"},
-	{"node (#6)", "nf_conntrack_max set low and filled; ip_forward off"},
+	{"node (#6)", "nf_conntrack_max set low and filled: the lab kernel refuses nf_conntrack_max in a non-init netns (EPERM)"},
 }
 
 func TestPendingScenarios(t *testing.T) {

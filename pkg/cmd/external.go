@@ -16,7 +16,6 @@ import (
 	"github.com/netcheck/kubectl-netcheck/pkg/launch"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 	"github.com/netcheck/kubectl-netcheck/pkg/plan"
-	"github.com/netcheck/kubectl-netcheck/pkg/report"
 	"github.com/netcheck/kubectl-netcheck/pkg/target"
 )
 
@@ -118,29 +117,11 @@ func (o *ExternalOptions) Run(parent context.Context) error {
 		return err
 	}
 	findings := diagnose.External(diagnose.ExternalInput{Targets: o.targets, Nodes: run.Nodes, Cluster: cluster, EgressPolicies: egress})
-	res := report.Result{
-		APIVersion: report.APIVersion, Kind: "ExternalCheck", Command: "external",
-		Namespace: o.Namespace, RunID: o.RunID, Nodes: run.Nodes,
-		Skipped: sel.Skipped, Sampled: sel.Sampled, Findings: findings,
-		Healthy:    !diagnose.HasProblems(findings),
-		Duration:   time.Since(start).Round(time.Millisecond).String(),
-		FirstReady: run.Timing.FirstReady.Round(time.Millisecond).String(),
-		Cleanup:    run.Cleanup,
-		Notes:      run.Notes,
-	}
+	var inputs []string
 	for _, t := range o.targets {
-		res.Targets = append(res.Targets, t.Input)
+		inputs = append(inputs, t.Input)
 	}
-	if res.Findings == nil {
-		res.Findings = []diagnose.Finding{}
-	}
-	if err := report.Print(o.Out, res, o.Output); err != nil {
-		return usageError("%v", err)
-	}
-	if !res.Healthy {
-		return errProblems
-	}
-	return nil
+	return o.finish("ExternalCheck", "external", inputs, sel, run, findings, start)
 }
 
 // serviceCIDRs reads the cluster's ServiceCIDR objects when the API has

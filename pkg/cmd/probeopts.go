@@ -25,11 +25,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
 	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
 	"github.com/netcheck/kubectl-netcheck/pkg/launch"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 	"github.com/netcheck/kubectl-netcheck/pkg/plan"
 	"github.com/netcheck/kubectl-netcheck/pkg/podexec"
+	"github.com/netcheck/kubectl-netcheck/pkg/report"
 )
 
 // DefaultImage is the probe image. Any image with a busybox that has
@@ -353,4 +355,28 @@ func nodeCIDRs(nodes []corev1.Node) []string {
 		out = append(out, n.Spec.PodCIDRs...)
 	}
 	return out
+}
+
+// finish prints the report and maps the findings to the exit code.
+func (o *ProbeOptions) finish(kind, command string, targets []string, sel plan.Selected, run probeRun, findings []diagnose.Finding, start time.Time) error {
+	if findings == nil {
+		findings = []diagnose.Finding{}
+	}
+	res := report.Result{
+		APIVersion: report.APIVersion, Kind: kind, Command: command, Targets: targets,
+		Namespace: o.Namespace, RunID: o.RunID, Nodes: run.Nodes,
+		Skipped: sel.Skipped, Sampled: sel.Sampled, Findings: findings,
+		Healthy:    !diagnose.HasProblems(findings),
+		Duration:   time.Since(start).Round(time.Millisecond).String(),
+		FirstReady: run.Timing.FirstReady.Round(time.Millisecond).String(),
+		Cleanup:    run.Cleanup,
+		Notes:      run.Notes,
+	}
+	if err := report.Print(o.Out, res, o.Output); err != nil {
+		return usageError("%v", err)
+	}
+	if !res.Healthy {
+		return errProblems
+	}
+	return nil
 }

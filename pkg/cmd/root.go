@@ -78,6 +78,7 @@ Start with:
 	cmd.SetErr(streams.ErrOut)
 	flags.AddFlags(cmd.PersistentFlags())
 	cmd.AddCommand(NewCmdExternal(flags, streams))
+	cmd.AddCommand(NewCmdNode(flags, streams))
 	cmd.AddCommand(NewCmdCleanup(flags, streams))
 	cmd.AddCommand(NewCmdVersion(streams))
 	cmd.AddCommand(NewCmdCompletion(streams))

@@ -2,6 +2,7 @@ package facts
 
 import (
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
@@ -129,4 +130,31 @@ func Covers(table []RouteEntry, p netip.Prefix) *RouteEntry {
 		}
 	}
 	return best
+}
+
+// ParseLinkMTUs reads `ip -o link show`: "2: eth0@if5: <…> mtu 1500 …".
+func ParseLinkMTUs(text string) map[string]int {
+	out := map[string]int{}
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || !strings.HasSuffix(f[0], ":") {
+			continue
+		}
+		name := strings.TrimSuffix(f[1], ":")
+		if i := strings.IndexByte(name, '@'); i > 0 {
+			name = name[:i]
+		}
+		for i := 2; i+1 < len(f); i++ {
+			if f[i] == "mtu" {
+				if v, err := strconv.Atoi(f[i+1]); err == nil {
+					out[name] = v
+				}
+				break
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }

@@ -140,6 +140,13 @@ type NodeFacts struct {
 	ForwardPolicy string `json:"forwardPolicy,omitempty"`
 	// RulesRead tells whether iptables rules could be read.
 	RulesRead bool `json:"rulesRead"`
+	// ConntrackCount and ConntrackMax are the table's fill (0 when unread).
+	ConntrackCount int `json:"conntrackCount,omitempty"`
+	ConntrackMax   int `json:"conntrackMax,omitempty"`
+	// SELinux is "enforcing", "permissive" or "" (absent).
+	SELinux string `json:"selinux,omitempty"`
+	// MTUs maps interface names to their MTU.
+	MTUs map[string]int `json:"mtus,omitempty"`
 	// PodDev is the node-side interface towards the probe pod (cni0, cali…, lxc…).
 	PodDev  string        `json:"podDev,omitempty"`
 	Targets []TargetFacts `json:"targets,omitempty"`

@@ -3,6 +3,7 @@ package probe
 import (
 	"context"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/facts"
@@ -22,6 +23,7 @@ type FactTarget struct {
 // assembly below is tested on captured output.
 type Raw struct {
 	Sysctls      string
+	Links        string
 	RouteTable   string
 	Route6Table  string
 	PodRouteDev  observe.Route
@@ -89,8 +91,15 @@ func Assemble(raw Raw, podIP string, podCIDRs []string, targets []FactTarget) ob
 			nf.IPForward = tri
 		case "/proc/sys/net/bridge/bridge-nf-call-iptables":
 			nf.BridgeNF = tri
+		case "/proc/sys/net/netfilter/nf_conntrack_count":
+			nf.ConntrackCount, _ = strconv.Atoi(strings.TrimSpace(val))
+		case "/proc/sys/net/netfilter/nf_conntrack_max":
+			nf.ConntrackMax, _ = strconv.Atoi(strings.TrimSpace(val))
+		case "/sys/fs/selinux/enforce":
+			nf.SELinux = map[string]string{"1": "enforcing", "0": "permissive"}[strings.TrimSpace(val)]
 		}
 	}
+	nf.MTUs = facts.ParseLinkMTUs(raw.Links)
 	sets, tools := facts.Rulesets(raw.Dumps)
 	sets6, tools6 := facts.Rulesets(raw.Dumps6)
 	nf.Tools = append(append(nf.Tools, tools...), tools6...)

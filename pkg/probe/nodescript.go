@@ -18,7 +18,8 @@ import (
 const factsScript = `pod=$1; shift
 sec() { echo "@@$1"; }
 end() { echo "@@rc $1"; }
-sec sysctl; grep -H . /proc/sys/net/ipv4/ip_forward /proc/sys/net/bridge/bridge-nf-call-iptables /proc/sys/net/ipv6/conf/all/forwarding 2>/dev/null; end 0
+sec sysctl; grep -H . /proc/sys/net/ipv4/ip_forward /proc/sys/net/bridge/bridge-nf-call-iptables /proc/sys/net/ipv6/conf/all/forwarding /proc/sys/net/netfilter/nf_conntrack_count /proc/sys/net/netfilter/nf_conntrack_max /sys/fs/selinux/enforce 2>/dev/null; end 0
+sec links; ip -o link show 2>&1; end $?
 sec route4; ip route show 2>&1; end $?
 sec route6; ip -6 route show 2>&1; end $?
 dev=
@@ -97,6 +98,8 @@ func ParseFacts(out, podIP string, targets []FactTarget) Raw {
 		switch name {
 		case "sysctl":
 			raw.Sysctls = s.body
+		case "links":
+			raw.Links = s.body
 		case "route4":
 			raw.RouteTable = s.body
 		case "route6":

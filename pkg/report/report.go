@@ -59,7 +59,11 @@ func Print(w io.Writer, r Result, format string) error {
 		_, err = w.Write(b)
 		return err
 	case "", "table", "wide":
-		printTable(w, r, format == "wide")
+		if r.Kind == "NodeCheck" {
+			printNodeTable(w, r)
+		} else {
+			printTable(w, r, format == "wide")
+		}
 		printFindings(w, r, format == "wide")
 		return nil
 	}
@@ -153,24 +157,11 @@ func sideResult(checks []observe.Check, key, err string) string {
 	return "FAIL"
 }
 
-func printTable(w io.Writer, r Result, wide bool) {
-	keys := targetKeys(r)
-	multi := len(keys) > 1
+// newTable is the kubectl-like borderless table; flush writes it without
+// the padding tablewriter leaves at line ends (it gets in grep's and diff's way).
+func newTable(header []string) (*tablewriter.Table, func(io.Writer)) {
 	var buf bytes.Buffer
-	defer func() {
-		// tablewriter pads the last column; trailing blanks only get in the way of grep and diff.
-		for _, line := range strings.Split(strings.TrimRight(buf.String(), "\n"), "\n") {
-			fmt.Fprintln(w, strings.TrimRight(line, " "))
-		}
-	}()
 	t := tablewriter.NewWriter(&buf)
-	header := []string{"NODE", "FROM", "PING", "TCP/HTTP", "DNS", "ROUTE", "RESULT"}
-	if multi {
-		header = append([]string{"TARGET"}, header...)
-	}
-	if wide {
-		header = append(header, "PROBE POD", "IP")
-	}
 	t.SetHeader(header)
 	t.SetAutoFormatHeaders(false)
 	t.SetAutoWrapText(false)
@@ -183,6 +174,64 @@ func printTable(w io.Writer, r Result, wide bool) {
 	t.SetNoWhiteSpace(true)
 	t.SetHeaderAlignment(tablewriter.ALIGN_LEFT)
 	t.SetAlignment(tablewriter.ALIGN_LEFT)
+	return t, func(w io.Writer) {
+		t.Render()
+		for _, line := range strings.Split(strings.TrimRight(buf.String(), "\n"), "\n") {
+			fmt.Fprintln(w, strings.TrimRight(line, " "))
+		}
+	}
+}
+
+func tri(v observe.Tri) string {
+	if v == "" {
+		return "?"
+	}
+	return string(v)
+}
+
+func printNodeTable(w io.Writer, r Result) {
+	t, flush := newTable([]string{"NODE", "IP_FORWARD", "BRIDGE-NF", "FORWARD", "MASQUERADE", "CONNTRACK", "MTU POD/UPLINK", "SELINUX"})
+	for _, n := range r.Nodes {
+		if n.Err != "" || n.Host.Err != "" {
+			t.Append([]string{n.Name, "-", "-", "-", "-", "-", "-", "ERROR"})
+			continue
+		}
+		f := n.Facts
+		fwd, masq, mtu := "?", "?", "-"
+		for _, tf := range f.Targets {
+			fwd, masq = tri(tf.Forward.Result), tri(tf.NAT.Result)
+			if tf.Forward.Action != "" {
+				fwd += " (" + tf.Forward.Action + ")"
+			}
+			if p, u := f.MTUs[f.PodDev], f.MTUs[tf.NodeRoute.Dev]; p > 0 && u > 0 {
+				mtu = fmt.Sprintf("%s %d / %s %d", f.PodDev, p, tf.NodeRoute.Dev, u)
+			}
+		}
+		ct := "-"
+		if f.ConntrackMax > 0 {
+			ct = fmt.Sprintf("%d/%d", f.ConntrackCount, f.ConntrackMax)
+		}
+		se := f.SELinux
+		if se == "" {
+			se = "-"
+		}
+		t.Append([]string{n.Name, tri(f.IPForward), tri(f.BridgeNF), fwd, masq, ct, mtu, se})
+	}
+	flush(w)
+}
+
+func printTable(w io.Writer, r Result, wide bool) {
+	keys := targetKeys(r)
+	multi := len(keys) > 1
+	header := []string{"NODE", "FROM", "PING", "TCP/HTTP", "DNS", "ROUTE", "RESULT"}
+	if multi {
+		header = append([]string{"TARGET"}, header...)
+	}
+	if wide {
+		header = append(header, "PROBE POD", "IP")
+	}
+	t, flush := newTable(header)
+	defer flush(w)
 	for _, key := range keys {
 		for _, n := range r.Nodes {
 			if n.Err != "" {
@@ -216,7 +265,6 @@ func printTable(w io.Writer, r Result, wide bool) {
 			}
 		}
 	}
-	t.Render()
 }
 
 func targetKeys(r Result) []string {
@@ -250,7 +298,11 @@ func printFindings(w io.Writer, r Result, wide bool) {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	if len(r.Findings) == 0 {
-		fmt.Fprintf(w, "No problems found: pods and nodes reach every target.\n")
+		if r.Kind == "NodeCheck" {
+			fmt.Fprintf(w, "No problems found in the nodes' network settings.\n")
+		} else {
+			fmt.Fprintf(w, "No problems found: pods and nodes reach every target.\n")
+		}
 	}
 	for i, f := range r.Findings {
 		if i > 0 {

@@ -1,0 +1,79 @@
+package cmd
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
+	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
+	"github.com/netcheck/kubectl-netcheck/pkg/target"
+)
+
+// NodeOptions is `kubectl netcheck node`.
+type NodeOptions struct {
+	ProbeOptions
+}
+
+// NewCmdNode builds the command.
+func NewCmdNode(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &NodeOptions{ProbeOptions: ProbeOptions{ConfigFlags: flags, IOStreams: streams}}
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "Check each node's own network settings that every pod depends on",
+		Long: strings.TrimSpace(`
+Reads, on every selected node, the settings pod traffic depends on — without
+contacting anything: net.ipv4.ip_forward, bridge-nf-call-iptables (br_netfilter),
+the FORWARD chain and the masquerade rules as they apply to a pod's packet
+leaving the cluster (walked for 192.0.2.1, a documentation address that is
+routed, never sent to), conntrack fill, and the pod network's MTU against the
+uplink's. Each problem comes with the node, the evidence and the fix.
+
+Exit status: 0 healthy, 1 problems found, 2 could not run.`),
+		Example: `  kubectl netcheck node
+  kubectl netcheck node --node worker-3 -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(c.Context())
+		},
+	}
+	o.addFlags(cmd)
+	return cmd
+}
+
+// Run probes and reports.
+func (o *NodeOptions) Run(parent context.Context) error {
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cleanupCtx, stop := watchSignals(parent, o.ErrOut)
+	defer stop()
+	o.cleanupCtx = cleanupCtx
+	start := time.Now()
+	if err := o.checkNamespace(ctx); err != nil {
+		return err
+	}
+	sel, err := o.selectNodes(ctx)
+	if err != nil {
+		return err
+	}
+	sample, err := target.Parse(diagnose.SampleKey)
+	if err != nil {
+		return err
+	}
+	run, err := o.launchAndProbe(ctx, fanout.Config{Targets: []target.Target{sample}, ChecksOff: true}, sel)
+	if err != nil {
+		return err
+	}
+	return o.finish("NodeCheck", "node", nil, sel, run, diagnose.Node(run.Nodes), start)
+}

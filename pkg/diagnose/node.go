@@ -1,0 +1,122 @@
+package diagnose
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+)
+
+// Causes only `netcheck node` names.
+const (
+	CauseBridgeNF      Cause = "bridge-nf-call-iptables"
+	CauseConntrackFull Cause = "conntrack-full"
+	CauseMTUMismatch   Cause = "mtu-mismatch"
+)
+
+// SampleKey is the facts key of the representative outside flow `node`
+// walks through the rules (TEST-NET-1: routed, never sent).
+const SampleKey = "192.0.2.1"
+
+// Node diagnoses each node's own network settings, without a target: the
+// settings every pod's traffic depends on.
+func Node(nodes []observe.Node) []Finding {
+	var out []Finding
+	for _, n := range nodes {
+		if n.Err != "" || n.Host.Err != "" {
+			why := n.Err
+			if why == "" {
+				why = n.Host.Err
+			}
+			out = append(out, Finding{Severity: Error, Cause: CauseProbeFailed, Nodes: []string{n.Name},
+				Summary: "node could not be probed", Evidence: []string{n.Name + ": " + why}})
+			continue
+		}
+		out = append(out, nodeSettings(n)...)
+	}
+	return merge(out)
+}
+
+func nodeSettings(n observe.Node) []Finding {
+	var out []Finding
+	f := n.Facts
+	node := []string{n.Name}
+	podCIDR := strings.Join(f.PodCIDRs, ",")
+	if podCIDR == "" {
+		podCIDR = "<pod-cidr>"
+	}
+	if f.IPForward == observe.No {
+		out = append(out, Finding{Severity: Error, Cause: CauseIPForwardOff, Nodes: node,
+			Summary:  "IP forwarding is off: the node drops every packet its pods send off the node",
+			Evidence: []string{"node@" + n.Name + ": net.ipv4.ip_forward = 0"},
+			Fix: []string{"sysctl -w net.ipv4.ip_forward=1",
+				"echo 'net.ipv4.ip_forward = 1' > /etc/sysctl.d/99-kubernetes-ipforward.conf   # persist"}})
+	}
+	switch {
+	case f.BridgeNF == observe.No:
+		out = append(out, Finding{Severity: Warning, Cause: CauseBridgeNF, Nodes: node,
+			Summary:  "bridged pod traffic bypasses iptables: Services reached from a pod on the same bridge may not be DNATed, and FORWARD rules do not see it",
+			Evidence: []string{"node@" + n.Name + ": net.bridge.bridge-nf-call-iptables = 0"},
+			Fix:      []string{"sysctl -w net.bridge.bridge-nf-call-iptables=1", "echo 'net.bridge.bridge-nf-call-iptables = 1' > /etc/sysctl.d/99-kubernetes-bridge.conf   # persist"}})
+	case f.BridgeNF == observe.Unknown && f.IPForward != observe.Unknown:
+		out = append(out, Finding{Severity: Warning, Cause: CauseBridgeNF, Nodes: node,
+			Summary:  "br_netfilter is not loaded (no net.bridge.bridge-nf-call-iptables): with a bridge CNI, bridged pod traffic bypasses iptables",
+			Evidence: []string{"node@" + n.Name + ": /proc/sys/net/bridge/bridge-nf-call-iptables is absent"},
+			Fix:      []string{"modprobe br_netfilter && echo br_netfilter > /etc/modules-load.d/br_netfilter.conf", "sysctl -w net.bridge.bridge-nf-call-iptables=1"}})
+	}
+	if sample := factsFor(n, SampleKey); sample != nil && f.RulesRead {
+		if sample.Forward.Result == observe.No {
+			out = append(out, Finding{Severity: Error, Cause: CauseForwardDrop, Nodes: node,
+				Summary:  "the FORWARD chain drops traffic from this node's pods to the outside",
+				Evidence: verdictEvidence(n.Name, "filter FORWARD (pod → "+SampleKey+")", sample.Forward),
+				Fix:      forwardFix(sample.Forward, podCIDR)})
+		}
+		if sample.NAT.Result == observe.No {
+			out = append(out, Finding{Severity: Warning, Cause: CauseMissingNAT, Nodes: node,
+				Summary:  "no masquerade rule covers this node's pod CIDR leaving the cluster: fine if pod IPs are routable upstream, otherwise replies from outside never come back",
+				Evidence: verdictEvidence(n.Name, "nat POSTROUTING (pod → "+SampleKey+")", sample.NAT),
+				Fix:      []string{fmt.Sprintf("iptables -t nat -A POSTROUTING -s %s ! -d %s -o %s -j MASQUERADE", podCIDR, podCIDR, orIf(sample.NodeRoute.Dev))}})
+		}
+	}
+	if f.ConntrackMax > 0 {
+		ratio := float64(f.ConntrackCount) / float64(f.ConntrackMax)
+		ev := []string{fmt.Sprintf("node@%s: nf_conntrack_count %d of nf_conntrack_max %d (%.0f%%)", n.Name, f.ConntrackCount, f.ConntrackMax, ratio*100)}
+		fix := []string{fmt.Sprintf("sysctl -w net.netfilter.nf_conntrack_max=%d", f.ConntrackMax*2), "find the flood: conntrack -L | awk '{print $5}' | sort | uniq -c | sort -rn | head"}
+		switch {
+		case ratio >= 0.95:
+			out = append(out, Finding{Severity: Error, Cause: CauseConntrackFull, Nodes: node,
+				Summary: "the conntrack table is full: the kernel drops new connections (dmesg: \"nf_conntrack: table full, dropping packet\")", Evidence: ev, Fix: fix})
+		case ratio >= 0.8:
+			out = append(out, Finding{Severity: Warning, Cause: CauseConntrackFull, Nodes: node,
+				Summary: "the conntrack table is over 80% full: new connections will be dropped when it fills", Evidence: ev, Fix: fix})
+		}
+	}
+	if out2 := mtuMismatch(n); out2 != nil {
+		out = append(out, *out2)
+	}
+	return out
+}
+
+// mtuMismatch: pods sending frames bigger than the node's uplink carries
+// see large transfers hang while small requests work.
+func mtuMismatch(n observe.Node) *Finding {
+	sample := factsFor(n, SampleKey)
+	if sample == nil || n.Facts.PodDev == "" {
+		return nil
+	}
+	pod, up := n.Facts.MTUs[n.Facts.PodDev], n.Facts.MTUs[sample.NodeRoute.Dev]
+	if pod == 0 || up == 0 || pod <= up {
+		return nil
+	}
+	return &Finding{Severity: Warning, Cause: CauseMTUMismatch, Nodes: []string{n.Name},
+		Summary:  fmt.Sprintf("the pod network's MTU (%s %d) is larger than the uplink's (%s %d): large packets from pods are dropped or fragmented", n.Facts.PodDev, pod, sample.NodeRoute.Dev, up),
+		Evidence: []string{fmt.Sprintf("node@%s: mtu %s=%d, %s=%d", n.Name, n.Facts.PodDev, pod, sample.NodeRoute.Dev, up)},
+		Fix:      []string{fmt.Sprintf("set the CNI's MTU to at most %d (less the overlay's overhead: VXLAN 50, WireGuard 80)", up)}}
+}
+
+func orIf(dev string) string {
+	if dev == "" {
+		return "<interface>"
+	}
+	return dev
+}

@@ -1,0 +1,69 @@
+package diagnose
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+)
+
+func settled(name string, mod func(*observe.Node)) observe.Node {
+	n := observe.Node{Name: name, Facts: observe.NodeFacts{
+		PodCIDRs: []string{"10.244.1.0/24"}, IPForward: observe.Yes, BridgeNF: observe.Yes, RulesRead: true, PodDev: "cni0",
+		ConntrackCount: 100, ConntrackMax: 262144, MTUs: map[string]int{"cni0": 1500, "eth0": 1500},
+		Targets: []observe.TargetFacts{{Target: SampleKey, NodeRoute: observe.Route{Dev: "eth0", Via: "198.18.0.254"}, NAT: natOK, Forward: fwdOK}}}}
+	if mod != nil {
+		mod(&n)
+	}
+	return n
+}
+
+func TestNode(t *testing.T) {
+	tests := []struct {
+		name     string
+		node     observe.Node
+		want     Cause
+		severity Severity
+		fix      string
+	}{
+		{name: "healthy", node: settled("n1", nil)},
+		{name: "ip_forward off", node: settled("n1", func(n *observe.Node) { n.Facts.IPForward = observe.No }),
+			want: CauseIPForwardOff, severity: Error, fix: "sysctl -w net.ipv4.ip_forward=1"},
+		{name: "bridge-nf off", node: settled("n1", func(n *observe.Node) { n.Facts.BridgeNF = observe.No }),
+			want: CauseBridgeNF, severity: Warning, fix: "bridge-nf-call-iptables=1"},
+		{name: "br_netfilter not loaded", node: settled("n1", func(n *observe.Node) { n.Facts.BridgeNF = observe.Unknown }),
+			want: CauseBridgeNF, severity: Warning, fix: "modprobe br_netfilter"},
+		{name: "FORWARD DROP", node: settled("n1", func(n *observe.Node) { n.Facts.Targets[0].Forward = fwdDrop }),
+			want: CauseForwardDrop, severity: Error, fix: "iptables -I FORWARD -s 10.244.1.0/24 -j ACCEPT"},
+		{name: "no masquerade: a warning, pod IPs may be routable", node: settled("n1", func(n *observe.Node) { n.Facts.Targets[0].NAT = natMissing }),
+			want: CauseMissingNAT, severity: Warning, fix: "-s 10.244.1.0/24 ! -d 10.244.1.0/24 -o eth0 -j MASQUERADE"},
+		{name: "conntrack 85%", node: settled("n1", func(n *observe.Node) { n.Facts.ConntrackCount = 850; n.Facts.ConntrackMax = 1000 }),
+			want: CauseConntrackFull, severity: Warning, fix: "nf_conntrack_max=2000"},
+		{name: "conntrack full", node: settled("n1", func(n *observe.Node) { n.Facts.ConntrackCount = 1000; n.Facts.ConntrackMax = 1000 }),
+			want: CauseConntrackFull, severity: Error},
+		{name: "pod MTU above the uplink's", node: settled("n1", func(n *observe.Node) { n.Facts.MTUs["eth0"] = 1450 }),
+			want: CauseMTUMismatch, severity: Warning, fix: "at most 1450"},
+		{name: "rules unread: no NAT/FORWARD verdict claimed", node: settled("n1", func(n *observe.Node) {
+			n.Facts.RulesRead = false
+			n.Facts.Targets[0].NAT = observe.Verdict{Result: observe.Unknown}
+		})},
+		{name: "node probe failed", node: observe.Node{Name: "n1", Host: observe.SideResult{Err: "not run: PodSecurity"}}, want: CauseProbeFailed, severity: Error},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := Node([]observe.Node{tt.node})
+			if tt.want == "" {
+				if len(fs) != 0 {
+					t.Fatalf("want no finding:\n%s", dump(fs))
+				}
+				return
+			}
+			if len(fs) != 1 || fs[0].Cause != tt.want || fs[0].Severity != tt.severity {
+				t.Fatalf("want one %s %s:\n%s", tt.severity, tt.want, dump(fs))
+			}
+			if tt.fix != "" && !strings.Contains(strings.Join(fs[0].Fix, "\n"), tt.fix) {
+				t.Errorf("fix %q lacks %q", fs[0].Fix, tt.fix)
+			}
+		})
+	}
+}
