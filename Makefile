@@ -9,7 +9,7 @@ LDFLAGS := -s -w -X github.com/netcheck/kubectl-netcheck/pkg/cmd.Version=$(VERSI
 	-X github.com/netcheck/kubectl-netcheck/pkg/cmd.Date=$(DATE)
 PREFIX ?= /usr/local
 
-.PHONY: build install test unit lab fuzz vet e2e-cluster e2e-down e2e e2e-run clean
+.PHONY: build install test unit fuzz vet lint krew-check e2e-cluster e2e-down e2e clean
 
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kubectl-netcheck
@@ -21,6 +21,14 @@ vet:
 	go vet ./...
 	@test -z "$$(gofmt -l cmd pkg e2e)" || { echo "gofmt needed:"; gofmt -l cmd pkg e2e; exit 1; }
 
+# golangci-lint (installed once into /var/cache/netcheck-tools).
+lint:
+	bash scripts/lint.sh
+
+# Release archives, krew manifest validation and a real offline krew install.
+krew-check:
+	bash .ci/krew.sh
+
 # Unit tests (fake clientset, captured tool output) — no root, no cluster.
 unit:
 	go test ./...
@@ -29,8 +37,9 @@ unit:
 fuzz:
 	go test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./pkg/target/
 
-# Everything a change must pass: vet, unit, fuzz, then the real-cluster e2e suite.
-test: vet unit fuzz e2e
+# Everything a change must pass: static checks, unit tests, fuzzing, the fan-out
+# benchmark at reduced delays, the krew packaging check, then the real-cluster e2e suite.
+test: vet lint unit fuzz bench-quick krew-check e2e
 
 e2e-cluster:
 	bash e2e/cluster/up.sh
