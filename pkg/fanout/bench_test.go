@@ -220,7 +220,7 @@ func (t *eventTracker) stored(gvr schema.GroupVersionResource, ns string, obj k8
 	if err != nil {
 		return obj
 	}
-	if got, err := t.ObjectTracker.Get(gvr, ns, m.GetName()); err == nil {
+	if got, err := t.Get(gvr, ns, m.GetName()); err == nil {
 		return got
 	}
 	return obj
@@ -253,7 +253,7 @@ func (t *eventTracker) Update(gvr schema.GroupVersionResource, obj k8sruntime.Ob
 func (t *eventTracker) Delete(gvr schema.GroupVersionResource, ns, name string, o ...metav1.DeleteOptions) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	old, err := t.ObjectTracker.Get(gvr, ns, name)
+	old, err := t.Get(gvr, ns, name)
 	if err != nil {
 		return err
 	}
@@ -662,7 +662,6 @@ type memPeak struct {
 	done      chan struct{}
 	peakHeap  uint64
 	rssReset  bool
-	startHWM  uint64
 	sampleSet []metrics.Sample
 }
 
