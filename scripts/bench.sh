@@ -44,7 +44,7 @@ function median(key, m,    n, i, j, v, a) {
 END {
 	if (K == 0) { print "no benchmark lines" > "/dev/stderr"; exit 1 }
 	hdr = "%-8s %6s %8s %8s %8s %8s %8s %9s %9s %7s %9s %9s %6s\n"
-	printf hdr, "client", "nodes", "wall-s", "vs-3", "1st-rdy", "all-rdy", "cleanup", "api/node", "exec/node", "cpu-s", "heap-MB", "rss-MB", "left"
+	printf hdr, "client", "nodes", "wall-s", "vs-min", "1st-rdy", "all-rdy", "cleanup", "api/node", "exec/node", "cpu-s", "heap-MB", "rss-MB", "left"
 	for (k = 1; k <= K; k++) {
 		key = order[k]; grp = G[key]
 		w = median(key, "wall-s")
