@@ -85,8 +85,8 @@ func (o *ProbeOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.ProbeNamespace, "probe-namespace", "", "namespace to create probe pods in (default: the current namespace)")
 	f.BoolVar(&o.Keep, "keep", false, "leave the probe pods running for manual digging (they still expire server-side)")
 	f.StringVarP(&o.Output, "output", "o", "table", "output format: table, wide, json or yaml")
-	f.Float32Var(&o.QPS, "qps", 50, "client-side API requests per second")
-	f.IntVar(&o.Burst, "burst", 100, "client-side API request burst")
+	f.Float32Var(&o.QPS, "qps", 0, "client-side API requests per second (0 = sized to the node count, so the fan-out is not throttled)")
+	f.IntVar(&o.Burst, "burst", 0, "client-side API request burst (0 = sized to the node count)")
 }
 
 // Complete builds the clients from the kubeconfig flags.
@@ -99,6 +99,12 @@ func (o *ProbeOptions) Complete() error {
 		return usageError("cannot load a kubeconfig: %v\ncheck --kubeconfig, --context or $KUBECONFIG", err)
 	}
 	cfg.QPS, cfg.Burst = o.QPS, o.Burst
+	if o.QPS == 0 {
+		cfg.QPS = 50
+	}
+	if o.Burst == 0 {
+		cfg.Burst = 100
+	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return usageError("cannot build a client: %v", err)
@@ -263,6 +269,7 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, cfg fanout.Config, se
 	if o.RunID == "" {
 		o.RunID = utilrand.String(6)
 	}
+	o.sizeClient(len(sel.Nodes))
 	// The pods outlive the run by a margin only: start, one probe phase,
 	// one facts phase. activeDeadlineSeconds ends them if the plugin dies.
 	lifetime := o.StartTimeout + fanout.PhaseBound(o.Timeout) + fanout.FactsBound + 10*time.Second
@@ -282,7 +289,7 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, cfg fanout.Config, se
 		if cctx == nil {
 			cctx = context.Background()
 		}
-		n, cerr := l.Cleanup(cctx, 15*time.Second)
+		n, cerr := l.Cleanup(cctx, 15*time.Second+time.Duration(len(sel.Nodes))*20*time.Millisecond)
 		if cerr != nil {
 			fmt.Fprintf(o.ErrOut, "warning: %v\n", cerr)
 			run.Cleanup = cerr.Error()
@@ -346,6 +353,29 @@ func progressPrinter(w io.Writer) func(node, step string) {
 		defer mu.Unlock()
 		fmt.Fprintf(w, "%5.1fs  %s: %s\n", time.Since(start).Seconds(), node, step)
 	}
+}
+
+// sizeClient raises the client-side rate limit to the fan-out: two pod
+// creates per node at once must not queue behind a limit of 50/s (at 1,000
+// nodes that alone would be 40 s). The API server's Priority and Fairness
+// still protects it. Explicit --qps/--burst win.
+func (o *ProbeOptions) sizeClient(nodes int) {
+	if o.RESTConfig == nil || (o.QPS != 0 && o.Burst != 0) {
+		return
+	}
+	cfg := rest.CopyConfig(o.RESTConfig)
+	if o.QPS == 0 {
+		cfg.QPS = float32(max(50, 2*nodes))
+	}
+	if o.Burst == 0 {
+		cfg.Burst = max(100, 2*nodes+50)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return
+	}
+	o.Client, o.RESTConfig = cs, cfg
+	o.Exec = &podexec.Remote{Config: cfg, Client: cs}
 }
 
 // nodeCIDRs gathers every node's podCIDRs for overlap checks.

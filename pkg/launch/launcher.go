@@ -30,14 +30,16 @@ type Launcher struct {
 	mu      sync.Mutex
 	pods    map[string]*corev1.Pod
 	gone    map[string]bool
-	changed chan struct{}
+	// waiters holds, per pod name, a channel closed at that pod's next
+	// event: one pod's update wakes only its own waiter.
+	waiters map[string]chan struct{}
 	created []string
 	stop    context.CancelFunc
 }
 
 // Start begins watching the run's pods. Call before Launch.
 func (l *Launcher) Start(ctx context.Context) {
-	l.pods, l.gone, l.changed = map[string]*corev1.Pod{}, map[string]bool{}, make(chan struct{})
+	l.pods, l.gone, l.waiters = map[string]*corev1.Pod{}, map[string]bool{}, map[string]chan struct{}{}
 	ctx, l.stop = context.WithCancel(ctx)
 	sel := Selector(l.Opts.RunID)
 	lw := &cache.ListWatch{
@@ -55,7 +57,7 @@ func (l *Launcher) Start(ctx context.Context) {
 		if p, ok := obj.(*corev1.Pod); ok {
 			l.mu.Lock()
 			l.pods[p.Name] = p
-			l.broadcastLocked()
+			l.wakeLocked(p.Name)
 			l.mu.Unlock()
 		}
 	}
@@ -69,7 +71,7 @@ func (l *Launcher) Start(ctx context.Context) {
 			if p, ok := obj.(*corev1.Pod); ok {
 				l.mu.Lock()
 				l.gone[p.Name] = true
-				l.broadcastLocked()
+				l.wakeLocked(p.Name)
 				l.mu.Unlock()
 			}
 		},
@@ -79,9 +81,11 @@ func (l *Launcher) Start(ctx context.Context) {
 	cache.WaitForCacheSync(ctx.Done(), inf.HasSynced)
 }
 
-func (l *Launcher) broadcastLocked() {
-	close(l.changed)
-	l.changed = make(chan struct{})
+func (l *Launcher) wakeLocked(name string) {
+	if ch, ok := l.waiters[name]; ok {
+		close(ch)
+		delete(l.waiters, name)
+	}
 }
 
 // Stop ends the watch.
@@ -139,7 +143,12 @@ func statusMessage(err error) string {
 func (l *Launcher) WaitReady(ctx context.Context, name string) (*corev1.Pod, error) {
 	for {
 		l.mu.Lock()
-		p, gone, ch := l.pods[name], l.gone[name], l.changed
+		p, gone := l.pods[name], l.gone[name]
+		ch, ok := l.waiters[name]
+		if !ok {
+			ch = make(chan struct{})
+			l.waiters[name] = ch
+		}
 		l.mu.Unlock()
 		if gone {
 			return nil, fmt.Errorf("probe pod %s was deleted while starting", name)
@@ -245,18 +254,31 @@ func (l *Launcher) Cleanup(parent context.Context, timeout time.Duration) (int, 
 			left.Items = append(left.Items, corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: n}})
 		}
 	}
+	// One by one, but many at once: a thousand-node run must not outlast its timeout.
+	var mu sync.Mutex
 	var errs []error
+	sem := make(chan struct{}, 32)
+	var wg sync.WaitGroup
 	for _, p := range left.Items {
 		if p.DeletionTimestamp != nil {
 			continue
 		}
-		if e := pods.Delete(ctx, p.Name, grace); e != nil && !apierrors.IsNotFound(e) {
-			errs = append(errs, e)
-		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(name string) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if e := pods.Delete(ctx, name, grace); e != nil && !apierrors.IsNotFound(e) {
+				mu.Lock()
+				errs = append(errs, e)
+				mu.Unlock()
+			}
+		}(p.Name)
 	}
+	wg.Wait()
 	if len(errs) > 0 {
-		return len(names), fmt.Errorf("could not delete %d probe pod(s) (%v); remove them with `kubectl netcheck cleanup` or `kubectl delete pods -n %s -l %s`",
-			len(errs), errors.Join(errs...), l.Opts.Namespace, Selector(l.Opts.RunID))
+		return len(names), fmt.Errorf("could not delete %d probe pod(s) (first error: %v); remove them with `kubectl netcheck cleanup` or `kubectl delete pods -n %s -l %s`",
+			len(errs), errs[0], l.Opts.Namespace, Selector(l.Opts.RunID))
 	}
 	return len(names), nil
 }
