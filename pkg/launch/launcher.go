@@ -27,9 +27,9 @@ type Launcher struct {
 	Client kubernetes.Interface
 	Opts   PodOptions
 
-	mu      sync.Mutex
-	pods    map[string]*corev1.Pod
-	gone    map[string]bool
+	mu   sync.Mutex
+	pods map[string]*corev1.Pod
+	gone map[string]bool
 	// waiters holds, per pod name, a channel closed at that pod's next
 	// event: one pod's update wakes only its own waiter.
 	waiters map[string]chan struct{}
