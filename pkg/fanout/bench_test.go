@@ -740,8 +740,10 @@ func benchNodes() []int {
 	return sizes
 }
 
-// BenchmarkFanout: qps=off isolates the orchestration code; qps=50 adds the
-// client-side limiter the plugin ships with (--qps 50 --burst 100).
+// BenchmarkFanout: qps=off isolates the orchestration code; qps=sized adds
+// the client-side limiter the plugin ships with (sized to the run:
+// qps max(50, 2N), burst max(100, 2N+50)); qps=50 is the old fixed default
+// (--qps 50 --burst 100), kept to show what sizing buys.
 func BenchmarkFanout(b *testing.B) {
 	out := loadOutputs(b)
 	scale := benchScale()
@@ -749,11 +751,14 @@ func BenchmarkFanout(b *testing.B) {
 		name  string
 		qps   float32
 		burst int
-	}{{"qps=off", 0, 0}, {"qps=50", 50, 100}} {
+	}{{"qps=off", 0, 0}, {"qps=sized", -1, -1}, {"qps=50", 50, 100}} {
 		for _, n := range benchNodes() {
 			b.Run(fmt.Sprintf("%s/nodes=%d", limit.name, n), func(b *testing.B) {
 				s := realistic(scale)
 				s.qps, s.burst = limit.qps, limit.burst
+				if limit.qps < 0 { // what pkg/cmd sizeClient sets
+					s.qps, s.burst = float32(max(50, 2*n)), max(100, 2*n+50)
+				}
 				// NETCHECK_BENCH_DELETECOLLECTION=refused: a role without
 				// deletecollection, so Cleanup deletes one pod at a time.
 				s.serverDeleteCollection = os.Getenv("NETCHECK_BENCH_DELETECOLLECTION") != "refused"
