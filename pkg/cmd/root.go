@@ -66,7 +66,10 @@ FORWARD rules, sysctls and conntrack, and names the cause of a failure with
 the evidence it saw and the command that fixes it. It removes every pod it made.
 
 Start with:
-  kubectl netcheck external 192.168.2.0/24      # pods can't reach an outside subnet?`),
+  kubectl netcheck node                         # are the nodes' own network settings sane?
+  kubectl netcheck external 192.168.2.0/24      # pods can't reach an outside subnet? why?
+
+Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
