@@ -34,7 +34,10 @@ type Config struct {
 	Concurrency  int
 	// Progress, when set, is told each node's steps (for a terminal display).
 	Progress func(node, step string)
-	// ChecksOff runs no reachability check: only the node facts are read
+	// PodSpecs are extra checks run from the pod probe only (e.g. DNS
+	// queries to given servers), whatever ChecksOff says.
+	PodSpecs []probe.Spec
+	// ChecksOff runs no reachability check of the Targets: only the node facts are read
 	// (for the Targets' addresses, which are then never contacted).
 	ChecksOff bool
 	// NodeSideOff, when set, says why no node probe is launched (admission
@@ -175,14 +178,14 @@ func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, onReady fu
 	}()
 	go func() {
 		defer wg.Done()
-		if podErr == nil && !cfg.ChecksOff {
-			obs.Pod.Checks = runChecks(ctx, cfg, ns, podPod.Name)
+		if podErr == nil {
+			obs.Pod.Checks = runChecks(ctx, cfg, ns, podPod.Name, cfg.PodSpecs)
 		}
 	}()
 	go func() {
 		defer wg.Done()
-		if nodeErr == nil && !cfg.ChecksOff {
-			obs.Host.Checks = runChecks(ctx, cfg, ns, nodePod.Name)
+		if nodeErr == nil {
+			obs.Host.Checks = runChecks(ctx, cfg, ns, nodePod.Name, nil)
 		}
 	}()
 	wg.Wait()
@@ -212,10 +215,16 @@ func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, onReady fu
 }
 
 // runChecks runs every target's checks in one probe pod, concurrently.
-func runChecks(ctx context.Context, cfg Config, ns, pod string) []observe.Check {
+func runChecks(ctx context.Context, cfg Config, ns, pod string, extra []probe.Spec) []observe.Check {
 	var specs []probe.Spec
-	for _, t := range cfg.Targets {
-		specs = append(specs, probe.SpecsFor(t, diagnose.Key(t), cfg.Port, cfg.ProbeTimeout)...)
+	if !cfg.ChecksOff {
+		for _, t := range cfg.Targets {
+			specs = append(specs, probe.SpecsFor(t, diagnose.Key(t), cfg.Port, cfg.ProbeTimeout)...)
+		}
+	}
+	specs = append(specs, extra...)
+	if len(specs) == 0 {
+		return nil
 	}
 	out := make([]observe.Check, len(specs))
 	var wg sync.WaitGroup

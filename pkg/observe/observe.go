@@ -47,6 +47,8 @@ const (
 	TCP  CheckKind = "tcp"
 	HTTP CheckKind = "http"
 	DNS  CheckKind = "dns"
+	// ResolvConf is the side's /etc/resolv.conf (Resolved = its nameservers).
+	ResolvConf CheckKind = "resolv.conf"
 )
 
 // Check is one test from one side.

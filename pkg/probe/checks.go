@@ -34,13 +34,42 @@ func HTTPArgv(url string, timeout time.Duration) []string {
 	return []string{"wget", "-T", strconv.Itoa(seconds(timeout)), "-S", "-O", "/dev/null", url}
 }
 
-// DNSArgv resolves name with the side's own resolver (resolv.conf).
-func DNSArgv(name string) []string {
+// DNSArgv resolves name with the side's own resolver (resolv.conf), or
+// with the given server when there is one.
+func DNSArgv(name string, server ...string) []string {
 	// A trailing dot makes the name absolute: no search-path surprises.
 	if !strings.HasSuffix(name, ".") {
 		name += "."
 	}
-	return []string{"nslookup", name}
+	return append([]string{"nslookup", name}, server...)
+}
+
+// ResolvConfArgv prints the side's resolver configuration.
+func ResolvConfArgv() []string { return []string{"cat", "/etc/resolv.conf"} }
+
+// ClassifyResolvConf keeps the nameservers, search path and options.
+func ClassifyResolvConf(r podexec.Result) observe.Check {
+	c := observe.Check{Kind: observe.ResolvConf}
+	if r.Err != nil || r.ExitCode != 0 {
+		c.Outcome, c.Detail = observe.Error, "cannot read /etc/resolv.conf: "+firstLine(r.Stderr)
+		return c
+	}
+	var lines []string
+	for _, l := range strings.Split(r.Stdout, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "nameserver":
+			c.Resolved = append(c.Resolved, f[1])
+			lines = append(lines, strings.Join(f, " "))
+		case "search", "options":
+			lines = append(lines, strings.Join(f, " "))
+		}
+	}
+	c.Outcome, c.Detail = observe.OK, strings.Join(lines, "; ")
+	return c
 }
 
 func seconds(d time.Duration) int {

@@ -59,9 +59,12 @@ func Print(w io.Writer, r Result, format string) error {
 		_, err = w.Write(b)
 		return err
 	case "", "table", "wide":
-		if r.Kind == "NodeCheck" {
+		switch r.Kind {
+		case "NodeCheck":
 			printNodeTable(w, r)
-		} else {
+		case "DNSCheck":
+			printDNSTable(w, r)
+		default:
 			printTable(w, r, format == "wide")
 		}
 		printFindings(w, r, format == "wide")
@@ -220,6 +223,41 @@ func printNodeTable(w io.Writer, r Result) {
 	flush(w)
 }
 
+// printDNSTable: one row per node, one column per DNS query of the pod probe.
+func printDNSTable(w io.Writer, r Result) {
+	var keys []string
+	seen := map[string]bool{}
+	for _, n := range r.Nodes {
+		for _, c := range n.Pod.Checks {
+			if c.Kind == observe.DNS && !seen[c.Target] {
+				seen[c.Target] = true
+				keys = append(keys, c.Target)
+			}
+		}
+	}
+	header := []string{"NODE", "RESOLV.CONF NAMESERVERS"}
+	for _, k := range keys {
+		header = append(header, strings.ToUpper(k))
+	}
+	t, flush := newTable(header)
+	for _, n := range r.Nodes {
+		row := []string{n.Name, "-"}
+		if n.Err != "" || n.Pod.Err != "" {
+			row[1] = "ERROR"
+		}
+		for _, c := range n.Pod.Checks {
+			if c.Kind == observe.ResolvConf {
+				row[1] = strings.Join(c.Resolved, ",")
+			}
+		}
+		for _, k := range keys {
+			row = append(row, cell(n.Pod.Checks, k, observe.DNS))
+		}
+		t.Append(row)
+	}
+	flush(w)
+}
+
 func printTable(w io.Writer, r Result, wide bool) {
 	keys := targetKeys(r)
 	multi := len(keys) > 1
@@ -298,9 +336,12 @@ func printFindings(w io.Writer, r Result, wide bool) {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	if len(r.Findings) == 0 {
-		if r.Kind == "NodeCheck" {
+		switch r.Kind {
+		case "NodeCheck":
 			fmt.Fprintf(w, "No problems found in the nodes' network settings.\n")
-		} else {
+		case "DNSCheck":
+			fmt.Fprintf(w, "No problems found: cluster DNS answers pods on every node.\n")
+		default:
 			fmt.Fprintf(w, "No problems found: pods and nodes reach every target.\n")
 		}
 	}

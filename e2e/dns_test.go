@@ -1,0 +1,53 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
+)
+
+func TestDNSHealthy(t *testing.T) {
+	r := netcheck(t, 2*time.Minute, "dns", "-o", "json")
+	if r.code != 0 || len(r.report.Findings) != 0 {
+		t.Fatalf("exit %d findings %+v\n%s", r.code, r.report.Findings, r.stderr)
+	}
+	noProbePodsLeft(t)
+}
+
+// TestDNSForwardDrop: the seed's "DNS fails because FORWARD policy is DROP",
+// on one node; CoreDNS runs on nc-node3.
+func TestDNSForwardDrop(t *testing.T) {
+	lab(t)
+	fault(t, "nc-node1", "forward-drop")
+	r := netcheck(t, 2*time.Minute, "dns", "-o", "json")
+	if r.code != 1 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	f := finding(t, r, diagnose.CauseForwardDrop)
+	if strings.Join(f.Nodes, ",") != "nc-node1" || len(r.report.Findings) != 1 {
+		t.Fatalf("findings %+v", r.report.Findings)
+	}
+	mustContain(t, "fix", f.Fix, "iptables -I FORWARD -s 10.244.1.0/24 -j ACCEPT")
+	noProbePodsLeft(t)
+}
+
+// TestDNSScaledToZero: no DNS server: named at once, no probe pod needed.
+func TestDNSScaledToZero(t *testing.T) {
+	lab(t)
+	kubectl(t, "-n", "kube-system", "scale", "deployment", "coredns", "--replicas=0")
+	t.Cleanup(func() {
+		kubectl(t, "-n", "kube-system", "scale", "deployment", "coredns", "--replicas=1")
+		kubectl(t, "-n", "kube-system", "rollout", "status", "deployment", "coredns", "--timeout=120s")
+	})
+	kubectl(t, "-n", "kube-system", "wait", "--for=delete", "pod", "-l", "k8s-app=kube-dns", "--timeout=60s")
+	r := netcheck(t, time.Minute, "dns", "-o", "json")
+	if r.code != 1 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	finding(t, r, diagnose.CauseDNSNoEndpoints)
+	noProbePodsLeft(t)
+}

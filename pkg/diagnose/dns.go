@@ -1,0 +1,180 @@
+package diagnose
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+)
+
+// Causes `netcheck dns` names.
+const (
+	CauseDNSNoEndpoints Cause = "dns-no-endpoints"
+	CauseDNSServicePath Cause = "dns-service-path"
+	CauseDNSPodPath     Cause = "dns-pod-path"
+	CauseDNSBroken      Cause = "dns-server-broken"
+	CauseResolvConf     Cause = "resolv-conf"
+)
+
+// DNSServer is one cluster DNS pod as the API shows it.
+type DNSServer struct {
+	Name     string `json:"name"`
+	Node     string `json:"node"`
+	IP       string `json:"ip"`
+	Ready    bool   `json:"ready"`
+	Restarts int32  `json:"restarts"`
+	Reason   string `json:"reason,omitempty"` // e.g. CrashLoopBackOff
+}
+
+// DNSInput is what `netcheck dns` observed.
+type DNSInput struct {
+	Service   string // namespace/name of the DNS Service
+	ClusterIP string
+	Name      string // the name every probe resolves
+	Servers   []DNSServer
+	Nodes     []observe.Node
+}
+
+// DNSServiceKey is the key of a query sent to the DNS Service IP.
+func DNSServiceKey(ip string) string { return "service " + ip }
+
+// DNSPodKey is the key of a query sent to one DNS pod directly.
+func DNSPodKey(ip string) string { return "pod " + ip }
+
+// DNSResolvKey is the key of the resolv.conf check.
+const DNSResolvKey = "resolv.conf"
+
+// DNS diagnoses cluster DNS end to end: the Service and its pods from the
+// API, then, from a pod on every node, the Service IP against each DNS pod
+// queried directly — which tells the Service path from the pod path from
+// the server itself.
+func DNS(in DNSInput) []Finding {
+	var out []Finding
+	var ready []DNSServer
+	var servers []string
+	for _, s := range in.Servers {
+		state := "ready"
+		if !s.Ready {
+			state = "not ready"
+			if s.Reason != "" {
+				state += " (" + s.Reason + ")"
+			}
+		}
+		ip := s.IP
+		if ip == "" {
+			ip = "no IP"
+		}
+		servers = append(servers, fmt.Sprintf("%s on %s, %s, %s, %d restarts", s.Name, s.Node, ip, state, s.Restarts))
+		if s.Ready {
+			ready = append(ready, s)
+		}
+	}
+	if len(ready) == 0 {
+		ev := append([]string{fmt.Sprintf("Service %s (%s) has no ready endpoint", in.Service, in.ClusterIP)}, servers...)
+		if len(servers) == 0 {
+			ev = append(ev, "no DNS pod matches the Service's selector")
+		}
+		return []Finding{{Severity: Error, Cause: CauseDNSNoEndpoints,
+			Summary:  "no cluster DNS server is ready: every name lookup in every pod fails",
+			Evidence: ev,
+			Fix: []string{"kubectl -n kube-system get deploy,pods -l k8s-app=kube-dns",
+				"kubectl -n kube-system scale deployment coredns --replicas=2   # if it was scaled to 0",
+				"kubectl -n kube-system logs -l k8s-app=kube-dns --previous   # if it crashes"}}}
+	}
+	svcKey := DNSServiceKey(in.ClusterIP)
+	allPodFail := true
+	anyRan := false
+	for _, n := range in.Nodes {
+		if n.Err != "" || n.Pod.Err != "" {
+			continue
+		}
+		anyRan = true
+		for _, s := range ready {
+			if c := check(n.Pod.Checks, DNSPodKey(s.IP)); c != nil && c.Outcome == observe.OK {
+				allPodFail = false
+			}
+		}
+	}
+	if anyRan && allPodFail {
+		return []Finding{{Severity: Error, Cause: CauseDNSBroken,
+			Summary:  "the DNS pods are Ready but answer no pod on any node: the server itself is broken (config, upstream loop, resource limits)",
+			Evidence: servers,
+			Fix:      []string{"kubectl -n kube-system logs -l k8s-app=kube-dns", "kubectl -n kube-system get configmap coredns -o yaml"}}}
+	}
+	for _, n := range in.Nodes {
+		if n.Err != "" || n.Pod.Err != "" {
+			continue
+		}
+		node := []string{n.Name}
+		var ev []string
+		svc := check(n.Pod.Checks, svcKey)
+		if svc != nil {
+			ev = append(ev, describeCheck("pod@"+n.Name, *svc))
+		}
+		var okPods, failPods []string
+		for _, s := range ready {
+			c := check(n.Pod.Checks, DNSPodKey(s.IP))
+			if c == nil {
+				continue
+			}
+			ev = append(ev, describeCheck("pod@"+n.Name, *c)+" (DNS pod on "+s.Node+")")
+			if c.Outcome == observe.OK {
+				okPods = append(okPods, s.Node)
+			} else {
+				failPods = append(failPods, s.Node)
+			}
+		}
+		if rc := check(n.Pod.Checks, DNSResolvKey); rc != nil && rc.Outcome == observe.OK && in.ClusterIP != "" && !contains(rc.Resolved, in.ClusterIP) {
+			out = append(out, Finding{Severity: Error, Cause: CauseResolvConf, Nodes: node,
+				Summary:  fmt.Sprintf("pods on this node are not told to use the cluster DNS %s", in.ClusterIP),
+				Evidence: []string{"pod@" + n.Name + ": /etc/resolv.conf: " + rc.Detail},
+				Fix:      []string{fmt.Sprintf("set the kubelet's clusterDNS to [%s] (KubeletConfiguration) and restart it", in.ClusterIP)}})
+		}
+		switch {
+		case svc == nil || svc.Outcome == observe.OK:
+		case len(okPods) > 0:
+			out = append(out, Finding{Severity: Error, Cause: CauseDNSServicePath, Nodes: node,
+				Summary:  fmt.Sprintf("DNS pods answer this node's pods directly but the Service IP %s does not: the Service path on this node (kube-proxy rules) is broken", in.ClusterIP),
+				Evidence: ev,
+				Fix: []string{"kubectl -n kube-system get pods -l k8s-app=kube-proxy -o wide   # is it running on " + n.Name + "?",
+					"on the node: iptables-save -t nat | grep " + in.ClusterIP + "   # the KUBE-SERVICES rule must exist"}})
+		default:
+			fd := Finding{Severity: Error, Cause: CauseDNSPodPath, Nodes: node,
+				Summary:  "pods on this node reach no DNS pod (on " + strings.Join(uniq(failPods), ", ") + "): the path from this node's pods to the DNS pods is broken",
+				Evidence: ev}
+			if sample := factsFor(n, SampleKey); sample != nil && sample.Forward.Result == observe.No {
+				fd.Cause = CauseForwardDrop
+				fd.Summary = "the node's FORWARD chain drops its pods' traffic, DNS included (the Docker FORWARD DROP trap)"
+				fd.Evidence = append(fd.Evidence, verdictEvidence(n.Name, "filter FORWARD", sample.Forward)...)
+				fd.Fix = forwardFix(sample.Forward, strings.Join(n.Facts.PodCIDRs, ","))
+			} else {
+				fd.Candidates = []string{"a missing route to the DNS pods' node podCIDR (ip route on " + n.Name + ")", "an overlay port blocked between nodes", "a NetworkPolicy in kube-system"}
+			}
+			out = append(out, fd)
+		}
+	}
+	return merge(out)
+}
+
+func check(cs []observe.Check, key string) *observe.Check {
+	for i := range cs {
+		if cs[i].Target == key {
+			return &cs[i]
+		}
+	}
+	return nil
+}
+
+func uniq(xs []string) []string {
+	m := map[string]bool{}
+	var out []string
+	for _, x := range xs {
+		if !m[x] {
+			m[x] = true
+			out = append(out, x)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
