@@ -223,20 +223,8 @@ func TestExternalRBACMissingExec(t *testing.T) {
 
 // TestExternalInterrupt: Ctrl-C mid-run removes every probe pod.
 func TestExternalInterrupt(t *testing.T) {
-	cmd := exec.Command(binary(t), "external", "198.19.0.1", "--timeout", "20s")
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Wait until the probe pods exist, then interrupt.
-	deadline := time.Now().Add(30 * time.Second)
-	for strings.TrimSpace(kubectl(t, "get", "pods", "-A", "-l", probeSelector, "-o", "name")) == "" {
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatal("no probe pod appeared")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	// Interrupt once the probe pods exist.
+	cmd := startUntilProbePods(t, "external", "198.19.0.1", "--timeout", "20s")
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -252,19 +240,7 @@ func TestExternalInterrupt(t *testing.T) {
 // the ended pods' objects.
 func TestExternalKilled(t *testing.T) {
 	lab(t)
-	cmd := exec.Command(binary(t), "external", "198.19.0.1", "--start-timeout", "5s", "--timeout", "1s")
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for strings.TrimSpace(kubectl(t, "get", "pods", "-A", "-l", probeSelector, "-o", "name")) == "" {
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatal("no probe pod appeared")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	cmd := startUntilProbePods(t, "external", "198.19.0.1", "--start-timeout", "5s", "--timeout", "1s")
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
 	// start 5 s + probe 11 s + facts 20 s + 10 s margin, +10 s deadline margin: 56 s.

@@ -145,3 +145,23 @@ func noProbePodsLeft(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 	}
 }
+
+// startUntilProbePods starts the plugin and returns once its probe pods
+// exist, for tests that interrupt or kill it mid-run.
+func startUntilProbePods(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.TrimSpace(kubectl(t, "get", "pods", "-A", "-l", probeSelector, "-o", "name")) == "" {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatal("no probe pod appeared")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return cmd
+}

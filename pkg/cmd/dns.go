@@ -103,16 +103,12 @@ func (o *DNSOptions) servers(ctx context.Context) (string, []diagnose.DNSServer,
 
 // Run probes and reports.
 func (o *DNSOptions) Run(parent context.Context) error {
-	if parent == nil {
-		parent = context.Background()
-	}
-	ctx, cleanupCtx, stop := watchSignals(parent, o.ErrOut)
-	defer stop()
-	o.cleanupCtx = cleanupCtx
 	start := time.Now()
-	if err := o.checkNamespace(ctx); err != nil {
+	ctx, stop, err := o.begin(parent)
+	if err != nil {
 		return err
 	}
+	defer stop()
 	clusterIP, servers, err := o.servers(ctx)
 	if err != nil {
 		return err

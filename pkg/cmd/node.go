@@ -53,16 +53,12 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 
 // Run probes and reports.
 func (o *NodeOptions) Run(parent context.Context) error {
-	if parent == nil {
-		parent = context.Background()
-	}
-	ctx, cleanupCtx, stop := watchSignals(parent, o.ErrOut)
-	defer stop()
-	o.cleanupCtx = cleanupCtx
 	start := time.Now()
-	if err := o.checkNamespace(ctx); err != nil {
+	ctx, stop, err := o.begin(parent)
+	if err != nil {
 		return err
 	}
+	defer stop()
 	sel, err := o.selectNodes(ctx)
 	if err != nil {
 		return err

@@ -213,6 +213,22 @@ func (o *ProbeOptions) showProgress() bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// begin is the start every probing command shares: signals (the first
+// cancels the run, a second the cleanup), then a clear error for a missing
+// namespace before anything else is asked of the cluster.
+func (o *ProbeOptions) begin(parent context.Context) (context.Context, func(), error) {
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cleanupCtx, stop := watchSignals(parent, o.ErrOut)
+	o.cleanupCtx = cleanupCtx
+	if err := o.checkNamespace(ctx); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return ctx, stop, nil
+}
+
 // probeRun is what a probing command gets back from launching.
 type probeRun struct {
 	Nodes    []observe.Node

@@ -116,22 +116,6 @@ func Lookup(table []RouteEntry, a netip.Addr) *RouteEntry {
 	return best
 }
 
-// Covers reports whether some route other than the default covers the whole
-// prefix p (used for CIDR targets: "is there a route for 192.168.2.0/24?").
-func Covers(table []RouteEntry, p netip.Prefix) *RouteEntry {
-	var best *RouteEntry
-	for i := range table {
-		e := &table[i]
-		if e.Prefix.Bits() == 0 || e.Type != "" {
-			continue
-		}
-		if e.Prefix.Bits() <= p.Bits() && e.Prefix.Contains(p.Addr()) && (best == nil || e.Prefix.Bits() > best.Prefix.Bits()) {
-			best = e
-		}
-	}
-	return best
-}
-
 // ParseLinkMTUs reads `ip -o link show`: "2: eth0@if5: <…> mtu 1500 …".
 func ParseLinkMTUs(text string) map[string]int {
 	out := map[string]int{}

@@ -7,7 +7,6 @@ package fanout
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 	"sync"
 	"time"
@@ -303,9 +302,4 @@ func resolved(checks []observe.Check, key string) netip.Addr {
 		}
 	}
 	return netip.Addr{}
-}
-
-// Describe is a one-line account of a run's timing.
-func (t Timing) Describe() string {
-	return fmt.Sprintf("first probe ready after %s, total %s", t.FirstReady.Round(time.Millisecond), t.Total.Round(time.Millisecond))
 }
