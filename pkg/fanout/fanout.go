@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
+	"github.com/netcheck/kubectl-netcheck/pkg/facts"
 	"github.com/netcheck/kubectl-netcheck/pkg/launch"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 	"github.com/netcheck/kubectl-netcheck/pkg/podexec"
@@ -36,6 +37,11 @@ type Config struct {
 	// PodSpecs are extra checks run from the pod probe only (e.g. DNS
 	// queries to given servers), whatever ChecksOff says.
 	PodSpecs []probe.Spec
+	// NodeSpecs, when set, gives extra checks run from each node's node
+	// probe (e.g. a NodePort on that node's own address).
+	NodeSpecs func(n corev1.Node) []probe.Spec
+	// VIPs are Service addresses looked up in each node's proxy rules.
+	VIPs []facts.VIP
 	// ChecksOff runs no reachability check of the Targets: only the node facts are read
 	// (for the Targets' addresses, which are then never contacted).
 	ChecksOff bool
@@ -184,7 +190,11 @@ func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, onReady fu
 	go func() {
 		defer wg.Done()
 		if nodeErr == nil {
-			obs.Host.Checks = runChecks(ctx, cfg, ns, nodePod.Name, nil)
+			var extra []probe.Spec
+			if cfg.NodeSpecs != nil {
+				extra = cfg.NodeSpecs(n)
+			}
+			obs.Host.Checks = runChecks(ctx, cfg, ns, nodePod.Name, extra)
 		}
 	}()
 	wg.Wait()
@@ -205,7 +215,7 @@ func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, onReady fu
 		if !cfg.ChecksOff {
 			g.Conntrack(factsCtx, obs.Pod.IP, &raw)
 		}
-		obs.Facts = probe.Assemble(raw, obs.Pod.IP, n.Spec.PodCIDRs, append(literal, named...))
+		obs.Facts = probe.Assemble(raw, obs.Pod.IP, n.Spec.PodCIDRs, append(literal, named...), cfg.VIPs)
 	} else {
 		obs.Facts.PodCIDRs = n.Spec.PodCIDRs
 	}

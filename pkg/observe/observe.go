@@ -152,6 +152,9 @@ type NodeFacts struct {
 	// PodDev is the node-side interface towards the probe pod (cni0, cali…, lxc…).
 	PodDev  string        `json:"podDev,omitempty"`
 	Targets []TargetFacts `json:"targets,omitempty"`
+	// KubeProxy is the Service proxy as the node shows it (only when a
+	// command asked about Services).
+	KubeProxy *KubeProxy `json:"kubeProxy,omitempty"`
 	// Notes are things the reader wants the user to know (a tool missing, a fallback used).
 	Notes []string `json:"notes,omitempty"`
 }
@@ -180,4 +183,31 @@ type Node struct {
 type Cluster struct {
 	PodCIDRs     []string `json:"podCIDRs,omitempty"`
 	ServiceCIDRs []string `json:"serviceCIDRs,omitempty"`
+}
+
+// KubeProxy is what a node shows of the Service proxy: which datapath
+// programs Services, and whether it programmed the ones asked about.
+type KubeProxy struct {
+	// Mode is "iptables", "ipvs", "nftables", or "none" when no kube-proxy
+	// rules exist at all.
+	Mode string `json:"mode"`
+	// Processes are the Service proxies running on the node (kube-proxy,
+	// cilium-agent, …); nil when the process list could not be read.
+	Processes []string `json:"processes"`
+	// ProcessesRead tells whether the process list was read.
+	ProcessesRead bool           `json:"processesRead"`
+	Services      []ServiceRules `json:"services,omitempty"`
+}
+
+// ServiceRules says whether one Service address is programmed on the node.
+type ServiceRules struct {
+	// VIP is the key: "10.96.0.10:53/udp" or "nodeport 30080/tcp".
+	VIP        string `json:"vip"`
+	Programmed Tri    `json:"programmed"`
+	// Endpoints counts the backends in the rules, -1 when unknown.
+	Endpoints int `json:"endpoints"`
+	// Rejects is set when the rules reject the address ("has no endpoints").
+	Rejects bool `json:"rejects,omitempty"`
+	// Rules quotes the rules found, as evidence.
+	Rules []string `json:"rules,omitempty"`
 }

@@ -33,6 +33,11 @@ type Raw struct {
 	Dumps6       []facts.Dump
 	Conntrack    string
 	ConntrackSrc string // "" when unreadable
+	// Procs are the Service proxies seen running (hostPID); ProcsRead says the list was read.
+	Procs     []string
+	ProcsRead bool
+	IPVSAddrs string // kube-ipvs0's addresses, when the link exists
+	Nft       string // kube-proxy's nftables table, when it exists
 	Notes        []string
 }
 
@@ -73,8 +78,9 @@ func (g Gatherer) Conntrack(ctx context.Context, podIP string, raw *Raw) {
 	raw.Notes = append(raw.Notes, "conntrack not readable: no /proc/net/nf_conntrack and no host conntrack tool; the flow witness is unavailable")
 }
 
-// Assemble turns raw output into facts for each target.
-func Assemble(raw Raw, podIP string, podCIDRs []string, targets []FactTarget) observe.NodeFacts {
+// Assemble turns raw output into facts for each target and, when vips
+// are given, for the Service proxy.
+func Assemble(raw Raw, podIP string, podCIDRs []string, targets []FactTarget, vips []facts.VIP) observe.NodeFacts {
 	nf := observe.NodeFacts{PodCIDRs: podCIDRs, IPForward: observe.Unknown, BridgeNF: observe.Unknown, PodDev: raw.PodRouteDev.Dev}
 	nf.Notes = append(nf.Notes, raw.Notes...)
 	for _, line := range strings.Split(raw.Sysctls, "\n") {
@@ -116,6 +122,11 @@ func Assemble(raw Raw, podIP string, podCIDRs []string, targets []FactTarget) ob
 		nf.Tools = append(nf.Tools, raw.ConntrackSrc)
 	}
 	nf.Tools = append(nf.Tools, "busybox ip (probe)")
+	if len(vips) > 0 {
+		kp := facts.KubeProxy(facts.ProxyInput{Sets: sets, Links: nf.MTUs, Processes: raw.Procs, ProcessesRead: raw.ProcsRead,
+			IPVSAddrs: raw.IPVSAddrs, Nft: raw.Nft}, vips)
+		nf.KubeProxy = &kp
+	}
 	table := facts.ParseRouteTable(raw.RouteTable, false)
 	table6 := facts.ParseRouteTable(raw.Route6Table, true)
 	src, _ := netip.ParseAddr(podIP)

@@ -39,6 +39,9 @@ done
 if [ -z "$found" ]; then
   for tool in iptables-save ip6tables-save; do sec "dump $tool"; nsenter -t 1 -m -- "$tool" 2>&1; end $?; done
 fi
+sec procs; for p in kube-proxy cilium-agent kube-router antrea-agent; do pidof "$p" >/dev/null 2>&1 && echo "$p"; done; end 0
+if ip link show kube-ipvs0 >/dev/null 2>&1; then sec ipvs; ip -o addr show dev kube-ipvs0 2>&1; end $?; fi
+sec nft; nsenter -t 1 -m -- nft list table ip kube-proxy 2>/dev/null; end $?
 `
 
 // FactsArgv is the argv of the one-exec fact reader.
@@ -113,6 +116,15 @@ func ParseFacts(out, podIP string, targets []FactTarget) Raw {
 		case "podget":
 			for _, k := range keys[arg] {
 				raw.PodRouteGet[k] = route(fmt.Sprintf("ip route get %s from %s iif %s", arg, podIP, raw.PodRouteDev.Dev), s)
+			}
+		case "procs":
+			raw.ProcsRead = true
+			raw.Procs = strings.Fields(s.body)
+		case "ipvs":
+			raw.IPVSAddrs = s.body
+		case "nft":
+			if s.rc == 0 {
+				raw.Nft = s.body
 			}
 		case "dump":
 			d := facts.Dump{Tool: arg + " (host, via nsenter)", Text: s.body}

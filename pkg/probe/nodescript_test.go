@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/netcheck/kubectl-netcheck/pkg/facts"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 )
 
@@ -20,7 +21,7 @@ func TestFactsFromLabNode(t *testing.T) {
 	}
 	targets := []FactTarget{ft("198.19.0.1", "198.19.0.1"), ft("198.20.0.1", "198.20.0.1")}
 	raw := ParseFacts(string(out), "10.244.1.25", targets)
-	nf := Assemble(raw, "10.244.1.25", []string{"10.244.1.0/24"}, targets)
+	nf := Assemble(raw, "10.244.1.25", []string{"10.244.1.0/24"}, targets, nil)
 	if nf.IPForward != observe.Yes || nf.BridgeNF != observe.Yes || nf.ForwardPolicy != "ACCEPT" || !nf.RulesRead || nf.PodDev != "cni0" {
 		t.Fatalf("node facts: %+v", nf)
 	}
@@ -52,7 +53,7 @@ func TestFactsRouteDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	targets := []FactTarget{ft("198.19.0.0/24", "198.19.0.1")}
-	nf := Assemble(ParseFacts(string(out), "10.244.1.25", targets), "10.244.1.25", nil, targets)
+	nf := Assemble(ParseFacts(string(out), "10.244.1.25", targets), "10.244.1.25", nil, targets, nil)
 	r := nf.Targets[0].NodeRoute
 	if !r.Default || r.Via != "198.18.0.254" {
 		t.Fatalf("with the route deleted the default gateway decides: %+v", r)
@@ -74,5 +75,27 @@ func TestFactsWithoutHostTools(t *testing.T) {
 	raw := ParseFacts(out, "", nil)
 	if len(raw.Dumps) != 0 || len(raw.Notes) == 0 || !strings.Contains(raw.Notes[0], "NAT and FORWARD verdicts are unknown") {
 		t.Fatalf("raw: %+v", raw)
+	}
+}
+
+func TestFactsKubeProxy(t *testing.T) {
+	// The fact script run on a lab node with the node's own tools
+	// (e2e/cluster/exec-node.sh nc-node1 sh -c "$script" ...): kube-proxy
+	// running in iptables mode, shop/web (10.98.230.191:80) with 3 endpoints.
+	out, err := os.ReadFile("testdata/facts-script.node1-services.out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vips := []facts.VIP{{Addr: netip.MustParseAddr("10.98.230.191"), Proto: "tcp", Port: 80}, {Addr: netip.MustParseAddr("10.98.230.191"), Proto: "tcp", Port: 81}}
+	raw := ParseFacts(string(out), "10.244.1.2", nil)
+	if !raw.ProcsRead || len(raw.Procs) != 1 || raw.Procs[0] != "kube-proxy" || raw.Nft != "" {
+		t.Fatalf("procs %v (read %v), nft %q", raw.Procs, raw.ProcsRead, raw.Nft)
+	}
+	kp := Assemble(raw, "10.244.1.2", nil, nil, vips).KubeProxy
+	if kp == nil || kp.Mode != "iptables" || kp.Services[0].Programmed != observe.Yes || kp.Services[0].Endpoints != 3 || kp.Services[1].Programmed != observe.No {
+		t.Fatalf("kube-proxy facts: %+v", kp)
+	}
+	if Assemble(raw, "10.244.1.2", nil, nil, nil).KubeProxy != nil {
+		t.Fatal("no VIPs asked: no kube-proxy facts")
 	}
 }

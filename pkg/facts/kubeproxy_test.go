@@ -1,0 +1,70 @@
+package facts
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+)
+
+func TestKubeProxyRules(t *testing.T) {
+	// Captured on a lab node (kube-proxy iptables mode): shop/web has three
+	// endpoints, shop/typo has none.
+	rs := ParseIptablesSave(read(t, "kubeproxy-service.txt"))
+	web := VIP{Addr: netip.MustParseAddr("10.98.230.191"), Proto: "tcp", Port: 80}
+	typo := VIP{Addr: netip.MustParseAddr("10.111.88.75"), Proto: "tcp", Port: 80}
+	gone := VIP{Addr: netip.MustParseAddr("10.98.230.192"), Proto: "tcp", Port: 80}
+	wrongPort := VIP{Addr: web.Addr, Proto: "tcp", Port: 8080}
+	nodePort := VIP{Proto: "tcp", Port: 30766}
+	nft := `table ip kube-proxy {
+	map service-ips {
+		type ipv4_addr . inet_proto . inet_service : verdict
+		elements = { 10.96.0.1 . tcp . 443 : goto service-2QRHZV4L-default/kubernetes/tcp/https,
+			     10.98.230.191 . tcp . 80 : goto service-ULMVA6XW-shop/web/tcp/http }
+	}
+	map service-nodeports {
+		elements = { tcp . 30766 : goto external-ULMVA6XW-shop/web/tcp/http }
+	}
+}`
+	tests := []struct {
+		name       string
+		in         ProxyInput
+		vip        VIP
+		mode       string
+		programmed observe.Tri
+		endpoints  int
+		rejects    bool
+	}{
+		{"iptables, three endpoints", ProxyInput{Sets: []Ruleset{rs}}, web, "iptables", observe.Yes, 3, false},
+		{"iptables, no endpoints: REJECT", ProxyInput{Sets: []Ruleset{rs}}, typo, "iptables", observe.Yes, 0, true},
+		{"iptables, unknown VIP", ProxyInput{Sets: []Ruleset{rs}}, gone, "iptables", observe.No, -1, false},
+		{"iptables, other port", ProxyInput{Sets: []Ruleset{rs}}, wrongPort, "iptables", observe.No, -1, false},
+		{"iptables, nodeport", ProxyInput{Sets: []Ruleset{rs}}, nodePort, "iptables", observe.Yes, 3, false},
+		{"rules flushed: mode none", ProxyInput{Sets: []Ruleset{ParseIptablesSave(read(t, "kubeproxy-masq.nft.txt"))}}, web, "none", observe.No, -1, false},
+		{"rules unread", ProxyInput{}, web, "none", observe.Unknown, -1, false},
+		{"replaced by cilium", ProxyInput{Sets: []Ruleset{{}}, Processes: []string{"cilium-agent"}, ProcessesRead: true}, web, "none", observe.Unknown, -1, false},
+		{"ipvs bound", ProxyInput{Links: map[string]int{"kube-ipvs0": 1500}, IPVSAddrs: "5: kube-ipvs0    inet 10.98.230.191/32 scope global kube-ipvs0"}, web, "ipvs", observe.Yes, -1, false},
+		{"ipvs missing", ProxyInput{Links: map[string]int{"kube-ipvs0": 1500}, IPVSAddrs: "5: kube-ipvs0    inet 10.96.0.1/32 scope global kube-ipvs0"}, web, "ipvs", observe.No, -1, false},
+		{"nftables", ProxyInput{Nft: nft}, web, "nftables", observe.Yes, -1, false},
+		{"nftables nodeport", ProxyInput{Nft: nft}, nodePort, "nftables", observe.Yes, -1, false},
+		{"nftables missing", ProxyInput{Nft: nft}, typo, "nftables", observe.No, -1, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			kp := KubeProxy(tc.in, []VIP{tc.vip})
+			if kp.Mode != tc.mode {
+				t.Fatalf("mode %q, want %q", kp.Mode, tc.mode)
+			}
+			sr := kp.Services[0]
+			if sr.Programmed != tc.programmed || sr.Endpoints != tc.endpoints || sr.Rejects != tc.rejects {
+				t.Fatalf("got programmed=%s endpoints=%d rejects=%v, want %s %d %v (rules %q)", sr.Programmed, sr.Endpoints, sr.Rejects, tc.programmed, tc.endpoints, tc.rejects, sr.Rules)
+			}
+			if sr.VIP != tc.vip.Key() {
+				t.Fatalf("vip key %q", sr.VIP)
+			}
+			if sr.Programmed == observe.Yes && len(sr.Rules) == 0 {
+				t.Fatal("programmed without a rule quoted as evidence")
+			}
+		})
+	}
+}
