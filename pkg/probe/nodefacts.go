@@ -38,7 +38,7 @@ type Raw struct {
 	ProcsRead bool
 	IPVSAddrs string // kube-ipvs0's addresses, when the link exists
 	Nft       string // kube-proxy's nftables table, when it exists
-	Notes        []string
+	Notes     []string
 }
 
 // hostArgv runs a tool of the host: enter only the mount namespace of
