@@ -1,0 +1,123 @@
+package diagnose
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+	"github.com/netcheck/kubectl-netcheck/pkg/target"
+)
+
+// CauseMissingPodRoute: a node has no route to another node's podCIDR.
+const CauseMissingPodRoute Cause = "missing-podcidr-route"
+
+// NodeNet is a node's addresses as the API shows them.
+type NodeNet struct {
+	Name     string   `json:"name"`
+	IP       string   `json:"ip"`
+	PodCIDRs []string `json:"podCIDRs,omitempty"`
+}
+
+// PodCIDRKey is the fact target standing for a podCIDR: its first host,
+// whose route decision is the route to the whole podCIDR. It is only
+// looked up (ip route get), never contacted.
+func PodCIDRKey(cidr string) (string, bool) {
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return "", false
+	}
+	return target.FirstHost(p.Masked()).String(), true
+}
+
+// podRoute is one node's route towards another node's podCIDR.
+type podRoute struct {
+	to    NodeNet
+	cidr  string
+	route observe.Route
+	ok    bool // a specific route exists
+}
+
+// podRoutes lists, for node n, its route to every other node's podCIDR.
+func podRoutes(n observe.Node, nets []NodeNet) []podRoute {
+	var out []podRoute
+	for _, other := range nets {
+		if other.Name == n.Name {
+			continue
+		}
+		for _, cidr := range other.PodCIDRs {
+			key, ok := PodCIDRKey(cidr)
+			if !ok {
+				continue
+			}
+			tf := factsFor(n, key)
+			if tf == nil || tf.NodeRoute.Query == "" {
+				continue
+			}
+			out = append(out, podRoute{to: other, cidr: cidr, route: tf.NodeRoute,
+				ok: tf.NodeRoute.Err == "" && !tf.NodeRoute.Default})
+		}
+	}
+	return out
+}
+
+// MissingPodRoutes finds nodes that lack a route to another node's
+// podCIDR while they have one to the others: the CNI programs one route
+// per node (host-gw, BGP, overlay devices), so a single missing one is a
+// fault. When every podCIDR goes by the default route, the network
+// fabric routes pod addresses (cloud VPC CNIs): no verdict then, unless
+// failedTo says traffic to that node's pods actually failed.
+func MissingPodRoutes(nodes []observe.Node, nets []NodeNet, failedTo func(from, to string) bool) ([]Finding, RouteGaps) {
+	var out []Finding
+	gaps := RouteGaps{}
+	for _, n := range nodes {
+		routes := podRoutes(n, nets)
+		specific := 0
+		for _, r := range routes {
+			if r.ok {
+				specific++
+			}
+		}
+		for _, r := range routes {
+			if r.ok || (specific == 0 && (failedTo == nil || !failedTo(n.Name, r.to.Name))) {
+				continue
+			}
+			gaps[[2]string{n.Name, r.to.Name}] = true
+			how := "the default route"
+			if r.route.Err != "" {
+				how = "no route at all (" + r.route.Err + ")"
+			} else if r.route.Via != "" {
+				how += " (via " + r.route.Via + ")"
+			}
+			ev := []string{fmt.Sprintf("node@%s: %s → %s", n.Name, r.route.Query, routeText(r.route))}
+			for _, o := range routes {
+				if o.ok {
+					ev = append(ev, fmt.Sprintf("node@%s: the route to %s's podCIDR %s exists: %s", n.Name, o.to.Name, o.cidr, o.route.Line))
+					break
+				}
+			}
+			fix := fmt.Sprintf("ip route add %s via %s   # on %s; or restart the CNI agent there, which programs these routes", r.cidr, r.to.IP, n.Name)
+			if r.to.IP == "" {
+				fix = "restart the CNI agent on " + n.Name + ": it programs the routes to the other nodes' podCIDRs"
+			}
+			out = append(out, Finding{Severity: Error, Cause: CauseMissingPodRoute, Nodes: []string{n.Name}, Target: r.to.Name + " " + r.cidr,
+				Summary: fmt.Sprintf("no route to %s's podCIDR %s: traffic to the pods there takes %s, and replies from them to this node's pods are lost too",
+					r.to.Name, r.cidr, how),
+				Evidence: ev, Fix: []string{fix}})
+		}
+	}
+	return out, gaps
+}
+
+func routeText(r observe.Route) string {
+	if r.Err != "" {
+		return r.Err
+	}
+	return r.Line
+}
+
+// RouteGaps is the set of (from, to) node pairs where from lacks its
+// route to to's podCIDR, as MissingPodRoutes found them.
+type RouteGaps map[[2]string]bool
+
+// between reports a gap on the forward or the reply path of a↔b.
+func (g RouteGaps) between(a, b string) bool { return g[[2]string{a, b}] || g[[2]string{b, a}] }

@@ -1,0 +1,339 @@
+package diagnose
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+)
+
+// epView is one ready endpoint as every node's pod probe saw it.
+type epView struct {
+	e                 Endpoint
+	ok, refused, lost []string // node names by outcome (lost: timeout/unreachable)
+	ev                map[string]string
+}
+
+func (v epView) checked() int { return len(v.ok) + len(v.refused) + len(v.lost) }
+
+// serviceLive compares, node by node, the Service's ClusterIP and name
+// with its endpoints reached directly: the endpoints tell "the backend"
+// from "the path between nodes" from "this node's Service plumbing".
+func serviceLive(in ServiceInput) []Finding {
+	var out []Finding
+	var ran []observe.Node
+	for _, n := range in.Nodes {
+		if n.Err == "" && n.Pod.Err == "" {
+			ran = append(ran, n)
+		}
+	}
+	views := endpointViews(in, ran)
+
+	// Nothing listens: refused from every node, whatever the path.
+	var deaf []epView
+	for _, v := range views {
+		if v.checked() > 0 && len(v.refused) == v.checked() {
+			deaf = append(deaf, v)
+		}
+	}
+	allDeaf := len(deaf) > 0 && len(deaf) == len(views)
+	if len(deaf) > 0 {
+		out = append(out, backendFinding(in, deaf))
+	}
+
+	lostFrom := func(from, to string) bool {
+		for _, v := range views {
+			if v.e.Node == to && contains(v.lost, from) {
+				return true
+			}
+		}
+		return false
+	}
+	routes, gaps := MissingPodRoutes(in.Nodes, in.NodeNets, lostFrom)
+	out = append(out, routes...)
+	out = append(out, crossNode(in, views, gaps)...)
+
+	domainOK := true
+	if f := clusterDomain(in, ran); f != nil {
+		out = append(out, *f)
+		domainOK = false
+	}
+	for _, n := range ran {
+		out = append(out, nodeService(in, n, views, allDeaf, domainOK)...)
+	}
+	return out
+}
+
+func endpointViews(in ServiceInput, ran []observe.Node) []epView {
+	var views []epView
+	for _, e := range in.readyEndpoints() {
+		v := epView{e: e, ev: map[string]string{}}
+		for _, n := range ran {
+			c := check(n.Pod.Checks, SvcEndpointKey(e.IP, e.Port))
+			if c == nil {
+				continue
+			}
+			v.ev[n.Name] = describeCheck("pod@"+n.Name, *c) + " (" + e.Pod + " on " + e.Node + ")"
+			switch {
+			case c.Outcome == observe.OK:
+				v.ok = append(v.ok, n.Name)
+			case c.Outcome == observe.Refused:
+				v.refused = append(v.refused, n.Name)
+			case c.Outcome.Failed():
+				v.lost = append(v.lost, n.Name)
+			}
+		}
+		views = append(views, v)
+	}
+	return views
+}
+
+func backendFinding(in ServiceInput, deaf []epView) Finding {
+	var ev, pods []string
+	for _, v := range deaf {
+		pods = append(pods, v.e.Pod)
+		e := v.ev[v.refused[0]]
+		if len(v.refused) > 1 {
+			e += fmt.Sprintf(", and from the pods on %d other nodes", len(v.refused)-1)
+		}
+		ev = append(ev, e)
+	}
+	f := Finding{Severity: Error, Cause: CauseBackendNotListening, Target: in.ref(), Nodes: nil,
+		Summary: fmt.Sprintf("nothing listens on port %d in %s: every node's pods are refused there, so the network is fine and the backend is not (crashed, listening on another port, or on 127.0.0.1 only)",
+			deaf[0].e.Port, strings.Join(pods, ", ")),
+		Evidence: ev,
+		Fix: []string{fmt.Sprintf("kubectl -n %s logs %s   # which port does it say it listens on?", in.Namespace, deaf[0].e.Pod),
+			fmt.Sprintf("kubectl -n %s debug -it %s --image=busybox:1.36 --target=<container> -- netstat -tln", in.Namespace, deaf[0].e.Pod)}}
+	declared := map[string]bool{}
+	var list []string
+	for _, b := range in.Backends {
+		for _, d := range b.Declared {
+			if !declared[d] {
+				declared[d] = true
+				list = append(list, d)
+			}
+		}
+	}
+	tp := fmt.Sprint(deaf[0].e.Port)
+	if len(list) > 0 && !declaresNumber(list, tp) {
+		f.Cause = CauseTargetPortMismatch
+		f.Summary = fmt.Sprintf("the Service sends port %d to targetPort %s, where nothing listens; the pods declare %s",
+			in.Port.Port, tp, strings.Join(list, ", "))
+		f.Evidence = append([]string{fmt.Sprintf("Service port %d → targetPort %s", in.Port.Port, in.Port.TargetPort)}, f.Evidence...)
+		f.Fix = targetPortFix(in, list)
+	}
+	return f
+}
+
+// crossNode: an endpoint lost from some nodes but answering others is
+// the path between nodes, not the backend.
+func crossNode(in ServiceInput, views []epView, gaps RouteGaps) []Finding {
+	var out []Finding
+	for _, v := range views {
+		if len(v.ok) == 0 {
+			continue
+		}
+		for _, from := range v.lost {
+			if gaps.between(from, v.e.Node) {
+				continue // a missing podCIDR route explains it, and was reported
+			}
+			ev := []string{v.ev[from], v.ev[v.ok[0]]}
+			out = append(out, Finding{Severity: Error, Cause: CauseCrossNode, Nodes: []string{from}, Target: v.e.Node,
+				Summary: "this node's pods cannot reach pods on " + v.e.Node + ", which other nodes' pods reach: the path between the two nodes is broken",
+				Evidence: ev,
+				Candidates: []string{
+					"the overlay between the nodes is blocked (VXLAN 8472/udp or 4789/udp, Geneve 6081/udp, WireGuard 51820/udp, IP-in-IP proto 4) by a host or cloud firewall",
+					"a FORWARD rule on one of the two nodes (kubectl netcheck node --node " + from + " --node " + v.e.Node + ")",
+					"a NetworkPolicy in " + in.Namespace + " that admits only some nodes' pods (kubectl -n " + in.Namespace + " get networkpolicy)"}})
+		}
+	}
+	return out
+}
+
+// clusterDomain: the FQDN queried must match the pods' search path, or a
+// failed lookup says nothing about DNS.
+func clusterDomain(in ServiceInput, ran []observe.Node) *Finding {
+	for _, n := range ran {
+		rc := check(n.Pod.Checks, DNSResolvKey)
+		if rc == nil || rc.Outcome != observe.OK || in.Domain == "" {
+			continue
+		}
+		var seen string
+		for _, part := range strings.Split(rc.Detail, "; ") {
+			if !strings.HasPrefix(part, "search ") {
+				continue
+			}
+			for _, d := range strings.Fields(part)[1:] {
+				if strings.HasPrefix(d, "svc.") {
+					seen = strings.TrimPrefix(d, "svc.")
+				}
+			}
+		}
+		if seen != "" && seen != in.Domain {
+			return &Finding{Severity: Warning, Cause: CauseClusterDomain,
+				Summary:  fmt.Sprintf("the pods' search path says the cluster domain is %s, not %s: the name checks are not meaningful", seen, in.Domain),
+				Evidence: []string{"pod@" + n.Name + ": /etc/resolv.conf: " + rc.Detail},
+				Fix:      []string{fmt.Sprintf("kubectl netcheck service %s -n %s --cluster-domain %s", in.Name, in.Namespace, seen)}}
+		}
+	}
+	return nil
+}
+
+// nodeService judges one node: ClusterIP, name and NodePort against the
+// endpoints it reaches directly and the node's proxy rules.
+func nodeService(in ServiceInput, n observe.Node, views []epView, allDeaf, domainOK bool) []Finding {
+	var out []Finding
+	node := []string{n.Name}
+	reachesAll, reachesAny := true, false
+	for _, v := range views {
+		if contains(v.ok, n.Name) || contains(v.refused, n.Name) {
+			reachesAny = true
+		} else if v.checked() > 0 {
+			reachesAll = false
+		}
+	}
+	var dns, cip, np *observe.Check
+	dns = check(n.Pod.Checks, SvcDNSKey(ServiceFQDN(in.Name, in.Namespace, in.Domain)))
+	if !in.Headless() {
+		cip = check(n.Pod.Checks, SvcClusterIPKey(in.ClusterIP, in.Port.Port))
+	}
+	if in.Port.NodePort != 0 && n.IP != "" {
+		np = check(n.Host.Checks, SvcNodePortKey(n.IP, in.Port.NodePort))
+	}
+	cipFailed := cip != nil && cip.Outcome.Failed()
+	var ev []string
+	for _, c := range []*observe.Check{cip, dns} {
+		if c != nil {
+			ev = append(ev, describeCheck("pod@"+n.Name, *c))
+		}
+	}
+	if np != nil {
+		ev = append(ev, describeCheck("node@"+n.Name, *np))
+	}
+	if hc := check(n.Host.Checks, SvcClusterIPKey(in.ClusterIP, in.Port.Port)); hc != nil {
+		ev = append(ev, describeCheck("node@"+n.Name, *hc))
+	}
+	for _, v := range views {
+		if s, ok := v.ev[n.Name]; ok && (contains(v.ok, n.Name)) {
+			ev = append(ev, s)
+			break
+		}
+	}
+
+	explained := false
+	if cipFailed && !allDeaf {
+		if f := proxyFinding(in, n, ev); f != nil {
+			out = append(out, *f)
+			explained = true
+		} else if reachesAll && reachesAny {
+			out = append(out, Finding{Severity: Error, Cause: CauseServicePath, Nodes: node, Target: in.ref(),
+				Summary:  "the ClusterIP fails from this node's pods while every endpoint answers them directly, and the node's proxy rules for it look present",
+				Evidence: append(ev, proxyEvidence(in, n)...),
+				Candidates: []string{"conntrack holds stale entries for the ClusterIP (conntrack -D -d " + in.ClusterIP + " on " + n.Name + ")",
+					"a NetworkPolicy or host firewall that treats ClusterIP traffic differently (after DNAT the source may be masqueraded)",
+					"kube-proxy is syncing: look at its logs on " + n.Name}})
+			explained = true
+		}
+	}
+	if domainOK && dns != nil && !(cipFailed && explained) {
+		switch {
+		case dns.Outcome.Failed():
+			f := Finding{Severity: Error, Cause: CauseServiceDNS, Nodes: node, Target: ServiceFQDN(in.Name, in.Namespace, in.Domain),
+				Summary:  "the Service's name does not resolve from this node's pods while its ClusterIP answers: cluster DNS is the problem, not the Service",
+				Evidence: ev,
+				Fix:      []string{"kubectl netcheck dns   # finds which part of cluster DNS is broken"}}
+			if cip == nil || cipFailed {
+				f.Summary = "the Service's name does not resolve from this node's pods"
+			}
+			out = append(out, f)
+		case !in.Headless() && dns.Outcome == observe.OK && !contains(dns.Resolved, in.ClusterIP):
+			out = append(out, Finding{Severity: Error, Cause: CauseServiceDNS, Nodes: node, Target: ServiceFQDN(in.Name, in.Namespace, in.Domain),
+				Summary:  fmt.Sprintf("the Service's name resolves to %s, not to its ClusterIP %s: a stale or foreign DNS answer", strings.Join(dns.Resolved, ","), in.ClusterIP),
+				Evidence: ev,
+				Fix:      []string{"kubectl -n kube-system get configmap coredns -o yaml   # a hosts/rewrite entry or a cache serving the old address?"}})
+		}
+	}
+	if np != nil && np.Outcome.Failed() && !cipFailed && !allDeaf {
+		f := Finding{Severity: Error, Cause: CauseNodePort, Nodes: node, Target: in.NodePortVIP(),
+			Summary:  fmt.Sprintf("the node does not answer its own NodePort %d while the ClusterIP works", in.Port.NodePort),
+			Evidence: append(ev, proxyEvidence(in, n)...),
+			Candidates: []string{"kube-proxy's --nodeport-addresses excludes this address",
+				"a host firewall rule on " + n.Name + " drops the port"}}
+		out = append(out, f)
+	}
+	return out
+}
+
+func serviceRules(kp *observe.KubeProxy, vip string) *observe.ServiceRules {
+	if kp == nil {
+		return nil
+	}
+	for i := range kp.Services {
+		if kp.Services[i].VIP == vip {
+			return &kp.Services[i]
+		}
+	}
+	return nil
+}
+
+func proxyEvidence(in ServiceInput, n observe.Node) []string {
+	kp := n.Facts.KubeProxy
+	if kp == nil {
+		return nil
+	}
+	var ev []string
+	mode := kp.Mode
+	if mode == "none" {
+		mode = "none (no kube-proxy chains, no kube-ipvs0, no kube-proxy nftables table)"
+	}
+	ev = append(ev, "node@"+n.Name+": Service proxy mode: "+mode)
+	if kp.ProcessesRead {
+		procs := "none of kube-proxy, cilium-agent, kube-router, antrea-agent is running"
+		if len(kp.Processes) > 0 {
+			procs = "running: " + strings.Join(kp.Processes, ", ")
+		}
+		ev = append(ev, "node@"+n.Name+": processes: "+procs)
+	}
+	for _, vip := range []string{in.ClusterIPVIP(), in.NodePortVIP()} {
+		sr := serviceRules(kp, vip)
+		if sr == nil {
+			continue
+		}
+		switch {
+		case sr.Programmed == observe.No:
+			ev = append(ev, fmt.Sprintf("node@%s: no rule for %s", n.Name, vip))
+		case len(sr.Rules) > 0:
+			ev = append(ev, fmt.Sprintf("node@%s: %s: %s", n.Name, vip, sr.Rules[0]))
+		}
+	}
+	return ev
+}
+
+// proxyFinding names a missing or stale Service proxy on the node.
+func proxyFinding(in ServiceInput, n observe.Node, ev []string) *Finding {
+	kp := n.Facts.KubeProxy
+	sr := serviceRules(kp, in.ClusterIPVIP())
+	if sr == nil {
+		return nil
+	}
+	ev = append(ev, proxyEvidence(in, n)...)
+	sel := "kubectl -n kube-system get pods -l k8s-app=kube-proxy -o wide --field-selector spec.nodeName=" + n.Name
+	restart := []string{sel,
+		"kubectl -n kube-system delete pod -l k8s-app=kube-proxy --field-selector spec.nodeName=" + n.Name + "   # its DaemonSet starts a fresh one",
+		"or, where kube-proxy is a system service on the node: systemctl restart kube-proxy; journalctl -u kube-proxy"}
+	f := &Finding{Severity: Error, Cause: CauseKubeProxyRules, Nodes: []string{n.Name}, Target: in.ref(), Evidence: ev, Fix: restart}
+	switch {
+	case sr.Programmed == observe.No && kp.Mode == "none" && kp.ProcessesRead && !contains(kp.Processes, "kube-proxy"):
+		f.Cause = CauseKubeProxyDown
+		f.Summary = "kube-proxy is not running on this node and none of its rules are there: no ClusterIP works from its pods (cluster DNS neither)"
+	case sr.Programmed == observe.No && kp.Mode == "none":
+		f.Summary = "the node has no Service rules at all: kube-proxy (or the CNI that replaces it) has programmed nothing here"
+	case sr.Programmed == observe.No:
+		f.Summary = fmt.Sprintf("the node's %s rules have no entry for %s while other Services are programmed: kube-proxy on this node has not synced this Service", kp.Mode, in.ClusterIPVIP())
+	case sr.Programmed == observe.Yes && sr.Endpoints == 0:
+		f.Summary = fmt.Sprintf("the node's rules say the Service has no endpoints while the API lists %d ready: kube-proxy on this node is stale", len(in.readyEndpoints()))
+	default:
+		return nil
+	}
+	return f
+}
