@@ -139,7 +139,7 @@ func crossNode(in ServiceInput, views []epView, gaps RouteGaps) []Finding {
 			}
 			ev := []string{v.ev[from], v.ev[v.ok[0]]}
 			out = append(out, Finding{Severity: Error, Cause: CauseCrossNode, Nodes: []string{from}, Target: v.e.Node,
-				Summary: "this node's pods cannot reach pods on " + v.e.Node + ", which other nodes' pods reach: the path between the two nodes is broken",
+				Summary:  "this node's pods cannot reach pods on " + v.e.Node + ", which other nodes' pods reach: the path between the two nodes is broken",
 				Evidence: ev,
 				Candidates: []string{
 					"the overlay between the nodes is blocked (VXLAN 8472/udp or 4789/udp, Geneve 6081/udp, WireGuard 51820/udp, IP-in-IP proto 4) by a host or cloud firewall",

@@ -242,11 +242,11 @@ func TestSuggestSelector(t *testing.T) {
 		want string
 		n    int
 	}{
-		{map[string]string{"app": "wbe"}, "app=web", 2},                        // swapped letters
+		{map[string]string{"app": "wbe"}, "app=web", 2},                            // swapped letters
 		{map[string]string{"app": "web", "tier": "frnt"}, "app=web,tier=front", 2}, // one value off
-		{map[string]string{"ap": "web"}, "app=web", 2},                         // the key misspelt
-		{map[string]string{"app": "database"}, "", 0},                          // nothing close
-		{map[string]string{"app": "worker", "tier": "front"}, "", 0},           // no single pod is close to both
+		{map[string]string{"ap": "web"}, "app=web", 2},                             // the key misspelt
+		{map[string]string{"app": "database"}, "", 0},                              // nothing close
+		{map[string]string{"app": "worker", "tier": "front"}, "", 0},               // no single pod is close to both
 	}
 	for _, tc := range tests {
 		got, n := SuggestSelector(tc.sel, pods)
