@@ -7,12 +7,6 @@ import "testing"
 // Scenarios of commands not built yet. They are listed here so the suite
 // says what it does not cover; none of them asserts anything.
 var pending = []struct{ issue, scenario string }{
-	{"service (#5)", "selector typo: no endpoints"},
-	{"service (#5)", "targetPort mismatch"},
-	{"service (#5)", "backend not listening"},
-	{"service (#5)", "kube-proxy stopped and rules flushed on one node (fault.sh kube-proxy-stop)"},
-	{"service (#5)", "route to another node's podCIDR deleted (fault.sh route-del-podcidr:<node>)"},
-	{"service (#5)", "CoreDNS scaled to 0"},
 	{"api (#6)", "service account without rights gets 403: verdict RBAC, not network"},
 	{"pods (#6)", "route to one node's podCIDR deleted on another node"},
 	{"node (#6)", "nf_conntrack_max set low and filled: the lab kernel refuses nf_conntrack_max in a non-init netns (EPERM)"},

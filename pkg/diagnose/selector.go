@@ -1,5 +1,10 @@
 package diagnose
 
+import (
+	"sort"
+	"strings"
+)
+
 // SuggestSelector finds, among the pods' label sets, the selector closest
 // to a selector that matches nothing: each key=value the pods lack is
 // replaced by the pods' value of that key (or a key of that value) when
@@ -99,4 +104,27 @@ func editDistance(a, b string) int {
 		}
 	}
 	return d[len(ra)][len(rb)]
+}
+
+// Closest returns the names that are a near spelling of name, closest first.
+func Closest(name string, names []string) []string {
+	type cand struct {
+		s string
+		d int
+	}
+	var cs []cand
+	for _, n := range names {
+		if n != name && (near(name, n) || strings.Contains(n, name) || strings.Contains(name, n)) {
+			cs = append(cs, cand{n, editDistance(name, n)})
+		}
+	}
+	sort.SliceStable(cs, func(i, j int) bool { return cs[i].d < cs[j].d || (cs[i].d == cs[j].d && cs[i].s < cs[j].s) })
+	var out []string
+	for i, c := range cs {
+		if i == 5 {
+			break
+		}
+		out = append(out, c.s)
+	}
+	return out
 }

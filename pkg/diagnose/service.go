@@ -88,8 +88,8 @@ func (in ServiceInput) Headless() bool { return in.ClusterIP == "None" || in.Clu
 // ServiceFQDN is the name every probe resolves.
 func ServiceFQDN(name, ns, domain string) string { return name + "." + ns + ".svc." + domain }
 
-// Check keys of `netcheck service`.
-func SvcDNSKey(fqdn string) string { return "dns " + fqdn }
+// SvcDNSKey is the key of the Service name's lookup: the name itself.
+func SvcDNSKey(fqdn string) string { return fqdn }
 
 // SvcClusterIPKey is the key of a connect to ClusterIP:port.
 func SvcClusterIPKey(ip string, port int32) string {

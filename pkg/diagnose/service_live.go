@@ -253,7 +253,9 @@ func nodeService(in ServiceInput, n observe.Node, views []epView, allDeaf, domai
 				Fix:      []string{"kubectl -n kube-system get configmap coredns -o yaml   # a hosts/rewrite entry or a cache serving the old address?"}})
 		}
 	}
-	if np != nil && np.Outcome.Failed() && !cipFailed && !allDeaf {
+	// A NodePort balances over every endpoint: with some endpoint lost
+	// from this node its failure is that path's, already reported.
+	if np != nil && np.Outcome.Failed() && !cipFailed && !allDeaf && reachesAll {
 		f := Finding{Severity: Error, Cause: CauseNodePort, Nodes: node, Target: in.NodePortVIP(),
 			Summary:  fmt.Sprintf("the node does not answer its own NodePort %d while the ClusterIP works", in.Port.NodePort),
 			Evidence: append(ev, proxyEvidence(in, n)...),

@@ -64,6 +64,8 @@ func Print(w io.Writer, r Result, format string) error {
 			printNodeTable(w, r)
 		case "DNSCheck":
 			printDNSTable(w, r)
+		case "ServiceCheck":
+			printServiceTable(w, r)
 		default:
 			printTable(w, r, format == "wide")
 		}
@@ -341,6 +343,12 @@ func printFindings(w io.Writer, r Result, wide bool) {
 			fmt.Fprintf(w, "No problems found in the nodes' network settings.\n")
 		case "DNSCheck":
 			fmt.Fprintf(w, "No problems found: cluster DNS answers pods on every node.\n")
+		case "ServiceCheck":
+			if len(r.Nodes) > 0 {
+				fmt.Fprintf(w, "No problems found: the Service answers pods on every node.\n")
+			} else {
+				fmt.Fprintf(w, "No problems found in the Service's objects.\n")
+			}
 		default:
 			fmt.Fprintf(w, "No problems found: pods and nodes reach every target.\n")
 		}

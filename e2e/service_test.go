@@ -1,0 +1,227 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
+)
+
+// The Services under test, in namespace nc-shop: web (3 echo pods, one per
+// node, NodePort), typo (selector app=wbe), wrongport (targetPort 8081
+// while the pods listen on and declare 8080), deaf (pods that declare 8080
+// but listen on 8081, no readiness probe — the app started on the wrong port).
+const shopYAML = `
+apiVersion: v1
+kind: Namespace
+metadata: {name: nc-shop}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: nc-shop}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      topologySpreadConstraints:
+      - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: web}}}
+      containers:
+      - name: echo
+        image: netcheck.local/echo:1
+        imagePullPolicy: Never
+        ports: [{name: http, containerPort: 8080}]
+        readinessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 2}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: deaf, namespace: nc-shop}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: deaf}}
+  template:
+    metadata: {labels: {app: deaf}}
+    spec:
+      containers:
+      - name: echo
+        image: netcheck.local/echo:1
+        imagePullPolicy: Never
+        env: [{name: HTTP_PORT, value: "8081"}]
+        ports: [{name: http, containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: nc-shop}
+spec:
+  type: NodePort
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: typo, namespace: nc-shop}
+spec:
+  selector: {app: wbe}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: wrongport, namespace: nc-shop}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8081}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: deaf, namespace: nc-shop}
+spec:
+  selector: {app: deaf}
+  ports: [{name: http, port: 80, targetPort: http}]
+`
+
+var shopOnce sync.Once
+
+// shop deploys the Services once per run; the lab cluster is torn down
+// after the suite, so they are not deleted one by one.
+func shop(t *testing.T) {
+	t.Helper()
+	lab(t)
+	shopOnce.Do(func() {
+		f := filepath.Join(t.TempDir(), "shop.yaml")
+		if err := os.WriteFile(f, []byte(shopYAML), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		kubectl(t, "apply", "-f", f)
+		for _, d := range []string{"web", "deaf"} {
+			kubectl(t, "-n", "nc-shop", "rollout", "status", "deployment/"+d, "--timeout=120s")
+		}
+		// EndpointSlices and every node's kube-proxy follow the rollout.
+		deadline := time.Now().Add(30 * time.Second)
+		for strings.Count(kubectl(t, "-n", "nc-shop", "get", "endpointslices", "-l", "kubernetes.io/service-name=web", "-o", "jsonpath={.items[*].endpoints[*].conditions.ready}"), "true") < 3 {
+			if time.Now().After(deadline) {
+				t.Fatal("web's EndpointSlice never listed 3 ready endpoints")
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		time.Sleep(2 * time.Second) // kube-proxy's minSyncPeriod is 1 s
+	})
+}
+
+func svcCheck(t *testing.T, name string, args ...string) result {
+	t.Helper()
+	return netcheck(t, 2*time.Minute, append([]string{"service", name, "-n", "nc-shop", "-o", "json"}, args...)...)
+}
+
+// only asserts the run found exactly these causes, on these nodes ("" = cluster-wide).
+func only(t *testing.T, r result, want map[diagnose.Cause]string) {
+	t.Helper()
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1 (problems found)\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if len(r.report.Findings) != len(want) {
+		t.Fatalf("findings %+v, want causes %v", r.report.Findings, want)
+	}
+	for c, nodes := range want {
+		f := finding(t, r, c)
+		if strings.Join(f.Nodes, ",") != nodes {
+			t.Errorf("%s on %v, want on %q", c, f.Nodes, nodes)
+		}
+	}
+}
+
+func TestServiceHealthy(t *testing.T) {
+	shop(t)
+	r := svcCheck(t, "web")
+	if r.code != 0 || len(r.report.Findings) != 0 {
+		t.Fatalf("exit %d findings %+v\n%s", r.code, r.report.Findings, r.stderr)
+	}
+	for _, n := range r.report.Nodes {
+		kp := n.Facts.KubeProxy
+		if kp == nil || kp.Mode != "iptables" || len(kp.Services) == 0 || kp.Services[0].Endpoints != 3 {
+			t.Errorf("%s: kube-proxy facts %+v", n.Name, kp)
+		}
+	}
+	noProbePodsLeft(t)
+}
+
+func TestServiceSelectorTypo(t *testing.T) {
+	shop(t)
+	r := svcCheck(t, "typo")
+	only(t, r, map[diagnose.Cause]string{diagnose.CauseSelectorNoPods: ""})
+	f := finding(t, r, diagnose.CauseSelectorNoPods)
+	mustContain(t, "fix", f.Fix, `kubectl -n nc-shop patch service typo -p '{"spec":{"selector":{"app":"web"}}}'`)
+	if len(r.report.Nodes) != 0 {
+		t.Errorf("no probe pod is needed for a Service without endpoints, got %d nodes probed", len(r.report.Nodes))
+	}
+	noProbePodsLeft(t)
+}
+
+func TestServiceTargetPortMismatch(t *testing.T) {
+	shop(t)
+	r := svcCheck(t, "wrongport")
+	only(t, r, map[diagnose.Cause]string{diagnose.CauseTargetPortMismatch: ""})
+	f := finding(t, r, diagnose.CauseTargetPortMismatch)
+	mustContain(t, "fix", f.Fix, `"value":8080`)
+	if f.Severity != diagnose.Error {
+		t.Errorf("refused on every node confirms the mismatch: severity %s", f.Severity)
+	}
+	noProbePodsLeft(t)
+}
+
+func TestServiceBackendNotListening(t *testing.T) {
+	shop(t)
+	r := svcCheck(t, "deaf")
+	only(t, r, map[diagnose.Cause]string{diagnose.CauseBackendNotListening: ""})
+	noProbePodsLeft(t)
+}
+
+func TestServiceKubeProxyStopped(t *testing.T) {
+	shop(t)
+	fault(t, "nc-node1", "kube-proxy-stop")
+	r := svcCheck(t, "web")
+	only(t, r, map[diagnose.Cause]string{diagnose.CauseKubeProxyDown: "nc-node1"})
+	mustContain(t, "evidence", finding(t, r, diagnose.CauseKubeProxyDown).Evidence, "none of kube-proxy")
+	noProbePodsLeft(t)
+}
+
+func TestServicePodCIDRRouteDeleted(t *testing.T) {
+	shop(t)
+	fault(t, "nc-node1", "route-del-podcidr:nc-node2")
+	r := svcCheck(t, "web")
+	only(t, r, map[diagnose.Cause]string{diagnose.CauseMissingPodRoute: "nc-node1"})
+	mustContain(t, "fix", finding(t, r, diagnose.CauseMissingPodRoute).Fix, "ip route add 10.244.2.0/24 via 198.18.0.12")
+	noProbePodsLeft(t)
+}
+
+func TestServiceCoreDNSScaledToZero(t *testing.T) {
+	shop(t)
+	kubectl(t, "-n", "kube-system", "scale", "deployment", "coredns", "--replicas=0")
+	t.Cleanup(func() {
+		kubectl(t, "-n", "kube-system", "scale", "deployment", "coredns", "--replicas=1")
+		kubectl(t, "-n", "kube-system", "rollout", "status", "deployment", "coredns", "--timeout=120s")
+	})
+	kubectl(t, "-n", "kube-system", "wait", "--for=delete", "pod", "-l", "k8s-app=kube-dns", "--timeout=60s")
+	r := svcCheck(t, "web")
+	only(t, r, map[diagnose.Cause]string{diagnose.CauseServiceDNS: "nc-node1,nc-node2,nc-node3"})
+	mustContain(t, "fix", finding(t, r, diagnose.CauseServiceDNS).Fix, "kubectl netcheck dns")
+	noProbePodsLeft(t)
+}
+
+func TestServiceNotFound(t *testing.T) {
+	shop(t)
+	r := netcheck(t, time.Minute, "service", "wbe", "-n", "nc-shop")
+	if r.code != 2 || !strings.Contains(r.stderr, `did you mean web?`) {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = netcheck(t, time.Minute, "service", "web", "-n", "nc-nosuch")
+	if r.code != 2 || !strings.Contains(r.stderr, `namespace "nc-nosuch" not found`) {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}

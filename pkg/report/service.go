@@ -1,0 +1,102 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+)
+
+// printServiceTable: one row per node — the name, the ClusterIP and the
+// endpoints from the node's pods, the NodePort from the node itself, and
+// the node's proxy rules for the Service.
+func printServiceTable(w io.Writer, r Result) {
+	if len(r.Nodes) == 0 {
+		return
+	}
+	t, flush := newTable([]string{"NODE", "DNS", "CLUSTER-IP", "ENDPOINTS", "NODEPORT", "PROXY RULES"})
+	for _, n := range r.Nodes {
+		if n.Err != "" || n.Pod.Err != "" {
+			t.Append([]string{n.Name, "-", "-", "-", "-", "ERROR"})
+			continue
+		}
+		t.Append([]string{n.Name,
+			dnsCell(n.Pod.Checks),
+			prefixed(n.Pod.Checks, "cluster-ip "),
+			endpointsCell(n.Pod.Checks),
+			prefixed(n.Host.Checks, "nodeport "),
+			proxyCell(n.Facts.KubeProxy)})
+	}
+	flush(w)
+}
+
+// prefixed shows the first check whose key starts with prefix.
+func prefixed(checks []observe.Check, prefix string) string {
+	for _, c := range checks {
+		if strings.HasPrefix(c.Target, prefix) {
+			return cell(checks, c.Target, c.Kind)
+		}
+	}
+	return "-"
+}
+
+func dnsCell(checks []observe.Check) string {
+	for _, c := range checks {
+		if c.Kind == observe.DNS {
+			return cell(checks, c.Target, c.Kind)
+		}
+	}
+	return "-"
+}
+
+// endpointsCell counts the endpoints reached directly and names the others.
+func endpointsCell(checks []observe.Check) string {
+	total, ok := 0, 0
+	var bad []string
+	for _, c := range checks {
+		if !strings.HasPrefix(c.Target, "endpoint ") {
+			continue
+		}
+		total++
+		if c.Outcome == observe.OK {
+			ok++
+		} else {
+			bad = append(bad, strings.TrimPrefix(c.Target, "endpoint ")+" "+string(c.Outcome))
+		}
+	}
+	if total == 0 {
+		return "-"
+	}
+	s := fmt.Sprintf("%d/%d ok", ok, total)
+	if len(bad) > 0 {
+		if len(bad) > 2 {
+			bad = append(bad[:2:2], "…")
+		}
+		s += " (" + strings.Join(bad, ", ") + ")"
+	}
+	return s
+}
+
+func proxyCell(kp *observe.KubeProxy) string {
+	if kp == nil {
+		return "?"
+	}
+	if len(kp.Services) == 0 {
+		return kp.Mode
+	}
+	sr := kp.Services[0]
+	switch {
+	case sr.Programmed == observe.No && kp.Mode == "none":
+		return "none (no kube-proxy rules)"
+	case sr.Programmed == observe.No:
+		return kp.Mode + ": missing"
+	case sr.Programmed == observe.Unknown:
+		return kp.Mode + ": unknown"
+	case sr.Rejects:
+		return kp.Mode + ": REJECT (no endpoints)"
+	case sr.Endpoints >= 0:
+		return fmt.Sprintf("%s: %d endpoints", kp.Mode, sr.Endpoints)
+	}
+	return kp.Mode + ": present"
+}
