@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -290,8 +292,8 @@ func backend(p corev1.Pod, sp corev1.ServicePort) diagnose.Backend {
 			b.Reason = cs.State.Waiting.Reason
 		}
 	}
-	if sp.TargetPort.IntValue() != 0 {
-		b.TargetPort = int32(sp.TargetPort.IntValue())
+	if sp.TargetPort.Type == intstr.Int {
+		b.TargetPort = sp.TargetPort.IntVal
 	}
 	for _, c := range p.Spec.Containers {
 		for _, cp := range c.Ports {
@@ -300,7 +302,7 @@ func backend(p corev1.Pod, sp corev1.ServicePort) diagnose.Backend {
 				d = cp.Name + ":" + d
 			}
 			b.Declared = append(b.Declared, d)
-			if sp.TargetPort.IntValue() == 0 && cp.Name == sp.TargetPort.String() && cp.Protocol == sp.Protocol {
+			if sp.TargetPort.Type == intstr.String && cp.Name == sp.TargetPort.StrVal && cp.Protocol == sp.Protocol {
 				b.TargetPort = cp.ContainerPort
 			}
 		}
@@ -394,7 +396,7 @@ func (o *ServiceOptions) config(in diagnose.ServiceInput) fanout.Config {
 		if tcp {
 			pod = append(pod, probe.Spec{Kind: observe.TCP, Key: diagnose.SvcClusterIPKey(in.ClusterIP, in.Port.Port), Argv: probe.TCPArgv(in.ClusterIP, int(in.Port.Port), t), Classify: probe.ClassifyTCP})
 			if o.HTTP || strings.HasPrefix(in.Port.Name, "http") {
-				url := "http://" + netip.AddrPortFrom(cip, uint16(in.Port.Port)).String() + "/"
+				url := "http://" + net.JoinHostPort(in.ClusterIP, strconv.Itoa(int(in.Port.Port))) + "/"
 				pod = append(pod, probe.Spec{Kind: observe.HTTP, Key: "http " + url, Argv: probe.HTTPArgv(url, t), Classify: probe.ClassifyHTTP})
 			}
 		}

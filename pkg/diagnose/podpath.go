@@ -8,7 +8,7 @@ import (
 	"github.com/netcheck/kubectl-netcheck/pkg/target"
 )
 
-// CauseMissingPodRoute: a node has no route to another node's podCIDR.
+// CauseMissingPodRoute is named when a node has no route to another node's podCIDR.
 const CauseMissingPodRoute Cause = "missing-podcidr-route"
 
 // NodeNet is a node's addresses as the API shows them.

@@ -3,7 +3,7 @@ package diagnose
 import (
 	"encoding/json"
 	"fmt"
-	"net/netip"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -103,10 +103,7 @@ func SvcEndpointKey(ip string, port int32) string { return "endpoint " + hostPor
 func SvcNodePortKey(ip string, port int32) string { return "nodeport " + hostPort(ip, port) }
 
 func hostPort(ip string, port int32) string {
-	if a, err := netip.ParseAddr(ip); err == nil {
-		return netip.AddrPortFrom(a, uint16(port)).String()
-	}
-	return ip + ":" + strconv.Itoa(int(port))
+	return net.JoinHostPort(ip, strconv.Itoa(int(port)))
 }
 
 // ClusterIPVIP and NodePortVIP name the Service in the nodes' proxy facts.
@@ -212,6 +209,9 @@ func serviceStatic(in ServiceInput) []Finding {
 		if len(notReady) == len(in.Backends) {
 			f.Severity = Error
 			f.Summary = fmt.Sprintf("none of the %d pods behind the Service is ready: it has no ready endpoint, connections are refused or time out", len(in.Backends))
+			if len(in.Backends) == 1 {
+				f.Summary = "the only pod behind the Service is not ready: it has no ready endpoint, connections are refused or time out"
+			}
 		}
 		out = append(out, f)
 	}

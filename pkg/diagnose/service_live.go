@@ -235,7 +235,7 @@ func nodeService(in ServiceInput, n observe.Node, views []epView, allDeaf, domai
 			explained = true
 		}
 	}
-	if domainOK && dns != nil && !(cipFailed && explained) {
+	if domainOK && dns != nil && (!cipFailed || !explained) {
 		switch {
 		case dns.Outcome.Failed():
 			f := Finding{Severity: Error, Cause: CauseServiceDNS, Nodes: node, Target: ServiceFQDN(in.Name, in.Namespace, in.Domain),

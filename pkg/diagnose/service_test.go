@@ -259,3 +259,16 @@ func TestSuggestSelector(t *testing.T) {
 		}
 	}
 }
+
+func TestClosest(t *testing.T) {
+	names := []string{"web", "web-admin", "worker", "db"}
+	if got := strings.Join(Closest("wbe", names), ","); got != "web" {
+		t.Errorf("Closest(wbe) = %q", got)
+	}
+	if got := strings.Join(Closest("web-admn", names), ","); got != "web-admin,web" {
+		t.Errorf("Closest(web-admn) = %q", got)
+	}
+	if got := Closest("payments", names); len(got) != 0 {
+		t.Errorf("Closest(payments) = %q, want none", got)
+	}
+}

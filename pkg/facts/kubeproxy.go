@@ -2,6 +2,7 @@ package facts
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -21,7 +22,7 @@ func (v VIP) Key() string {
 	if !v.Addr.IsValid() {
 		return fmt.Sprintf("nodeport %d/%s", v.Port, v.Proto)
 	}
-	return fmt.Sprintf("%s/%s", netip.AddrPortFrom(v.Addr, uint16(v.Port)), v.Proto)
+	return net.JoinHostPort(v.Addr.String(), strconv.Itoa(v.Port)) + "/" + v.Proto
 }
 
 // ProxyInput is what a node printed about its Service proxy.
