@@ -68,6 +68,7 @@ the evidence it saw and the command that fixes it. It removes every pod it made.
 Start with:
   kubectl netcheck node                         # are the nodes' own network settings sane?
   kubectl netcheck external 192.168.2.0/24      # pods can't reach an outside subnet? why?
+  kubectl netcheck service my-svc -n shop       # a Service doesn't answer? why?
 
 Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 		SilenceUsage:  true,
