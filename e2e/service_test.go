@@ -16,11 +16,16 @@ import (
 // The Services under test, in namespace nc-shop: web (3 echo pods, one per
 // node, NodePort), typo (selector app=wbe), wrongport (targetPort 8081
 // while the pods listen on and declare 8080), deaf (pods that declare 8080
-// but listen on 8081, no readiness probe — the app started on the wrong port).
+// but listen on 8081, no readiness probe — the app started on the wrong port);
+// and the service account nc-probe, with no rights (for `api`).
 const shopYAML = `
 apiVersion: v1
 kind: Namespace
 metadata: {name: nc-shop}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: nc-probe, namespace: nc-shop}
 ---
 apiVersion: apps/v1
 kind: Deployment

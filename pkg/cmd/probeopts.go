@@ -65,6 +65,8 @@ type ProbeOptions struct {
 	Namespace  string
 	Exec       podexec.Execer
 	RunID      string
+	// ServiceAccount runs the pod probe as this account (`api --service-account`).
+	ServiceAccount string
 	// Progress is forced on/off in tests; nil = on when stderr is a terminal.
 	Progress *bool
 
@@ -291,7 +293,7 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, cfg fanout.Config, se
 	lifetime := o.StartTimeout + fanout.PhaseBound(o.Timeout) + fanout.FactsBound + 10*time.Second
 	l := &launch.Launcher{Client: o.Client, Opts: launch.PodOptions{
 		Namespace: o.Namespace, RunID: o.RunID, Image: o.Image, NodeImage: o.NodeImage,
-		Lifetime: lifetime, CreatedBy: "kubectl-netcheck " + Version,
+		Lifetime: lifetime, CreatedBy: "kubectl-netcheck " + Version, ServiceAccount: o.ServiceAccount,
 	}}
 	l.Start(ctx)
 	defer l.Stop()

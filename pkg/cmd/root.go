@@ -85,6 +85,7 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 	cmd.AddCommand(NewCmdNode(flags, streams))
 	cmd.AddCommand(NewCmdDNS(flags, streams))
 	cmd.AddCommand(NewCmdService(flags, streams))
+	cmd.AddCommand(NewCmdAPI(flags, streams))
 	cmd.AddCommand(NewCmdCleanup(flags, streams))
 	cmd.AddCommand(NewCmdVersion(streams))
 	cmd.AddCommand(NewCmdCompletion(streams))

@@ -25,6 +25,7 @@ import (
 	"github.com/netcheck/kubectl-netcheck/pkg/facts"
 	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+	"github.com/netcheck/kubectl-netcheck/pkg/plan"
 	"github.com/netcheck/kubectl-netcheck/pkg/probe"
 	"github.com/netcheck/kubectl-netcheck/pkg/target"
 )
@@ -141,22 +142,41 @@ func (o *ServiceOptions) Run(parent context.Context) error {
 		return err
 	}
 	defer stop()
-	svc, err := o.service(ctx)
+	g, err := o.gather(ctx, nil)
 	if err != nil {
 		return err
+	}
+	return o.finish("ServiceCheck", "service", []string{g.desc}, g.sel, g.run, diagnose.Service(g.in), start)
+}
+
+// gathered is one Service read and probed.
+type gathered struct {
+	in   diagnose.ServiceInput
+	sel  plan.Selected
+	run  probeRun
+	desc string
+}
+
+// gather reads the Service and, when it has ready endpoints, probes it
+// from every node; more adds checks of its own (the api command's HTTPS).
+func (o *ServiceOptions) gather(ctx context.Context, more func(*fanout.Config, diagnose.ServiceInput)) (gathered, error) {
+	var g gathered
+	svc, err := o.service(ctx)
+	if err != nil {
+		return g, err
 	}
 	in, notes, err := o.read(ctx, svc)
 	if err != nil {
-		return err
+		return g, err
 	}
 	sel, err := o.selectNodes(ctx)
 	if err != nil {
-		return err
+		return g, err
 	}
 	for _, n := range sel.All {
 		in.NodeNets = append(in.NodeNets, diagnose.NodeNet{Name: n.Name, IP: nodeAddress(n), PodCIDRs: n.Spec.PodCIDRs})
 	}
-	desc := fmt.Sprintf("service %s/%s port %d/%s", in.Namespace, in.Name, in.Port.Port, in.Port.Protocol)
+	g.desc = fmt.Sprintf("service %s/%s port %d/%s", in.Namespace, in.Name, in.Port.Port, in.Port.Protocol)
 	var run probeRun
 	switch {
 	case in.Type == string(corev1.ServiceTypeExternalName):
@@ -165,14 +185,18 @@ func (o *ServiceOptions) Run(parent context.Context) error {
 		run.Notes = append(run.Notes, "the Service has no ready endpoint: no probe pod was started")
 	default:
 		cfg := o.config(in)
+		if more != nil {
+			more(&cfg, in)
+		}
 		run, err = o.launchAndProbe(ctx, cfg, sel)
 		if err != nil {
-			return err
+			return g, err
 		}
 	}
 	run.Notes = append(notes, run.Notes...)
 	in.Nodes = run.Nodes
-	return o.finish("ServiceCheck", "service", []string{desc}, sel, run, diagnose.Service(in), start)
+	g.in, g.sel, g.run = in, sel, run
+	return g, nil
 }
 
 // service reads the Service; a missing one gets the names that exist.

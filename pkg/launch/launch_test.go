@@ -78,6 +78,20 @@ func TestNodeProbeSpec(t *testing.T) {
 	}
 }
 
+// TestServiceAccountOnPodProbeOnly: `api --service-account` gives the pod
+// probe that account's token; the privileged node probe never gets one.
+func TestServiceAccountOnPodProbeOnly(t *testing.T) {
+	o := PodOptions{Namespace: "shop", RunID: "abc123", Image: "busybox:1.36", Lifetime: 100 * time.Second, ServiceAccount: "web"}
+	p := PodProbe(o, "n1", 0)
+	if p.Spec.ServiceAccountName != "web" || !*p.Spec.AutomountServiceAccountToken {
+		t.Errorf("pod probe: account %q, automount %v", p.Spec.ServiceAccountName, *p.Spec.AutomountServiceAccountToken)
+	}
+	n := NodeProbe(o, "n1", 0)
+	if n.Spec.ServiceAccountName != "" || *n.Spec.AutomountServiceAccountToken {
+		t.Errorf("node probe: account %q, automount %v", n.Spec.ServiceAccountName, *n.Spec.AutomountServiceAccountToken)
+	}
+}
+
 // kubelet plays the node's part on the fake clientset: it answers each new
 // pod with the status produced by state.
 func kubelet(t *testing.T, cs *fake.Clientset, state func(*corev1.Pod)) {

@@ -44,6 +44,10 @@ type PodOptions struct {
 	// activeDeadlineSeconds kills the pod a little later, even if the plugin died.
 	Lifetime  time.Duration
 	CreatedBy string
+	// ServiceAccount, when set, runs the pod probe (never the node probe)
+	// as this service account, with its token mounted: `netcheck api` asks
+	// the API server what that account may do.
+	ServiceAccount string
 }
 
 // Selector selects the pods of one run.
@@ -105,7 +109,7 @@ var podProbeDrops = []corev1.Capability{"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", 
 // PodProbe is the unprivileged pod in the pod network, pinned to node,
 // with NET_RAW as its only capability.
 func PodProbe(o PodOptions, node string, idx int) *corev1.Pod {
-	return &corev1.Pod{
+	p := &corev1.Pod{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 		ObjectMeta: objectMeta(o, RolePod, PodName(RolePod, o.RunID, idx), node),
 		Spec: corev1.PodSpec{
@@ -130,6 +134,11 @@ func PodProbe(o PodOptions, node string, idx int) *corev1.Pod {
 			}},
 		},
 	}
+	if o.ServiceAccount != "" {
+		p.Spec.ServiceAccountName = o.ServiceAccount
+		p.Spec.AutomountServiceAccountToken = ptr.To(true)
+	}
+	return p
 }
 
 // NodeProbe is the privileged hostNetwork+hostPID pod that sees the node's

@@ -25,6 +25,7 @@ const (
 	Unreachable Outcome = "unreachable" // ICMP unreachable / EHOSTUNREACH / ENETUNREACH
 	DNSFailure  Outcome = "dns-failure"
 	HTTPError   Outcome = "http-error" // connected, the server answered with an error status
+	TLSFailure  Outcome = "tls-error"  // connected, the TLS handshake failed
 	NotRun      Outcome = "not-run"
 	Error       Outcome = "error" // the check itself could not run (exec failed, permission)
 )
@@ -32,7 +33,7 @@ const (
 // Failed reports whether the outcome says the target was not reached.
 func (o Outcome) Failed() bool {
 	switch o {
-	case Timeout, Refused, Unreachable, DNSFailure, HTTPError:
+	case Timeout, Refused, Unreachable, DNSFailure, HTTPError, TLSFailure:
 		return true
 	}
 	return false

@@ -187,6 +187,10 @@ func ClassifyHTTP(r podexec.Result) observe.Check {
 		c.Outcome, c.Detail = observe.HTTPError, "HTTP "+status
 		return c
 	}
+	if l := strings.ToLower(all); strings.Contains(l, "tls error") || strings.Contains(l, "handshake") || strings.Contains(l, "ssl_client") {
+		c.Outcome, c.Detail = observe.TLSFailure, tlsLine(all)
+		return c
+	}
 	if o, d, ok := errorOutcome(all); ok {
 		c.Outcome, c.Detail = o, d
 		if strings.Contains(all, "download timed out") {
@@ -204,6 +208,28 @@ func ClassifyHTTP(r podexec.Result) observe.Check {
 	}
 	c.Outcome, c.Detail = observe.Error, firstLine(r.Stderr)
 	return c
+}
+
+func tlsLine(text string) string {
+	for _, l := range strings.Split(text, "\n") {
+		if ll := strings.ToLower(l); strings.Contains(ll, "tls") || strings.Contains(ll, "handshake") || strings.Contains(ll, "ssl") {
+			if !strings.Contains(ll, "validation not implemented") {
+				return strings.TrimSpace(strings.TrimPrefix(l, "wget: "))
+			}
+		}
+	}
+	return "TLS handshake failed"
+}
+
+// tokenScript fetches a URL with the pod's service-account token. The
+// script is a constant: the timeout and URL arrive as positional
+// parameters, and the token is read inside the pod — it never leaves it.
+const tokenScript = /* #nosec G101 -- a file path, not a credential */ `t=$(cat /var/run/secrets/kubernetes.io/serviceaccount/token) || exit 3
+exec wget -T "$1" -S -O /dev/null --header "Authorization: Bearer $t" "$2"`
+
+// TokenHTTPArgv is HTTPArgv authenticated as the pod's service account.
+func TokenHTTPArgv(url string, timeout time.Duration) []string {
+	return []string{"sh", "-c", tokenScript, "netcheck-token", strconv.Itoa(seconds(timeout)), url}
 }
 
 // ClassifyDNS reads busybox nslookup.

@@ -64,7 +64,7 @@ func Print(w io.Writer, r Result, format string) error {
 			printNodeTable(w, r)
 		case "DNSCheck":
 			printDNSTable(w, r)
-		case "ServiceCheck":
+		case "ServiceCheck", "APICheck":
 			printServiceTable(w, r)
 		default:
 			printTable(w, r, format == "wide")
@@ -343,6 +343,8 @@ func printFindings(w io.Writer, r Result, wide bool) {
 			fmt.Fprintf(w, "No problems found in the nodes' network settings.\n")
 		case "DNSCheck":
 			fmt.Fprintf(w, "No problems found: cluster DNS answers pods on every node.\n")
+		case "APICheck":
+			fmt.Fprintf(w, "No problems found: pods on every node reach the API server.\n")
 		case "ServiceCheck":
 			if len(r.Nodes) > 0 {
 				fmt.Fprintf(w, "No problems found: the Service answers pods on every node.\n")

@@ -15,10 +15,26 @@ func printServiceTable(w io.Writer, r Result) {
 	if len(r.Nodes) == 0 {
 		return
 	}
-	t, flush := newTable([]string{"NODE", "DNS", "CLUSTER-IP", "ENDPOINTS", "NODEPORT", "PROXY RULES"})
+	api := r.Kind == "APICheck"
+	header := []string{"NODE", "DNS", "CLUSTER-IP", "ENDPOINTS", "NODEPORT", "PROXY RULES"}
+	if api {
+		// The API server has no NodePort; TLS and the token request take its place.
+		header = []string{"NODE", "DNS", "CLUSTER-IP", "ENDPOINTS", "PROXY RULES", "HTTPS /version", "AS SERVICE ACCOUNT"}
+	}
+	t, flush := newTable(header)
 	for _, n := range r.Nodes {
 		if n.Err != "" || n.Pod.Err != "" {
-			t.Append([]string{n.Name, "-", "-", "-", "-", "ERROR"})
+			row := make([]string, len(header))
+			for i := range row {
+				row[i] = "-"
+			}
+			row[0], row[len(row)-1] = n.Name, "ERROR"
+			t.Append(row)
+			continue
+		}
+		if api {
+			t.Append([]string{n.Name, dnsCell(n.Pod.Checks), prefixed(n.Pod.Checks, "cluster-ip "), endpointsCell(n.Pod.Checks),
+				proxyCell(n.Facts.KubeProxy), prefixed(n.Pod.Checks, "https "), prefixed(n.Pod.Checks, "as-sa ")})
 			continue
 		}
 		t.Append([]string{n.Name,

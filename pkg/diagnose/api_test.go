@@ -1,0 +1,81 @@
+package diagnose
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+)
+
+func TestAPIDiagnosis(t *testing.T) {
+	const url = "https://10.98.0.5:80/api/v1/namespaces/shop/pods?limit=1"
+	with := func(o observe.Outcome, detail string) func(*APIInput) {
+		return func(in *APIInput) {
+			for i := range in.Nodes {
+				in.Nodes[i].Pod.Checks = append(in.Nodes[i].Pod.Checks,
+					observe.Check{Kind: observe.HTTP, Target: APIVersionKey("https://10.98.0.5:80/version"), Outcome: observe.OK, Detail: "HTTP 200"},
+					observe.Check{Kind: observe.HTTP, Target: APITokenKey(url), Outcome: o, Detail: detail})
+			}
+		}
+	}
+	tests := []struct {
+		name  string
+		edit  func(*APIInput)
+		cause Cause
+		nodes string
+		text  string
+	}{
+		{"allowed", with(observe.OK, "HTTP 200"), "", "", ""},
+		{"403 is RBAC, with the grant", with(observe.HTTPError, "HTTP 403"), CauseRBACForbidden, "n1,n2,n3",
+			"kubectl -n shop create role probe-list-pods --verb=list --resource=pods\nkubectl -n shop create rolebinding probe-list-pods --role=probe-list-pods --serviceaccount=shop:probe"},
+		{"401 is the token", with(observe.HTTPError, "HTTP 401"), CauseAPIUnauthorized, "n1,n2,n3", "--service-account-issuer"},
+		{"TLS fails behind a working connect", func(in *APIInput) {
+			with(observe.OK, "HTTP 200")(in)
+			in.Nodes[1].Pod.Checks[len(in.Nodes[1].Pod.Checks)-2] = observe.Check{Kind: observe.HTTP, Target: APIVersionKey("https://10.98.0.5:80/version"), Outcome: observe.TLSFailure, Detail: "got bad TLS record"}
+		}, CauseAPITLS, "n2", "bad TLS record"},
+		{"ClusterIP down: the Service verdict, no HTTP guess", func(in *APIInput) {
+			with(observe.Timeout, "no answer within the timeout")(in)
+			setPod(&in.ServiceInput, "n1", cipKey, observe.Timeout)
+			setPod(&in.ServiceInput, "n2", cipKey, observe.Timeout)
+			setPod(&in.ServiceInput, "n3", cipKey, observe.Timeout)
+		}, CauseServicePath, "n1,n2,n3", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := APIInput{ServiceInput: svcInput(), ServiceAccount: "shop/probe", Path: "/api/v1/namespaces/shop/pods?limit=1"}
+			tc.edit(&in)
+			got := API(in)
+			if tc.cause == "" {
+				if len(got) != 0 {
+					t.Fatalf("want none:\n%s", dump(got))
+				}
+				return
+			}
+			if len(got) != 1 || got[0].Cause != tc.cause || strings.Join(got[0].Nodes, ",") != tc.nodes {
+				t.Fatalf("want one %s on %s:\n%s", tc.cause, tc.nodes, dump(got))
+			}
+			all := got[0].Summary + "\n" + strings.Join(got[0].Evidence, "\n") + "\n" + strings.Join(got[0].Fix, "\n") + "\n" + strings.Join(got[0].Candidates, "\n")
+			if !strings.Contains(all, tc.text) {
+				t.Fatalf("finding lacks %q:\n%s", tc.text, all)
+			}
+		})
+	}
+}
+
+func TestParseAPIPath(t *testing.T) {
+	tests := []struct{ path, want string }{
+		{"/api/v1/namespaces/shop/pods?limit=1", "list pods in namespace shop"},
+		{"/api/v1/namespaces/shop/pods/web-1", "get pods web-1 in namespace shop"},
+		{"/api/v1/namespaces/shop/pods/web-1/log", "get pods/log web-1 in namespace shop"},
+		{"/apis/apps/v1/namespaces/shop/deployments", "list deployments.apps in namespace shop"},
+		{"/api/v1/nodes", "list nodes cluster-wide"},
+		{"/api/v1/namespaces", "list namespaces cluster-wide"},
+		{"/api/v1/namespaces/shop", "get namespaces shop cluster-wide"},
+		{"/version", "get /version cluster-wide"},
+	}
+	for _, tc := range tests {
+		if got := ParseAPIPath(tc.path).describe(); got != tc.want {
+			t.Errorf("ParseAPIPath(%q) = %q, want %q", tc.path, got, tc.want)
+		}
+	}
+}
