@@ -7,7 +7,6 @@ import "testing"
 // Scenarios of commands not built yet. They are listed here so the suite
 // says what it does not cover; none of them asserts anything.
 var pending = []struct{ issue, scenario string }{
-	{"pods (#6)", "route to one node's podCIDR deleted on another node"},
 	{"node (#6)", "nf_conntrack_max set low and filled: the lab kernel refuses nf_conntrack_max in a non-init netns (EPERM)"},
 }
 

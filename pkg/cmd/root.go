@@ -86,6 +86,7 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 	cmd.AddCommand(NewCmdDNS(flags, streams))
 	cmd.AddCommand(NewCmdService(flags, streams))
 	cmd.AddCommand(NewCmdAPI(flags, streams))
+	cmd.AddCommand(NewCmdPods(flags, streams))
 	cmd.AddCommand(NewCmdCleanup(flags, streams))
 	cmd.AddCommand(NewCmdVersion(streams))
 	cmd.AddCommand(NewCmdCompletion(streams))

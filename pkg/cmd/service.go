@@ -173,9 +173,7 @@ func (o *ServiceOptions) gather(ctx context.Context, more func(*fanout.Config, d
 	if err != nil {
 		return g, err
 	}
-	for _, n := range sel.All {
-		in.NodeNets = append(in.NodeNets, diagnose.NodeNet{Name: n.Name, IP: nodeAddress(n), PodCIDRs: n.Spec.PodCIDRs})
-	}
+	in.NodeNets = nodeNets(sel.All)
 	g.desc = fmt.Sprintf("service %s/%s port %d/%s", in.Namespace, in.Name, in.Port.Port, in.Port.Protocol)
 	var run probeRun
 	switch {
@@ -433,16 +431,7 @@ func (o *ServiceOptions) config(in diagnose.ServiceInput) fanout.Config {
 			pod = append(pod, probe.Spec{Kind: observe.TCP, Key: diagnose.SvcEndpointKey(e.IP, e.Port), Argv: probe.TCPArgv(e.IP, int(e.Port), t), Classify: probe.ClassifyTCP})
 		}
 	}
-	var targets []target.Target
-	for _, nn := range in.NodeNets {
-		for _, c := range nn.PodCIDRs {
-			if key, ok := diagnose.PodCIDRKey(c); ok {
-				if tg, err := target.Parse(key); err == nil {
-					targets = append(targets, tg)
-				}
-			}
-		}
-	}
+	targets := podCIDRTargets(in.NodeNets)
 	nodeSpecs := func(n corev1.Node) []probe.Spec {
 		if !tcp {
 			return nil
@@ -469,4 +458,28 @@ func nodeAddress(n corev1.Node) string {
 		}
 	}
 	return ""
+}
+
+// podCIDRTargets stands each node's podCIDR by its first address, for the
+// node facts only: its route decision is the route to the whole podCIDR.
+func podCIDRTargets(nets []diagnose.NodeNet) []target.Target {
+	var out []target.Target
+	for _, nn := range nets {
+		for _, c := range nn.PodCIDRs {
+			if key, ok := diagnose.PodCIDRKey(c); ok {
+				if tg, err := target.Parse(key); err == nil {
+					out = append(out, tg)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func nodeNets(nodes []corev1.Node) []diagnose.NodeNet {
+	var out []diagnose.NodeNet
+	for _, n := range nodes {
+		out = append(out, diagnose.NodeNet{Name: n.Name, IP: nodeAddress(n), PodCIDRs: n.Spec.PodCIDRs})
+	}
+	return out
 }

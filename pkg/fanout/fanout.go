@@ -42,6 +42,12 @@ type Config struct {
 	NodeSpecs func(n corev1.Node) []probe.Spec
 	// VIPs are Service addresses looked up in each node's proxy rules.
 	VIPs []facts.VIP
+	// PeerSpecs, when set, gives checks from a node's pod probe to the
+	// other nodes' pod probes; they start once every pod probe is up (or
+	// failed), so every node is probed at once whatever Concurrency says.
+	PeerSpecs func(self string, peers []Peer) []probe.Spec
+
+	roster *roster
 	// ChecksOff runs no reachability check of the Targets: only the node facts are read
 	// (for the Targets' addresses, which are then never contacted).
 	ChecksOff bool
@@ -73,8 +79,11 @@ func Run(ctx context.Context, cfg Config, nodes []corev1.Node) ([]observe.Node, 
 	out := make([]observe.Node, len(nodes))
 	g, gctx := errgroup.WithContext(ctx)
 	limit := cfg.Concurrency
-	if limit <= 0 {
+	if limit <= 0 || cfg.PeerSpecs != nil {
 		limit = len(nodes)
+	}
+	if cfg.PeerSpecs != nil {
+		cfg.roster = newRoster(len(nodes))
 	}
 	g.SetLimit(limit)
 	for i := range nodes {
@@ -112,6 +121,14 @@ func nodeIP(n corev1.Node) string {
 
 func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, onReady func()) (observe.Node, error) {
 	obs := observe.Node{Name: n.Name, IP: nodeIP(n)}
+	reported := false
+	report := func(ip string) {
+		if cfg.roster != nil && !reported {
+			reported = true
+			cfg.roster.report(Peer{Node: n.Name, PodIP: ip})
+		}
+	}
+	defer report("")
 	opts := cfg.Launcher.Opts
 	podPod, nodePod := launch.PodProbe(opts, n.Name, idx), launch.NodeProbe(opts, n.Name, idx)
 	obs.Pod.Pod, obs.Host.Pod = podPod.Name, nodePod.Name
@@ -159,6 +176,7 @@ func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, onReady fu
 	} else {
 		obs.Pod.IP = readyPod.Status.PodIP
 	}
+	report(obs.Pod.IP)
 	if nodeErr != nil {
 		obs.Host.Err = nodeErr.Error()
 	} else {
@@ -184,7 +202,13 @@ func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, onReady fu
 	go func() {
 		defer wg.Done()
 		if podErr == nil {
-			obs.Pod.Checks = runChecks(ctx, cfg, ns, podPod.Name, cfg.PodSpecs)
+			specs := cfg.PodSpecs
+			if cfg.PeerSpecs != nil {
+				waitCtx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+				specs = append(append([]probe.Spec(nil), specs...), cfg.PeerSpecs(n.Name, cfg.roster.wait(waitCtx))...)
+				cancel()
+			}
+			obs.Pod.Checks = runChecks(ctx, cfg, ns, podPod.Name, specs)
 		}
 	}()
 	go func() {

@@ -66,6 +66,8 @@ func Print(w io.Writer, r Result, format string) error {
 			printDNSTable(w, r)
 		case "ServiceCheck", "APICheck":
 			printServiceTable(w, r)
+		case "PodsCheck":
+			printPodsMatrix(w, r)
 		default:
 			printTable(w, r, format == "wide")
 		}
@@ -345,6 +347,8 @@ func printFindings(w io.Writer, r Result, wide bool) {
 			fmt.Fprintf(w, "No problems found: cluster DNS answers pods on every node.\n")
 		case "APICheck":
 			fmt.Fprintf(w, "No problems found: pods on every node reach the API server.\n")
+		case "PodsCheck":
+			fmt.Fprintf(w, "No problems found: every node's pods reach every other node's pods.\n")
 		case "ServiceCheck":
 			if len(r.Nodes) > 0 {
 				fmt.Fprintf(w, "No problems found: the Service answers pods on every node.\n")

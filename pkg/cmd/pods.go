@@ -1,0 +1,121 @@
+package cmd
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
+	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+	"github.com/netcheck/kubectl-netcheck/pkg/probe"
+)
+
+// PodsOptions is `kubectl netcheck pods`.
+type PodsOptions struct {
+	ProbeOptions
+	Peers int
+}
+
+// NewCmdPods builds the command.
+func NewCmdPods(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &PodsOptions{ProbeOptions: ProbeOptions{ConfigFlags: flags, IOStreams: streams}}
+	cmd := &cobra.Command{
+		Use:   "pods",
+		Short: "Check pod-to-pod traffic between every pair of nodes, as a matrix",
+		Long: strings.TrimSpace(`
+Starts a pod probe on every node and, once all are up, has each ping and
+TCP-connect every other (a refused connection proves the path: nothing
+listens on the port, the peer's kernel answers). The node × node matrix is
+read with each node's routes to the other nodes' podCIDRs, its FORWARD chain,
+ip_forward and the pod interfaces' MTUs.
+
+Verdicts: a node missing its route to another node's podCIDR (with the route
+line that is absent), one node cut off from all others (FORWARD DROP,
+ip_forward off, its CNI agent, the overlay port to it), everything between
+nodes broken (overlay/underlay: the overlay in use is named), a single pair
+broken, MTU differing between nodes.
+
+Every node is probed at once (--concurrency does not apply): each pod needs
+the others' addresses.
+
+Exit status: 0 healthy, 1 problems found, 2 could not run.`),
+		Example: `  kubectl netcheck pods
+  kubectl netcheck pods -l node-role.kubernetes.io/worker -o wide`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(c.Context())
+		},
+	}
+	o.addFlags(cmd)
+	cmd.Flags().IntVar(&o.Peers, "peers", 10, "how many other nodes each node's pod checks (0 = all); each node is also checked by as many, so every node is covered")
+	return cmd
+}
+
+// Validate checks --peers besides the shared flags.
+func (o *PodsOptions) Validate() error {
+	if o.Peers < 0 {
+		return usageError("--peers %d: give 0 (all) or more", o.Peers)
+	}
+	return o.ProbeOptions.Validate()
+}
+
+// Run probes and reports.
+func (o *PodsOptions) Run(parent context.Context) error {
+	start := time.Now()
+	ctx, stop, err := o.begin(parent)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	sel, err := o.selectNodes(ctx)
+	if err != nil {
+		return err
+	}
+	nets := nodeNets(sel.All)
+	t := o.Timeout
+	peers := func(self string, ps []fanout.Peer) []probe.Spec {
+		var out []probe.Spec
+		for _, p := range ringPeers(self, ps, o.Peers) {
+			key := diagnose.PeerKey(p.Node)
+			out = append(out,
+				probe.Spec{Kind: observe.Ping, Key: key, Argv: probe.PingArgv(p.PodIP, t), Classify: probe.ClassifyPing},
+				probe.Spec{Kind: observe.TCP, Key: key, Argv: probe.TCPArgv(p.PodIP, diagnose.PeerPort, t), Classify: probe.ClassifyTCP})
+		}
+		return out
+	}
+	run, err := o.launchAndProbe(ctx, fanout.Config{Targets: podCIDRTargets(nets), ChecksOff: true, PeerSpecs: peers}, sel)
+	if err != nil {
+		return err
+	}
+	findings := diagnose.Pods(diagnose.PodsInput{NodeNets: nets, Nodes: run.Nodes})
+	return o.finish("PodsCheck", "pods", []string{"pod-to-pod between every pair of nodes"}, sel, run, findings, start)
+}
+
+// ringPeers picks the k nodes after self in name order (all when k is 0
+// or covers them): with every node doing the same, each is checked by k
+// others too, and the checks grow as n·k, not n².
+func ringPeers(self string, ps []fanout.Peer, k int) []fanout.Peer {
+	sorted := append([]fanout.Peer(nil), ps...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Node < sorted[j].Node })
+	start := sort.Search(len(sorted), func(i int) bool { return sorted[i].Node > self })
+	var out []fanout.Peer
+	for i := 0; i < len(sorted) && (k == 0 || len(out) < k); i++ {
+		p := sorted[(start+i)%len(sorted)]
+		if p.Node != self {
+			out = append(out, p)
+		}
+	}
+	return out
+}

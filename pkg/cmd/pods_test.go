@@ -1,0 +1,50 @@
+package cmd
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
+)
+
+func TestRingPeers(t *testing.T) {
+	var ps []fanout.Peer
+	for _, n := range []string{"e", "a", "c", "b", "d"} {
+		ps = append(ps, fanout.Peer{Node: n, PodIP: "10.0.0.1"})
+	}
+	names := func(p []fanout.Peer) string {
+		var s []string
+		for _, x := range p {
+			s = append(s, x.Node)
+		}
+		return strings.Join(s, ",")
+	}
+	tests := []struct {
+		self string
+		k    int
+		want string
+	}{
+		{"a", 0, "b,c,d,e"},
+		{"a", 2, "b,c"},
+		{"d", 2, "e,a"}, // wraps around
+		{"e", 10, "a,b,c,d"},
+		{"x", 1, "a"}, // self not among the started peers (its probe failed)
+	}
+	for _, tc := range tests {
+		if got := names(ringPeers(tc.self, ps, tc.k)); got != tc.want {
+			t.Errorf("ringPeers(%s, %d) = %s, want %s", tc.self, tc.k, got, tc.want)
+		}
+	}
+	// Every node is checked by exactly k others.
+	in := map[string]int{}
+	for _, p := range ps {
+		for _, q := range ringPeers(p.Node, ps, 2) {
+			in[q.Node]++
+		}
+	}
+	for _, p := range ps {
+		if in[p.Node] != 2 {
+			t.Errorf("%s checked by %d nodes, want 2", p.Node, in[p.Node])
+		}
+	}
+}

@@ -1,0 +1,267 @@
+package diagnose
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+)
+
+// Causes `netcheck pods` names.
+const (
+	CauseCrossNodeAll Cause = "cross-node-all"
+	CauseNodeIsolated Cause = "node-isolated"
+)
+
+// PodsInput is what `netcheck pods` observed: a pod probe per node, each
+// pinging and connecting to every other.
+type PodsInput struct {
+	NodeNets []NodeNet
+	Nodes    []observe.Node
+}
+
+// PeerKey is the key of the checks from a pod probe to the one on node.
+func PeerKey(node string) string { return "pod on " + node }
+
+// PeerPort is where the TCP check connects: nothing listens there, so a
+// refusal (the peer's kernel answering RST) proves the path as well as a
+// connect would.
+const PeerPort = 9
+
+// pairReach is what a pod on from saw of the pod on to.
+type pairReach int
+
+const (
+	pairUnknown pairReach = iota
+	pairOK
+	pairLost
+)
+
+func peerReach(n observe.Node, to string) (pairReach, []string) {
+	var ev []string
+	ran, ok := false, false
+	for _, c := range n.Pod.Checks {
+		if c.Target != PeerKey(to) || c.Outcome == observe.NotRun || c.Outcome == observe.Error {
+			continue
+		}
+		ran = true
+		ev = append(ev, describeCheck("pod@"+n.Name, c))
+		if c.Outcome == observe.OK || (c.Kind == observe.TCP && c.Outcome == observe.Refused) {
+			ok = true
+		}
+	}
+	switch {
+	case ok:
+		return pairOK, ev
+	case ran:
+		return pairLost, ev
+	}
+	return pairUnknown, ev
+}
+
+// Pods diagnoses pod-to-pod traffic between nodes: the matrix of who
+// reaches whom, read together with each node's routes, FORWARD chain and
+// interface MTUs.
+func Pods(in PodsInput) []Finding {
+	var out []Finding
+	var ran []observe.Node
+	for _, n := range in.Nodes {
+		if n.Err != "" || n.Pod.Err != "" {
+			msg := n.Err
+			if msg == "" {
+				msg = n.Pod.Err
+			}
+			out = append(out, Finding{Severity: Error, Cause: CauseProbeFailed, Nodes: []string{n.Name},
+				Summary: "node could not be probed", Evidence: []string{n.Name + ": " + msg}})
+			continue
+		}
+		ran = append(ran, n)
+	}
+	reach := map[[2]string]pairReach{}
+	evidence := map[[2]string][]string{}
+	for _, a := range ran {
+		for _, b := range ran {
+			if a.Name == b.Name {
+				continue
+			}
+			r, ev := peerReach(a, b.Name)
+			reach[[2]string{a.Name, b.Name}], evidence[[2]string{a.Name, b.Name}] = r, ev
+		}
+	}
+	lost := func(a, b string) bool { return reach[[2]string{a, b}] == pairLost }
+	routes, gaps := MissingPodRoutes(ran, in.NodeNets, lost)
+	out = append(out, routes...)
+
+	// Pairs lost that no missing route explains.
+	var pairs [][2]string
+	involved, measured := map[string]int{}, map[string]int{}
+	total := 0
+	for k, r := range reach {
+		if r == pairUnknown {
+			continue
+		}
+		total++
+		measured[k[0]]++
+		measured[k[1]]++
+		if r == pairLost && !gaps.between(k[0], k[1]) {
+			pairs = append(pairs, k)
+			involved[k[0]]++
+			involved[k[1]]++
+		}
+	}
+	sort.Slice(pairs, func(i, j int) bool { return pairs[i][0]+pairs[i][1] < pairs[j][0]+pairs[j][1] })
+	overlay := overlayOf(ran)
+	switch {
+	case len(pairs) == 0:
+	case len(pairs) == total && len(ran) > 2:
+		var ev []string
+		for _, p := range pairs[:min(len(pairs), 4)] {
+			ev = append(ev, evidence[p]...)
+		}
+		out = append(out, Finding{Severity: Error, Cause: CauseCrossNodeAll,
+			Summary:  "no pod reaches a pod on another node: the pod network between nodes is down (" + overlay + ")",
+			Evidence: ev,
+			Candidates: []string{overlayPorts(overlay) + " blocked between the nodes (security group / host firewall)",
+				"the CNI agent is down on every node (kubectl -n kube-system get pods -o wide)",
+				"a default-deny NetworkPolicy in the probe namespace"}})
+	default:
+		for _, n := range ran {
+			if f := isolated(n, ran, pairs, evidence, involved[n.Name] == measured[n.Name]); f != nil {
+				out = append(out, *f)
+				pairs = dropPairsOf(pairs, n.Name)
+			}
+		}
+		for _, p := range pairs {
+			out = append(out, Finding{Severity: Error, Cause: CauseCrossNode, Nodes: []string{p[0]}, Target: p[1],
+				Summary:  "pods on this node cannot reach pods on " + p[1] + ", while other pairs of nodes work: the path between these two nodes is broken",
+				Evidence: evidence[p],
+				Candidates: []string{overlayPorts(overlay) + " blocked between " + p[0] + " and " + p[1],
+					"a FORWARD rule on one of the two nodes (kubectl netcheck node --node " + p[0] + " --node " + p[1] + ")"}})
+		}
+	}
+	if f := mtuBetweenNodes(ran); f != nil {
+		out = append(out, *f)
+	}
+	return merge(out)
+}
+
+// isolated: every pair measured that involves n is lost and every pair
+// that does not involve it works. The node's own facts then usually say why.
+func isolated(n observe.Node, ran []observe.Node, pairs [][2]string, evidence map[[2]string][]string, allLost bool) *Finding {
+	if len(ran) < 3 || !allLost {
+		return nil
+	}
+	for _, p := range pairs {
+		if p[0] != n.Name && p[1] != n.Name {
+			return nil
+		}
+	}
+	var ev []string
+	for _, p := range pairs {
+		if p[0] == n.Name {
+			ev = append(ev, evidence[p]...)
+		}
+	}
+	f := &Finding{Severity: Error, Cause: CauseNodeIsolated, Nodes: []string{n.Name},
+		Summary:  "pods on this node reach no pod on any other node, and no other node's pods reach them, while the other nodes reach each other: the fault is on this node",
+		Evidence: ev,
+		Candidates: []string{"the CNI agent on " + n.Name + " is down or misconfigured",
+			overlayPorts(overlayOf([]observe.Node{n})) + " blocked to or from " + n.Name}}
+	cidr := strings.Join(n.Facts.PodCIDRs, ",")
+	for _, tf := range n.Facts.Targets {
+		if tf.Forward.Result == observe.No {
+			f.Cause = CauseForwardDrop
+			f.Summary = "the node's FORWARD chain drops its pods' traffic to and from other nodes' pods"
+			f.Evidence = append(f.Evidence, verdictEvidence(n.Name, "filter FORWARD", tf.Forward)...)
+			f.Fix, f.Candidates = forwardFix(tf.Forward, cidr), nil
+			if strings.HasPrefix(tf.Forward.Action, "policy") {
+				// Between pods, new flows arrive too: accept both directions.
+				f.Fix = []string{"iptables -I FORWARD -s " + cidr + " -j ACCEPT   # on " + n.Name,
+					"iptables -I FORWARD -d " + cidr + " -j ACCEPT",
+					"or, if nothing relies on it: iptables -P FORWARD ACCEPT   (Docker sets DROP; persist via your firewall config)"}
+			}
+			return f
+		}
+	}
+	if n.Facts.IPForward == observe.No {
+		f.Cause = CauseIPForwardOff
+		f.Summary = "IP forwarding is off on the node: it routes no pod traffic to or from other nodes"
+		f.Evidence = append(f.Evidence, "node@"+n.Name+": net.ipv4.ip_forward = 0")
+		f.Fix = []string{"sysctl -w net.ipv4.ip_forward=1   # on " + n.Name + "; persist it in /etc/sysctl.d/ and find what turned it off"}
+		f.Candidates = nil
+	}
+	return f
+}
+
+func dropPairsOf(pairs [][2]string, node string) [][2]string {
+	var out [][2]string
+	for _, p := range pairs {
+		if p[0] != node && p[1] != node {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// overlayOf names the pod network's encapsulation from the nodes' links.
+func overlayOf(nodes []observe.Node) string {
+	known := []struct{ link, name string }{
+		{"flannel.1", "flannel VXLAN"}, {"flannel-wg", "flannel WireGuard"}, {"vxlan.calico", "Calico VXLAN"},
+		{"tunl0", "IP-in-IP"}, {"cilium_vxlan", "Cilium VXLAN"}, {"cilium_geneve", "Cilium Geneve"},
+		{"genev_sys_6081", "Geneve"}, {"cilium_wg0", "Cilium WireGuard"}, {"wg0", "WireGuard"}, {"weave", "Weave"},
+	}
+	for _, k := range known {
+		for _, n := range nodes {
+			if _, ok := n.Facts.MTUs[k.link]; ok {
+				return k.name + " (" + k.link + ")"
+			}
+		}
+	}
+	return "no overlay device: a routed pod network"
+}
+
+func overlayPorts(overlay string) string {
+	switch {
+	case strings.Contains(overlay, "VXLAN") && strings.Contains(overlay, "Calico"):
+		return "VXLAN UDP 4789"
+	case strings.Contains(overlay, "VXLAN"):
+		return "VXLAN UDP 8472"
+	case strings.Contains(overlay, "Geneve"):
+		return "Geneve UDP 6081"
+	case strings.Contains(overlay, "WireGuard"):
+		return "WireGuard UDP 51820"
+	case strings.Contains(overlay, "IP-in-IP"):
+		return "IP protocol 4 (IP-in-IP)"
+	case strings.Contains(overlay, "Weave"):
+		return "Weave TCP 6783 / UDP 6783-6784"
+	}
+	return "traffic between the nodes' addresses"
+}
+
+// mtuBetweenNodes: pods on nodes whose pod interfaces have different MTUs
+// lose the large packets between them (small pings pass, transfers hang).
+func mtuBetweenNodes(nodes []observe.Node) *Finding {
+	byMTU := map[int][]string{}
+	for _, n := range nodes {
+		if mtu := n.Facts.MTUs[n.Facts.PodDev]; mtu > 0 {
+			byMTU[mtu] = append(byMTU[mtu], n.Name)
+		}
+	}
+	if len(byMTU) < 2 {
+		return nil
+	}
+	var mtus []int
+	for m := range byMTU {
+		mtus = append(mtus, m)
+	}
+	sort.Ints(mtus)
+	var ev []string
+	for _, m := range mtus {
+		ev = append(ev, fmt.Sprintf("pod interface MTU %d on %s", m, strings.Join(byMTU[m], ", ")))
+	}
+	return &Finding{Severity: Warning, Cause: CauseMTUMismatch, Nodes: byMTU[mtus[len(mtus)-1]],
+		Summary:  fmt.Sprintf("the pod network's MTU differs between nodes (%d vs %d): large packets between them are dropped while pings and small requests pass", mtus[0], mtus[len(mtus)-1]),
+		Evidence: ev,
+		Fix:      []string{fmt.Sprintf("set one MTU for the pod network in the CNI's configuration (at most %d, less the overlay's header), then restart the CNI agent on the listed nodes", mtus[0])}}
+}

@@ -1,0 +1,124 @@
+package diagnose
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+)
+
+// podsInput: the three lab nodes, every pod reaching every other.
+func podsInput() PodsInput {
+	in := PodsInput{NodeNets: svcNets}
+	for _, nn := range svcNets {
+		n := observe.Node{Name: nn.Name, IP: nn.IP, Pod: observe.SideResult{IP: "10.244.x.5"}}
+		n.Facts = observe.NodeFacts{PodDev: "cni0", MTUs: map[string]int{"cni0": 1500, "eth0": 1500}, IPForward: observe.Yes, PodCIDRs: nn.PodCIDRs}
+		for _, other := range svcNets {
+			if other.Name == nn.Name {
+				continue
+			}
+			n.Pod.Checks = append(n.Pod.Checks,
+				observe.Check{Kind: observe.Ping, Target: PeerKey(other.Name), Outcome: observe.OK},
+				observe.Check{Kind: observe.TCP, Target: PeerKey(other.Name), Outcome: observe.Refused})
+			key, _ := PodCIDRKey(other.PodCIDRs[0])
+			n.Facts.Targets = append(n.Facts.Targets, observe.TargetFacts{Target: key,
+				NodeRoute: observe.Route{Query: "ip route get " + key, Line: key + " via " + other.IP + " dev eth0", Via: other.IP, Dev: "eth0"},
+				Forward:   observe.Verdict{Result: observe.Yes, Action: "policy ACCEPT"}})
+		}
+		in.Nodes = append(in.Nodes, n)
+	}
+	return in
+}
+
+// lose makes the pod on from lose everything sent to the pod on to.
+func lose(in *PodsInput, from, to string) {
+	for i := range in.Nodes {
+		if in.Nodes[i].Name != from {
+			continue
+		}
+		for j := range in.Nodes[i].Pod.Checks {
+			if in.Nodes[i].Pod.Checks[j].Target == PeerKey(to) {
+				in.Nodes[i].Pod.Checks[j].Outcome = observe.Timeout
+			}
+		}
+	}
+}
+
+func TestPodsDiagnosis(t *testing.T) {
+	tests := []struct {
+		name  string
+		edit  func(*PodsInput)
+		cause Cause
+		nodes string
+		text  string
+	}{
+		{"healthy: refusals prove the path", func(*PodsInput) {}, "", "", ""},
+		{"route to n2's podCIDR deleted on n1", func(in *PodsInput) {
+			lose(in, "n1", "n2")
+			lose(in, "n2", "n1")
+			tf := factsFor(in.Nodes[0], "10.244.2.1")
+			tf.NodeRoute = observe.Route{Query: "ip route get 10.244.2.1", Line: "10.244.2.1 via 198.18.0.254 dev eth0", Via: "198.18.0.254", Default: true}
+		}, CauseMissingPodRoute, "n1", "ip route add 10.244.2.0/24 via 198.18.0.12"},
+		{"FORWARD DROP on n2 isolates it", func(in *PodsInput) {
+			for _, o := range []string{"n1", "n3"} {
+				lose(in, "n2", o)
+				lose(in, o, "n2")
+			}
+			for j := range in.Nodes[1].Facts.Targets {
+				in.Nodes[1].Facts.Targets[j].Forward = observe.Verdict{Result: observe.No, Action: "policy DROP"}
+			}
+		}, CauseForwardDrop, "n2", "iptables -I FORWARD -s 10.244.2.0/24 -j ACCEPT"},
+		{"ip_forward off on n3 isolates it", func(in *PodsInput) {
+			for _, o := range []string{"n1", "n2"} {
+				lose(in, "n3", o)
+				lose(in, o, "n3")
+			}
+			in.Nodes[2].Facts.IPForward = observe.No
+		}, CauseIPForwardOff, "n3", "sysctl -w net.ipv4.ip_forward=1"},
+		{"n3 isolated, cause unseen: candidates", func(in *PodsInput) {
+			in.Nodes[2].Facts.MTUs["flannel.1"] = 1450
+			for _, o := range []string{"n1", "n2"} {
+				lose(in, "n3", o)
+				lose(in, o, "n3")
+			}
+		}, CauseNodeIsolated, "n3", "VXLAN UDP 8472 blocked to or from n3"},
+		{"everything between nodes lost", func(in *PodsInput) {
+			for _, a := range []string{"n1", "n2", "n3"} {
+				for _, b := range []string{"n1", "n2", "n3"} {
+					if a != b {
+						lose(in, a, b)
+					}
+				}
+			}
+		}, CauseCrossNodeAll, "", "no overlay device"},
+		{"one pair lost, no route gap", func(in *PodsInput) {
+			lose(in, "n1", "n3")
+		}, CauseCrossNode, "n1", "between n1 and n3"},
+		{"MTU differs on one node", func(in *PodsInput) {
+			in.Nodes[1].Facts.MTUs["cni0"] = 9000
+		}, CauseMTUMismatch, "n2", "1500 vs 9000"},
+		{"a node whose probe failed", func(in *PodsInput) {
+			in.Nodes[2].Err = "image busybox:1.36 cannot be pulled"
+		}, CauseProbeFailed, "n3", "cannot be pulled"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := podsInput()
+			tc.edit(&in)
+			got := Pods(in)
+			if tc.cause == "" {
+				if len(got) != 0 {
+					t.Fatalf("want none:\n%s", dump(got))
+				}
+				return
+			}
+			if len(got) != 1 || got[0].Cause != tc.cause || strings.Join(got[0].Nodes, ",") != tc.nodes {
+				t.Fatalf("want one %s on %q:\n%s", tc.cause, tc.nodes, dump(got))
+			}
+			all := got[0].Summary + "\n" + strings.Join(got[0].Evidence, "\n") + "\n" + strings.Join(got[0].Fix, "\n") + "\n" + strings.Join(got[0].Candidates, "\n")
+			if !strings.Contains(all, tc.text) {
+				t.Fatalf("finding lacks %q:\n%s", tc.text, all)
+			}
+		})
+	}
+}

@@ -1,0 +1,58 @@
+package fanout
+
+import (
+	"context"
+	"sync"
+)
+
+// Peer is one node's pod probe as the others see it.
+type Peer struct {
+	Node  string
+	PodIP string // "" when the node's pod probe did not start
+}
+
+// roster gathers every node's pod probe address, so checks between pods
+// can start once all are known. Every node reports exactly once, started
+// or not, so waiting ends even when some nodes fail.
+type roster struct {
+	mu    sync.Mutex
+	left  int
+	peers []Peer
+	done  chan struct{}
+}
+
+func newRoster(n int) *roster {
+	r := &roster{left: n, done: make(chan struct{})}
+	if n == 0 {
+		close(r.done)
+	}
+	return r
+}
+
+func (r *roster) report(p Peer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.peers = append(r.peers, p)
+	r.left--
+	if r.left == 0 {
+		close(r.done)
+	}
+}
+
+// wait returns the started peers once every node has reported, or what
+// is known when ctx ends.
+func (r *roster) wait(ctx context.Context) []Peer {
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []Peer
+	for _, p := range r.peers {
+		if p.PodIP != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
