@@ -5,7 +5,6 @@ package e2e
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -204,14 +203,7 @@ func TestExternalRBACMissingExec(t *testing.T) {
 	kubectl(t, "-n", ns, "create", "rolebinding", "limited", "--role=pods-no-exec", "--serviceaccount="+ns+":limited")
 	kubectl(t, "create", "clusterrole", "netcheck-e2e-nodes", "--verb=get,list,watch", "--resource=nodes,namespaces")
 	kubectl(t, "create", "clusterrolebinding", "netcheck-e2e-nodes", "--clusterrole=netcheck-e2e-nodes", "--serviceaccount="+ns+":limited")
-	token := strings.TrimSpace(kubectl(t, "-n", ns, "create", "token", "limited"))
-	server := strings.TrimSpace(kubectl(t, "config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"))
-	// A kubeconfig of its own: flags would keep the admin's client certificate.
-	kc := filepath.Join(t.TempDir(), "limited.kubeconfig")
-	kubectl(t, "config", "--kubeconfig", kc, "set-cluster", "lab", "--server", server, "--insecure-skip-tls-verify=true")
-	kubectl(t, "config", "--kubeconfig", kc, "set-credentials", "limited", "--token", token)
-	kubectl(t, "config", "--kubeconfig", kc, "set-context", "lab", "--cluster", "lab", "--user", "limited", "--namespace", ns)
-	kubectl(t, "config", "--kubeconfig", kc, "use-context", "lab")
+	kc := tokenKubeconfig(t, ns, "limited")
 	r := netcheck(t, time.Minute, "external", "198.19.0.1", "--kubeconfig", kc)
 	if r.code != 2 || !strings.Contains(r.stderr, "create pods/exec") || strings.Contains(r.stderr, "delete pods") {
 		t.Fatalf("exit %d stderr %q: want exit 2 naming only the missing pods/exec", r.code, r.stderr)

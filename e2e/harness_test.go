@@ -165,3 +165,18 @@ func startUntilProbePods(t *testing.T, args ...string) *exec.Cmd {
 	}
 	return cmd
 }
+
+// tokenKubeconfig writes a kubeconfig that authenticates as a service
+// account, with the account's namespace as the current one. A kubeconfig
+// of its own: --token on top of the admin's would lose to its client certificate.
+func tokenKubeconfig(t *testing.T, ns, sa string) string {
+	t.Helper()
+	token := strings.TrimSpace(kubectl(t, "-n", ns, "create", "token", sa))
+	server := strings.TrimSpace(kubectl(t, "config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"))
+	kc := filepath.Join(t.TempDir(), sa+".kubeconfig")
+	kubectl(t, "config", "--kubeconfig", kc, "set-cluster", "lab", "--server", server, "--insecure-skip-tls-verify=true")
+	kubectl(t, "config", "--kubeconfig", kc, "set-credentials", sa, "--token", token)
+	kubectl(t, "config", "--kubeconfig", kc, "set-context", "lab", "--cluster", "lab", "--user", sa, "--namespace", ns)
+	kubectl(t, "config", "--kubeconfig", kc, "use-context", "lab")
+	return kc
+}
