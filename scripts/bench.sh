@@ -34,6 +34,13 @@ function median(key, m,    n, i, j, v, a) {
 	n = ++N[key]
 	for (i = 3; i < NF; i += 2) V[key, $(i+1), n] = $i
 }
+/^BenchmarkPeers\// {
+	split($1, p, "/"); nodes = p[3]; sub(/^nodes=/, "", nodes); sub(/-[0-9]+$/, "", nodes)
+	key = "peers" SUBSEP nodes
+	if (!(key in N)) { porder[++P] = key; S[key] = nodes }
+	n = ++N[key]
+	for (i = 3; i < NF; i += 2) V[key, $(i+1), n] = $i
+}
 /^BenchmarkFakeAPIServer\// {
 	split($1, p, "/"); nodes = p[2]; sub(/^nodes=/, "", nodes); sub(/-[0-9]+$/, "", nodes)
 	key = "floor" SUBSEP nodes
@@ -58,6 +65,14 @@ END {
 		printf "\nharness floor (the fake API server alone, 2 creates per node, no plugin code):\n"
 		printf "%6s %14s\n", "nodes", "all-created-s"
 		for (k = 1; k <= F; k++) printf "%6d %14.3f\n", S[forder[k]], median(forder[k], "all-created-s")
+	}
+	if (P > 0) {
+		printf "\npods shape (every pod waits for all, then checks 10 peers; qps sized):\n"
+		printf "%6s %8s %8s %9s\n", "nodes", "wall-s", "vs-min", "exec/node"
+		for (k = 1; k <= P; k++) {
+			w = median(porder[k], "wall-s"); if (k == 1) pbase = w
+			printf "%6d %8.2f %8.2f %9.2f\n", S[porder[k]], w, w / pbase, median(porder[k], "exec/node")
+		}
 	}
 	if (count > 1) printf "(median of %d runs per row)\n", count
 }' "$OUT"

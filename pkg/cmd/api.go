@@ -57,13 +57,7 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
   kubectl netcheck api -n shop --service-account web --path /api/v1/namespaces/shop/configmaps`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(c.Context())
+			return runCommand(c, o)
 		},
 	}
 	o.addFlags(cmd)

@@ -47,22 +47,21 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
   kubectl netcheck dns --name kubernetes.default.svc.corp.local`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			if err := target.ValidateDNSName(o.Name); err != nil {
-				return usageError("--name: %v", err)
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(c.Context())
+			return runCommand(c, o)
 		},
 	}
 	o.addFlags(cmd)
 	cmd.Flags().StringVar(&o.Name, "name", "kubernetes.default.svc.cluster.local", "the name every probe resolves (use your cluster domain)")
 	cmd.Flags().StringVar(&o.DNSService, "dns-service", "kube-system/kube-dns", "the cluster DNS Service, namespace/name")
 	return cmd
+}
+
+// Validate checks --name besides the shared flags.
+func (o *DNSOptions) Validate() error {
+	if err := target.ValidateDNSName(o.Name); err != nil {
+		return usageError("--name: %v", err)
+	}
+	return o.ProbeOptions.Validate()
 }
 
 // servers reads the DNS Service and the pods behind it.

@@ -65,13 +65,7 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 		Args:    cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Args = args
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(c.Context())
+			return runCommand(c, o)
 		},
 	}
 	o.addFlags(cmd)

@@ -38,13 +38,7 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
   kubectl netcheck node --node worker-3 -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(c.Context())
+			return runCommand(c, o)
 		},
 	}
 	o.addFlags(cmd)

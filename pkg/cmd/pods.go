@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"sort"
 	"strings"
 	"time"
 
@@ -49,13 +48,7 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
   kubectl netcheck pods -l node-role.kubernetes.io/worker -o wide`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(c.Context())
+			return runCommand(c, o)
 		},
 	}
 	o.addFlags(cmd)
@@ -87,7 +80,7 @@ func (o *PodsOptions) Run(parent context.Context) error {
 	t := o.Timeout
 	peers := func(self string, ps []fanout.Peer) []probe.Spec {
 		var out []probe.Spec
-		for _, p := range ringPeers(self, ps, o.Peers) {
+		for _, p := range fanout.RingPeers(self, ps, o.Peers) {
 			key := diagnose.PeerKey(p.Node)
 			out = append(out,
 				probe.Spec{Kind: observe.Ping, Key: key, Argv: probe.PingArgv(p.PodIP, t), Classify: probe.ClassifyPing},
@@ -101,21 +94,4 @@ func (o *PodsOptions) Run(parent context.Context) error {
 	}
 	findings := diagnose.Pods(diagnose.PodsInput{NodeNets: nets, Nodes: run.Nodes})
 	return o.finish("PodsCheck", "pods", []string{"pod-to-pod between every pair of nodes"}, sel, run, findings, start)
-}
-
-// ringPeers picks the k nodes after self in name order (all when k is 0
-// or covers them): with every node doing the same, each is checked by k
-// others too, and the checks grow as n·k, not n².
-func ringPeers(self string, ps []fanout.Peer, k int) []fanout.Peer {
-	sorted := append([]fanout.Peer(nil), ps...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Node < sorted[j].Node })
-	start := sort.Search(len(sorted), func(i int) bool { return sorted[i].Node > self })
-	var out []fanout.Peer
-	for i := 0; i < len(sorted) && (k == 0 || len(out) < k); i++ {
-		p := sorted[(start+i)%len(sorted)]
-		if p.Node != self {
-			out = append(out, p)
-		}
-	}
-	return out
 }

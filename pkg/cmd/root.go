@@ -3,6 +3,7 @@
 package cmd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -48,6 +49,25 @@ func ExitCode(err error) (int, bool) {
 		return ee.code, ee != errProblems
 	}
 	return ExitError, true
+}
+
+// command is the shape of every probing command, as in kubectl: fill in
+// from flags and kubeconfig, check the input, then act.
+type command interface {
+	Complete() error
+	Validate() error
+	Run(ctx context.Context) error
+}
+
+// runCommand is every probing command's RunE body.
+func runCommand(c *cobra.Command, o command) error {
+	if err := o.Complete(); err != nil {
+		return err
+	}
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	return o.Run(c.Context())
 }
 
 // NewCmdNetcheck is the root command.

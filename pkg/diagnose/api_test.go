@@ -1,7 +1,6 @@
 package diagnose
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
@@ -44,20 +43,7 @@ func TestAPIDiagnosis(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			in := APIInput{ServiceInput: svcInput(), ServiceAccount: "shop/probe", Path: "/api/v1/namespaces/shop/pods?limit=1"}
 			tc.edit(&in)
-			got := API(in)
-			if tc.cause == "" {
-				if len(got) != 0 {
-					t.Fatalf("want none:\n%s", dump(got))
-				}
-				return
-			}
-			if len(got) != 1 || got[0].Cause != tc.cause || strings.Join(got[0].Nodes, ",") != tc.nodes {
-				t.Fatalf("want one %s on %s:\n%s", tc.cause, tc.nodes, dump(got))
-			}
-			all := got[0].Summary + "\n" + strings.Join(got[0].Evidence, "\n") + "\n" + strings.Join(got[0].Fix, "\n") + "\n" + strings.Join(got[0].Candidates, "\n")
-			if !strings.Contains(all, tc.text) {
-				t.Fatalf("finding lacks %q:\n%s", tc.text, all)
-			}
+			wantOne(t, API(in), tc.cause, tc.nodes, tc.text)
 		})
 	}
 }

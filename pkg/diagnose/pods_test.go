@@ -105,20 +105,26 @@ func TestPodsDiagnosis(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			in := podsInput()
 			tc.edit(&in)
-			got := Pods(in)
-			if tc.cause == "" {
-				if len(got) != 0 {
-					t.Fatalf("want none:\n%s", dump(got))
-				}
-				return
-			}
-			if len(got) != 1 || got[0].Cause != tc.cause || strings.Join(got[0].Nodes, ",") != tc.nodes {
-				t.Fatalf("want one %s on %q:\n%s", tc.cause, tc.nodes, dump(got))
-			}
-			all := got[0].Summary + "\n" + strings.Join(got[0].Evidence, "\n") + "\n" + strings.Join(got[0].Fix, "\n") + "\n" + strings.Join(got[0].Candidates, "\n")
-			if !strings.Contains(all, tc.text) {
-				t.Fatalf("finding lacks %q:\n%s", tc.text, all)
-			}
+			wantOne(t, Pods(in), tc.cause, tc.nodes, tc.text)
 		})
+	}
+}
+
+// wantOne asserts got is exactly one finding of cause on nodes whose text
+// (summary, evidence, fix, candidates) contains text; cause "" wants none.
+func wantOne(t *testing.T, got []Finding, cause Cause, nodes, text string) {
+	t.Helper()
+	if cause == "" {
+		if len(got) != 0 {
+			t.Fatalf("want none:\n%s", dump(got))
+		}
+		return
+	}
+	if len(got) != 1 || got[0].Cause != cause || strings.Join(got[0].Nodes, ",") != nodes {
+		t.Fatalf("want one %s on %q:\n%s", cause, nodes, dump(got))
+	}
+	all := got[0].Summary + "\n" + strings.Join(got[0].Evidence, "\n") + "\n" + strings.Join(got[0].Fix, "\n") + "\n" + strings.Join(got[0].Candidates, "\n")
+	if !strings.Contains(all, text) {
+		t.Fatalf("finding lacks %q:\n%s", text, all)
 	}
 }

@@ -54,6 +54,7 @@ import (
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 	"github.com/netcheck/kubectl-netcheck/pkg/plan"
 	"github.com/netcheck/kubectl-netcheck/pkg/podexec"
+	"github.com/netcheck/kubectl-netcheck/pkg/probe"
 )
 
 // sim is the simulated cluster. Every duration is at scale 1 (what the lab
@@ -484,6 +485,8 @@ func (f *fakeExec) Exec(ctx context.Context, ns, pod, container string, argv []s
 	case "ping":
 		d += pingTime(argv, f.c.sim.rtt)
 		r = podexec.Result{Stdout: f.out.ping}
+	case "nc": // a peer's closed port: the kernel's RST
+		r = podexec.Result{ExitCode: 1, Stderr: "nc: can't connect to remote host (" + argv[len(argv)-2] + "): Connection refused\n"}
 	case "grep":
 		if argv[len(argv)-1] == "/proc/net/nf_conntrack" {
 			src := strings.TrimSuffix(strings.TrimPrefix(argv[3], "src="), " ")
@@ -591,7 +594,9 @@ type result struct {
 
 // runOnce does what `kubectl netcheck external 198.19.0.1` does after node
 // selection: Start the launcher, fan out, Cleanup.
-func runOnce(tb testing.TB, s sim, n int, out outputs) result {
+// runOnce runs one fan-out; with peers > 0 it is the `pods` shape: no
+// target checks, each pod checks `peers` others once all are up.
+func runOnce(tb testing.TB, s sim, n int, out outputs, peers ...int) result {
 	c := newCluster(s)
 	defer func() {
 		c.stopped.Store(true)
@@ -628,10 +633,24 @@ func runOnce(tb testing.TB, s sim, n int, out outputs) result {
 	start := time.Now()
 	c.createdAt.Store(start.UnixNano())
 	l.Start(ctx)
-	obs, timing, err := fanout.Run(ctx, fanout.Config{
+	cfg := fanout.Config{
 		Launcher: l, Exec: &fakeExec{c: c, out: out}, Targets: targets,
 		ProbeTimeout: 3 * time.Second, StartTimeout: 60 * time.Second, Progress: progress,
-	}, simNodes(n))
+	}
+	if len(peers) > 0 && peers[0] > 0 {
+		k := peers[0]
+		cfg.ChecksOff = true
+		cfg.PeerSpecs = func(self string, ps []fanout.Peer) []probe.Spec {
+			var specs []probe.Spec
+			for _, p := range fanout.RingPeers(self, ps, k) {
+				specs = append(specs,
+					probe.Spec{Kind: observe.Ping, Key: p.Node, Argv: probe.PingArgv(p.PodIP, 3*time.Second), Classify: probe.ClassifyPing},
+					probe.Spec{Kind: observe.TCP, Key: p.Node, Argv: probe.TCPArgv(p.PodIP, 9, 3*time.Second), Classify: probe.ClassifyTCP})
+			}
+			return specs
+		}
+	}
+	obs, timing, err := fanout.Run(ctx, cfg, simNodes(n))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -910,6 +929,38 @@ func TestAPIRequestsPerNode(t *testing.T) {
 					t.Fatalf("node %s facts: %+v", o.Name, f)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkPeers is the `pods` shape: every pod probe waits for all the
+// others, then pings and connects to 10 of them. Its time must stay flat
+// too: the barrier is one pod start, and the checks per node are bounded
+// by --peers, not by the node count.
+func BenchmarkPeers(b *testing.B) {
+	out := loadOutputs(b)
+	for _, n := range benchNodes() {
+		b.Run(fmt.Sprintf("peers=10/nodes=%d", n), func(b *testing.B) {
+			s := realistic(benchScale())
+			s.qps, s.burst = float32(max(50, 2*n)), max(100, 2*n+50)
+			s.serverDeleteCollection = true
+			var wall time.Duration
+			var execs int
+			for i := 0; i < b.N; i++ {
+				r := runOnce(b, s, n, out, 10)
+				for _, o := range r.obs {
+					if o.Err != "" || o.Pod.Err != "" || len(o.Pod.Checks) != 2*min(10, n-1) {
+						b.Fatalf("node %s: %s %s, %d peer checks", o.Name, o.Err, o.Pod.Err, len(o.Pod.Checks))
+					}
+				}
+				if r.left != 0 {
+					b.Fatalf("%d pods left", r.left)
+				}
+				wall += r.wall
+				execs += r.execs
+			}
+			b.ReportMetric(wall.Seconds()/float64(b.N), "wall-s")
+			b.ReportMetric(float64(execs)/float64(b.N*n), "exec/node")
 		})
 	}
 }

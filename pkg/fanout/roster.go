@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"context"
+	"sort"
 	"sync"
 )
 
@@ -51,6 +52,23 @@ func (r *roster) wait(ctx context.Context) []Peer {
 	var out []Peer
 	for _, p := range r.peers {
 		if p.PodIP != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// RingPeers picks the k nodes after self in name order (all when k is 0
+// or covers them): with every node doing the same, each is checked by k
+// others too, and the checks grow as n·k, not n².
+func RingPeers(self string, ps []Peer, k int) []Peer {
+	sorted := append([]Peer(nil), ps...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Node < sorted[j].Node })
+	start := sort.Search(len(sorted), func(i int) bool { return sorted[i].Node > self })
+	var out []Peer
+	for i := 0; i < len(sorted) && (k == 0 || len(out) < k); i++ {
+		p := sorted[(start+i)%len(sorted)]
+		if p.Node != self {
 			out = append(out, p)
 		}
 	}

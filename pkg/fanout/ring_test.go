@@ -1,18 +1,16 @@
-package cmd
+package fanout
 
 import (
 	"strings"
 	"testing"
-
-	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
 )
 
 func TestRingPeers(t *testing.T) {
-	var ps []fanout.Peer
+	var ps []Peer
 	for _, n := range []string{"e", "a", "c", "b", "d"} {
-		ps = append(ps, fanout.Peer{Node: n, PodIP: "10.0.0.1"})
+		ps = append(ps, Peer{Node: n, PodIP: "10.0.0.1"})
 	}
-	names := func(p []fanout.Peer) string {
+	names := func(p []Peer) string {
 		var s []string
 		for _, x := range p {
 			s = append(s, x.Node)
@@ -31,14 +29,14 @@ func TestRingPeers(t *testing.T) {
 		{"x", 1, "a"}, // self not among the started peers (its probe failed)
 	}
 	for _, tc := range tests {
-		if got := names(ringPeers(tc.self, ps, tc.k)); got != tc.want {
-			t.Errorf("ringPeers(%s, %d) = %s, want %s", tc.self, tc.k, got, tc.want)
+		if got := names(RingPeers(tc.self, ps, tc.k)); got != tc.want {
+			t.Errorf("RingPeers(%s, %d) = %s, want %s", tc.self, tc.k, got, tc.want)
 		}
 	}
 	// Every node is checked by exactly k others.
 	in := map[string]int{}
 	for _, p := range ps {
-		for _, q := range ringPeers(p.Node, ps, 2) {
+		for _, q := range RingPeers(p.Node, ps, 2) {
 			in[q.Node]++
 		}
 	}
