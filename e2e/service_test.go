@@ -17,7 +17,8 @@ import (
 // node, NodePort), typo (selector app=wbe), wrongport (targetPort 8081
 // while the pods listen on and declare 8080), deaf (pods that declare 8080
 // but listen on 8081, no readiness probe — the app started on the wrong port);
-// and the service account nc-probe, with no rights (for `api`).
+// solo (one echo pod on nc-node1: every connect to its Service from
+// itself is a hairpin); and the service account nc-probe, with no rights (for `api`).
 const shopYAML = `
 apiVersion: v1
 kind: Namespace
@@ -60,6 +61,30 @@ spec:
         imagePullPolicy: Never
         env: [{name: HTTP_PORT, value: "8081"}]
         ports: [{name: http, containerPort: 8080}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: solo, namespace: nc-shop}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: solo}}
+  template:
+    metadata: {labels: {app: solo}}
+    spec:
+      nodeSelector: {kubernetes.io/hostname: nc-node1}
+      containers:
+      - name: echo
+        image: netcheck.local/echo:1
+        imagePullPolicy: Never
+        ports: [{name: http, containerPort: 8080}]
+        readinessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 2}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: solo, namespace: nc-shop}
+spec:
+  selector: {app: solo}
+  ports: [{name: http, port: 80, targetPort: http}]
 ---
 apiVersion: v1
 kind: Service
@@ -104,7 +129,7 @@ func shop(t *testing.T) {
 			t.Fatal(err)
 		}
 		kubectl(t, "apply", "-f", f)
-		for _, d := range []string{"web", "deaf"} {
+		for _, d := range []string{"web", "deaf", "solo"} {
 			kubectl(t, "-n", "nc-shop", "rollout", "status", "deployment/"+d, "--timeout=120s")
 		}
 		// EndpointSlices and every node's kube-proxy follow the rollout.
@@ -229,4 +254,29 @@ func TestServiceNotFound(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, `namespace "nc-nosuch" not found`) {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 	}
+}
+
+// TestServiceHairpin: hairpin mode off on nc-node1's bridge ports; the one
+// backend of solo, there, loses every connect to its own Service while
+// another pod on the node reaches it. --hairpin names it.
+func TestServiceHairpin(t *testing.T) {
+	shop(t)
+	fault(t, "nc-node1", "hairpin-off")
+	r := svcCheck(t, "solo", "--hairpin")
+	only(t, r, map[diagnose.Cause]string{diagnose.CauseHairpin: "nc-node1"})
+	f := finding(t, r, diagnose.CauseHairpin)
+	mustContain(t, "evidence", f.Evidence, "0/8 connects ok")
+	mustContain(t, "evidence", f.Evidence, "hairpin_mode is 0")
+	mustContain(t, "notes", r.report.Notes, "Kubernetes keeps it in the pods' spec")
+	noProbePodsLeft(t)
+}
+
+// TestServiceHairpinHealthy: with hairpin on, the same check passes.
+func TestServiceHairpinHealthy(t *testing.T) {
+	shop(t)
+	r := svcCheck(t, "solo", "--hairpin")
+	if r.code != 0 || len(r.report.Findings) != 0 {
+		t.Fatalf("exit %d findings %+v\n%s", r.code, r.report.Findings, r.stderr)
+	}
+	noProbePodsLeft(t)
 }

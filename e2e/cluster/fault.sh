@@ -8,12 +8,14 @@
 #   ip-forward-off                 net.ipv4.ip_forward=0
 #   ext-route-del                  delete the route to 198.19.0.0/24 (traffic then dies at the dead-end gateway)
 #   kube-proxy-stop                stop kube-proxy and remove its rules (restore restarts it and waits for its rules)
+#   hairpin-off                    hairpin mode off on every bridge port of the node (its running pods
+#                                  cannot reach themselves through a Service; new pods get it back from the CNI)
 # inject twice is a no-op; restore without inject re-applies the healthy state.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
 
-usage() { sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 (($# == 3)) || usage
 node=$1 fault=$2 action=$3
 is_node "$node" || die "unknown node '$node' (nodes: ${NODES[*]})"
@@ -114,8 +116,22 @@ case $fault in
       wait_for "kube-proxy rules on $node" 30 kube_proxy_synced "$node" || die "kube-proxy on $node did not program the Services"
     fi
     ;;
+  hairpin-off)
+    # ip netns exec mounts the node's own /sys: its bridge ports are there.
+    if [[ $action == inject ]]; then
+      inn sh -c 'grep -H . /sys/class/net/*/brport/hairpin_mode' >"$rec" || { rm -f "$rec"; die "$node has no bridge ports"; }
+      inn sh -c 'for f in /sys/class/net/*/brport/hairpin_mode; do echo 0 >"$f"; done'
+    elif [[ -s $rec ]]; then
+      while IFS=: read -r f v; do
+        [[ -n $f ]] && inn sh -c 'test -e "$1" && echo "$2" >"$1" || true' restore "$f" "$v"
+      done <"$rec"
+    else
+      # the lab's CNI config says hairpinMode: true
+      inn sh -c 'for f in /sys/class/net/*/brport/hairpin_mode; do echo 1 >"$f"; done'
+    fi
+    ;;
   *)
-    die "unknown fault '$fault' (route-del-podcidr:<node>, masquerade-del, forward-drop, ip-forward-off, ext-route-del, kube-proxy-stop)"
+    die "unknown fault '$fault' (route-del-podcidr:<node>, masquerade-del, forward-drop, ip-forward-off, ext-route-del, kube-proxy-stop, hairpin-off)"
     ;;
 esac
 

@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -42,6 +43,7 @@ type ServiceOptions struct {
 	Port          string // name or number of the Service port; "" = the first
 	HTTP          bool
 	ClusterDomain string
+	Hairpin       bool
 
 	svcNamespace string
 }
@@ -84,6 +86,7 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 	cmd.Flags().StringVar(&o.Port, "port", "", "the Service port to check, by name or number (default: the first)")
 	cmd.Flags().BoolVar(&o.HTTP, "http", false, "also GET http://CLUSTER-IP:PORT/ (default: when the port's name or appProtocol says http)")
 	cmd.Flags().StringVar(&o.ClusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain, for the Service's FQDN")
+	cmd.Flags().BoolVar(&o.Hairpin, "hairpin", false, "also connect from a backend pod per node to its own Service; CHANGES those pods: adds an ephemeral container, which Kubernetes cannot remove until the pod is replaced")
 	return cmd
 }
 
@@ -180,10 +183,29 @@ func (o *ServiceOptions) gather(ctx context.Context, more func(*fanout.Config, d
 		if more != nil {
 			more(&cfg, in)
 		}
+		var hairpinNotes []string
+		hairpinDone := make(chan struct{})
+		if o.Hairpin {
+			if o.RunID == "" {
+				o.RunID = utilrand.String(6) // before the goroutines that read it
+			}
+			probed := map[string]bool{}
+			for _, n := range sel.Nodes {
+				probed[n.Name] = true
+			}
+			go func() {
+				defer close(hairpinDone)
+				in.Hairpin, hairpinNotes = o.hairpinChecks(ctx, in, probed)
+			}()
+		} else {
+			close(hairpinDone)
+		}
 		run, err = o.launchAndProbe(ctx, cfg, sel)
+		<-hairpinDone
 		if err != nil {
 			return g, err
 		}
+		run.Notes = append(run.Notes, hairpinNotes...)
 	}
 	run.Notes = append(notes, run.Notes...)
 	in.Nodes = run.Nodes

@@ -26,7 +26,15 @@ const (
 	CauseServicePath         Cause = "service-path"
 	CauseCrossNode           Cause = "cross-node-path"
 	CauseNodePort            Cause = "nodeport"
+	CauseHairpin             Cause = "hairpin"
 )
+
+// HairpinCheck is a backend pod connecting to its own Service (`--hairpin`).
+type HairpinCheck struct {
+	Pod   string        `json:"pod"`
+	Node  string        `json:"node"`
+	Check observe.Check `json:"check"`
+}
 
 // ServicePort is the Service port under test.
 type ServicePort struct {
@@ -80,6 +88,7 @@ type ServiceInput struct {
 	Domain       string // cluster domain of the FQDN queried
 	NodeNets     []NodeNet
 	Nodes        []observe.Node
+	Hairpin      []HairpinCheck
 }
 
 // Headless reports a Service without a ClusterIP.
@@ -118,7 +127,8 @@ func (in ServiceInput) NodePortVIP() string {
 
 func (in ServiceInput) ref() string { return in.Namespace + "/" + in.Name }
 
-func (in ServiceInput) readyEndpoints() []Endpoint {
+// ReadyEndpoints are the endpoints traffic goes to.
+func (in ServiceInput) ReadyEndpoints() []Endpoint {
 	var out []Endpoint
 	for _, e := range in.Endpoints {
 		if e.Ready {
@@ -138,7 +148,7 @@ func Service(in ServiceInput) []Finding {
 			Fix:      []string{"kubectl netcheck external " + in.ExternalName + "   # checks the name itself from every node"}}}
 	}
 	out := serviceStatic(in)
-	if len(in.readyEndpoints()) == 0 {
+	if len(in.ReadyEndpoints()) == 0 {
 		return merge(out)
 	}
 	live := serviceLive(in)

@@ -61,12 +61,47 @@ func serviceLive(in ServiceInput) []Finding {
 	for _, n := range ran {
 		out = append(out, nodeService(in, n, views, allDeaf, domainOK)...)
 	}
+	return append(out, hairpin(in, ran, allDeaf)...)
+}
+
+// hairpin: a backend that loses connects to its own Service while the
+// node's other pods reach it is losing the ones that land on itself: the
+// bridge does not send a frame back out of the port it came in by.
+func hairpin(in ServiceInput, ran []observe.Node, allDeaf bool) []Finding {
+	var out []Finding
+	for _, h := range in.Hairpin {
+		if allDeaf || h.Check.Outcome == observe.OK || h.Check.Outcome == observe.Error || h.Check.Outcome == "" {
+			continue
+		}
+		ev := []string{fmt.Sprintf("pod %s (a backend, on %s) → its own Service %s: %s", h.Pod, h.Node, hostPort(in.ClusterIP, in.Port.Port), h.Check.Detail)}
+		healthy := false
+		for _, n := range ran {
+			if n.Name != h.Node {
+				continue
+			}
+			if c := check(n.Pod.Checks, SvcClusterIPKey(in.ClusterIP, in.Port.Port)); c != nil && c.Outcome == observe.OK {
+				healthy = true
+				ev = append(ev, describeCheck("pod@"+n.Name, *c)+" (another pod on the same node)")
+			}
+			if len(n.Facts.HairpinOff) > 0 {
+				ev = append(ev, fmt.Sprintf("node@%s: hairpin_mode is 0 on %d of %d bridge ports: %s", n.Name, len(n.Facts.HairpinOff), n.Facts.BridgePorts, strings.Join(n.Facts.HairpinOff, ", ")))
+			}
+		}
+		if !healthy {
+			continue // the node's Service path itself fails: reported above
+		}
+		out = append(out, Finding{Severity: Error, Cause: CauseHairpin, Nodes: []string{h.Node}, Target: in.ref(),
+			Summary:  "a backend pod loses the connections to its own Service that land on itself: hairpin mode is off on its bridge port",
+			Evidence: ev,
+			Fix: []string{`set "hairpinMode": true in the CNI bridge plugin's config (/etc/cni/net.d/) on ` + h.Node + `: new pods get it`,
+				"for running pods, on the node: for f in /sys/class/net/*/brport/hairpin_mode; do echo 1 > $f; done"}})
+	}
 	return out
 }
 
 func endpointViews(in ServiceInput, ran []observe.Node) []epView {
 	var views []epView
-	for _, e := range in.readyEndpoints() {
+	for _, e := range in.ReadyEndpoints() {
 		v := epView{e: e, ev: map[string]string{}}
 		for _, n := range ran {
 			c := check(n.Pod.Checks, SvcEndpointKey(e.IP, e.Port))
@@ -333,7 +368,7 @@ func proxyFinding(in ServiceInput, n observe.Node, ev []string) *Finding {
 	case sr.Programmed == observe.No:
 		f.Summary = fmt.Sprintf("the node's %s rules have no entry for %s while other Services are programmed: kube-proxy on this node has not synced this Service", kp.Mode, in.ClusterIPVIP())
 	case sr.Programmed == observe.Yes && sr.Endpoints == 0:
-		f.Summary = fmt.Sprintf("the node's rules say the Service has no endpoints while the API lists %d ready: kube-proxy on this node is stale", len(in.readyEndpoints()))
+		f.Summary = fmt.Sprintf("the node's rules say the Service has no endpoints while the API lists %d ready: kube-proxy on this node is stale", len(in.ReadyEndpoints()))
 	default:
 		return nil
 	}

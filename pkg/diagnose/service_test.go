@@ -204,6 +204,18 @@ func TestServiceDiagnosis(t *testing.T) {
 		{"NodePort dead on one node while the ClusterIP works", func(in *ServiceInput) {
 			setPod(in, "n2", SvcNodePortKey("198.18.0.12", 30080), observe.Timeout)
 		}, []want{{CauseNodePort, Error, "n2", "--nodeport-addresses"}}},
+		{"hairpin off: the backend loses the connects that land on itself", func(in *ServiceInput) {
+			in.Hairpin = []HairpinCheck{{Pod: "web-n1", Node: "n1", Check: observe.Check{Kind: observe.TCP, Outcome: observe.Timeout, Detail: "5/8 connects ok"}}}
+			n := node(in, "n1")
+			n.Facts.HairpinOff, n.Facts.BridgePorts = []string{"veth1"}, 3
+		}, []want{{CauseHairpin, Error, "n1", "hairpin_mode is 0 on 1 of 3 bridge ports: veth1"}}},
+		{"hairpin fine", func(in *ServiceInput) {
+			in.Hairpin = []HairpinCheck{{Pod: "web-n1", Node: "n1", Check: observe.Check{Kind: observe.TCP, Outcome: observe.OK, Detail: "8/8 connects ok"}}}
+		}, nil},
+		{"hairpin fails but so does the node's Service path: no hairpin verdict", func(in *ServiceInput) {
+			in.Hairpin = []HairpinCheck{{Pod: "web-n3", Node: "n3", Check: observe.Check{Kind: observe.TCP, Outcome: observe.Timeout, Detail: "0/8 connects ok"}}}
+			setPod(in, "n3", cipKey, observe.Timeout)
+		}, []want{{CauseServicePath, Error, "n3", "conntrack"}}},
 		{"cloud fabric: every podCIDR by the default route, all reachable", func(in *ServiceInput) {
 			for i := range in.Nodes {
 				for j := range in.Nodes[i].Facts.Targets {

@@ -150,6 +150,10 @@ type NodeFacts struct {
 	SELinux string `json:"selinux,omitempty"`
 	// MTUs maps interface names to their MTU.
 	MTUs map[string]int `json:"mtus,omitempty"`
+	// BridgePorts counts the node's bridge ports; HairpinOff names those
+	// with hairpin mode off (a pod there cannot reach itself via a Service).
+	BridgePorts int      `json:"bridgePorts,omitempty"`
+	HairpinOff  []string `json:"hairpinOff,omitempty"`
 	// PodDev is the node-side interface towards the probe pod (cni0, cali…, lxc…).
 	PodDev  string        `json:"podDev,omitempty"`
 	Targets []TargetFacts `json:"targets,omitempty"`

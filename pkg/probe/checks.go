@@ -232,6 +232,42 @@ func TokenHTTPArgv(url string, timeout time.Duration) []string {
 	return []string{"sh", "-c", tokenScript, "netcheck-token", strconv.Itoa(seconds(timeout)), url}
 }
 
+// HairpinTries is how often a backend connects to its own Service: each
+// connect lands on a random endpoint, so several make landing on itself
+// (the hairpin case) likely.
+const HairpinTries = 8
+
+// hairpinScript connects HairpinTries times and prints "ok/tries". Constant
+// script; the timeout, address and port arrive as positional parameters.
+const hairpinScript = `n=0; ok=0
+while [ $n -lt "$1" ]; do n=$((n+1)); nc -z -w "$2" "$3" "$4" 2>/dev/null && ok=$((ok+1)); done
+echo "$ok/$n"`
+
+// HairpinArgv connects to ip:port from inside a backend pod, HairpinTries times.
+func HairpinArgv(ip string, port int, timeout time.Duration) []string {
+	return []string{"sh", "-c", hairpinScript, "netcheck-hairpin", strconv.Itoa(HairpinTries), strconv.Itoa(seconds(timeout)), ip, strconv.Itoa(port)}
+}
+
+// ClassifyHairpin reads "ok/tries": every connect must succeed.
+func ClassifyHairpin(r podexec.Result) observe.Check {
+	c := observe.Check{Kind: observe.TCP}
+	if r.Err != nil {
+		return transportFailure(c, r)
+	}
+	ok, tries, found := strings.Cut(strings.TrimSpace(r.Stdout), "/")
+	if !found || r.ExitCode != 0 {
+		c.Outcome, c.Detail = observe.Error, firstLine(r.Stderr+r.Stdout)
+		return c
+	}
+	c.Detail = ok + "/" + tries + " connects ok"
+	if ok == tries {
+		c.Outcome = observe.OK
+	} else {
+		c.Outcome = observe.Timeout
+	}
+	return c
+}
+
 // ClassifyDNS reads busybox nslookup.
 func ClassifyDNS(r podexec.Result) observe.Check {
 	c := observe.Check{Kind: observe.DNS}

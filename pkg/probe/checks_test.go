@@ -106,3 +106,30 @@ func TestArgvHasNoShell(t *testing.T) {
 		t.Errorf("DNS names are made absolute: %q", got)
 	}
 }
+
+func TestClassifyHairpin(t *testing.T) {
+	for _, tc := range []struct {
+		out  string
+		rc   int
+		want observe.Outcome
+	}{
+		{"8/8\n", 0, observe.OK},
+		{"5/8\n", 0, observe.Timeout},
+		{"0/8\n", 0, observe.Timeout},
+		{"", 127, observe.Error},
+	} {
+		if c := ClassifyHairpin(podexec.Result{Stdout: tc.out, ExitCode: tc.rc}); c.Outcome != tc.want {
+			t.Errorf("%q rc %d: %s (%s), want %s", tc.out, tc.rc, c.Outcome, c.Detail, tc.want)
+		}
+	}
+	if argv := HairpinArgv("10.96.0.5", 80, 3*time.Second); argv[0] != "sh" || argv[len(argv)-2] != "10.96.0.5" || argv[len(argv)-1] != "80" {
+		t.Errorf("argv %q: the address and port go in as parameters", argv)
+	}
+}
+
+func TestParseHairpin(t *testing.T) {
+	off, ports := parseHairpin("/sys/class/net/veth1a/brport/hairpin_mode:1\n/sys/class/net/veth2b/brport/hairpin_mode:0\n")
+	if ports != 2 || len(off) != 1 || off[0] != "veth2b" {
+		t.Fatalf("off %v of %d", off, ports)
+	}
+}

@@ -24,6 +24,7 @@ type FactTarget struct {
 type Raw struct {
 	Sysctls      string
 	Links        string
+	Hairpin      string // /sys/class/net/*/brport/hairpin_mode, one "path:value" per bridge port
 	RouteTable   string
 	Route6Table  string
 	PodRouteDev  observe.Route
@@ -106,6 +107,7 @@ func Assemble(raw Raw, podIP string, podCIDRs []string, targets []FactTarget, vi
 		}
 	}
 	nf.MTUs = facts.ParseLinkMTUs(raw.Links)
+	nf.HairpinOff, nf.BridgePorts = parseHairpin(raw.Hairpin)
 	sets, tools := facts.Rulesets(raw.Dumps)
 	sets6, tools6 := facts.Rulesets(raw.Dumps6)
 	nf.Tools = append(append(nf.Tools, tools...), tools6...)
@@ -153,4 +155,24 @@ func Assemble(raw Raw, podIP string, podCIDRs []string, targets []FactTarget, vi
 		nf.Targets = append(nf.Targets, tf)
 	}
 	return nf
+}
+
+// parseHairpin lists the bridge ports whose hairpin mode is off: a pod
+// behind such a port cannot reach itself through a Service IP.
+func parseHairpin(text string) (off []string, ports int) {
+	for _, line := range strings.Split(text, "\n") {
+		path, val, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok {
+			continue
+		}
+		ports++
+		if strings.TrimSpace(val) == "0" {
+			// /sys/class/net/<port>/brport/hairpin_mode
+			parts := strings.Split(path, "/")
+			if len(parts) >= 5 {
+				off = append(off, parts[4])
+			}
+		}
+	}
+	return off, ports
 }

@@ -1,0 +1,90 @@
+package launch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+)
+
+// EphemeralName is the probe container added to a user's pod by a run.
+func EphemeralName(runID string) string { return "netcheck-" + runID }
+
+// AddEphemeral adds a busybox probe container to a running pod (one of the
+// user's backends: `service --hairpin`) and waits until it runs. Kubernetes
+// cannot remove an ephemeral container: it stays in the pod's spec,
+// terminated after its sleep, until the pod is replaced. The caller says so.
+func AddEphemeral(ctx context.Context, cs kubernetes.Interface, ns, pod string, o PodOptions) (string, error) {
+	name := EphemeralName(o.RunID)
+	p, err := cs.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+	if err != nil {
+		return "", err
+	}
+	p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, corev1.EphemeralContainer{
+		EphemeralContainerCommon: corev1.EphemeralContainerCommon{
+			Name: name, Image: o.Image, ImagePullPolicy: corev1.PullIfNotPresent,
+			Command: sleepArgv(o),
+			SecurityContext: &corev1.SecurityContext{
+				AllowPrivilegeEscalation: ptr.To(false),
+				ReadOnlyRootFilesystem:   ptr.To(true),
+				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			},
+		},
+	})
+	if _, err := cs.CoreV1().Pods(ns).UpdateEphemeralContainers(ctx, pod, p, metav1.UpdateOptions{}); err != nil {
+		return "", err
+	}
+	w, err := cs.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", pod).String()})
+	if err != nil {
+		return "", err
+	}
+	defer w.Stop()
+	// The state may already be there: check the object we have, then events.
+	if cur, err := cs.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{}); err == nil {
+		if done, err := ephemeralState(cur, name); done {
+			return name, err
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("ephemeral container %s in pod %s did not start: %w", name, pod, ctx.Err())
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return "", errors.New("watch of pod " + pod + " closed")
+			}
+			if ev.Type == watch.Deleted {
+				return "", errors.New("pod " + pod + " was deleted")
+			}
+			if cur, isPod := ev.Object.(*corev1.Pod); isPod {
+				if done, err := ephemeralState(cur, name); done {
+					return name, err
+				}
+			}
+		}
+	}
+}
+
+// ephemeralState: running (done, nil), failed to start (done, err), or not yet.
+func ephemeralState(p *corev1.Pod, name string) (bool, error) {
+	for _, s := range p.Status.EphemeralContainerStatuses {
+		if s.Name != name {
+			continue
+		}
+		switch {
+		case s.State.Running != nil:
+			return true, nil
+		case s.State.Terminated != nil:
+			return true, fmt.Errorf("ephemeral container %s ended: %s", name, s.State.Terminated.Reason)
+		case s.State.Waiting != nil && (s.State.Waiting.Reason == "ErrImagePull" || s.State.Waiting.Reason == "ImagePullBackOff" || s.State.Waiting.Reason == "CreateContainerError"):
+			return true, fmt.Errorf("ephemeral container %s: %s: %s", name, s.State.Waiting.Reason, s.State.Waiting.Message)
+		}
+	}
+	return false, nil
+}
