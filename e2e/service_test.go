@@ -267,7 +267,7 @@ func TestServiceHairpin(t *testing.T) {
 	f := finding(t, r, diagnose.CauseHairpin)
 	mustContain(t, "evidence", f.Evidence, "0/8 connects ok")
 	mustContain(t, "evidence", f.Evidence, "hairpin_mode is 0")
-	mustContain(t, "notes", r.report.Notes, "Kubernetes keeps it in the pods' spec")
+	mustContain(t, "notes", r.report.Notes, "in the pods' spec until they are replaced")
 	noProbePodsLeft(t)
 }
 
