@@ -34,6 +34,9 @@ func TestNodeFaults(t *testing.T) {
 		{"nc-node2", "forward-drop", diagnose.CauseForwardDrop, diagnose.Error, "iptables -I FORWARD -s 10.244.2.0/24 -j ACCEPT"},
 		{"nc-node3", "ip-forward-off", diagnose.CauseIPForwardOff, diagnose.Error, "sysctl -w net.ipv4.ip_forward=1"},
 		{"nc-node1", "masquerade-del", diagnose.CauseMissingNAT, diagnose.Warning, "-s 10.244.1.0/24 ! -d 10.244.1.0/24 -o eth0 -j MASQUERADE"},
+		// 97% of the real nf_conntrack_max (the kernel refuses a lower max in a
+		// node's netns): ~254,000 idle entries inserted into nc-node2's table.
+		{"nc-node2", "conntrack-fill", diagnose.CauseConntrackFull, diagnose.Error, "sysctl -w net.netfilter.nf_conntrack_max="},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fault+"@"+tt.node, func(t *testing.T) {

@@ -8,6 +8,9 @@
 #   ip-forward-off                 net.ipv4.ip_forward=0
 #   ext-route-del                  delete the route to 198.19.0.0/24 (traffic then dies at the dead-end gateway)
 #   kube-proxy-stop                stop kube-proxy and remove its rules (restore restarts it and waits for its rules)
+#   conntrack-fill                 fill the node's conntrack table to 97% of nf_conntrack_max with idle
+#                                  entries (203.0.113.1 → 203.0.113.x, TEST-NET-3: inserted, never sent);
+#                                  the kernel refuses a lower nf_conntrack_max outside the init netns
 #   hairpin-off                    hairpin mode off on every bridge port of the node (its running pods
 #                                  cannot reach themselves through a Service; new pods get it back from the CNI)
 # inject twice is a no-op; restore without inject re-applies the healthy state.
@@ -15,7 +18,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
 
-usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 (($# == 3)) || usage
 node=$1 fault=$2 action=$3
 is_node "$node" || die "unknown node '$node' (nodes: ${NODES[*]})"
@@ -116,6 +119,23 @@ case $fault in
       wait_for "kube-proxy rules on $node" 30 kube_proxy_synced "$node" || die "kube-proxy on $node did not program the Services"
     fi
     ;;
+  conntrack-fill)
+    if [[ $action == inject ]]; then
+      max=$(inn cat /proc/sys/net/netfilter/nf_conntrack_max)
+      count=$(inn cat /proc/sys/net/netfilter/nf_conntrack_count)
+      want=$(( max * 97 / 100 - count ))
+      : >"$rec"
+      if ((want > 0)); then
+        batch="$STATE/faults/conntrack-fill.$node"
+        awk -v n="$want" 'BEGIN { for (i = 0; i < n; i++) printf "-I -s 203.0.113.1 -d 203.0.113.%d -p tcp --sport %d --dport 9 --state ESTABLISHED -t 1800 -u ASSURED\n", 2 + int(i / 60000), 1024 + i % 60000 }' >"$batch"
+        inn conntrack -R "$batch" >/dev/null 2>&1 || true
+        rm -f "$batch"
+      fi
+      log "$node conntrack: $(inn cat /proc/sys/net/netfilter/nf_conntrack_count) of $max entries"
+    else
+      inn conntrack -D -s 203.0.113.1 >/dev/null 2>&1 || true
+    fi
+    ;;
   hairpin-off)
     # ip netns exec mounts the node's own /sys: its bridge ports are there.
     if [[ $action == inject ]]; then
@@ -131,7 +151,7 @@ case $fault in
     fi
     ;;
   *)
-    die "unknown fault '$fault' (route-del-podcidr:<node>, masquerade-del, forward-drop, ip-forward-off, ext-route-del, kube-proxy-stop, hairpin-off)"
+    die "unknown fault '$fault' (route-del-podcidr:<node>, masquerade-del, forward-drop, ip-forward-off, ext-route-del, kube-proxy-stop, conntrack-fill, hairpin-off)"
     ;;
 esac
 

@@ -85,7 +85,7 @@ func nodeSettings(n observe.Node) []Finding {
 		switch {
 		case ratio >= 0.95:
 			out = append(out, Finding{Severity: Error, Cause: CauseConntrackFull, Nodes: node,
-				Summary: "the conntrack table is full: the kernel drops new connections (dmesg: \"nf_conntrack: table full, dropping packet\")", Evidence: ev, Fix: fix})
+				Summary: "the conntrack table is (nearly) full: once full, the kernel drops every new connection (dmesg: \"nf_conntrack: table full, dropping packet\")", Evidence: ev, Fix: fix})
 		case ratio >= 0.8:
 			out = append(out, Finding{Severity: Warning, Cause: CauseConntrackFull, Nodes: node,
 				Summary: "the conntrack table is over 80% full: new connections will be dropped when it fills", Evidence: ev, Fix: fix})
