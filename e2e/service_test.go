@@ -11,12 +11,15 @@ import (
 	"time"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 )
 
 // The Services under test, in namespace nc-shop: web (3 echo pods, one per
 // node, NodePort), typo (selector app=wbe), wrongport (targetPort 8081
 // while the pods listen on and declare 8080), deaf (pods that declare 8080
 // but listen on 8081, no readiness probe — the app started on the wrong port);
+// edge (web's pods behind the external IP 198.18.0.200, an unused address of
+// the lab's underlay: kube-proxy intercepts it on every node, nothing leaves);
 // solo (one echo pod on nc-node1: every connect to its Service from
 // itself is a hairpin); and the service account nc-probe, with no rights (for `api`).
 const shopYAML = `
@@ -92,6 +95,14 @@ metadata: {name: web, namespace: nc-shop}
 spec:
   type: NodePort
   selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: edge, namespace: nc-shop}
+spec:
+  selector: {app: web}
+  externalIPs: [198.18.0.200]
   ports: [{name: http, port: 80, targetPort: http}]
 ---
 apiVersion: v1
@@ -278,5 +289,47 @@ func TestServiceHairpinHealthy(t *testing.T) {
 	if r.code != 0 || len(r.report.Findings) != 0 {
 		t.Fatalf("exit %d findings %+v\n%s", r.code, r.report.Findings, r.stderr)
 	}
+	noProbePodsLeft(t)
+}
+
+// TestServiceExternalIP: the external IP is connected to from every node's
+// pod and from the node itself, and each node's rules serve it.
+func TestServiceExternalIP(t *testing.T) {
+	shop(t)
+	r := svcCheck(t, "edge")
+	if r.code != 0 || len(r.report.Findings) != 0 {
+		t.Fatalf("exit %d findings %+v\n%s", r.code, r.report.Findings, r.stderr)
+	}
+	key := diagnose.SvcExternalKey("198.18.0.200", 80)
+	for _, n := range r.report.Nodes {
+		for side, checks := range map[string][]observe.Check{"pod": n.Pod.Checks, "node": n.Host.Checks} {
+			ok := false
+			for _, c := range checks {
+				ok = ok || (c.Target == key && c.Outcome == observe.OK)
+			}
+			if !ok {
+				t.Errorf("%s %s side: no successful connect to %s: %+v", n.Name, side, key, checks)
+			}
+		}
+		found := false
+		for _, sr := range n.Facts.KubeProxy.Services {
+			found = found || (sr.VIP == "198.18.0.200:80/tcp" && sr.Programmed == observe.Yes && sr.Endpoints == 3)
+		}
+		if !found {
+			t.Errorf("%s: external IP rules %+v", n.Name, n.Facts.KubeProxy.Services)
+		}
+	}
+	noProbePodsLeft(t)
+}
+
+// TestServiceExternalIPRuleDeleted: kube-proxy's rule for the external IP
+// removed on nc-node2 only: its pods and the node itself lose the address
+// while the ClusterIP works; the verdict quotes the missing rule.
+func TestServiceExternalIPRuleDeleted(t *testing.T) {
+	shop(t)
+	fault(t, "nc-node2", "proxy-rule-del:198.18.0.200")
+	r := svcCheck(t, "edge")
+	only(t, r, map[diagnose.Cause]string{diagnose.CauseExternalIP: "nc-node2"})
+	mustContain(t, "evidence", finding(t, r, diagnose.CauseExternalIP).Evidence, "no rule for 198.18.0.200:80/tcp")
 	noProbePodsLeft(t)
 }

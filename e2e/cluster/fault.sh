@@ -8,6 +8,8 @@
 #   ip-forward-off                 net.ipv4.ip_forward=0
 #   ext-route-del                  delete the route to 198.19.0.0/24 (traffic then dies at the dead-end gateway)
 #   kube-proxy-stop                stop kube-proxy and remove its rules (restore restarts it and waits for its rules)
+#   proxy-rule-del:<address>      delete kube-proxy's KUBE-SERVICES rules for one Service address (e.g. an
+#                                  external IP); kube-proxy does not rewrite them until a later resync
 #   conntrack-fill                 fill the node's conntrack table to 97% of nf_conntrack_max with idle
 #                                  entries (203.0.113.1 → 203.0.113.x, TEST-NET-3: inserted, never sent);
 #                                  the kernel refuses a lower nf_conntrack_max outside the init netns
@@ -18,7 +20,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
 
-usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 (($# == 3)) || usage
 node=$1 fault=$2 action=$3
 is_node "$node" || die "unknown node '$node' (nodes: ${NODES[*]})"
@@ -119,6 +121,21 @@ case $fault in
       wait_for "kube-proxy rules on $node" 30 kube_proxy_synced "$node" || die "kube-proxy on $node did not program the Services"
     fi
     ;;
+  proxy-rule-del:*)
+    addr=${fault#proxy-rule-del:}
+    [[ $addr =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "proxy-rule-del needs an IPv4 address, got '$addr'"
+    if [[ $action == inject ]]; then
+      inn iptables -t nat -S KUBE-SERVICES | grep -F -- "-d $addr/32 " >"$rec" || { rm -f "$rec"; die "$node has no KUBE-SERVICES rule for $addr"; }
+      while read -r line; do
+        eval "inn iptables -t nat -D ${line#-A }"
+      done <"$rec"
+    else
+      while read -r line; do
+        rule=${line#-A KUBE-SERVICES }
+        eval "inn iptables -t nat -C KUBE-SERVICES $rule" 2>/dev/null || eval "inn iptables -t nat -I KUBE-SERVICES 1 $rule"
+      done <"$rec"
+    fi
+    ;;
   conntrack-fill)
     if [[ $action == inject ]]; then
       max=$(inn cat /proc/sys/net/netfilter/nf_conntrack_max)
@@ -151,7 +168,7 @@ case $fault in
     fi
     ;;
   *)
-    die "unknown fault '$fault' (route-del-podcidr:<node>, masquerade-del, forward-drop, ip-forward-off, ext-route-del, kube-proxy-stop, conntrack-fill, hairpin-off)"
+    die "unknown fault '$fault' (route-del-podcidr:<node>, masquerade-del, forward-drop, ip-forward-off, ext-route-del, kube-proxy-stop, proxy-rule-del:<address>, conntrack-fill, hairpin-off)"
     ;;
 esac
 

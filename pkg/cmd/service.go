@@ -31,6 +31,9 @@ import (
 	"github.com/netcheck/kubectl-netcheck/pkg/target"
 )
 
+// maxExternalIPs bounds the external and load-balancer addresses checked.
+const maxExternalIPs = 4
+
 // maxEndpoints bounds the endpoints connected to directly: enough to
 // cover every node that hosts one in most clusters, without an exec
 // storm for a Service of 500 replicas.
@@ -247,6 +250,18 @@ func (o *ServiceOptions) read(ctx context.Context, svc *corev1.Service) (diagnos
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
 		return in, nil, nil
 	}
+	// Addresses a Service is also reached at: externalIPs and the load
+	// balancer's, which kube-proxy intercepts on every node.
+	for _, ip := range svc.Spec.ExternalIPs {
+		if _, err := netip.ParseAddr(ip); err == nil && len(in.ExternalIPs) < maxExternalIPs {
+			in.ExternalIPs = append(in.ExternalIPs, ip)
+		}
+	}
+	for _, ing := range svc.Status.LoadBalancer.Ingress {
+		if _, err := netip.ParseAddr(ing.IP); err == nil && len(in.ExternalIPs) < maxExternalIPs {
+			in.ExternalIPs = append(in.ExternalIPs, ing.IP)
+		}
+	}
 	var notes []string
 	sp, idx, err := pickPort(svc, o.Port)
 	if err != nil {
@@ -442,6 +457,15 @@ func (o *ServiceOptions) config(in diagnose.ServiceInput) fanout.Config {
 	if in.Port.NodePort != 0 {
 		vips = append(vips, facts.VIP{Proto: in.Port.Protocol, Port: int(in.Port.NodePort)})
 	}
+	var external []probe.Spec
+	for _, ip := range in.ExternalIPs {
+		a, _ := netip.ParseAddr(ip)
+		vips = append(vips, facts.VIP{Addr: a, Proto: in.Port.Protocol, Port: int(in.Port.Port)})
+		if tcp {
+			external = append(external, probe.Spec{Kind: observe.TCP, Key: diagnose.SvcExternalKey(ip, in.Port.Port), Argv: probe.TCPArgv(ip, int(in.Port.Port), t), Classify: probe.ClassifyTCP})
+		}
+	}
+	pod = append(pod, external...)
 	if tcp {
 		for _, e := range sampleEndpoints(in.Endpoints, maxEndpoints) {
 			pod = append(pod, probe.Spec{Kind: observe.TCP, Key: diagnose.SvcEndpointKey(e.IP, e.Port), Argv: probe.TCPArgv(e.IP, int(e.Port), t), Classify: probe.ClassifyTCP})
@@ -459,7 +483,8 @@ func (o *ServiceOptions) config(in diagnose.ServiceInput) fanout.Config {
 		if ip := nodeAddress(n); in.Port.NodePort != 0 && ip != "" {
 			out = append(out, probe.Spec{Kind: observe.TCP, Key: diagnose.SvcNodePortKey(ip, in.Port.NodePort), Argv: probe.TCPArgv(ip, int(in.Port.NodePort), t), Classify: probe.ClassifyTCP})
 		}
-		return out
+		// A node reaching its own cluster's external/LB address is a known trap.
+		return append(out, external...)
 	}
 	return fanout.Config{Targets: targets, ChecksOff: true, PodSpecs: pod, NodeSpecs: nodeSpecs, VIPs: vips}
 }

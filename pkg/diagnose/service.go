@@ -27,6 +27,7 @@ const (
 	CauseCrossNode           Cause = "cross-node-path"
 	CauseNodePort            Cause = "nodeport"
 	CauseHairpin             Cause = "hairpin"
+	CauseExternalIP          Cause = "external-ip"
 )
 
 // HairpinCheck is a backend pod connecting to its own Service (`--hairpin`).
@@ -89,6 +90,8 @@ type ServiceInput struct {
 	NodeNets     []NodeNet
 	Nodes        []observe.Node
 	Hairpin      []HairpinCheck
+	// ExternalIPs are spec.externalIPs and the load balancer's ingress IPs.
+	ExternalIPs []string
 }
 
 // Headless reports a Service without a ClusterIP.
@@ -107,6 +110,9 @@ func SvcClusterIPKey(ip string, port int32) string {
 
 // SvcEndpointKey is the key of a connect to one endpoint directly.
 func SvcEndpointKey(ip string, port int32) string { return "endpoint " + hostPort(ip, port) }
+
+// SvcExternalKey is the key of a connect to an external or load-balancer IP.
+func SvcExternalKey(ip string, port int32) string { return "external-ip " + hostPort(ip, port) }
 
 // SvcNodePortKey is the key of a connect to a node's own address and node port.
 func SvcNodePortKey(ip string, port int32) string { return "nodeport " + hostPort(ip, port) }

@@ -288,6 +288,9 @@ func nodeService(in ServiceInput, n observe.Node, views []epView, allDeaf, domai
 				Fix:      []string{"kubectl -n kube-system get configmap coredns -o yaml   # a hosts/rewrite entry or a cache serving the old address?"}})
 		}
 	}
+	if !cipFailed && !allDeaf && reachesAll {
+		out = append(out, externalIPs(in, n, ev)...)
+	}
 	// A NodePort balances over every endpoint: with some endpoint lost
 	// from this node its failure is that path's, already reported.
 	if np != nil && np.Outcome.Failed() && !cipFailed && !allDeaf && reachesAll {
@@ -332,16 +335,7 @@ func proxyEvidence(in ServiceInput, n observe.Node) []string {
 		ev = append(ev, "node@"+n.Name+": processes: "+procs)
 	}
 	for _, vip := range []string{in.ClusterIPVIP(), in.NodePortVIP()} {
-		sr := serviceRules(kp, vip)
-		if sr == nil {
-			continue
-		}
-		switch {
-		case sr.Programmed == observe.No:
-			ev = append(ev, fmt.Sprintf("node@%s: no rule for %s", n.Name, vip))
-		case len(sr.Rules) > 0:
-			ev = append(ev, fmt.Sprintf("node@%s: %s: %s", n.Name, vip, sr.Rules[0]))
-		}
+		ev = append(ev, proxyRuleEvidence(n, vip)...)
 	}
 	return ev
 }
@@ -373,4 +367,56 @@ func proxyFinding(in ServiceInput, n observe.Node, ev []string) *Finding {
 		return nil
 	}
 	return f
+}
+
+// externalIPs: the Service's external and load-balancer addresses fail
+// from this node's pods or from the node itself while its ClusterIP works.
+func externalIPs(in ServiceInput, n observe.Node, ev []string) []Finding {
+	var out []Finding
+	for _, ip := range in.ExternalIPs {
+		key := SvcExternalKey(ip, in.Port.Port)
+		var failed []string
+		var fev []string
+		for _, side := range []struct {
+			who    string
+			checks []observe.Check
+		}{{"pod@" + n.Name, n.Pod.Checks}, {"node@" + n.Name, n.Host.Checks}} {
+			if c := check(side.checks, key); c != nil {
+				fev = append(fev, describeCheck(side.who, *c))
+				if c.Outcome.Failed() && c.Outcome != observe.Refused {
+					failed = append(failed, side.who)
+				}
+			}
+		}
+		if len(failed) == 0 {
+			continue
+		}
+		vip := hostPort(ip, in.Port.Port) + "/" + in.Port.Protocol
+		f := Finding{Severity: Error, Cause: CauseExternalIP, Nodes: []string{n.Name}, Target: vip,
+			Summary:  "the Service's external address fails from this node while its ClusterIP works",
+			Evidence: append(append(fev, ev[:min(1, len(ev))]...), proxyRuleEvidence(n, vip)...),
+			Candidates: []string{"the load balancer's ipMode is Proxy (status.loadBalancer.ingress[].ipMode): traffic leaves for the load balancer, which may not hairpin it back into the cluster",
+				"a firewall between this node and the address",
+				"kube-proxy's rules for the address are missing on " + n.Name}}
+		if sr := serviceRules(n.Facts.KubeProxy, vip); sr != nil && sr.Programmed == observe.No {
+			f.Summary = "the node's proxy rules have no entry for the Service's external address, while its ClusterIP is programmed: kube-proxy on this node has not synced it"
+			f.Candidates = nil
+			f.Fix = []string{"kubectl -n kube-system logs -l k8s-app=kube-proxy --field-selector spec.nodeName=" + n.Name}
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func proxyRuleEvidence(n observe.Node, vip string) []string {
+	sr := serviceRules(n.Facts.KubeProxy, vip)
+	switch {
+	case sr == nil:
+		return nil
+	case sr.Programmed == observe.No:
+		return []string{fmt.Sprintf("node@%s: no rule for %s", n.Name, vip)}
+	case len(sr.Rules) > 0:
+		return []string{fmt.Sprintf("node@%s: %s: %s", n.Name, vip, sr.Rules[0])}
+	}
+	return nil
 }

@@ -216,6 +216,32 @@ func TestServiceDiagnosis(t *testing.T) {
 			in.Hairpin = []HairpinCheck{{Pod: "web-n3", Node: "n3", Check: observe.Check{Kind: observe.TCP, Outcome: observe.Timeout, Detail: "0/8 connects ok"}}}
 			setPod(in, "n3", cipKey, observe.Timeout)
 		}, []want{{CauseServicePath, Error, "n3", "conntrack"}}},
+		{"external IP not programmed on n2", func(in *ServiceInput) {
+			in.ExternalIPs = []string{"198.18.0.200"}
+			for i := range in.Nodes {
+				n := &in.Nodes[i]
+				o := observe.OK
+				programmed := observe.Yes
+				if n.Name == "n2" {
+					o, programmed = observe.Timeout, observe.No
+				}
+				n.Pod.Checks = append(n.Pod.Checks, observe.Check{Kind: observe.TCP, Target: SvcExternalKey("198.18.0.200", 80), Outcome: o})
+				n.Host.Checks = append(n.Host.Checks, observe.Check{Kind: observe.TCP, Target: SvcExternalKey("198.18.0.200", 80), Outcome: o})
+				n.Facts.KubeProxy.Services = append(n.Facts.KubeProxy.Services, observe.ServiceRules{VIP: "198.18.0.200:80/tcp", Programmed: programmed, Endpoints: -1})
+			}
+		}, []want{{CauseExternalIP, Error, "n2", "no rule for 198.18.0.200:80/tcp"}}},
+		{"external IP fails from the node only (the LB hairpin trap)", func(in *ServiceInput) {
+			in.ExternalIPs = []string{"203.0.113.9"}
+			for i := range in.Nodes {
+				n := &in.Nodes[i]
+				o := observe.OK
+				if n.Name == "n3" {
+					o = observe.Timeout
+				}
+				n.Pod.Checks = append(n.Pod.Checks, observe.Check{Kind: observe.TCP, Target: SvcExternalKey("203.0.113.9", 80), Outcome: observe.OK})
+				n.Host.Checks = append(n.Host.Checks, observe.Check{Kind: observe.TCP, Target: SvcExternalKey("203.0.113.9", 80), Outcome: o})
+			}
+		}, []want{{CauseExternalIP, Error, "n3", "ipMode is Proxy"}}},
 		{"cloud fabric: every podCIDR by the default route, all reachable", func(in *ServiceInput) {
 			for i := range in.Nodes {
 				for j := range in.Nodes[i].Facts.Targets {
