@@ -18,7 +18,7 @@ import (
 // node, NodePort), typo (selector app=wbe), wrongport (targetPort 8081
 // while the pods listen on and declare 8080), deaf (pods that declare 8080
 // but listen on 8081, no readiness probe — the app started on the wrong port);
-// edge (web's pods behind the external IP 198.18.0.200, an unused address of
+// web-headless (clusterIP None); edge (web's pods behind the external IP 198.18.0.200, an unused address of
 // the lab's underlay: kube-proxy intercepts it on every node, nothing leaves);
 // solo (one echo pod on nc-node1: every connect to its Service from
 // itself is a hairpin); and the service account nc-probe, with no rights (for `api`).
@@ -94,6 +94,14 @@ kind: Service
 metadata: {name: web, namespace: nc-shop}
 spec:
   type: NodePort
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-headless, namespace: nc-shop}
+spec:
+  clusterIP: None
   selector: {app: web}
   ports: [{name: http, port: 80, targetPort: http}]
 ---
@@ -331,5 +339,26 @@ func TestServiceExternalIPRuleDeleted(t *testing.T) {
 	r := svcCheck(t, "edge")
 	only(t, r, map[diagnose.Cause]string{diagnose.CauseExternalIP: "nc-node2"})
 	mustContain(t, "evidence", finding(t, r, diagnose.CauseExternalIP).Evidence, "no rule for 198.18.0.200:80/tcp")
+	noProbePodsLeft(t)
+}
+
+// TestServiceHeadless: no ClusterIP to check; the name resolves to the pods.
+func TestServiceHeadless(t *testing.T) {
+	shop(t)
+	r := svcCheck(t, "web-headless")
+	if r.code != 0 || len(r.report.Findings) != 0 {
+		t.Fatalf("exit %d findings %+v\n%s", r.code, r.report.Findings, r.stderr)
+	}
+	fqdn := diagnose.ServiceFQDN("web-headless", "nc-shop", "cluster.local")
+	for _, n := range r.report.Nodes {
+		for _, c := range n.Pod.Checks {
+			if strings.HasPrefix(c.Target, "cluster-ip ") {
+				t.Errorf("%s: a headless Service got a ClusterIP check: %+v", n.Name, c)
+			}
+			if c.Target == fqdn && (c.Outcome != observe.OK || len(c.Resolved) != 3) {
+				t.Errorf("%s: %s resolved to %v (%s), want the 3 pod IPs", n.Name, fqdn, c.Resolved, c.Outcome)
+			}
+		}
+	}
 	noProbePodsLeft(t)
 }

@@ -281,6 +281,11 @@ func nodeService(in ServiceInput, n observe.Node, views []epView, allDeaf, domai
 				f.Summary = "the Service's name does not resolve from this node's pods"
 			}
 			out = append(out, f)
+		case in.Headless() && dns.Outcome == observe.OK && !resolvesToEndpoint(dns.Resolved, in.ReadyEndpoints()):
+			out = append(out, Finding{Severity: Error, Cause: CauseServiceDNS, Nodes: node, Target: ServiceFQDN(in.Name, in.Namespace, in.Domain),
+				Summary:  fmt.Sprintf("the headless Service's name resolves to %s, none of its ready endpoints: a stale or foreign DNS answer", strings.Join(dns.Resolved, ",")),
+				Evidence: ev,
+				Fix:      []string{"kubectl -n kube-system get configmap coredns -o yaml   # a hosts/rewrite entry or a cache serving old addresses?"}})
 		case !in.Headless() && dns.Outcome == observe.OK && !contains(dns.Resolved, in.ClusterIP):
 			out = append(out, Finding{Severity: Error, Cause: CauseServiceDNS, Nodes: node, Target: ServiceFQDN(in.Name, in.Namespace, in.Domain),
 				Summary:  fmt.Sprintf("the Service's name resolves to %s, not to its ClusterIP %s: a stale or foreign DNS answer", strings.Join(dns.Resolved, ","), in.ClusterIP),
@@ -419,4 +424,14 @@ func proxyRuleEvidence(n observe.Node, vip string) []string {
 		return []string{fmt.Sprintf("node@%s: %s: %s", n.Name, vip, sr.Rules[0])}
 	}
 	return nil
+}
+
+// resolvesToEndpoint: a headless name answers with the ready pods' IPs.
+func resolvesToEndpoint(resolved []string, eps []Endpoint) bool {
+	for _, e := range eps {
+		if contains(resolved, e.IP) {
+			return true
+		}
+	}
+	return false
 }

@@ -195,6 +195,19 @@ func TestServiceDiagnosis(t *testing.T) {
 		{"name resolves elsewhere", func(in *ServiceInput) {
 			node(in, "n2").Pod.Checks[1].Resolved = []string{"10.98.0.99"}
 		}, []want{{CauseServiceDNS, Error, "n2", "resolves to 10.98.0.99"}}},
+		{"headless: the name resolves to the pods", func(in *ServiceInput) {
+			in.ClusterIP = "None"
+			for i := range in.Nodes {
+				in.Nodes[i].Pod.Checks[1].Resolved = []string{"10.244.1.2", "10.244.2.2", "10.244.3.2"}
+			}
+		}, nil},
+		{"headless: the name resolves elsewhere", func(in *ServiceInput) {
+			in.ClusterIP = "None"
+			for i := range in.Nodes {
+				in.Nodes[i].Pod.Checks[1].Resolved = []string{"10.244.1.2", "10.244.2.2", "10.244.3.2"}
+			}
+			node(in, "n3").Pod.Checks[1].Resolved = []string{"10.244.9.9"}
+		}, []want{{CauseServiceDNS, Error, "n3", "none of its ready endpoints"}}},
 		{"another cluster domain: no DNS verdict", func(in *ServiceInput) {
 			for _, n := range []string{"n1", "n2", "n3"} {
 				node(in, n).Pod.Checks[0].Detail = "nameserver 10.96.0.10; search default.svc.corp.local svc.corp.local corp.local; options ndots:5"
