@@ -168,3 +168,25 @@ func TestServiceReadsSlicesAndPorts(t *testing.T) {
 		t.Fatalf("unknown --port: %v", err)
 	}
 }
+
+func TestServiceReadsExternalAddresses(t *testing.T) {
+	svc := shopService(map[string]string{"app": "web"}, intstr.FromString("http"))
+	svc.Spec.ExternalIPs = []string{"198.18.0.200", "not-an-ip"}
+	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "203.0.113.7"}, {Hostname: "lb.example"}}
+	o := &ServiceOptions{ProbeOptions: ProbeOptions{Client: fake.NewClientset(svc)}, ClusterDomain: "cluster.local"}
+	in, _, err := o.read(context.Background(), svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(in.ExternalIPs, ",") != "198.18.0.200,203.0.113.7" {
+		t.Fatalf("external addresses %v: IPs only, from spec.externalIPs and the load balancer", in.ExternalIPs)
+	}
+	cfg := o.config(in)
+	vips := map[string]bool{}
+	for _, v := range cfg.VIPs {
+		vips[v.Key()] = true
+	}
+	if !vips["198.18.0.200:80/tcp"] || !vips["203.0.113.7:80/tcp"] || !vips["10.96.7.7:80/tcp"] {
+		t.Fatalf("proxy rules asked for %v", vips)
+	}
+}
