@@ -273,6 +273,11 @@ func TestServiceNotFound(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, `namespace "nc-nosuch" not found`) {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 	}
+	// Shell completion lists the namespace's Services from the cluster.
+	r = netcheck(t, time.Minute, "__complete", "service", "-n", "nc-shop", "w")
+	if got := strings.Fields(r.stdout); strings.Join(got, " ") != "web web-headless wrongport :4" {
+		t.Fatalf("completion: %q", r.stdout)
+	}
 }
 
 // TestServiceHairpin: hairpin mode off on nc-node1's bridge ports; the one

@@ -62,6 +62,7 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 	}
 	o.addFlags(cmd)
 	cmd.Flags().StringVar(&o.SA, "service-account", "", "run the pod probe as this service account of the probe namespace and make one request with its token")
+	_ = cmd.RegisterFlagCompletionFunc("service-account", o.completeWith(listServiceAccounts))
 	cmd.Flags().StringVar(&o.Path, "path", "", "the request made with the token (default: list pods in the probe namespace)")
 	cmd.Flags().StringVar(&o.ClusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
 	return cmd

@@ -4,7 +4,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes/fake"
 )
 
 func runNetcheck(t *testing.T, args ...string) (string, string, error) {
@@ -70,5 +74,25 @@ func TestCompletionKeepsRootName(t *testing.T) {
 	}
 	if root.Name() != "netcheck" {
 		t.Errorf("root name after completion = %q, want netcheck", root.Name())
+	}
+}
+
+func TestCompleteNamesFromTheCluster(t *testing.T) {
+	cs := fake.NewClientset(
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "worker", Namespace: "shop"}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "shop"}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "wiki", Namespace: "other"}},
+		labNode("nc-node1", "10.244.1.0/24"), labNode("nc-node2", "10.244.2.0/24"))
+	o := &ProbeOptions{Client: cs, Namespace: "shop"}
+	got, dir := firstArg(o.completeWith(listServices))(nil, nil, "w")
+	if strings.Join(got, ",") != "web,worker" || dir != cobra.ShellCompDirectiveNoFileComp {
+		t.Fatalf("services: %v %v", got, dir)
+	}
+	if got, _ := firstArg(o.completeWith(listServices))(nil, []string{"web"}, ""); len(got) != 0 {
+		t.Fatalf("only one Service name is taken: %v", got)
+	}
+	if got, _ := o.completeWith(listNodes)(nil, nil, "nc-"); strings.Join(got, ",") != "nc-node1,nc-node2" {
+		t.Fatalf("nodes: %v", got)
 	}
 }

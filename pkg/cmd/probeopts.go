@@ -87,6 +87,7 @@ func (o *ProbeOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.ProbeNamespace, "probe-namespace", "", "namespace to create probe pods in (default: the current namespace)")
 	f.BoolVar(&o.Keep, "keep", false, "leave the probe pods running for manual digging (they still expire server-side)")
 	f.StringVarP(&o.Output, "output", "o", "table", "output format: table, wide, json or yaml")
+	_ = cmd.RegisterFlagCompletionFunc("node", o.completeWith(listNodes))
 	f.Float32Var(&o.QPS, "qps", 0, "client-side API requests per second (0 = sized to the node count, so the fan-out is not throttled)")
 	f.IntVar(&o.Burst, "burst", 0, "client-side API request burst (0 = sized to the node count)")
 }

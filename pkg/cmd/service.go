@@ -79,7 +79,8 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 		Example: `  kubectl netcheck service web -n shop
   kubectl netcheck service web -n shop --port 8443 --probe-namespace netcheck
   kubectl netcheck svc api --node worker-1 -o json`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: firstArg(o.completeWith(listServices)),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Name = args[0]
 			return runCommand(c, o)
