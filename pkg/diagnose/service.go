@@ -28,6 +28,7 @@ const (
 	CauseNodePort            Cause = "nodeport"
 	CauseHairpin             Cause = "hairpin"
 	CauseExternalIP          Cause = "external-ip"
+	CauseEndpointsSilent     Cause = "endpoints-unreachable"
 )
 
 // HairpinCheck is a backend pod connecting to its own Service (`--hairpin`).

@@ -40,6 +40,9 @@ func serviceLive(in ServiceInput) []Finding {
 	if len(deaf) > 0 {
 		out = append(out, backendFinding(in, deaf))
 	}
+	if f := silentEndpoints(in, views); f != nil {
+		out = append(out, *f)
+	}
 
 	lostFrom := func(from, to string) bool {
 		for _, v := range views {
@@ -434,4 +437,31 @@ func resolvesToEndpoint(resolved []string, eps []Endpoint) bool {
 		}
 	}
 	return false
+}
+
+// silentEndpoints: endpoints no node's pod reaches, not even the pod on
+// the endpoint's own node, with no refusal either: something drops the
+// packets at the backend — an ingress NetworkPolicy, or the pod's own firewall.
+func silentEndpoints(in ServiceInput, views []epView) *Finding {
+	var ev, pods []string
+	for _, v := range views {
+		if len(v.lost) == 0 || len(v.ok) > 0 || len(v.refused) > 0 {
+			continue
+		}
+		pods = append(pods, v.e.Pod)
+		e := v.ev[v.lost[0]]
+		if len(v.lost) > 1 {
+			e += fmt.Sprintf(", and from the pods on %d other nodes", len(v.lost)-1)
+		}
+		ev = append(ev, e)
+	}
+	if len(pods) == 0 {
+		return nil
+	}
+	return &Finding{Severity: Error, Cause: CauseEndpointsSilent, Target: in.ref(),
+		Summary:  "no node's pods reach " + strings.Join(pods, ", ") + ", not even from the same node, and nothing refuses: the packets are dropped at the backend",
+		Evidence: ev,
+		Candidates: []string{"an ingress NetworkPolicy in " + in.Namespace + " that does not admit the probe's namespace or labels (app.kubernetes.io/name=kubectl-netcheck)",
+			"a firewall inside the backend pods (iptables in the container, a sidecar)"},
+		Fix: []string{"kubectl -n " + in.Namespace + " get networkpolicy", "kubectl netcheck service " + in.Name + " -n " + in.Namespace + " --probe-namespace <a namespace your clients run in>"}}
 }

@@ -187,6 +187,14 @@ func TestServiceDiagnosis(t *testing.T) {
 		{"cross-node path broken without a route gap", func(in *ServiceInput) {
 			setPod(in, "n1", ep(3), observe.Timeout)
 		}, []want{{CauseCrossNode, Error, "n1", "VXLAN 8472/udp"}}},
+		{"a NetworkPolicy drops everything at the backends", func(in *ServiceInput) {
+			for _, n := range []string{"n1", "n2", "n3"} {
+				for i := 1; i <= 3; i++ {
+					setPod(in, n, ep(i), observe.Timeout)
+				}
+				setPod(in, n, cipKey, observe.Timeout)
+			}
+		}, []want{{CauseEndpointsSilent, Error, "", "ingress NetworkPolicy"}}},
 		{"CoreDNS down: name fails everywhere, ClusterIP works", func(in *ServiceInput) {
 			for _, n := range []string{"n1", "n2", "n3"} {
 				setPod(in, n, SvcDNSKey(fqdn), observe.DNSFailure)
