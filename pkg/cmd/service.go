@@ -176,6 +176,9 @@ func (o *ServiceOptions) gather(ctx context.Context, more func(*fanout.Config, d
 	}
 	in.NodeNets = nodeNets(sel.All)
 	g.desc = fmt.Sprintf("service %s/%s port %d/%s", in.Namespace, in.Name, in.Port.Port, in.Port.Protocol)
+	if in.Type == string(corev1.ServiceTypeExternalName) {
+		g.desc = fmt.Sprintf("service %s/%s (ExternalName %s)", in.Namespace, in.Name, in.ExternalName)
+	}
 	var run probeRun
 	switch {
 	case in.Type == string(corev1.ServiceTypeExternalName):
