@@ -65,7 +65,7 @@ func Print(w io.Writer, r Result, format string) error {
 		case "DNSCheck":
 			printDNSTable(w, r)
 		case "ServiceCheck", "APICheck":
-			printServiceTable(w, r)
+			printServiceTable(w, r, format == "wide")
 		case "PodsCheck":
 			printPodsMatrix(w, r)
 		default:

@@ -11,7 +11,7 @@ import (
 // printServiceTable: one row per node — the name, the ClusterIP and the
 // endpoints from the node's pods, the NodePort from the node itself, and
 // the node's proxy rules for the Service.
-func printServiceTable(w io.Writer, r Result) {
+func printServiceTable(w io.Writer, r Result, wide bool) {
 	if len(r.Nodes) == 0 {
 		return
 	}
@@ -20,6 +20,9 @@ func printServiceTable(w io.Writer, r Result) {
 	if api {
 		// The API server has no NodePort; TLS and the token request take its place.
 		header = []string{"NODE", "DNS", "CLUSTER-IP", "ENDPOINTS", "PROXY RULES", "HTTPS /version", "AS SERVICE ACCOUNT"}
+	}
+	if wide {
+		header = append(header, "PROBE POD", "IP")
 	}
 	t, flush := newTable(header)
 	for _, n := range r.Nodes {
@@ -32,17 +35,20 @@ func printServiceTable(w io.Writer, r Result) {
 			t.Append(row)
 			continue
 		}
-		if api {
-			t.Append([]string{n.Name, dnsCell(n.Pod.Checks), prefixed(n.Pod.Checks, "cluster-ip "), endpointsCell(n.Pod.Checks),
-				proxyCell(n.Facts.KubeProxy), prefixed(n.Pod.Checks, "https "), prefixed(n.Pod.Checks, "as-sa ")})
-			continue
-		}
-		t.Append([]string{n.Name,
+		row := []string{n.Name,
 			dnsCell(n.Pod.Checks),
 			prefixed(n.Pod.Checks, "cluster-ip "),
 			endpointsCell(n.Pod.Checks),
 			prefixed(n.Host.Checks, "nodeport "),
-			proxyCell(n.Facts.KubeProxy)})
+			proxyCell(n.Facts.KubeProxy)}
+		if api {
+			row = []string{n.Name, dnsCell(n.Pod.Checks), prefixed(n.Pod.Checks, "cluster-ip "), endpointsCell(n.Pod.Checks),
+				proxyCell(n.Facts.KubeProxy), prefixed(n.Pod.Checks, "https "), prefixed(n.Pod.Checks, "as-sa ")}
+		}
+		if wide {
+			row = append(row, n.Pod.Pod, n.Pod.IP)
+		}
+		t.Append(row)
 	}
 	flush(w)
 }
