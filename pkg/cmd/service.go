@@ -303,7 +303,7 @@ func (o *ServiceOptions) read(ctx context.Context, svc *corev1.Service) (diagnos
 	}
 	in.Endpoints = endpoints(slices.Items, sp)
 	if in.Port.Protocol != "tcp" {
-		notes = append(notes, fmt.Sprintf("port %s is %s: connects are TCP-only, so only DNS, endpoints and proxy rules are checked", portLabel(sp), strings.ToUpper(in.Port.Protocol)))
+		notes = append(notes, fmt.Sprintf("port %s is %s: connects are TCP-only, so only the name and the proxy rules are checked (--port picks a TCP port; for cluster DNS, kubectl netcheck dns)", portLabel(sp), strings.ToUpper(in.Port.Protocol)))
 	}
 	return in, notes, nil
 }
