@@ -180,3 +180,11 @@ func tokenKubeconfig(t *testing.T, ns, sa string) string {
 	kubectl(t, "config", "--kubeconfig", kc, "use-context", "lab")
 	return kc
 }
+
+// healthy asserts a run found nothing: exit 0 and no finding.
+func healthy(t *testing.T, r result) {
+	t.Helper()
+	if r.code != 0 || len(r.report.Findings) != 0 {
+		t.Fatalf("want a healthy run: exit %d findings %+v\n%s", r.code, r.report.Findings, r.stderr)
+	}
+}

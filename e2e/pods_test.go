@@ -17,9 +17,7 @@ func podsCheck(t *testing.T) result {
 
 func TestPodsHealthy(t *testing.T) {
 	r := podsCheck(t)
-	if r.code != 0 || len(r.report.Findings) != 0 {
-		t.Fatalf("exit %d findings %+v\n%s", r.code, r.report.Findings, r.stderr)
-	}
+	healthy(t, r)
 	// Every pod checked every other node's pod: n×(n−1) pairs, ping and TCP each.
 	n := len(r.report.Nodes)
 	for _, node := range r.report.Nodes {

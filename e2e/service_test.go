@@ -188,9 +188,7 @@ func only(t *testing.T, r result, want map[diagnose.Cause]string) {
 func TestServiceHealthy(t *testing.T) {
 	shop(t)
 	r := svcCheck(t, "web")
-	if r.code != 0 || len(r.report.Findings) != 0 {
-		t.Fatalf("exit %d findings %+v\n%s", r.code, r.report.Findings, r.stderr)
-	}
+	healthy(t, r)
 	for _, n := range r.report.Nodes {
 		kp := n.Facts.KubeProxy
 		if kp == nil || kp.Mode != "iptables" || len(kp.Services) == 0 || kp.Services[0].Endpoints != 3 {
@@ -299,9 +297,7 @@ func TestServiceHairpin(t *testing.T) {
 func TestServiceHairpinHealthy(t *testing.T) {
 	shop(t)
 	r := svcCheck(t, "solo", "--hairpin")
-	if r.code != 0 || len(r.report.Findings) != 0 {
-		t.Fatalf("exit %d findings %+v\n%s", r.code, r.report.Findings, r.stderr)
-	}
+	healthy(t, r)
 	noProbePodsLeft(t)
 }
 
@@ -310,9 +306,7 @@ func TestServiceHairpinHealthy(t *testing.T) {
 func TestServiceExternalIP(t *testing.T) {
 	shop(t)
 	r := svcCheck(t, "edge")
-	if r.code != 0 || len(r.report.Findings) != 0 {
-		t.Fatalf("exit %d findings %+v\n%s", r.code, r.report.Findings, r.stderr)
-	}
+	healthy(t, r)
 	key := diagnose.SvcExternalKey("198.18.0.200", 80)
 	for _, n := range r.report.Nodes {
 		for side, checks := range map[string][]observe.Check{"pod": n.Pod.Checks, "node": n.Host.Checks} {
@@ -351,9 +345,7 @@ func TestServiceExternalIPRuleDeleted(t *testing.T) {
 func TestServiceHeadless(t *testing.T) {
 	shop(t)
 	r := svcCheck(t, "web-headless")
-	if r.code != 0 || len(r.report.Findings) != 0 {
-		t.Fatalf("exit %d findings %+v\n%s", r.code, r.report.Findings, r.stderr)
-	}
+	healthy(t, r)
 	fqdn := diagnose.ServiceFQDN("web-headless", "nc-shop", "cluster.local")
 	for _, n := range r.report.Nodes {
 		for _, c := range n.Pod.Checks {

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -18,37 +20,31 @@ import (
 type lister func(ctx context.Context, cs kubernetes.Interface, ns string) ([]string, error)
 
 func listServices(ctx context.Context, cs kubernetes.Interface, ns string) ([]string, error) {
-	l, err := cs.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, 0, len(l.Items))
-	for _, s := range l.Items {
-		out = append(out, s.Name)
-	}
-	return out, nil
+	return namesOf(cs.CoreV1().Services(ns).List(ctx, metav1.ListOptions{}))
 }
 
 func listNodes(ctx context.Context, cs kubernetes.Interface, _ string) ([]string, error) {
-	l, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, 0, len(l.Items))
-	for _, n := range l.Items {
-		out = append(out, n.Name)
-	}
-	return out, nil
+	return namesOf(cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{}))
 }
 
 func listServiceAccounts(ctx context.Context, cs kubernetes.Interface, ns string) ([]string, error) {
-	l, err := cs.CoreV1().ServiceAccounts(ns).List(ctx, metav1.ListOptions{})
+	return namesOf(cs.CoreV1().ServiceAccounts(ns).List(ctx, metav1.ListOptions{}))
+}
+
+// namesOf reads the names out of any list the API returned.
+func namesOf(list runtime.Object, err error) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]string, 0, len(l.Items))
-	for _, s := range l.Items {
-		out = append(out, s.Name)
+	items, err := meta.ExtractList(list)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(items))
+	for _, it := range items {
+		if a, err := meta.Accessor(it); err == nil {
+			out = append(out, a.GetName())
+		}
 	}
 	return out, nil
 }
