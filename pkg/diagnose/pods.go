@@ -133,11 +133,7 @@ func Pods(in PodsInput) []Finding {
 			}
 		}
 		for _, p := range pairs {
-			out = append(out, Finding{Severity: Error, Cause: CauseCrossNode, Nodes: []string{p[0]}, Target: p[1],
-				Summary:  "pods on this node cannot reach pods on " + p[1] + ", while other pairs of nodes work: the path between these two nodes is broken",
-				Evidence: evidence[p],
-				Candidates: []string{overlayPorts(overlay) + " blocked between " + p[0] + " and " + p[1],
-					"a FORWARD rule on one of the two nodes (kubectl netcheck node --node " + p[0] + " --node " + p[1] + ")"}})
+			out = append(out, crossNodeFinding(p[0], p[1], evidence[p], ran))
 		}
 	}
 	if f := mtuBetweenNodes(ran); f != nil {
@@ -211,12 +207,17 @@ func overlayOf(nodes []observe.Node) string {
 		{"tunl0", "IP-in-IP"}, {"cilium_vxlan", "Cilium VXLAN"}, {"cilium_geneve", "Cilium Geneve"},
 		{"genev_sys_6081", "Geneve"}, {"cilium_wg0", "Cilium WireGuard"}, {"wg0", "WireGuard"}, {"weave", "Weave"},
 	}
+	read := false
 	for _, k := range known {
 		for _, n := range nodes {
+			read = read || len(n.Facts.MTUs) > 0
 			if _, ok := n.Facts.MTUs[k.link]; ok {
 				return k.name + " (" + k.link + ")"
 			}
 		}
+	}
+	if !read {
+		return "" // the node facts were not read: unknown
 	}
 	return "no overlay device: a routed pod network"
 }
@@ -235,8 +236,20 @@ func overlayPorts(overlay string) string {
 		return "IP protocol 4 (IP-in-IP)"
 	case strings.Contains(overlay, "Weave"):
 		return "Weave TCP 6783 / UDP 6783-6784"
+	case overlay == "":
+		return "the overlay (VXLAN 8472/udp or 4789/udp, Geneve 6081/udp, WireGuard 51820/udp, IP-in-IP proto 4)"
 	}
 	return "traffic between the nodes' addresses"
+}
+
+// crossNodeFinding: pods on from lose pods on to, which other nodes reach.
+// Shared by `pods` (pairs of probe pods) and `service` (probe → endpoint).
+func crossNodeFinding(from, to string, ev []string, nodes []observe.Node, more ...string) Finding {
+	return Finding{Severity: Error, Cause: CauseCrossNode, Nodes: []string{from}, Target: to,
+		Summary:  "this node's pods cannot reach pods on " + to + ", which other nodes' pods reach: the path between the two nodes is broken",
+		Evidence: ev,
+		Candidates: append([]string{overlayPorts(overlayOf(nodes)) + " blocked between " + from + " and " + to + " by a host or cloud firewall",
+			"a FORWARD rule on one of the two nodes (kubectl netcheck node --node " + from + " --node " + to + ")"}, more...)}
 }
 
 // mtuBetweenNodes: pods on nodes whose pod interfaces have different MTUs

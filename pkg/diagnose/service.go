@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/netcheck/kubectl-netcheck/pkg/facts"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 )
 
@@ -122,15 +124,18 @@ func hostPort(ip string, port int32) string {
 	return net.JoinHostPort(ip, strconv.Itoa(int(port)))
 }
 
-// ClusterIPVIP and NodePortVIP name the Service in the nodes' proxy facts.
-func (in ServiceInput) ClusterIPVIP() string {
-	return hostPort(in.ClusterIP, in.Port.Port) + "/" + in.Port.Protocol
+// vipKey names one of the Service's addresses in the nodes' proxy facts,
+// with the facts' own key, so the two cannot drift apart.
+func (in ServiceInput) vipKey(ip string, port int32) string {
+	a, _ := netip.ParseAddr(ip) // invalid for a node port, as facts.VIP wants
+	return facts.VIP{Addr: a, Proto: in.Port.Protocol, Port: int(port)}.Key()
 }
 
+// ClusterIPVIP is the ClusterIP's key in the proxy facts.
+func (in ServiceInput) ClusterIPVIP() string { return in.vipKey(in.ClusterIP, in.Port.Port) }
+
 // NodePortVIP is the node port's key in the proxy facts.
-func (in ServiceInput) NodePortVIP() string {
-	return fmt.Sprintf("nodeport %d/%s", in.Port.NodePort, in.Port.Protocol)
-}
+func (in ServiceInput) NodePortVIP() string { return in.vipKey("", in.Port.NodePort) }
 
 func (in ServiceInput) ref() string { return in.Namespace + "/" + in.Name }
 

@@ -176,13 +176,8 @@ func crossNode(in ServiceInput, views []epView, gaps RouteGaps) []Finding {
 				continue // a missing podCIDR route explains it, and was reported
 			}
 			ev := []string{v.ev[from], v.ev[v.ok[0]]}
-			out = append(out, Finding{Severity: Error, Cause: CauseCrossNode, Nodes: []string{from}, Target: v.e.Node,
-				Summary:  "this node's pods cannot reach pods on " + v.e.Node + ", which other nodes' pods reach: the path between the two nodes is broken",
-				Evidence: ev,
-				Candidates: []string{
-					"the overlay between the nodes is blocked (VXLAN 8472/udp or 4789/udp, Geneve 6081/udp, WireGuard 51820/udp, IP-in-IP proto 4) by a host or cloud firewall",
-					"a FORWARD rule on one of the two nodes (kubectl netcheck node --node " + from + " --node " + v.e.Node + ")",
-					"a NetworkPolicy in " + in.Namespace + " that admits only some nodes' pods (kubectl -n " + in.Namespace + " get networkpolicy)"}})
+			out = append(out, crossNodeFinding(from, v.e.Node, ev, in.Nodes,
+				"a NetworkPolicy in "+in.Namespace+" that admits only some nodes' pods (kubectl -n "+in.Namespace+" get networkpolicy)"))
 		}
 	}
 	return out
@@ -399,7 +394,7 @@ func externalIPs(in ServiceInput, n observe.Node, ev []string) []Finding {
 		if len(failed) == 0 {
 			continue
 		}
-		vip := hostPort(ip, in.Port.Port) + "/" + in.Port.Protocol
+		vip := in.vipKey(ip, in.Port.Port)
 		f := Finding{Severity: Error, Cause: CauseExternalIP, Nodes: []string{n.Name}, Target: vip,
 			Summary:  "the Service's external address fails from this node while its ClusterIP works",
 			Evidence: append(append(fev, ev[:min(1, len(ev))]...), proxyRuleEvidence(n, vip)...),
