@@ -111,7 +111,7 @@ func endpointViews(in ServiceInput, ran []observe.Node) []epView {
 			if c == nil {
 				continue
 			}
-			v.ev[n.Name] = describeCheck("pod@"+n.Name, *c) + " (" + e.Pod + " on " + e.Node + ")"
+			v.ev[n.Name] = describeCheck("pod@"+n.Name, *c) + e.where()
 			switch {
 			case c.Outcome == observe.OK:
 				v.ok = append(v.ok, n.Name)
@@ -129,12 +129,18 @@ func endpointViews(in ServiceInput, ran []observe.Node) []epView {
 func backendFinding(in ServiceInput, deaf []epView) Finding {
 	var ev, pods []string
 	for _, v := range deaf {
-		pods = append(pods, v.e.Pod)
+		pods = append(pods, v.e.who())
 		e := v.ev[v.refused[0]]
 		if len(v.refused) > 1 {
 			e += fmt.Sprintf(", and from the pods on %d other nodes", len(v.refused)-1)
 		}
 		ev = append(ev, e)
+	}
+	if deaf[0].e.Pod == "" {
+		// Not a pod (the API server, a hand-made EndpointSlice): no logs to read.
+		return Finding{Severity: Error, Cause: CauseBackendNotListening, Target: in.ref(),
+			Summary:  fmt.Sprintf("nothing listens on port %d at %s: every node's pods are refused there", deaf[0].e.Port, strings.Join(pods, ", ")),
+			Evidence: ev}
 	}
 	f := Finding{Severity: Error, Cause: CauseBackendNotListening, Target: in.ref(), Nodes: nil,
 		Summary: fmt.Sprintf("nothing listens on port %d in %s: every node's pods are refused there, so the network is fine and the backend is not (crashed, listening on another port, or on 127.0.0.1 only)",
@@ -443,7 +449,7 @@ func silentEndpoints(in ServiceInput, views []epView) *Finding {
 		if len(v.lost) == 0 || len(v.ok) > 0 || len(v.refused) > 0 {
 			continue
 		}
-		pods = append(pods, v.e.Pod)
+		pods = append(pods, v.e.who())
 		e := v.ev[v.lost[0]]
 		if len(v.lost) > 1 {
 			e += fmt.Sprintf(", and from the pods on %d other nodes", len(v.lost)-1)
@@ -459,4 +465,25 @@ func silentEndpoints(in ServiceInput, views []epView) *Finding {
 		Candidates: []string{"an ingress NetworkPolicy in " + in.Namespace + " that does not admit the probe's namespace or labels (app.kubernetes.io/name=kubectl-netcheck)",
 			"a firewall inside the backend pods (iptables in the container, a sidecar)"},
 		Fix: []string{"kubectl -n " + in.Namespace + " get networkpolicy", "kubectl netcheck service " + in.Name + " -n " + in.Namespace + " --probe-namespace <a namespace your clients run in>"}}
+}
+
+// who names an endpoint: its pod, or its address when it is not a pod.
+func (e Endpoint) who() string {
+	if e.Pod != "" {
+		return e.Pod
+	}
+	return e.IP
+}
+
+// where is the evidence suffix that says whose the endpoint is.
+func (e Endpoint) where() string {
+	switch {
+	case e.Pod != "" && e.Node != "":
+		return " (" + e.Pod + " on " + e.Node + ")"
+	case e.Pod != "":
+		return " (" + e.Pod + ")"
+	case e.Node != "":
+		return " (on " + e.Node + ")"
+	}
+	return ""
 }

@@ -157,6 +157,17 @@ func TestServiceDiagnosis(t *testing.T) {
 				setPod(in, n, cipKey, observe.Refused)
 			}
 		}, []want{{CauseBackendNotListening, Error, "", "web-n1, web-n2, web-n3"}}},
+		{"endpoints that are not pods (the API server): named by address", func(in *ServiceInput) {
+			for i := range in.Endpoints {
+				in.Endpoints[i].Pod, in.Endpoints[i].Node = "", ""
+			}
+			for _, n := range []string{"n1", "n2", "n3"} {
+				for i := 1; i <= 3; i++ {
+					setPod(in, n, ep(i), observe.Refused)
+				}
+				setPod(in, n, cipKey, observe.Refused)
+			}
+		}, []want{{CauseBackendNotListening, Error, "", "nothing listens on port 8080 at 10.244.1.2, 10.244.2.2, 10.244.3.2"}}},
 		{"kube-proxy stopped and its rules flushed on n1", func(in *ServiceInput) {
 			setPod(in, "n1", cipKey, observe.Timeout)
 			setPod(in, "n1", SvcDNSKey(fqdn), observe.DNSFailure)
