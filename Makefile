@@ -9,7 +9,7 @@ LDFLAGS := -s -w -X github.com/netcheck/kubectl-netcheck/pkg/cmd.Version=$(VERSI
 	-X github.com/netcheck/kubectl-netcheck/pkg/cmd.Date=$(DATE)
 PREFIX ?= /usr/local
 
-.PHONY: build install test unit fuzz vet lint krew-check e2e-cluster e2e-down e2e clean
+.PHONY: build install test ci-cold unit fuzz vet lint check-pipes krew-check release-check e2e-cluster e2e-down e2e clean
 
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kubectl-netcheck
@@ -25,21 +25,35 @@ vet:
 lint:
 	bash scripts/lint.sh
 
-# Release archives, krew manifest validation and a real offline krew install.
+# The host platform's archive, its krew manifest validated and really installed offline.
 krew-check:
 	bash .ci/krew.sh
 
-# Unit tests (fake clientset, captured tool output) — no root, no cluster.
+# The same for all six release platforms; records the inputs in .ci/release.sum.
+release-check:
+	NETCHECK_KREW=all NETCHECK_STAGES=krew bash scripts/test.sh
+
+# No early-exiting reader (grep -q, head) in a pipeline of any script.
+check-pipes:
+	bash scripts/check-pipes.sh
+
+# Unit tests (fake clientset, captured tool output) — no root, no cluster — under the race detector.
 unit:
-	go test ./...
+	go test -race ./...
 
 # Bounded fuzzing of the target parser: no accepted target reaches argv with a shell metacharacter.
 fuzz:
 	go test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./pkg/target/
 
-# Everything a change must pass: static checks, unit tests, fuzzing, the fan-out
-# benchmark at reduced delays, the krew packaging check, then the real-cluster e2e suite.
-test: vet lint unit fuzz bench-quick krew-check e2e
+# Everything a change must pass, each stage timed (scripts/test.sh): static checks,
+# unit tests under -race, fuzzing, the fan-out benchmark at reduced delays, the krew
+# packaging check, then the real-cluster e2e suite.
+test:
+	bash scripts/test.sh
+
+# The same on empty caches, as on a fresh machine (everything rebuilt: ~50 min).
+ci-cold:
+	NETCHECK_COLD=1 bash scripts/test.sh
 
 e2e-cluster:
 	bash e2e/cluster/up.sh

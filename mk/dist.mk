@@ -4,7 +4,8 @@
 #   make dist            dist/kubectl-netcheck_<version>_<os>_<arch>.tar.gz (.zip on
 #                        windows) for every DIST_PLATFORMS entry, and dist/checksums.txt
 #   make krew-manifest   plugins/netcheck.yaml from .krew.yaml, pointing at the release
-#                        download URLs with the sha256 of the archives in dist/
+#                        download URLs with the sha256 of the archives in dist/;
+#                        KREW_PARTIAL=1 keeps only the platforms built (a test manifest)
 #   make dist VERSION=v0.2.0   for a release (the tag krew-release-bot will see)
 
 DIST_DIR       := dist
@@ -17,7 +18,7 @@ RELEASE_URL    := https://github.com/netcheck/kubectl-netcheck/releases/download
 # v1.2.3-4-gabcdef past it) is used as is; an untagged tree, where git
 # describe gives a bare commit, becomes v0.0.0-git-<commit>[-dirty].
 DIST_VERSION := $(shell v='$(VERSION)'; \
-	if printf '%s\n' "$$v" | grep -Eq '^v[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$$'; then echo "$$v"; \
+	if printf '%s\n' "$$v" | grep -E '^v[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$$' >/dev/null; then echo "$$v"; \
 	else printf 'v0.0.0-git-%s\n' "$$v" | tr -c 'A-Za-z0-9.\n-' '-'; fi)
 # The Makefile's LDFLAGS, with the version the archives are named after.
 DIST_LDFLAGS := $(subst cmd.Version=$(VERSION) ,cmd.Version=$(DIST_VERSION) ,$(LDFLAGS))
@@ -78,18 +79,24 @@ krew-manifest:
 	@test -f $(DIST_DIR)/checksums.txt -a -f $(DIST_DIR)/version || { echo "make krew-manifest: run 'make dist' first" >&2; exit 1; }
 	mkdir -p $(dir $(KREW_MANIFEST))
 	@set -euo pipefail; v=$$(cat $(DIST_DIR)/version); \
-	awk -v ver="$$v" ' \
+	awk -v ver="$$v" -v partial="$(KREW_PARTIAL)" ' \
+		function flush() { if (blk != "" && !drop) printf "%s", blk; blk = ""; drop = 0; inblk = 0 } \
 		FNR == NR { sha[$$2] = $$1; next } \
 		{ gsub(/\{\{ *\.TagName *\}\}/, ver) } \
+		/^  - selector:/ { flush(); inblk = 1 } \
 		/^ *\{\{ *addURIAndSha / { \
 			ind = $$0; sub(/[^ ].*/, "", ind); \
 			url = $$0; sub(/^[^"]*"/, "", url); sub(/".*/, "", url); \
 			n = split(url, part, "/"); file = part[n]; \
-			if (!(file in sha)) { printf "krew-manifest: %s is not in $(DIST_DIR)/checksums.txt\n", file > "/dev/stderr"; bad = 1; exit 1 } \
-			print ind "uri: " url; print ind "sha256: " sha[file]; next \
+			if (!(file in sha)) { \
+				if (partial != "") { drop = 1; next } \
+				printf "krew-manifest: %s is not in $(DIST_DIR)/checksums.txt\n", file > "/dev/stderr"; bad = 1; exit 1 \
+			} \
+			blk = blk ind "uri: " url "\n" ind "sha256: " sha[file] "\n"; kept++; next \
 		} \
+		inblk { blk = blk $$0 "\n"; next } \
 		{ print } \
-		END { if (bad) exit 1 }' $(DIST_DIR)/checksums.txt $(KREW_TEMPLATE) > $(KREW_MANIFEST).tmp; \
+		END { if (bad) exit 1; flush(); if (!kept) { print "krew-manifest: no platform of the manifest was built" > "/dev/stderr"; exit 1 } }' $(DIST_DIR)/checksums.txt $(KREW_TEMPLATE) > $(KREW_MANIFEST).tmp; \
 	if grep -n '{{' $(KREW_MANIFEST).tmp >&2; then echo "make krew-manifest: template left unrendered (above)" >&2; rm -f $(KREW_MANIFEST).tmp; exit 1; fi; \
 	mv $(KREW_MANIFEST).tmp $(KREW_MANIFEST); \
 	echo "krew-manifest: $(KREW_MANIFEST) for $$v"

@@ -25,7 +25,7 @@ export KUBECONFIG=${KUBECONFIG:-/run/netcheck-e2e/kubeconfig}
 BIN=${NETCHECK_BIN:-bin/kubectl-netcheck}
 NS=${NAMESPACE:-default}
 IMAGE=busybox:1.36
-RUN=$(tr -dc 'a-z0-9' </dev/urandom | head -c 6 || true)
+RUN=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
 LABEL=netcheck.io/manual-run=$RUN
 WORK=$(mktemp -d)
 PLUGIN_PID=
@@ -43,7 +43,7 @@ cleanup() {
 		echo "cleanup: waiting for the plugin to remove its probe pods" >&2
 		wait "$PLUGIN_PID" 2>/dev/null || true
 	fi
-	if k get pods -l "$LABEL" -o name 2>/dev/null | grep -q .; then
+	if [[ -n $(k get pods -l "$LABEL" -o name 2>/dev/null) ]]; then
 		echo "cleanup: deleting this script's pods ($LABEL)" >&2
 		k delete pods -l "$LABEL" --grace-period=0 --force --ignore-not-found >/dev/null 2>&1 || true
 	fi

@@ -20,7 +20,7 @@ apt_update() { ((apt_updated)) || { log "apt-get update"; apt-get update -qq; ap
 
 missing=()
 for p in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == *'install ok installed'* ]] || missing+=("$p")
 done
 if ((${#missing[@]})); then
   apt_update
@@ -82,12 +82,12 @@ else
     fi
     apt_updated=0
   fi
-  if ! apt-get source --print-uris -qq busybox 2>/dev/null | grep -q "\.dsc'"; then apt_updated=0; fi
+  if ! grep -q "\.dsc'" <<<"$(apt-get source --print-uris -qq busybox 2>/dev/null)"; then apt_updated=0; fi
   apt_update
   rm -rf "$BB_SRC"; mkdir -p "$BB_SRC"
   log "fetching busybox source package"
   (cd "$BB_SRC" && apt-get source -qq busybox >/dev/null 2>&1) || die "apt-get source busybox failed"
-  dir=$(find "$BB_SRC" -mindepth 1 -maxdepth 1 -type d -name 'busybox-*' | head -n1)
+  dir=$(find "$BB_SRC" -mindepth 1 -maxdepth 1 -type d -name 'busybox-*' -print -quit)
   [[ -n $dir ]] || die "busybox source not unpacked in $BB_SRC"
   log "building busybox (static, defconfig, no tc) in $dir"
   (
@@ -100,8 +100,11 @@ else
     install -m 0755 busybox "$BIN/busybox.tmp"
   )
   mv "$BIN/busybox.tmp" "$BIN/busybox"
+  # Read the whole list first: `busybox --list | grep -q` races (grep exits at the
+  # first match, busybox dies of SIGPIPE, pipefail reports a missing applet).
+  applets=$("$BIN/busybox" --list)
   for a in wget nc nslookup ping ip nsenter timeout httpd sh; do
-    "$BIN/busybox" --list | grep -qx "$a" || die "rebuilt busybox lacks applet $a"
+    grep -qx "$a" <<<"$applets" || die "rebuilt busybox lacks applet $a"
   done
   # wget -T must time out cleanly, not crash (exit 139)
   rc=0; "$BIN/busybox" wget -T 1 -qO- http://127.0.0.1:9/ >/dev/null 2>&1 || rc=$?

@@ -76,7 +76,7 @@ case $fault in
     ;;
   forward-drop)
     if [[ $action == inject ]]; then
-      inn iptables -S FORWARD | awk '$1 == "-P" {print $3; exit}' >"$rec"
+      awk '$1 == "-P" {print $3; exit}' <<<"$(inn iptables -S FORWARD)" >"$rec"
       inn iptables -P FORWARD DROP
     else
       policy=$(cat "$rec" 2>/dev/null || true)
@@ -111,7 +111,7 @@ case $fault in
       rm -f "$pidf"
       # what `kube-proxy --cleanup` does on a real node: remove every rule and chain it owns
       in_machine "$node" "$BIN/kube-proxy" --cleanup >>"$STATE/logs/$node.kube-proxy-cleanup.log" 2>&1 || true
-      if inn iptables-save 2>/dev/null | grep -qE '^:KUBE-(SERVICES|SVC-|SEP-|POSTROUTING|NODEPORTS)'; then
+      if grep -qE '^:KUBE-(SERVICES|SVC-|SEP-|POSTROUTING|NODEPORTS)' <<<"$(inn iptables-save 2>/dev/null)"; then
         die "kube-proxy rules still present on $node after cleanup"
       fi
     else

@@ -77,7 +77,7 @@ start_in() {
     >>"$STATE/logs/$m.$name.log" 2>&1 </dev/null &
   nspid=$!
   for _ in $(seq 100); do
-    child=$(children_of "$nspid" | head -n1)
+    child=$(children_of "$nspid"); child=${child%%$'\n'*}
     [[ -n $child ]] && break
     sleep 0.02
   done
@@ -94,7 +94,7 @@ start_kube_proxy() {
 }
 # kube-proxy has programmed the Services (the kube-dns one comes last) on a node
 kube_proxy_synced() {
-  in_netns "$1" iptables -t nat -S KUBE-SERVICES 2>/dev/null | grep -q 'kube-system/kube-dns:dns cluster IP'
+  grep -q 'kube-system/kube-dns:dns cluster IP' <<<"$(in_netns "$1" iptables -t nat -S KUBE-SERVICES 2>/dev/null)"
 }
 
 # Run a command in a machine's network namespace only (root's mount/pid namespaces).

@@ -52,7 +52,7 @@ if healthy; then
   log "cluster already up and healthy (KUBECONFIG=$KUBECONFIG_OUT)"
   exit 0
 fi
-if [[ -e $STATE ]] || ip netns list 2>/dev/null | grep -q "^$NS_PREFIX"; then
+if [[ -e $STATE ]] || grep -q "^$NS_PREFIX" <<<"$(ip netns list 2>/dev/null)"; then
   log "found leftovers of an earlier cluster: tearing them down first"
   bash "$CLUSTER_DIR/down.sh"
 fi
@@ -327,7 +327,7 @@ wait_machine() {
   local m=$1 d=$STATE/machines/$1 u pid
   u=$(<"$STATE/pids/$m.unshare")
   wait_for "init of $m" 30 test -e "$d/init.ready" || { cat "$STATE/logs/$m.init.log" >&2; die "machine $m did not start"; }
-  pid=$(children_of "$u" | head -n1)
+  pid=$(children_of "$u"); pid=${pid%%$'\n'*}
   [[ -n $pid ]] || die "no init process under unshare $u for $m"
   echo "$pid" >"$STATE/pids/$m.init"
 }
