@@ -129,10 +129,10 @@ func (o *APIOptions) httpsChecks(cfg *fanout.Config, in diagnose.ServiceInput) {
 		return
 	}
 	base := "https://" + net.JoinHostPort(in.ClusterIP, strconv.Itoa(int(in.Port.Port)))
-	cfg.PodSpecs = append(cfg.PodSpecs, probe.Spec{Kind: observe.HTTP, Key: diagnose.APIVersionKey(base + "/version"),
+	cfg.PodSpecs = append(cfg.PodSpecs, probe.Spec{Kind: observe.HTTP, ID: diagnose.APIVersionKey(base + "/version"),
 		Argv: probe.HTTPArgv(base+"/version", o.Timeout), Classify: probe.ClassifyHTTP})
 	if o.SA != "" {
-		cfg.PodSpecs = append(cfg.PodSpecs, probe.Spec{Kind: observe.HTTP, Key: diagnose.APITokenKey(base + o.Path),
+		cfg.PodSpecs = append(cfg.PodSpecs, probe.Spec{Kind: observe.HTTP, ID: diagnose.APITokenKey(base + o.Path),
 			Argv: probe.TokenHTTPArgv(base+o.Path, o.Timeout), Classify: probe.ClassifyHTTP})
 	}
 }

@@ -117,13 +117,13 @@ func (o *DNSOptions) Run(parent context.Context) error {
 	if err != nil {
 		return err
 	}
-	specs := []probe.Spec{{Kind: observe.ResolvConf, Key: diagnose.DNSResolvKey, Argv: probe.ResolvConfArgv(), Classify: probe.ClassifyResolvConf}}
+	specs := []probe.Spec{{Kind: observe.ResolvConf, ID: diagnose.DNSResolvKey, Argv: probe.ResolvConfArgv(), Classify: probe.ClassifyResolvConf}}
 	if clusterIP != "" && clusterIP != corev1.ClusterIPNone {
-		specs = append(specs, probe.Spec{Kind: observe.DNS, Key: diagnose.DNSServiceKey(clusterIP), Argv: probe.DNSArgv(o.Name, clusterIP), Classify: probe.ClassifyDNS})
+		specs = append(specs, probe.Spec{Kind: observe.DNS, ID: diagnose.DNSServiceKey(clusterIP), Argv: probe.DNSArgv(o.Name, clusterIP), Classify: probe.ClassifyDNS})
 	}
 	for _, s := range servers {
 		if s.Ready && s.IP != "" {
-			specs = append(specs, probe.Spec{Kind: observe.DNS, Key: diagnose.DNSPodKey(s.IP), Argv: probe.DNSArgv(o.Name, s.IP), Classify: probe.ClassifyDNS})
+			specs = append(specs, probe.Spec{Kind: observe.DNS, ID: diagnose.DNSPodKey(s.IP), Argv: probe.DNSArgv(o.Name, s.IP), Classify: probe.ClassifyDNS})
 		}
 	}
 	var run probeRun

@@ -10,6 +10,7 @@ import (
 
 	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
 	"github.com/netcheck/kubectl-netcheck/pkg/launch"
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 	"github.com/netcheck/kubectl-netcheck/pkg/probe"
 )
 
@@ -52,7 +53,8 @@ func (o *ServiceOptions) hairpinChecks(ctx context.Context, in diagnose.ServiceI
 			defer cancel()
 			r := o.Exec.Exec(ectx, in.Namespace, b.Pod, container, probe.HairpinArgv(in.ClusterIP, int(in.Port.Port), time.Second)) // to itself: a second is plenty
 			out[i].Check = probe.ClassifyHairpin(r)
-			out[i].Check.Target = "hairpin " + b.Pod
+			id := observe.NewCheckID(observe.RoleHairpin, in.ClusterIP, int(in.Port.Port)).Concerning(b.Pod)
+			out[i].Check.ID, out[i].Check.Target = id, id.String()
 		}(i, b)
 	}
 	wg.Wait()

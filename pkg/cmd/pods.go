@@ -83,8 +83,8 @@ func (o *PodsOptions) Run(parent context.Context) error {
 		for _, p := range fanout.RingPeers(self, ps, o.Peers) {
 			key := diagnose.PeerKey(p.Node)
 			out = append(out,
-				probe.Spec{Kind: observe.Ping, Key: key, Argv: probe.PingArgv(p.PodIP, t), Classify: probe.ClassifyPing},
-				probe.Spec{Kind: observe.TCP, Key: key, Argv: probe.TCPArgv(p.PodIP, diagnose.PeerPort, t), Classify: probe.ClassifyTCP})
+				probe.Spec{Kind: observe.Ping, ID: key, Argv: probe.PingArgv(p.PodIP, t), Classify: probe.ClassifyPing},
+				probe.Spec{Kind: observe.TCP, ID: key, Argv: probe.TCPArgv(p.PodIP, diagnose.PeerPort, t), Classify: probe.ClassifyTCP})
 		}
 		return out
 	}

@@ -443,18 +443,18 @@ func (o *ServiceOptions) config(in diagnose.ServiceInput) fanout.Config {
 	tcp := in.Port.Protocol == "tcp"
 	fqdn := diagnose.ServiceFQDN(in.Name, in.Namespace, in.Domain)
 	pod := []probe.Spec{
-		{Kind: observe.ResolvConf, Key: diagnose.DNSResolvKey, Argv: probe.ResolvConfArgv(), Classify: probe.ClassifyResolvConf},
-		{Kind: observe.DNS, Key: diagnose.SvcDNSKey(fqdn), Argv: probe.DNSArgv(fqdn), Classify: probe.ClassifyDNS},
+		{Kind: observe.ResolvConf, ID: diagnose.DNSResolvKey, Argv: probe.ResolvConfArgv(), Classify: probe.ClassifyResolvConf},
+		{Kind: observe.DNS, ID: diagnose.SvcDNSKey(fqdn), Argv: probe.DNSArgv(fqdn), Classify: probe.ClassifyDNS},
 	}
 	var vips []facts.VIP
 	cip, cipErr := netip.ParseAddr(in.ClusterIP)
 	if cipErr == nil {
 		vips = append(vips, facts.VIP{Addr: cip, Proto: in.Port.Protocol, Port: int(in.Port.Port)})
 		if tcp {
-			pod = append(pod, probe.Spec{Kind: observe.TCP, Key: diagnose.SvcClusterIPKey(in.ClusterIP, in.Port.Port), Argv: probe.TCPArgv(in.ClusterIP, int(in.Port.Port), t), Classify: probe.ClassifyTCP})
+			pod = append(pod, probe.Spec{Kind: observe.TCP, ID: diagnose.SvcClusterIPKey(in.ClusterIP, in.Port.Port), Argv: probe.TCPArgv(in.ClusterIP, int(in.Port.Port), t), Classify: probe.ClassifyTCP})
 			if o.HTTP || strings.HasPrefix(in.Port.Name, "http") {
 				url := "http://" + net.JoinHostPort(in.ClusterIP, strconv.Itoa(int(in.Port.Port))) + "/"
-				pod = append(pod, probe.Spec{Kind: observe.HTTP, Key: "http " + url, Argv: probe.HTTPArgv(url, t), Classify: probe.ClassifyHTTP})
+				pod = append(pod, probe.Spec{Kind: observe.HTTP, ID: diagnose.SvcHTTPKey(url), Argv: probe.HTTPArgv(url, t), Classify: probe.ClassifyHTTP})
 			}
 		}
 	}
@@ -466,13 +466,13 @@ func (o *ServiceOptions) config(in diagnose.ServiceInput) fanout.Config {
 		a, _ := netip.ParseAddr(ip)
 		vips = append(vips, facts.VIP{Addr: a, Proto: in.Port.Protocol, Port: int(in.Port.Port)})
 		if tcp {
-			external = append(external, probe.Spec{Kind: observe.TCP, Key: diagnose.SvcExternalKey(ip, in.Port.Port), Argv: probe.TCPArgv(ip, int(in.Port.Port), t), Classify: probe.ClassifyTCP})
+			external = append(external, probe.Spec{Kind: observe.TCP, ID: diagnose.SvcExternalKey(ip, in.Port.Port), Argv: probe.TCPArgv(ip, int(in.Port.Port), t), Classify: probe.ClassifyTCP})
 		}
 	}
 	pod = append(pod, external...)
 	if tcp {
 		for _, e := range sampleEndpoints(in.Endpoints, maxEndpoints) {
-			pod = append(pod, probe.Spec{Kind: observe.TCP, Key: diagnose.SvcEndpointKey(e.IP, e.Port), Argv: probe.TCPArgv(e.IP, int(e.Port), t), Classify: probe.ClassifyTCP})
+			pod = append(pod, probe.Spec{Kind: observe.TCP, ID: diagnose.SvcEndpointKey(e.IP, e.Port), Argv: probe.TCPArgv(e.IP, int(e.Port), t), Classify: probe.ClassifyTCP})
 		}
 	}
 	targets := podCIDRTargets(in.NodeNets)
@@ -482,10 +482,10 @@ func (o *ServiceOptions) config(in diagnose.ServiceInput) fanout.Config {
 		}
 		var out []probe.Spec
 		if cipErr == nil {
-			out = append(out, probe.Spec{Kind: observe.TCP, Key: diagnose.SvcClusterIPKey(in.ClusterIP, in.Port.Port), Argv: probe.TCPArgv(in.ClusterIP, int(in.Port.Port), t), Classify: probe.ClassifyTCP})
+			out = append(out, probe.Spec{Kind: observe.TCP, ID: diagnose.SvcClusterIPKey(in.ClusterIP, in.Port.Port), Argv: probe.TCPArgv(in.ClusterIP, int(in.Port.Port), t), Classify: probe.ClassifyTCP})
 		}
 		if ip := nodeAddress(n); in.Port.NodePort != 0 && ip != "" {
-			out = append(out, probe.Spec{Kind: observe.TCP, Key: diagnose.SvcNodePortKey(ip, in.Port.NodePort), Argv: probe.TCPArgv(ip, int(in.Port.NodePort), t), Classify: probe.ClassifyTCP})
+			out = append(out, probe.Spec{Kind: observe.TCP, ID: diagnose.SvcNodePortKey(ip, in.Port.NodePort), Argv: probe.TCPArgv(ip, int(in.Port.NodePort), t), Classify: probe.ClassifyTCP})
 		}
 		// A node reaching its own cluster's external/LB address is a known trap.
 		return append(out, external...)

@@ -26,10 +26,12 @@ type APIInput struct {
 }
 
 // APIVersionKey is the key of the anonymous GET /version through the ClusterIP.
-func APIVersionKey(url string) string { return "https " + url }
+func APIVersionKey(url string) observe.CheckID {
+	return observe.NewCheckID(observe.RoleAPIVersion, url, 0)
+}
 
 // APITokenKey is the key of the request made with the service account's token.
-func APITokenKey(url string) string { return "as-sa " + url }
+func APITokenKey(url string) observe.CheckID { return observe.NewCheckID(observe.RoleAsSA, url, 0) }
 
 // API diagnoses the path from pods to the API server: the kubernetes
 // Service like any Service (DNS, ClusterIP, endpoints, kube-proxy), then
@@ -47,12 +49,12 @@ func API(in APIInput) []Finding {
 		node := []string{n.Name}
 		for _, c := range n.Pod.Checks {
 			switch {
-			case strings.HasPrefix(c.Target, "https ") && c.Outcome == observe.TLSFailure:
-				out = append(out, Finding{Severity: Error, Cause: CauseAPITLS, Nodes: node, Target: strings.TrimPrefix(c.Target, "https "),
+			case c.ID.Role == observe.RoleAPIVersion && c.Outcome == observe.TLSFailure:
+				out = append(out, Finding{Severity: Error, Cause: CauseAPITLS, Nodes: node, Target: c.ID.Addr,
 					Summary:  "TCP to the API server connects but TLS fails: something on the path is not the API server (a proxy, a wrong port, a middlebox)",
 					Evidence: []string{describeCheck("pod@"+n.Name, *cip), describeCheck("pod@"+n.Name, c)},
 					Fix:      []string{"kubectl get endpointslices -n default -l kubernetes.io/service-name=kubernetes -o wide   # do the endpoints point at the API server's secure port?"}})
-			case strings.HasPrefix(c.Target, "as-sa "):
+			case c.ID.Role == observe.RoleAsSA:
 				if f := tokenFinding(in, n, c); f != nil {
 					out = append(out, *f)
 				}
@@ -67,14 +69,14 @@ func tokenFinding(in APIInput, n observe.Node, c observe.Check) *Finding {
 	sans, sa, _ := strings.Cut(in.ServiceAccount, "/")
 	user := "system:serviceaccount:" + sans + ":" + sa
 	switch {
-	case c.Outcome == observe.HTTPError && strings.HasPrefix(c.Detail, "HTTP 403"):
+	case c.Outcome == observe.HTTPError && c.HTTPStatus == 403:
 		req := ParseAPIPath(in.Path)
 		return &Finding{Severity: Error, Cause: CauseRBACForbidden, Nodes: []string{n.Name}, Target: in.ServiceAccount,
 			Summary: fmt.Sprintf("the network is fine: the API server answered, and RBAC forbids %s to %s — grant it with a Role and RoleBinding",
 				user, req.describe()),
 			Evidence: ev,
 			Fix:      req.grant(sans, sa)}
-	case c.Outcome == observe.HTTPError && strings.HasPrefix(c.Detail, "HTTP 401"):
+	case c.Outcome == observe.HTTPError && c.HTTPStatus == 401:
 		return &Finding{Severity: Error, Cause: CauseAPIUnauthorized, Nodes: []string{n.Name}, Target: in.ServiceAccount,
 			Summary:  "the API server answered 401: it does not accept the service account's token (not RBAC, not the network)",
 			Evidence: ev,

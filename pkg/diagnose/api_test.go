@@ -1,6 +1,8 @@
 package diagnose
 
 import (
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
@@ -9,11 +11,12 @@ import (
 func TestAPIDiagnosis(t *testing.T) {
 	const url = "https://10.98.0.5:80/api/v1/namespaces/shop/pods?limit=1"
 	with := func(o observe.Outcome, detail string) func(*APIInput) {
+		status, _ := strconv.Atoi(strings.TrimPrefix(detail, "HTTP ")) // as probe.ClassifyHTTP fills both
 		return func(in *APIInput) {
 			for i := range in.Nodes {
 				in.Nodes[i].Pod.Checks = append(in.Nodes[i].Pod.Checks,
-					observe.Check{Kind: observe.HTTP, Target: APIVersionKey("https://10.98.0.5:80/version"), Outcome: observe.OK, Detail: "HTTP 200"},
-					observe.Check{Kind: observe.HTTP, Target: APITokenKey(url), Outcome: o, Detail: detail})
+					observe.Check{Kind: observe.HTTP, ID: APIVersionKey("https://10.98.0.5:80/version"), Outcome: observe.OK, Detail: "HTTP 200", HTTPStatus: 200},
+					observe.Check{Kind: observe.HTTP, ID: APITokenKey(url), Outcome: o, Detail: detail, HTTPStatus: status})
 			}
 		}
 	}
@@ -30,7 +33,7 @@ func TestAPIDiagnosis(t *testing.T) {
 		{"401 is the token", with(observe.HTTPError, "HTTP 401"), CauseAPIUnauthorized, "n1,n2,n3", "--service-account-issuer"},
 		{"TLS fails behind a working connect", func(in *APIInput) {
 			with(observe.OK, "HTTP 200")(in)
-			in.Nodes[1].Pod.Checks[len(in.Nodes[1].Pod.Checks)-2] = observe.Check{Kind: observe.HTTP, Target: APIVersionKey("https://10.98.0.5:80/version"), Outcome: observe.TLSFailure, Detail: "got bad TLS record"}
+			in.Nodes[1].Pod.Checks[len(in.Nodes[1].Pod.Checks)-2] = observe.Check{Kind: observe.HTTP, ID: APIVersionKey("https://10.98.0.5:80/version"), Outcome: observe.TLSFailure, Detail: "got bad TLS record"}
 		}, CauseAPITLS, "n2", "bad TLS record"},
 		{"ClusterIP down: the Service verdict, no HTTP guess", func(in *APIInput) {
 			with(observe.Timeout, "no answer within the timeout")(in)

@@ -37,13 +37,15 @@ type DNSInput struct {
 }
 
 // DNSServiceKey is the key of a query sent to the DNS Service IP.
-func DNSServiceKey(ip string) string { return "service " + ip }
+func DNSServiceKey(ip string) observe.CheckID {
+	return observe.NewCheckID(observe.RoleDNSService, ip, 0)
+}
 
 // DNSPodKey is the key of a query sent to one DNS pod directly.
-func DNSPodKey(ip string) string { return "pod " + ip }
+func DNSPodKey(ip string) observe.CheckID { return observe.NewCheckID(observe.RoleDNSPod, ip, 0) }
 
-// DNSResolvKey is the key of the resolv.conf check.
-const DNSResolvKey = "resolv.conf"
+// DNSResolvKey identifies the resolv.conf check.
+var DNSResolvKey = observe.NewCheckID(observe.RoleResolvConf, "", 0)
 
 // DNS diagnoses cluster DNS end to end: the Service and its pods from the
 // API, then, from a pod on every node, the Service IP against each DNS pod
@@ -157,9 +159,9 @@ func DNS(in DNSInput) []Finding {
 	return merge(out)
 }
 
-func check(cs []observe.Check, key string) *observe.Check {
+func check(cs []observe.Check, id observe.CheckID) *observe.Check {
 	for i := range cs {
-		if cs[i].Target == key {
+		if cs[i].ID == id {
 			return &cs[i]
 		}
 	}

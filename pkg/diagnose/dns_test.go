@@ -13,9 +13,9 @@ var coredns = DNSServer{Name: "coredns-1", Node: "n3", IP: "10.244.3.2", Ready: 
 
 func dnsNode(name string, svc, pod observe.Outcome, mod func(*observe.Node)) observe.Node {
 	n := observe.Node{Name: name, Pod: observe.SideResult{Checks: []observe.Check{
-		{Kind: observe.ResolvConf, Target: DNSResolvKey, Outcome: observe.OK, Resolved: []string{dnsIP}, Detail: "nameserver " + dnsIP},
-		{Kind: observe.DNS, Target: DNSServiceKey(dnsIP), Outcome: svc},
-		{Kind: observe.DNS, Target: DNSPodKey(coredns.IP), Outcome: pod},
+		{Kind: observe.ResolvConf, ID: DNSResolvKey, Outcome: observe.OK, Resolved: []string{dnsIP}, Detail: "nameserver " + dnsIP},
+		{Kind: observe.DNS, ID: DNSServiceKey(dnsIP), Outcome: svc},
+		{Kind: observe.DNS, ID: DNSPodKey(coredns.IP), Outcome: pod},
 	}}, Facts: observe.NodeFacts{PodCIDRs: []string{"10.244.1.0/24"}, RulesRead: true,
 		Targets: []observe.TargetFacts{{Target: SampleKey, Forward: fwdOK, NAT: natOK}}}}
 	if mod != nil {

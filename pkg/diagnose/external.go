@@ -51,11 +51,11 @@ type reach struct {
 	evidence    []string
 }
 
-func summarize(who string, side observe.SideResult, key string) reach {
+func summarize(who string, side observe.SideResult, id observe.CheckID) reach {
 	var r reach
 	for _, c := range side.Checks {
-		if c.Target != key || c.Outcome == observe.NotRun || c.Outcome == observe.Error {
-			if c.Target == key && c.Outcome == observe.Error {
+		if c.ID != id || c.Outcome == observe.NotRun || c.Outcome == observe.Error {
+			if c.ID == id && c.Outcome == observe.Error {
 				r.evidence = append(r.evidence, fmt.Sprintf("%s %s: could not run: %s", who, c.Kind, c.Detail))
 			}
 			continue
@@ -86,7 +86,7 @@ func summarize(who string, side observe.SideResult, key string) reach {
 }
 
 func describeCheck(who string, c observe.Check) string {
-	s := fmt.Sprintf("%s %s %s: %s", who, c.Kind, c.Target, c.Outcome)
+	s := fmt.Sprintf("%s %s %s: %s", who, c.Kind, c.ID, c.Outcome)
 	if c.Detail != "" {
 		s += " (" + c.Detail + ")"
 	}
@@ -113,8 +113,8 @@ func externalTarget(t target.Target, in ExternalInput) []Finding {
 			continue
 		}
 		nodes = append(nodes, nodeReach{n: n,
-			pod:  summarize("pod@"+n.Name, n.Pod, key),
-			host: summarize("node@"+n.Name, n.Host, key)})
+			pod:  summarize("pod@"+n.Name, n.Pod, observe.TargetID(key)),
+			host: summarize("node@"+n.Name, n.Host, observe.TargetID(key))})
 	}
 	var out []Finding
 	hostOKSomewhere := false
@@ -179,12 +179,7 @@ type nodeReach struct {
 }
 
 // Key is the name a target's checks and facts are filed under.
-func Key(t target.Target) string {
-	if t.Kind == target.KindCIDR {
-		return t.Host
-	}
-	return t.String()
-}
+func Key(t target.Target) string { return t.Key() }
 
 func outsideCluster(t target.Target, key string, nodes []nodeReach) []Finding {
 	var ev, names []string

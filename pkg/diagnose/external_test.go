@@ -23,15 +23,15 @@ func mustTarget(t *testing.T, s string) target.Target {
 }
 
 func ping(key string, o observe.Outcome) observe.Check {
-	return observe.Check{Kind: observe.Ping, Target: key, Outcome: o}
+	return observe.Check{Kind: observe.Ping, ID: observe.TargetID(key), Outcome: o}
 }
 
 func tcp(key string, o observe.Outcome) observe.Check {
-	return observe.Check{Kind: observe.TCP, Target: key, Outcome: o}
+	return observe.Check{Kind: observe.TCP, ID: observe.TargetID(key), Outcome: o}
 }
 
 func dns(key string, o observe.Outcome, addrs ...string) observe.Check {
-	return observe.Check{Kind: observe.DNS, Target: key, Outcome: o, Resolved: addrs}
+	return observe.Check{Kind: observe.DNS, ID: observe.TargetID(key), Outcome: o, Resolved: addrs}
 }
 
 var (

@@ -22,7 +22,9 @@ type PodsInput struct {
 }
 
 // PeerKey is the key of the checks from a pod probe to the one on node.
-func PeerKey(node string) string { return "pod on " + node }
+func PeerKey(node string) observe.CheckID {
+	return observe.NewCheckID(observe.RolePeer, "", 0).Concerning(node)
+}
 
 // PeerPort is where the TCP check connects: nothing listens there, so a
 // refusal (the peer's kernel answering RST) proves the path as well as a
@@ -42,7 +44,7 @@ func peerReach(n observe.Node, to string) (pairReach, []string) {
 	var ev []string
 	ran, ok := false, false
 	for _, c := range n.Pod.Checks {
-		if c.Target != PeerKey(to) || c.Outcome == observe.NotRun || c.Outcome == observe.Error {
+		if c.ID != PeerKey(to) || c.Outcome == observe.NotRun || c.Outcome == observe.Error {
 			continue
 		}
 		ran = true

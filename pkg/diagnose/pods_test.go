@@ -18,8 +18,8 @@ func podsInput() PodsInput {
 				continue
 			}
 			n.Pod.Checks = append(n.Pod.Checks,
-				observe.Check{Kind: observe.Ping, Target: PeerKey(other.Name), Outcome: observe.OK},
-				observe.Check{Kind: observe.TCP, Target: PeerKey(other.Name), Outcome: observe.Refused})
+				observe.Check{Kind: observe.Ping, ID: PeerKey(other.Name), Outcome: observe.OK},
+				observe.Check{Kind: observe.TCP, ID: PeerKey(other.Name), Outcome: observe.Refused})
 			key, _ := PodCIDRKey(other.PodCIDRs[0])
 			n.Facts.Targets = append(n.Facts.Targets, observe.TargetFacts{Target: key,
 				NodeRoute: observe.Route{Query: "ip route get " + key, Line: key + " via " + other.IP + " dev eth0", Via: other.IP, Dev: "eth0"},
@@ -37,7 +37,7 @@ func lose(in *PodsInput, from, to string) {
 			continue
 		}
 		for j := range in.Nodes[i].Pod.Checks {
-			if in.Nodes[i].Pod.Checks[j].Target == PeerKey(to) {
+			if in.Nodes[i].Pod.Checks[j].ID == PeerKey(to) {
 				in.Nodes[i].Pod.Checks[j].Outcome = observe.Timeout
 			}
 		}

@@ -3,7 +3,6 @@ package diagnose
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -103,25 +102,34 @@ func (in ServiceInput) Headless() bool { return in.ClusterIP == "None" || in.Clu
 // ServiceFQDN is the name every probe resolves.
 func ServiceFQDN(name, ns, domain string) string { return name + "." + ns + ".svc." + domain }
 
-// SvcDNSKey is the key of the Service name's lookup: the name itself.
-func SvcDNSKey(fqdn string) string { return fqdn }
-
-// SvcClusterIPKey is the key of a connect to ClusterIP:port.
-func SvcClusterIPKey(ip string, port int32) string {
-	return "cluster-ip " + hostPort(ip, port)
+// SvcDNSKey identifies the Service name's lookup.
+func SvcDNSKey(fqdn string) observe.CheckID {
+	return observe.NewCheckID(observe.RoleServiceDNS, fqdn, 0)
 }
 
-// SvcEndpointKey is the key of a connect to one endpoint directly.
-func SvcEndpointKey(ip string, port int32) string { return "endpoint " + hostPort(ip, port) }
+// SvcHTTPKey identifies an HTTP GET of the Service's URL.
+func SvcHTTPKey(url string) observe.CheckID {
+	return observe.NewCheckID(observe.RoleServiceHTTP, url, 0)
+}
 
-// SvcExternalKey is the key of a connect to an external or load-balancer IP.
-func SvcExternalKey(ip string, port int32) string { return "external-ip " + hostPort(ip, port) }
+// SvcClusterIPKey identifies a connect to ClusterIP:port.
+func SvcClusterIPKey(ip string, port int32) observe.CheckID {
+	return observe.NewCheckID(observe.RoleClusterIP, ip, int(port))
+}
 
-// SvcNodePortKey is the key of a connect to a node's own address and node port.
-func SvcNodePortKey(ip string, port int32) string { return "nodeport " + hostPort(ip, port) }
+// SvcEndpointKey identifies a connect to one endpoint directly.
+func SvcEndpointKey(ip string, port int32) observe.CheckID {
+	return observe.NewCheckID(observe.RoleEndpoint, ip, int(port))
+}
 
-func hostPort(ip string, port int32) string {
-	return net.JoinHostPort(ip, strconv.Itoa(int(port)))
+// SvcExternalKey identifies a connect to an external or load-balancer IP.
+func SvcExternalKey(ip string, port int32) observe.CheckID {
+	return observe.NewCheckID(observe.RoleExternalIP, ip, int(port))
+}
+
+// SvcNodePortKey identifies a connect to a node's own address and node port.
+func SvcNodePortKey(ip string, port int32) observe.CheckID {
+	return observe.NewCheckID(observe.RoleNodePort, ip, int(port))
 }
 
 // vipKey names one of the Service's addresses in the nodes' proxy facts,

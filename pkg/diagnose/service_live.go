@@ -2,6 +2,8 @@ package diagnose
 
 import (
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
@@ -76,7 +78,7 @@ func hairpin(in ServiceInput, ran []observe.Node, allDeaf bool) []Finding {
 		if allDeaf || h.Check.Outcome == observe.OK || h.Check.Outcome == observe.Error || h.Check.Outcome == "" {
 			continue
 		}
-		ev := []string{fmt.Sprintf("pod %s (a backend, on %s) → its own Service %s: %s", h.Pod, h.Node, hostPort(in.ClusterIP, in.Port.Port), h.Check.Detail)}
+		ev := []string{fmt.Sprintf("pod %s (a backend, on %s) → its own Service %s: %s", h.Pod, h.Node, net.JoinHostPort(in.ClusterIP, strconv.Itoa(int(in.Port.Port))), h.Check.Detail)}
 		healthy := false
 		for _, n := range ran {
 			if n.Name != h.Node {

@@ -31,14 +31,14 @@ func svcInput() ServiceInput {
 	for _, nn := range svcNets {
 		n := observe.Node{Name: nn.Name, IP: nn.IP}
 		n.Pod.Checks = []observe.Check{
-			{Kind: observe.ResolvConf, Target: DNSResolvKey, Outcome: observe.OK, Detail: "nameserver 10.96.0.10; search default.svc.cluster.local svc.cluster.local cluster.local; options ndots:5", Resolved: []string{"10.96.0.10"}},
-			{Kind: observe.DNS, Target: SvcDNSKey(fqdn), Outcome: observe.OK, Resolved: []string{"10.98.0.5"}},
-			{Kind: observe.TCP, Target: SvcClusterIPKey("10.98.0.5", 80), Outcome: observe.OK},
+			{Kind: observe.ResolvConf, ID: DNSResolvKey, Outcome: observe.OK, Detail: "nameserver 10.96.0.10; search default.svc.cluster.local svc.cluster.local cluster.local; options ndots:5", Resolved: []string{"10.96.0.10"}},
+			{Kind: observe.DNS, ID: SvcDNSKey(fqdn), Outcome: observe.OK, Resolved: []string{"10.98.0.5"}},
+			{Kind: observe.TCP, ID: SvcClusterIPKey("10.98.0.5", 80), Outcome: observe.OK},
 		}
 		for _, e := range in.Endpoints {
-			n.Pod.Checks = append(n.Pod.Checks, observe.Check{Kind: observe.TCP, Target: SvcEndpointKey(e.IP, 8080), Outcome: observe.OK})
+			n.Pod.Checks = append(n.Pod.Checks, observe.Check{Kind: observe.TCP, ID: SvcEndpointKey(e.IP, 8080), Outcome: observe.OK})
 		}
-		n.Host.Checks = []observe.Check{{Kind: observe.TCP, Target: SvcNodePortKey(nn.IP, 30080), Outcome: observe.OK}}
+		n.Host.Checks = []observe.Check{{Kind: observe.TCP, ID: SvcNodePortKey(nn.IP, 30080), Outcome: observe.OK}}
 		for _, other := range svcNets {
 			if other.Name == nn.Name {
 				continue
@@ -55,13 +55,13 @@ func svcInput() ServiceInput {
 	return in
 }
 
-func setPod(in *ServiceInput, node, key string, o observe.Outcome) {
+func setPod(in *ServiceInput, node string, key observe.CheckID, o observe.Outcome) {
 	for i := range in.Nodes {
 		if in.Nodes[i].Name != node {
 			continue
 		}
 		for j := range in.Nodes[i].Pod.Checks {
-			if in.Nodes[i].Pod.Checks[j].Target == key {
+			if in.Nodes[i].Pod.Checks[j].ID == key {
 				in.Nodes[i].Pod.Checks[j].Outcome = o
 				if o != observe.OK {
 					in.Nodes[i].Pod.Checks[j].Resolved = nil
@@ -69,7 +69,7 @@ func setPod(in *ServiceInput, node, key string, o observe.Outcome) {
 			}
 		}
 		for j := range in.Nodes[i].Host.Checks {
-			if in.Nodes[i].Host.Checks[j].Target == key {
+			if in.Nodes[i].Host.Checks[j].ID == key {
 				in.Nodes[i].Host.Checks[j].Outcome = o
 			}
 		}
@@ -85,7 +85,7 @@ func node(in *ServiceInput, name string) *observe.Node {
 	panic(name)
 }
 
-func ep(i int) string { return SvcEndpointKey(fmt.Sprintf("10.244.%d.2", i), 8080) }
+func ep(i int) observe.CheckID { return SvcEndpointKey(fmt.Sprintf("10.244.%d.2", i), 8080) }
 
 var cipKey = SvcClusterIPKey("10.98.0.5", 80)
 
@@ -139,8 +139,8 @@ func TestServiceDiagnosis(t *testing.T) {
 			for i := range in.Nodes {
 				for j := range in.Nodes[i].Pod.Checks {
 					c := &in.Nodes[i].Pod.Checks[j]
-					if strings.HasPrefix(c.Target, "endpoint ") {
-						c.Target = strings.Replace(c.Target, ":8080", ":8081", 1)
+					if c.ID.Role == observe.RoleEndpoint {
+						c.ID.Port = 8081
 						c.Outcome = observe.Refused
 					}
 				}
@@ -257,8 +257,8 @@ func TestServiceDiagnosis(t *testing.T) {
 				if n.Name == "n2" {
 					o, programmed = observe.Timeout, observe.No
 				}
-				n.Pod.Checks = append(n.Pod.Checks, observe.Check{Kind: observe.TCP, Target: SvcExternalKey("198.18.0.200", 80), Outcome: o})
-				n.Host.Checks = append(n.Host.Checks, observe.Check{Kind: observe.TCP, Target: SvcExternalKey("198.18.0.200", 80), Outcome: o})
+				n.Pod.Checks = append(n.Pod.Checks, observe.Check{Kind: observe.TCP, ID: SvcExternalKey("198.18.0.200", 80), Outcome: o})
+				n.Host.Checks = append(n.Host.Checks, observe.Check{Kind: observe.TCP, ID: SvcExternalKey("198.18.0.200", 80), Outcome: o})
 				n.Facts.KubeProxy.Services = append(n.Facts.KubeProxy.Services, observe.ServiceRules{VIP: "198.18.0.200:80/tcp", Programmed: programmed, Endpoints: -1})
 			}
 		}, []want{{CauseExternalIP, Error, "n2", "no rule for 198.18.0.200:80/tcp"}}},
@@ -270,8 +270,8 @@ func TestServiceDiagnosis(t *testing.T) {
 				if n.Name == "n3" {
 					o = observe.Timeout
 				}
-				n.Pod.Checks = append(n.Pod.Checks, observe.Check{Kind: observe.TCP, Target: SvcExternalKey("203.0.113.9", 80), Outcome: observe.OK})
-				n.Host.Checks = append(n.Host.Checks, observe.Check{Kind: observe.TCP, Target: SvcExternalKey("203.0.113.9", 80), Outcome: o})
+				n.Pod.Checks = append(n.Pod.Checks, observe.Check{Kind: observe.TCP, ID: SvcExternalKey("203.0.113.9", 80), Outcome: observe.OK})
+				n.Host.Checks = append(n.Host.Checks, observe.Check{Kind: observe.TCP, ID: SvcExternalKey("203.0.113.9", 80), Outcome: o})
 			}
 		}, []want{{CauseExternalIP, Error, "n3", "ipMode is Proxy"}}},
 		{"cloud fabric: every podCIDR by the default route, all reachable", func(in *ServiceInput) {

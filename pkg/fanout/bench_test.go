@@ -644,8 +644,8 @@ func runOnce(tb testing.TB, s sim, n int, out outputs, peers ...int) result {
 			var specs []probe.Spec
 			for _, p := range fanout.RingPeers(self, ps, k) {
 				specs = append(specs,
-					probe.Spec{Kind: observe.Ping, Key: p.Node, Argv: probe.PingArgv(p.PodIP, 3*time.Second), Classify: probe.ClassifyPing},
-					probe.Spec{Kind: observe.TCP, Key: p.Node, Argv: probe.TCPArgv(p.PodIP, 9, 3*time.Second), Classify: probe.ClassifyTCP})
+					probe.Spec{Kind: observe.Ping, ID: observe.NewCheckID(observe.RolePeer, "", 0).Concerning(p.Node), Argv: probe.PingArgv(p.PodIP, 3*time.Second), Classify: probe.ClassifyPing},
+					probe.Spec{Kind: observe.TCP, ID: observe.NewCheckID(observe.RolePeer, "", 0).Concerning(p.Node), Argv: probe.TCPArgv(p.PodIP, 9, 3*time.Second), Classify: probe.ClassifyTCP})
 			}
 			return specs
 		}

@@ -14,7 +14,6 @@ import (
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
 	"github.com/netcheck/kubectl-netcheck/pkg/facts"
 	"github.com/netcheck/kubectl-netcheck/pkg/launch"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
@@ -252,7 +251,7 @@ func runChecks(ctx context.Context, cfg Config, ns, pod string, extra []probe.Sp
 	var specs []probe.Spec
 	if !cfg.ChecksOff {
 		for _, t := range cfg.Targets {
-			specs = append(specs, probe.SpecsFor(t, diagnose.Key(t), cfg.Port, cfg.ProbeTimeout)...)
+			specs = append(specs, probe.SpecsFor(t, observe.TargetID(t.Key()), cfg.Port, cfg.ProbeTimeout)...)
 		}
 	}
 	specs = append(specs, extra...)
@@ -277,7 +276,7 @@ func runChecks(ctx context.Context, cfg Config, ns, pod string, extra []probe.Sp
 				// One retry: the exec stream dropped the output.
 				c = s.Classify(cfg.Exec.Exec(cctx, ns, pod, launch.Container, s.Argv))
 			}
-			c.Target = s.Key
+			c.ID, c.Target = s.ID, s.ID.String()
 			out[i] = c
 		}(i, s)
 	}
@@ -290,16 +289,17 @@ func runChecks(ctx context.Context, cfg Config, ns, pod string, extra []probe.Sp
 // literalOnly the names are left for later, when the checks have run.
 func factTargets(cfg Config, obs observe.Node, literalOnly bool) (literal, named []probe.FactTarget) {
 	for _, t := range cfg.Targets {
-		key := diagnose.Key(t)
+		key := t.Key()
 		addr := t.Addr
 		isName := !addr.IsValid()
 		if isName {
 			if literalOnly {
 				continue
 			}
-			addr = resolved(obs.Host.Checks, key)
+			id := observe.TargetID(key)
+			addr = resolved(obs.Host.Checks, id)
 			if !addr.IsValid() {
-				addr = resolved(obs.Pod.Checks, key)
+				addr = resolved(obs.Pod.Checks, id)
 			}
 		}
 		if !addr.IsValid() {
@@ -325,9 +325,9 @@ func portOf(t target.Target, port int) int {
 	return port
 }
 
-func resolved(checks []observe.Check, key string) netip.Addr {
+func resolved(checks []observe.Check, id observe.CheckID) netip.Addr {
 	for _, c := range checks {
-		if c.Target == key && c.Kind == observe.DNS {
+		if c.ID == id && c.Kind == observe.DNS {
 			for _, r := range c.Resolved {
 				if a, err := netip.ParseAddr(r); err == nil {
 					return a

@@ -54,12 +54,16 @@ const (
 
 // Check is one test from one side.
 type Check struct {
-	Kind    CheckKind     `json:"kind"`
+	Kind CheckKind `json:"kind"`
+	// ID identifies the check; Target is its display name (ID.String()).
+	ID      CheckID       `json:"id"`
 	Target  string        `json:"target"`
 	Outcome Outcome       `json:"outcome"`
 	Latency time.Duration `json:"latencyNanos,omitempty"`
 	// Detail is the short human reason: "HTTP 200", "3/3 replies", the error line.
 	Detail string `json:"detail,omitempty"`
+	// HTTPStatus is the status code an HTTP server answered with (0: none).
+	HTTPStatus int `json:"httpStatus,omitempty"`
 	// Resolved lists addresses when Kind is DNS.
 	Resolved []string `json:"resolved,omitempty"`
 }

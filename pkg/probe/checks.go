@@ -176,6 +176,7 @@ func ClassifyHTTP(r podexec.Result) observe.Check {
 	for _, m := range httpLine.FindAllStringSubmatch(all, -1) {
 		status = m[1]
 	}
+	c.HTTPStatus, _ = strconv.Atoi(status)
 	if r.Err == nil && r.ExitCode == 0 {
 		c.Outcome, c.Detail = observe.OK, "HTTP "+status
 		if status == "" {

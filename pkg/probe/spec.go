@@ -11,7 +11,7 @@ import (
 // Spec is one check to run: what, against which target key, with which argv.
 type Spec struct {
 	Kind     observe.CheckKind
-	Key      string
+	ID       observe.CheckID
 	Argv     []string
 	Classify func(podexec.Result) observe.Check
 }
@@ -19,21 +19,21 @@ type Spec struct {
 // SpecsFor lists the checks a target gets from each side. Ping always runs
 // (with TCP/HTTP beside it, a failed ping alone is "ICMP filtered", not
 // "unreachable"); names are resolved first, by the side's own resolver.
-func SpecsFor(t target.Target, key string, port int, timeout time.Duration) []Spec {
+func SpecsFor(t target.Target, id observe.CheckID, port int, timeout time.Duration) []Spec {
 	var out []Spec
 	if t.IsName() {
-		out = append(out, Spec{Kind: observe.DNS, Key: key, Argv: DNSArgv(t.Host), Classify: ClassifyDNS})
+		out = append(out, Spec{Kind: observe.DNS, ID: id, Argv: DNSArgv(t.Host), Classify: ClassifyDNS})
 	}
-	out = append(out, Spec{Kind: observe.Ping, Key: key, Argv: PingArgv(t.Host, timeout), Classify: ClassifyPing})
+	out = append(out, Spec{Kind: observe.Ping, ID: id, Argv: PingArgv(t.Host, timeout), Classify: ClassifyPing})
 	p := t.Port
 	if p == 0 {
 		p = port
 	}
 	switch {
 	case t.Kind == target.KindURL:
-		out = append(out, Spec{Kind: observe.HTTP, Key: key, Argv: HTTPArgv(t.URL, timeout), Classify: ClassifyHTTP})
+		out = append(out, Spec{Kind: observe.HTTP, ID: id, Argv: HTTPArgv(t.URL, timeout), Classify: ClassifyHTTP})
 	case p != 0:
-		out = append(out, Spec{Kind: observe.TCP, Key: key, Argv: TCPArgv(t.Host, p, timeout), Classify: ClassifyTCP})
+		out = append(out, Spec{Kind: observe.TCP, ID: id, Argv: TCPArgv(t.Host, p, timeout), Classify: ClassifyTCP})
 	}
 	return out
 }

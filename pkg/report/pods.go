@@ -37,12 +37,12 @@ func peerCell(from observe.Node, to string) string {
 	}
 	var ping, tcp string
 	for _, c := range from.Pod.Checks {
-		if c.Target != "pod on "+to {
+		if c.ID.Role != observe.RolePeer || c.ID.Of != to {
 			continue
 		}
 		switch c.Kind {
 		case observe.Ping:
-			ping = cell(from.Pod.Checks, c.Target, observe.Ping)
+			ping = cell(from.Pod.Checks, c.ID, observe.Ping)
 			if c.Outcome != observe.OK {
 				ping = "ping " + string(c.Outcome)
 			}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -78,9 +79,9 @@ func Print(w io.Writer, r Result, format string) error {
 }
 
 // cell is what a side's check of a kind shows.
-func cell(checks []observe.Check, key string, kinds ...observe.CheckKind) string {
+func cell(checks []observe.Check, id observe.CheckID, kinds ...observe.CheckKind) string {
 	for _, c := range checks {
-		if c.Target != key {
+		if c.ID != id {
 			continue
 		}
 		for _, k := range kinds {
@@ -91,8 +92,8 @@ func cell(checks []observe.Check, key string, kinds ...observe.CheckKind) string
 			switch {
 			case c.Outcome == observe.OK && c.Kind == observe.Ping && c.Latency > 0:
 				s += " " + c.Latency.Round(10*time.Microsecond).String()
-			case c.Kind == observe.HTTP && strings.HasPrefix(c.Detail, "HTTP "):
-				s += " " + strings.TrimPrefix(c.Detail, "HTTP ")
+			case c.Kind == observe.HTTP && c.HTTPStatus != 0:
+				s += " " + strconv.Itoa(c.HTTPStatus)
 			case c.Kind == observe.DNS && c.Outcome == observe.OK:
 				s = c.Detail
 			case c.Outcome != observe.OK && c.Detail != "" && c.Outcome != observe.Timeout:
@@ -129,13 +130,13 @@ func routeCell(n observe.Node, key string, side observe.Side) string {
 	return "-"
 }
 
-func sideResult(checks []observe.Check, key, err string) string {
+func sideResult(checks []observe.Check, id observe.CheckID, err string) string {
 	if err != "" {
 		return "NOT RUN"
 	}
 	ran, ok, pingOnlyFail := false, false, false
 	for _, c := range checks {
-		if c.Target != key || c.Kind == observe.DNS || c.Outcome == observe.NotRun {
+		if c.ID != id || c.Kind == observe.DNS || c.Outcome == observe.NotRun {
 			continue
 		}
 		if c.Outcome == observe.Error {
@@ -149,7 +150,7 @@ func sideResult(checks []observe.Check, key, err string) string {
 		}
 	}
 	for _, c := range checks {
-		if c.Target == key && c.Kind == observe.DNS && c.Outcome.Failed() {
+		if c.ID == id && c.Kind == observe.DNS && c.Outcome.Failed() {
 			return "FAIL (DNS)"
 		}
 	}
@@ -229,19 +230,19 @@ func printNodeTable(w io.Writer, r Result) {
 
 // printDNSTable: one row per node, one column per DNS query of the pod probe.
 func printDNSTable(w io.Writer, r Result) {
-	var keys []string
-	seen := map[string]bool{}
+	var keys []observe.CheckID
+	seen := map[observe.CheckID]bool{}
 	for _, n := range r.Nodes {
 		for _, c := range n.Pod.Checks {
-			if c.Kind == observe.DNS && !seen[c.Target] {
-				seen[c.Target] = true
-				keys = append(keys, c.Target)
+			if c.Kind == observe.DNS && !seen[c.ID] {
+				seen[c.ID] = true
+				keys = append(keys, c.ID)
 			}
 		}
 	}
 	header := []string{"NODE", "RESOLV.CONF NAMESERVERS"}
 	for _, k := range keys {
-		header = append(header, strings.ToUpper(k))
+		header = append(header, strings.ToUpper(k.String()))
 	}
 	t, flush := newTable(header)
 	for _, n := range r.Nodes {
@@ -279,7 +280,7 @@ func printTable(w io.Writer, r Result, wide bool) {
 			if n.Err != "" {
 				row := []string{n.Name, "-", "-", "-", "-", "-", "ERROR"}
 				if multi {
-					row = append([]string{key}, row...)
+					row = append([]string{key.String()}, row...)
 				}
 				if wide {
 					row = append(row, "-", "-")
@@ -295,10 +296,10 @@ func printTable(w io.Writer, r Result, wide bool) {
 					cell(side.res.Checks, key, observe.Ping),
 					cell(side.res.Checks, key, observe.TCP, observe.HTTP),
 					cell(side.res.Checks, key, observe.DNS),
-					routeCell(n, key, side.name),
+					routeCell(n, key.Addr, side.name),
 					sideResult(side.res.Checks, key, side.res.Err)}
 				if multi {
-					row = append([]string{key}, row...)
+					row = append([]string{key.String()}, row...)
 				}
 				if wide {
 					row = append(row, side.res.Pod, side.res.IP)
@@ -309,21 +310,23 @@ func printTable(w io.Writer, r Result, wide bool) {
 	}
 }
 
-func targetKeys(r Result) []string {
-	var keys []string
-	seen := map[string]bool{}
+func targetKeys(r Result) []observe.CheckID {
+	var keys []observe.CheckID
+	seen := map[observe.CheckID]bool{}
 	for _, n := range r.Nodes {
 		for _, side := range [][]observe.Check{n.Pod.Checks, n.Host.Checks} {
 			for _, c := range side {
-				if !seen[c.Target] {
-					seen[c.Target] = true
-					keys = append(keys, c.Target)
+				if c.ID.Role == observe.RoleTarget && !seen[c.ID] {
+					seen[c.ID] = true
+					keys = append(keys, c.ID)
 				}
 			}
 		}
 	}
 	if len(keys) == 0 {
-		keys = r.Targets
+		for _, t := range r.Targets {
+			keys = append(keys, observe.TargetID(t))
+		}
 	}
 	return keys
 }

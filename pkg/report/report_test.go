@@ -20,11 +20,11 @@ func render(t *testing.T, r Result, format string) string {
 
 func TestServiceTable(t *testing.T) {
 	n := observe.Node{Name: "n1", Pod: observe.SideResult{Pod: "netcheck-pod-abc-0", IP: "10.244.1.9", Checks: []observe.Check{
-		{Kind: observe.DNS, Target: "web.shop.svc.cluster.local", Outcome: observe.OK, Resolved: []string{"10.96.7.7"}, Detail: "10.96.7.7"},
-		{Kind: observe.TCP, Target: "cluster-ip 10.96.7.7:80", Outcome: observe.Timeout, Detail: "timed out"},
-		{Kind: observe.TCP, Target: "endpoint 10.244.1.2:8080", Outcome: observe.OK},
-		{Kind: observe.TCP, Target: "endpoint 10.244.2.2:8080", Outcome: observe.Timeout},
-	}}, Host: observe.SideResult{Checks: []observe.Check{{Kind: observe.TCP, Target: "nodeport 198.18.0.11:30080", Outcome: observe.OK}}},
+		{Kind: observe.DNS, ID: observe.NewCheckID(observe.RoleServiceDNS, "web.shop.svc.cluster.local", 0), Outcome: observe.OK, Resolved: []string{"10.96.7.7"}, Detail: "10.96.7.7"},
+		{Kind: observe.TCP, ID: observe.NewCheckID(observe.RoleClusterIP, "10.96.7.7", 80), Outcome: observe.Timeout, Detail: "timed out"},
+		{Kind: observe.TCP, ID: observe.NewCheckID(observe.RoleEndpoint, "10.244.1.2", 8080), Outcome: observe.OK},
+		{Kind: observe.TCP, ID: observe.NewCheckID(observe.RoleEndpoint, "10.244.2.2", 8080), Outcome: observe.Timeout},
+	}}, Host: observe.SideResult{Checks: []observe.Check{{Kind: observe.TCP, ID: observe.NewCheckID(observe.RoleNodePort, "198.18.0.11", 30080), Outcome: observe.OK}}},
 		Facts: observe.NodeFacts{KubeProxy: &observe.KubeProxy{Mode: "none", Services: []observe.ServiceRules{{Programmed: observe.No}}}}}
 	r := Result{Kind: "ServiceCheck", Nodes: []observe.Node{n}, Healthy: true}
 	out := render(t, r, "wide")
@@ -43,8 +43,8 @@ func TestServiceTable(t *testing.T) {
 
 func TestPodsMatrix(t *testing.T) {
 	peer := func(to string, ping, tcp observe.Outcome) []observe.Check {
-		return []observe.Check{{Kind: observe.Ping, Target: "pod on " + to, Outcome: ping, Latency: 300 * time.Microsecond},
-			{Kind: observe.TCP, Target: "pod on " + to, Outcome: tcp}}
+		return []observe.Check{{Kind: observe.Ping, ID: observe.NewCheckID(observe.RolePeer, "", 0).Concerning(to), Outcome: ping, Latency: 300 * time.Microsecond},
+			{Kind: observe.TCP, ID: observe.NewCheckID(observe.RolePeer, "", 0).Concerning(to), Outcome: tcp}}
 	}
 	a := observe.Node{Name: "a", Pod: observe.SideResult{Checks: peer("b", observe.OK, observe.Refused)}}
 	b := observe.Node{Name: "b", Pod: observe.SideResult{Checks: peer("a", observe.Timeout, observe.Timeout)}}

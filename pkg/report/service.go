@@ -3,6 +3,8 @@ package report
 import (
 	"fmt"
 	"io"
+	"net"
+	"strconv"
 	"strings"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
@@ -37,13 +39,13 @@ func printServiceTable(w io.Writer, r Result, wide bool) {
 		}
 		row := []string{n.Name,
 			dnsCell(n.Pod.Checks),
-			prefixed(n.Pod.Checks, "cluster-ip "),
+			first(n.Pod.Checks, observe.RoleClusterIP),
 			endpointsCell(n.Pod.Checks),
-			prefixed(n.Host.Checks, "nodeport "),
+			first(n.Host.Checks, observe.RoleNodePort),
 			proxyCell(n.Facts.KubeProxy)}
 		if api {
-			row = []string{n.Name, dnsCell(n.Pod.Checks), prefixed(n.Pod.Checks, "cluster-ip "), endpointsCell(n.Pod.Checks),
-				proxyCell(n.Facts.KubeProxy), prefixed(n.Pod.Checks, "https "), prefixed(n.Pod.Checks, "as-sa ")}
+			row = []string{n.Name, dnsCell(n.Pod.Checks), first(n.Pod.Checks, observe.RoleClusterIP), endpointsCell(n.Pod.Checks),
+				proxyCell(n.Facts.KubeProxy), first(n.Pod.Checks, observe.RoleAPIVersion), first(n.Pod.Checks, observe.RoleAsSA)}
 		}
 		if wide {
 			row = append(row, n.Pod.Pod, n.Pod.IP)
@@ -53,11 +55,11 @@ func printServiceTable(w io.Writer, r Result, wide bool) {
 	flush(w)
 }
 
-// prefixed shows the first check whose key starts with prefix.
-func prefixed(checks []observe.Check, prefix string) string {
+// first shows the first check of a role.
+func first(checks []observe.Check, role observe.Role) string {
 	for _, c := range checks {
-		if strings.HasPrefix(c.Target, prefix) {
-			return cell(checks, c.Target, c.Kind)
+		if c.ID.Role == role {
+			return cell(checks, c.ID, c.Kind)
 		}
 	}
 	return "-"
@@ -66,7 +68,7 @@ func prefixed(checks []observe.Check, prefix string) string {
 func dnsCell(checks []observe.Check) string {
 	for _, c := range checks {
 		if c.Kind == observe.DNS {
-			return cell(checks, c.Target, c.Kind)
+			return cell(checks, c.ID, c.Kind)
 		}
 	}
 	return "-"
@@ -77,14 +79,14 @@ func endpointsCell(checks []observe.Check) string {
 	total, ok := 0, 0
 	var bad []string
 	for _, c := range checks {
-		if !strings.HasPrefix(c.Target, "endpoint ") {
+		if c.ID.Role != observe.RoleEndpoint {
 			continue
 		}
 		total++
 		if c.Outcome == observe.OK {
 			ok++
 		} else {
-			bad = append(bad, strings.TrimPrefix(c.Target, "endpoint ")+" "+string(c.Outcome))
+			bad = append(bad, net.JoinHostPort(c.ID.Addr, strconv.Itoa(c.ID.Port))+" "+string(c.Outcome))
 		}
 	}
 	if total == 0 {

@@ -41,6 +41,15 @@ type Target struct {
 // IsName reports whether the host must be resolved by DNS first.
 func (t Target) IsName() bool { return !t.Addr.IsValid() }
 
+// Key is the name a target's checks and facts are filed under: the
+// probed address of a CIDR, the target as written otherwise.
+func (t Target) Key() string {
+	if t.Kind == KindCIDR {
+		return t.Host
+	}
+	return t.String()
+}
+
 // String is the canonical form used in tables.
 func (t Target) String() string {
 	switch t.Kind {
