@@ -117,12 +117,9 @@ type run struct {
 	cs     *fake.Clientset
 }
 
-func runExternal(t *testing.T, ex *fakeExec, ctx context.Context, setup func(*fake.Clientset), args ...string) run {
-	t.Helper()
-	cs := fake.NewClientset(
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}},
-		labNode("nc-node1", "10.244.1.0/24"), labNode("nc-node2", "10.244.2.0/24"))
-	// The fake clientset neither authorizes nor honours dryRun: play the API server.
+// playAPIServer makes the fake clientset authorize everything and honour
+// dryRun, as the real API server does for an allowed user.
+func playAPIServer(cs *fake.Clientset) {
 	cs.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		ssar := a.(k8stesting.CreateAction).GetObject().(*authv1.SelfSubjectAccessReview).DeepCopy()
 		ssar.Status.Allowed = true
@@ -134,6 +131,14 @@ func runExternal(t *testing.T, ex *fakeExec, ctx context.Context, setup func(*fa
 		}
 		return false, nil, nil
 	})
+}
+
+func runExternal(t *testing.T, ex *fakeExec, ctx context.Context, setup func(*fake.Clientset), args ...string) run {
+	t.Helper()
+	cs := fake.NewClientset(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}},
+		labNode("nc-node1", "10.244.1.0/24"), labNode("nc-node2", "10.244.2.0/24"))
+	playAPIServer(cs)
 	if setup != nil {
 		setup(cs)
 	}

@@ -69,6 +69,9 @@ type ProbeOptions struct {
 	ServiceAccount string
 	// Progress is forced on/off in tests; nil = on when stderr is a terminal.
 	Progress *bool
+	// NewClients builds the clients of a run from a REST config (sized to
+	// the fan-out); tests replace it. Default: the real clientset and exec.
+	NewClients func(*rest.Config) (kubernetes.Interface, podexec.Execer, error)
 
 	cleanupCtx context.Context
 }
@@ -92,8 +95,12 @@ func (o *ProbeOptions) addFlags(cmd *cobra.Command) {
 	f.IntVar(&o.Burst, "burst", 0, "client-side API request burst (0 = sized to the node count)")
 }
 
-// Complete builds the clients from the kubeconfig flags.
+// Complete builds the clients from the kubeconfig flags and names the run.
+// Nothing after it changes the options: a run's own state lives in the run.
 func (o *ProbeOptions) Complete() error {
+	if o.RunID == "" {
+		o.RunID = utilrand.String(6)
+	}
 	if o.Client != nil {
 		return nil
 	}
@@ -108,12 +115,11 @@ func (o *ProbeOptions) Complete() error {
 	if o.Burst == 0 {
 		cfg.Burst = 100
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	cs, ex, err := o.newClients(cfg)
 	if err != nil {
 		return usageError("cannot build a client: %v", err)
 	}
-	o.Client, o.RESTConfig = cs, cfg
-	o.Exec = &podexec.Remote{Config: cfg, Client: cs}
+	o.Client, o.RESTConfig, o.Exec = cs, cfg, ex
 	if o.ProbeNamespace != "" {
 		o.Namespace = o.ProbeNamespace
 	} else if ns, _, err := o.ConfigFlags.ToRawKubeConfigLoader().Namespace(); err == nil && ns != "" {
@@ -285,14 +291,14 @@ func watchSignals(parent context.Context, errOut io.Writer) (run, cleanup contex
 // launchAndProbe runs the fan-out over the selected nodes and always
 // cleans up after itself, whatever happened.
 func (o *ProbeOptions) launchAndProbe(ctx context.Context, cfg fanout.Config, sel plan.Selected) (run probeRun, err error) {
-	if o.RunID == "" {
-		o.RunID = utilrand.String(6)
+	client, exec, err := o.sizedClients(len(sel.Nodes))
+	if err != nil {
+		return run, usageError("cannot build a client: %v", err)
 	}
-	o.sizeClient(len(sel.Nodes))
 	// The pods outlive the run by a margin only: start, one probe phase,
 	// one facts phase. activeDeadlineSeconds ends them if the plugin dies.
 	lifetime := o.StartTimeout + fanout.PhaseBound(o.Timeout) + fanout.FactsBound + 10*time.Second
-	l := &launch.Launcher{Client: o.Client, Opts: launch.PodOptions{
+	l := &launch.Launcher{Client: client, Opts: launch.PodOptions{
 		Namespace: o.Namespace, RunID: o.RunID, Image: o.Image, NodeImage: o.NodeImage,
 		Lifetime: lifetime, CreatedBy: "kubectl-netcheck " + Version, ServiceAccount: o.ServiceAccount,
 	}}
@@ -316,13 +322,13 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, cfg fanout.Config, se
 		}
 		run.Cleanup = fmt.Sprintf("deleted %d probe pods (run %s)", n, o.RunID)
 	}()
-	if n := launch.Reap(ctx, o.Client, o.Namespace); n > 0 {
+	if n := launch.Reap(ctx, client, o.Namespace); n > 0 {
 		fmt.Fprintf(o.ErrOut, "removed %d ended probe pod(s) of earlier interrupted runs\n", n)
 	}
-	if err := launch.CheckAccess(ctx, o.Client, o.Namespace, launch.Needed); err != nil {
+	if err := launch.CheckAccess(ctx, client, o.Namespace, launch.Needed); err != nil {
 		return run, usageError("%s", strings.TrimPrefix(err.Error(), launch.ErrFatal.Error()+": "))
 	}
-	adm, err := launch.CheckAdmission(ctx, o.Client, l.Opts, sel.Nodes[0].Name)
+	adm, err := launch.CheckAdmission(ctx, client, l.Opts, sel.Nodes[0].Name)
 	if err != nil {
 		return run, usageError("%s", strings.TrimPrefix(err.Error(), launch.ErrFatal.Error()+": "))
 	}
@@ -332,7 +338,7 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, cfg fanout.Config, se
 			"For the full diagnosis use --probe-namespace with a namespace labelled pod-security.kubernetes.io/enforce=privileged", o.Namespace))
 		fmt.Fprintln(o.ErrOut, "warning: "+run.Notes[len(run.Notes)-1])
 	}
-	cfg.Launcher, cfg.Exec = l, o.Exec
+	cfg.Launcher, cfg.Exec = l, exec
 	cfg.ProbeTimeout, cfg.StartTimeout, cfg.Concurrency = o.Timeout, o.StartTimeout, o.Concurrency
 	if o.showProgress() {
 		cfg.Progress = progressPrinter(o.ErrOut)
@@ -374,13 +380,15 @@ func progressPrinter(w io.Writer) func(node, step string) {
 	}
 }
 
-// sizeClient raises the client-side rate limit to the fan-out: two pod
-// creates per node at once must not queue behind a limit of 50/s (at 1,000
-// nodes that alone would be 40 s). The API server's Priority and Fairness
-// still protects it. Explicit --qps/--burst win.
-func (o *ProbeOptions) sizeClient(nodes int) {
+// sizedClients are the run's clients, with the client-side rate limit
+// raised to the fan-out: two pod creates per node at once must not queue
+// behind a limit of 50/s (at 1,000 nodes that alone would be 40 s). The API
+// server's Priority and Fairness still protects it. Explicit --qps/--burst
+// win. The options keep their own clients: other goroutines of the command
+// (service --hairpin) read them meanwhile.
+func (o *ProbeOptions) sizedClients(nodes int) (kubernetes.Interface, podexec.Execer, error) {
 	if o.RESTConfig == nil || (o.QPS != 0 && o.Burst != 0) {
-		return
+		return o.Client, o.Exec, nil
 	}
 	cfg := rest.CopyConfig(o.RESTConfig)
 	if o.QPS == 0 {
@@ -389,12 +397,18 @@ func (o *ProbeOptions) sizeClient(nodes int) {
 	if o.Burst == 0 {
 		cfg.Burst = max(100, 2*nodes+50)
 	}
+	return o.newClients(cfg)
+}
+
+func (o *ProbeOptions) newClients(cfg *rest.Config) (kubernetes.Interface, podexec.Execer, error) {
+	if o.NewClients != nil {
+		return o.NewClients(cfg)
+	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return
+		return nil, nil, err
 	}
-	o.Client, o.RESTConfig = cs, cfg
-	o.Exec = &podexec.Remote{Config: cfg, Client: cs}
+	return cs, &podexec.Remote{Config: cfg, Client: cs}, nil
 }
 
 // nodeCIDRs gathers every node's podCIDRs for overlap checks.

@@ -17,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -193,9 +192,6 @@ func (o *ServiceOptions) gather(ctx context.Context, more func(*fanout.Config, d
 		var hairpinNotes []string
 		hairpinDone := make(chan struct{})
 		if o.Hairpin {
-			if o.RunID == "" {
-				o.RunID = utilrand.String(6) // before the goroutines that read it
-			}
 			probed := map[string]bool{}
 			for _, n := range sel.Nodes {
 				probed[n.Name] = true

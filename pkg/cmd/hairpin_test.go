@@ -1,0 +1,93 @@
+package cmd
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/podexec"
+)
+
+// startEphemeralKubelet marks every ephemeral container added to a pod as running.
+func startEphemeralKubelet(t *testing.T, cs *fake.Clientset) {
+	w, err := cs.CoreV1().Pods("").Watch(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	go func() {
+		for ev := range w.ResultChan() {
+			p, ok := ev.Object.(*corev1.Pod)
+			if !ok || ev.Type != "MODIFIED" || len(p.Spec.EphemeralContainers) == len(p.Status.EphemeralContainerStatuses) {
+				continue
+			}
+			p = p.DeepCopy()
+			for _, ec := range p.Spec.EphemeralContainers[len(p.Status.EphemeralContainerStatuses):] {
+				p.Status.EphemeralContainerStatuses = append(p.Status.EphemeralContainerStatuses, corev1.ContainerStatus{Name: ec.Name,
+					State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}})
+			}
+			_, _ = cs.CoreV1().Pods(p.Namespace).UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
+		}
+	}()
+}
+
+type runExec struct{ podexec.Execer }
+
+// TestServiceHairpinWithSizedClients runs `service --hairpin` the way the
+// plugin does, with a REST config, so the run builds its own sized clients
+// while the hairpin goroutine uses the options' ones. The fake clientset's
+// locks order the two goroutines, so -race alone may not see a write to
+// the options: the test also checks they are left as they were.
+func TestServiceHairpinWithSizedClients(t *testing.T) {
+	cs := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}},
+		labNode("nc-node1", "10.244.1.0/24"),
+		shopService(map[string]string{"app": "web"}, intstr.FromString("http")),
+		webPod("web-a", "nc-node1", "10.244.1.9", true), webSlice(true))
+	playAPIServer(cs)
+	startKubelet(t, cs)
+	startEphemeralKubelet(t, cs)
+	ex := &fakeExec{t: t}
+	built := 0
+	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+	o := &ServiceOptions{ProbeOptions: ProbeOptions{IOStreams: streams, Client: cs, Exec: ex, Namespace: "shop", RunID: "test01",
+		RESTConfig: &rest.Config{Host: "https://198.18.0.10:6443"},
+		NewClients: func(*rest.Config) (kubernetes.Interface, podexec.Execer, error) {
+			built++
+			return cs, runExec{ex}, nil // the run's own exec, told apart from the options'
+		},
+		Progress: ptr.To(false), Timeout: 3 * time.Second, StartTimeout: 10 * time.Second, Image: DefaultImage, Output: "json"},
+		Name: "web", ClusterDomain: "cluster.local", svcNamespace: "shop", Hairpin: true}
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	err := o.Run(context.Background())
+	if code, _ := ExitCode(err); code == ExitError {
+		t.Fatalf("exit %d: %v\n%s", code, err, errOut.String())
+	}
+	if built != 1 {
+		t.Errorf("the run built %d sized clients, want 1", built)
+	}
+	if o.Client != cs || o.Exec != podexec.Execer(ex) {
+		t.Errorf("the run changed the options' clients (other goroutines read them)")
+	}
+	web, err := cs.CoreV1().Pods("shop").Get(context.Background(), "web-a", metav1.GetOptions{})
+	if err != nil || len(web.Spec.EphemeralContainers) != 1 || web.Spec.EphemeralContainers[0].Name != "netcheck-test01" {
+		t.Errorf("web-a did not get the hairpin container: %v %+v", err, web.Spec.EphemeralContainers)
+	}
+	if !strings.Contains(out.String(), "--hairpin added the ephemeral container netcheck-test01 to web-a") {
+		t.Errorf("the report does not say which pod was changed:\n%s", out.String())
+	}
+	if n := probePodsLeft(t, run{cs: cs}); n != 0 {
+		t.Errorf("%d probe pods left", n)
+	}
+}
