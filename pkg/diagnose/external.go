@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/netcheck/kubectl-netcheck/pkg/facts"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 	"github.com/netcheck/kubectl-netcheck/pkg/target"
 )
@@ -428,19 +429,11 @@ func cidrOf(t target.Target) string {
 }
 
 func natFix(t target.Target, podCIDR string, f *observe.TargetFacts, n observe.Node) []string {
-	dev := f.NodeRoute.Dev
-	if dev == "" {
-		dev = "<interface>"
-	}
 	src := podCIDR
 	if src == "" {
 		src = "<pod-cidr>"
 	}
-	tool := "iptables"
-	if t.Addr.Is6() {
-		tool = "ip6tables"
-	}
-	fix := []string{fmt.Sprintf("%s -t nat -A POSTROUTING -s %s -d %s -o %s -j MASQUERADE", tool, src, cidrOf(t), dev)}
+	fix := facts.FixerFor(f.NAT.Datapath).Masquerade(facts.Masquerade{Src: src, Dst: cidrOf(t), Out: orIf(f.NodeRoute.Dev), V6: t.Addr.Is6()})
 	if n.IP != "" {
 		fix = append(fix, fmt.Sprintf("or, on the router in front of %s: ip route add %s via %s   # lets replies reach pod IPs without NAT", cidrOf(t), src, n.IP))
 	}
@@ -448,24 +441,13 @@ func natFix(t target.Target, podCIDR string, f *observe.TargetFacts, n observe.N
 	return fix
 }
 
+// forwardFix lets the pods' traffic through what dropped it, in the
+// dropping datapath's own tool.
 func forwardFix(v observe.Verdict, podCIDR string) []string {
 	if podCIDR == "" {
 		podCIDR = "<pod-cidr>"
 	}
-	if strings.HasPrefix(v.Action, "policy") {
-		return []string{
-			fmt.Sprintf("iptables -I FORWARD -s %s -j ACCEPT", podCIDR),
-			fmt.Sprintf("iptables -I FORWARD -d %s -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", podCIDR),
-			"or, if nothing relies on it: iptables -P FORWARD ACCEPT   (Docker sets DROP; persist via your firewall config)",
-		}
-	}
-	fix := []string{}
-	for _, r := range v.Rules {
-		if strings.HasPrefix(r, "-A ") {
-			fix = append(fix, "iptables -D "+strings.TrimPrefix(r, "-A ")+"   # remove the rule that drops pod traffic")
-		}
-	}
-	return append(fix, fmt.Sprintf("or allow pod traffic before it: iptables -I FORWARD -s %s -j ACCEPT", podCIDR))
+	return facts.FixerFor(v.Datapath).AllowForward(v, podCIDR, false)
 }
 
 // overlap flags a target inside the pod or Service network: pods would

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/netcheck/kubectl-netcheck/pkg/facts"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 )
 
@@ -75,7 +76,8 @@ func nodeSettings(n observe.Node) []Finding {
 			out = append(out, Finding{Severity: Warning, Cause: CauseMissingNAT, Nodes: node,
 				Summary:  "no masquerade rule covers this node's pod CIDR leaving the cluster: fine if pod IPs are routable upstream, otherwise replies from outside never come back",
 				Evidence: verdictEvidence(n.Name, "nat POSTROUTING (pod → "+SampleKey+")", sample.NAT),
-				Fix:      []string{fmt.Sprintf("iptables -t nat -A POSTROUTING -s %s ! -d %s -o %s -j MASQUERADE", podCIDR, podCIDR, orIf(sample.NodeRoute.Dev))}})
+				Fix: facts.FixerFor(sample.NAT.Datapath).Masquerade(facts.Masquerade{Src: podCIDR, Dst: podCIDR, NotDst: true,
+					Out: orIf(sample.NodeRoute.Dev), V6: strings.Contains(podCIDR, ":")})})
 		}
 	}
 	if f.ConntrackMax > 0 {

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/netcheck/kubectl-netcheck/pkg/facts"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 )
 
@@ -113,7 +114,8 @@ func Pods(in PodsInput) []Finding {
 		}
 	}
 	sort.Slice(pairs, func(i, j int) bool { return pairs[i][0]+pairs[i][1] < pairs[j][0]+pairs[j][1] })
-	overlay := overlayOf(ran)
+	ov, known := overlayOf(ran)
+	overlay := overlayName(ov, known)
 	switch {
 	case len(pairs) == 0:
 	case len(pairs) == total && len(ran) > 2:
@@ -124,7 +126,7 @@ func Pods(in PodsInput) []Finding {
 		out = append(out, Finding{Severity: Error, Cause: CauseCrossNodeAll,
 			Summary:  "no pod reaches a pod on another node: the pod network between nodes is down (" + overlay + ")",
 			Evidence: ev,
-			Candidates: []string{overlayPorts(overlay) + " blocked between the nodes (security group / host firewall)",
+			Candidates: []string{overlayPorts(ov, known) + " blocked between the nodes (security group / host firewall)",
 				"the CNI agent is down on every node (kubectl -n kube-system get pods -o wide)",
 				"a default-deny NetworkPolicy in the probe namespace"}})
 	default:
@@ -172,12 +174,10 @@ func isolated(n observe.Node, ran []observe.Node, pairs [][2]string, evidence ma
 			f.Cause = CauseForwardDrop
 			f.Summary = "the node's FORWARD chain drops its pods' traffic to and from other nodes' pods"
 			f.Evidence = append(f.Evidence, verdictEvidence(n.Name, "filter FORWARD", tf.Forward)...)
-			f.Fix, f.Candidates = forwardFix(tf.Forward, cidr), nil
-			if strings.HasPrefix(tf.Forward.Action, "policy") {
-				// Between pods, new flows arrive too: accept both directions.
-				f.Fix = []string{"iptables -I FORWARD -s " + cidr + " -j ACCEPT   # on " + n.Name,
-					"iptables -I FORWARD -d " + cidr + " -j ACCEPT",
-					"or, if nothing relies on it: iptables -P FORWARD ACCEPT   (Docker sets DROP; persist via your firewall config)"}
+			// Between pods, new flows arrive too: accept both directions.
+			f.Fix, f.Candidates = facts.FixerFor(tf.Forward.Datapath).AllowForward(tf.Forward, cidr, true), nil
+			if len(f.Fix) > 0 && strings.HasPrefix(tf.Forward.Action, "policy") {
+				f.Fix[0] += "   # on " + n.Name
 			}
 			return f
 		}
@@ -202,43 +202,33 @@ func dropPairsOf(pairs [][2]string, node string) [][2]string {
 	return out
 }
 
-// overlayOf names the pod network's encapsulation from the nodes' links.
-func overlayOf(nodes []observe.Node) string {
-	known := []struct{ link, name string }{
-		{"flannel.1", "flannel VXLAN"}, {"flannel-wg", "flannel WireGuard"}, {"vxlan.calico", "Calico VXLAN"},
-		{"tunl0", "IP-in-IP"}, {"cilium_vxlan", "Cilium VXLAN"}, {"cilium_geneve", "Cilium Geneve"},
-		{"genev_sys_6081", "Geneve"}, {"cilium_wg0", "Cilium WireGuard"}, {"wg0", "WireGuard"}, {"weave", "Weave"},
-	}
-	read := false
-	for _, k := range known {
-		for _, n := range nodes {
-			read = read || len(n.Facts.MTUs) > 0
-			if _, ok := n.Facts.MTUs[k.link]; ok {
-				return k.name + " (" + k.link + ")"
-			}
+// overlayOf names the pod network's encapsulation as the nodes' facts
+// detected it; nil with known false when the facts were not read.
+func overlayOf(nodes []observe.Node) (o *observe.Overlay, known bool) {
+	for _, n := range nodes {
+		known = known || len(n.Facts.MTUs) > 0
+		if n.Facts.Overlay != nil {
+			return n.Facts.Overlay, true
 		}
 	}
-	if !read {
-		return "" // the node facts were not read: unknown
-	}
-	return "no overlay device: a routed pod network"
+	return nil, known
 }
 
-func overlayPorts(overlay string) string {
+func overlayName(o *observe.Overlay, known bool) string {
 	switch {
-	case strings.Contains(overlay, "VXLAN") && strings.Contains(overlay, "Calico"):
-		return "VXLAN UDP 4789"
-	case strings.Contains(overlay, "VXLAN"):
-		return "VXLAN UDP 8472"
-	case strings.Contains(overlay, "Geneve"):
-		return "Geneve UDP 6081"
-	case strings.Contains(overlay, "WireGuard"):
-		return "WireGuard UDP 51820"
-	case strings.Contains(overlay, "IP-in-IP"):
-		return "IP protocol 4 (IP-in-IP)"
-	case strings.Contains(overlay, "Weave"):
-		return "Weave TCP 6783 / UDP 6783-6784"
-	case overlay == "":
+	case o != nil:
+		return o.Name + " (" + o.Link + ")"
+	case known:
+		return "no overlay device: a routed pod network"
+	}
+	return ""
+}
+
+func overlayPorts(o *observe.Overlay, known bool) string {
+	switch {
+	case o != nil:
+		return o.Port
+	case !known:
 		return "the overlay (VXLAN 8472/udp or 4789/udp, Geneve 6081/udp, WireGuard 51820/udp, IP-in-IP proto 4)"
 	}
 	return "traffic between the nodes' addresses"

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/netcheck/kubectl-netcheck/pkg/facts"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 )
 
@@ -77,6 +78,7 @@ func TestPodsDiagnosis(t *testing.T) {
 		}, CauseIPForwardOff, "n3", "sysctl -w net.ipv4.ip_forward=1"},
 		{"n3 isolated, cause unseen: candidates", func(in *PodsInput) {
 			in.Nodes[2].Facts.MTUs["flannel.1"] = 1450
+			in.Nodes[2].Facts.Overlay = facts.DetectOverlay(in.Nodes[2].Facts.MTUs)
 			for _, o := range []string{"n1", "n2"} {
 				lose(in, "n3", o)
 				lose(in, o, "n3")

@@ -45,11 +45,11 @@ func TestNATVerdicts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file+"->"+tt.dst, func(t *testing.T) {
-			sets, _ := Rulesets([]Dump{{Tool: "iptables-nft-save", Text: read(t, tt.file)}, {Tool: "iptables-legacy-save", Text: read(t, "empty.legacy.txt")}})
+			sets, tools := Rulesets([]Dump{{Tool: "iptables-nft-save", Text: read(t, tt.file)}, {Tool: "iptables-legacy-save", Text: read(t, "empty.legacy.txt")}})
 			if len(sets) != 1 {
 				t.Fatalf("want the empty legacy dump dropped, got %d rulesets", len(sets))
 			}
-			v := NAT(sets, pkt(tt.dst))
+			v := NAT(IptablesDatapaths(sets, tools), pkt(tt.dst))
 			if v.Result != tt.want {
 				t.Fatalf("NAT = %+v, want %s", v, tt.want)
 			}
@@ -80,10 +80,10 @@ func TestForwardVerdicts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file+"->"+tt.dst+"/"+tt.in, func(t *testing.T) {
-			sets, _ := Rulesets([]Dump{{Text: read(t, tt.file)}})
+			sets, tools := Rulesets([]Dump{{Text: read(t, tt.file)}})
 			p := pkt(tt.dst)
 			p.In = tt.in
-			v := Forward(sets, p)
+			v := Forward(IptablesDatapaths(sets, tools), p)
 			if v.Result != tt.want || (tt.action != "" && v.Action != tt.action) {
 				t.Fatalf("Forward = %+v, want %s %q", v, tt.want, tt.action)
 			}
@@ -147,5 +147,30 @@ func TestConntrackWitness(t *testing.T) {
 	}
 	if es[1].Unreplied || !es[1].Natted() || es[1].ReplyDst != "198.18.0.11" {
 		t.Errorf("second entry: want replied and NATed to the node: %+v", es[1])
+	}
+}
+
+func TestDetectOverlay(t *testing.T) {
+	for _, tt := range []struct {
+		links    map[string]int
+		name     string
+		port     string
+		overhead int
+	}{
+		{map[string]int{"eth0": 1500, "cni0": 1450, "flannel.1": 1450}, "flannel VXLAN", "VXLAN UDP 8472", 50},
+		{map[string]int{"eth0": 1500, "vxlan.calico": 1450}, "Calico VXLAN", "VXLAN UDP 4789", 50},
+		{map[string]int{"eth0": 1500, "tunl0": 1480}, "IP-in-IP", "IP protocol 4 (IP-in-IP)", 20},
+		{map[string]int{"eth0": 1500, "cni0": 1500}, "", "", 0},
+	} {
+		o := DetectOverlay(tt.links)
+		if tt.name == "" {
+			if o != nil {
+				t.Errorf("%v: overlay %+v on a routed network", tt.links, o)
+			}
+			continue
+		}
+		if o == nil || o.Name != tt.name || o.Port != tt.port || o.Overhead != tt.overhead {
+			t.Errorf("%v: got %+v, want %s %s %d", tt.links, o, tt.name, tt.port, tt.overhead)
+		}
 	}
 }

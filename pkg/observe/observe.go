@@ -102,6 +102,9 @@ type Verdict struct {
 	Rules []string `json:"rules,omitempty"`
 	// Uncertain lists matches the evaluator could not judge (ipsets, marks of other flows...).
 	Uncertain []string `json:"uncertain,omitempty"`
+	// Datapath names what judged the packet ("iptables"): its fixes are
+	// written in that datapath's tool.
+	Datapath string `json:"datapath,omitempty"`
 }
 
 // TargetFacts are the node's facts about one target address.
@@ -158,6 +161,9 @@ type NodeFacts struct {
 	// with hairpin mode off (a pod there cannot reach itself via a Service).
 	BridgePorts int      `json:"bridgePorts,omitempty"`
 	HairpinOff  []string `json:"hairpinOff,omitempty"`
+	// Overlay is the pod network's encapsulation on this node; nil when
+	// the node has no overlay device (a routed pod network) or its links were not read.
+	Overlay *Overlay `json:"overlay,omitempty"`
 	// PodDev is the node-side interface towards the probe pod (cni0, cali…, lxc…).
 	PodDev  string        `json:"podDev,omitempty"`
 	Targets []TargetFacts `json:"targets,omitempty"`
@@ -166,6 +172,16 @@ type NodeFacts struct {
 	KubeProxy *KubeProxy `json:"kubeProxy,omitempty"`
 	// Notes are things the reader wants the user to know (a tool missing, a fallback used).
 	Notes []string `json:"notes,omitempty"`
+}
+
+// Overlay is a pod-network encapsulation between nodes.
+type Overlay struct {
+	Name string `json:"name"` // "flannel VXLAN"
+	Link string `json:"link"` // its device, "flannel.1"
+	// Port is how it travels between nodes: "VXLAN UDP 8472".
+	Port string `json:"port"`
+	// Overhead is the bytes its headers add to each packet.
+	Overhead int `json:"overhead"`
 }
 
 // SideResult is everything one side ran.

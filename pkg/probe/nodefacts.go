@@ -107,6 +107,7 @@ func Assemble(raw Raw, podIP string, podCIDRs []string, targets []FactTarget, vi
 		}
 	}
 	nf.MTUs = facts.ParseLinkMTUs(raw.Links)
+	nf.Overlay = facts.DetectOverlay(nf.MTUs)
 	nf.HairpinOff, nf.BridgePorts = parseHairpin(raw.Hairpin)
 	sets, tools := facts.Rulesets(raw.Dumps)
 	sets6, tools6 := facts.Rulesets(raw.Dumps6)
@@ -131,12 +132,13 @@ func Assemble(raw Raw, podIP string, podCIDRs []string, targets []FactTarget, vi
 	}
 	table := facts.ParseRouteTable(raw.RouteTable, false)
 	table6 := facts.ParseRouteTable(raw.Route6Table, true)
+	dps, dps6 := facts.IptablesDatapaths(sets, tools), facts.IptablesDatapaths(sets6, tools6)
 	src, _ := netip.ParseAddr(podIP)
 	for _, t := range targets {
 		tf := observe.TargetFacts{Target: t.Key, NodeRoute: raw.RouteGet[t.Key], ConntrackRead: raw.ConntrackSrc != ""}
-		tbl, rs := table, sets
+		tbl, dp := table, dps
 		if t.Addr.Is6() {
-			tbl, rs = table6, sets6
+			tbl, dp = table6, dps6
 		}
 		if e := facts.Lookup(tbl, t.Addr); e != nil && tf.NodeRoute.Err == "" {
 			tf.NodeRoute.Default = e.Prefix.Bits() == 0
@@ -148,8 +150,8 @@ func Assemble(raw Raw, podIP string, podCIDRs []string, targets []FactTarget, vi
 		}
 		pkt := facts.Packet{Src: src, Dst: t.Addr, Proto: t.Proto, DPort: t.Port, In: nf.PodDev, Out: tf.NodeRoute.Dev}
 		if src.IsValid() {
-			tf.NAT = facts.NAT(rs, pkt)
-			tf.Forward = facts.Forward(rs, pkt)
+			tf.NAT = facts.NAT(dp, pkt)
+			tf.Forward = facts.Forward(dp, pkt)
 		}
 		tf.Conntrack = facts.ParseConntrack(raw.Conntrack, podIP, t.Addr.String())
 		nf.Targets = append(nf.Targets, tf)

@@ -1,0 +1,104 @@
+package facts
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+)
+
+// Iptables is the iptables datapath of one backend (iptables-nft or
+// iptables-legacy) and family, read from its iptables-save dump.
+type Iptables struct {
+	Rules Ruleset
+	Saved string // the tool that printed the dump
+}
+
+// Name implements Datapath: both backends take the same commands.
+func (Iptables) Name() string { return "iptables" }
+
+// Tool implements Datapath.
+func (ip Iptables) Tool() string { return ip.Saved }
+
+// NAT walks nat POSTROUTING.
+func (ip Iptables) NAT(p Packet) observe.Verdict {
+	d := ip.Rules.Walk("nat", "POSTROUTING", p)
+	v := observe.Verdict{Result: observe.No, Action: "no MASQUERADE/SNAT rule matches", Uncertain: d.Uncertain, Datapath: ip.Name()}
+	switch {
+	case d.Target == "MASQUERADE" || d.Target == "SNAT":
+		v.Result, v.Action, v.Rules = observe.Yes, d.Target, []string{d.Rule}
+	case d.Rule != "":
+		v.Action, v.Rules = "no MASQUERADE/SNAT: "+d.Target+" first", []string{d.Rule}
+	}
+	return v
+}
+
+// Forward walks filter FORWARD. A DROP/REJECT rule it could not judge
+// makes the answer unknown.
+func (ip Iptables) Forward(p Packet) observe.Verdict {
+	d := ip.Rules.Walk("filter", "FORWARD", p)
+	v := observe.Verdict{Result: observe.Yes, Action: d.Target, Uncertain: d.Uncertain, Datapath: ip.Name()}
+	if d.Rule != "" {
+		v.Rules = []string{d.Rule}
+	}
+	switch d.Target {
+	case "DROP", "REJECT", "policy DROP", "policy REJECT":
+		v.Result = observe.No
+		return v
+	}
+	for _, u := range d.Uncertain {
+		if strings.Contains(u, "-j DROP") || strings.Contains(u, "-j REJECT") {
+			v.Result = observe.Unknown
+		}
+	}
+	return v
+}
+
+// Masquerading lists the nat rules that masquerade or SNAT anything.
+func (ip Iptables) Masquerading() []string {
+	var out []string
+	for _, c := range ip.Rules["nat"] {
+		for _, r := range c.Rules {
+			if t, _ := ruleTarget(r.Tokens); t == "MASQUERADE" || t == "SNAT" {
+				out = append(out, r.Raw+"   (does not match this flow)")
+			}
+		}
+	}
+	return out
+}
+
+type iptablesFixer struct{}
+
+func (iptablesFixer) Masquerade(m Masquerade) []string {
+	tool := "iptables"
+	if m.V6 {
+		tool = "ip6tables"
+	}
+	dst := "-d " + m.Dst
+	if m.NotDst {
+		dst = "! -d " + m.Dst
+	}
+	return []string{fmt.Sprintf("%s -t nat -A POSTROUTING -s %s %s -o %s -j MASQUERADE", tool, m.Src, dst, m.Out)}
+}
+
+func (iptablesFixer) AllowForward(v observe.Verdict, podCIDR string, both bool) []string {
+	policyOff := "or, if nothing relies on it: iptables -P FORWARD ACCEPT   (Docker sets DROP; persist via your firewall config)"
+	if strings.HasPrefix(v.Action, "policy") {
+		if both {
+			return []string{"iptables -I FORWARD -s " + podCIDR + " -j ACCEPT",
+				"iptables -I FORWARD -d " + podCIDR + " -j ACCEPT", policyOff}
+		}
+		return []string{
+			fmt.Sprintf("iptables -I FORWARD -s %s -j ACCEPT", podCIDR),
+			fmt.Sprintf("iptables -I FORWARD -d %s -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", podCIDR),
+			policyOff,
+		}
+	}
+	fix := []string{}
+	for _, r := range v.Rules {
+		if strings.HasPrefix(r, "-A ") {
+			fix = append(fix, "iptables -D "+strings.TrimPrefix(r, "-A ")+"   # remove the rule that drops pod traffic")
+		}
+	}
+	return append(fix, fmt.Sprintf("or allow pod traffic before it: iptables -I FORWARD -s %s -j ACCEPT", podCIDR))
+}
