@@ -19,6 +19,7 @@ install: build
 
 vet:
 	go vet ./...
+	go vet -tags e2e ./e2e/
 	@test -z "$$(gofmt -l cmd pkg e2e)" || { echo "gofmt needed:"; gofmt -l cmd pkg e2e; exit 1; }
 
 # golangci-lint (installed once into /var/cache/netcheck-tools).

@@ -312,7 +312,7 @@ func TestServiceExternalIP(t *testing.T) {
 		for side, checks := range map[string][]observe.Check{"pod": n.Pod.Checks, "node": n.Host.Checks} {
 			ok := false
 			for _, c := range checks {
-				ok = ok || (c.Target == key && c.Outcome == observe.OK)
+				ok = ok || (c.ID == key && c.Outcome == observe.OK)
 			}
 			if !ok {
 				t.Errorf("%s %s side: no successful connect to %s: %+v", n.Name, side, key, checks)
