@@ -85,11 +85,11 @@ func (o *APIOptions) Complete() error {
 func (o *APIOptions) Validate() error {
 	if o.SA != "" {
 		if errs := validation.IsDNS1123Subdomain(o.SA); len(errs) > 0 {
-			return usageError("--service-account %q is not a valid name: %s", o.SA, strings.Join(errs, "; "))
+			return cannotRun("--service-account %q is not a valid name: %s", o.SA, strings.Join(errs, "; "))
 		}
 	}
 	if !apiPath.MatchString(o.Path) || strings.Contains(o.Path, "..") {
-		return usageError("--path %q: give an absolute API path such as /api/v1/namespaces/default/pods", o.Path)
+		return cannotRun("--path %q: give an absolute API path such as /api/v1/namespaces/default/pods", o.Path)
 	}
 	return o.ServiceOptions.Validate()
 }
@@ -105,7 +105,7 @@ func (o *APIOptions) Run(parent context.Context) error {
 	if o.SA != "" {
 		_, err := o.Client.CoreV1().ServiceAccounts(o.Namespace).Get(ctx, o.SA, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			return usageError("service account %q not found in namespace %q (the probe namespace): create it, or pass -n/--probe-namespace where it lives", o.SA, o.Namespace)
+			return cannotRun("service account %q not found in namespace %q (the probe namespace): create it, or pass -n/--probe-namespace where it lives", o.SA, o.Namespace)
 		}
 		// Forbidden to read service accounts: the pod creation will tell.
 	}

@@ -60,18 +60,18 @@ It also deletes the pods of a run still in progress: pass --run-id to limit it.`
 // Complete builds the client and resolves the namespace.
 func (o *CleanupOptions) Complete() error {
 	if o.RunID != "" && strings.ContainsAny(o.RunID, " ,=!()") {
-		return usageError("--run-id %q is not a run id", o.RunID)
+		return cannotRun("--run-id %q is not a run id", o.RunID)
 	}
 	if o.Client != nil {
 		return nil
 	}
 	cfg, err := o.ConfigFlags.ToRESTConfig()
 	if err != nil {
-		return usageError("cannot load a kubeconfig: %v", err)
+		return cannotRun("cannot load a kubeconfig: %v", err)
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return usageError("cannot build a client: %v", err)
+		return cannotRun("cannot build a client: %v", err)
 	}
 	o.Client = cs
 	if o.AllNamespaces {
@@ -121,7 +121,7 @@ func (o *CleanupOptions) Run(parent context.Context) error {
 		fmt.Fprintln(o.Out, line)
 	}
 	if len(failed) > 0 {
-		return usageError("could not delete %d pod(s):\n  %s", len(failed), strings.Join(failed, "\n  "))
+		return cannotRun("could not delete %d pod(s):\n  %s", len(failed), strings.Join(failed, "\n  "))
 	}
 	return nil
 }

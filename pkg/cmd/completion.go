@@ -78,7 +78,7 @@ command prints.
 				}
 				return root.GenPowerShellCompletionWithDesc(out)
 			}
-			return usageError("unknown shell %q: use one of %s", args[0], strings.Join(completionShells, ", "))
+			return cannotRun("unknown shell %q: use one of %s", args[0], strings.Join(completionShells, ", "))
 		},
 	}
 	cmd.Flags().BoolVar(&noDesc, "no-descriptions", false, "leave out completion descriptions")

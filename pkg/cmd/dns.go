@@ -59,7 +59,7 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 // Validate checks --name besides the shared flags.
 func (o *DNSOptions) Validate() error {
 	if err := target.ValidateDNSName(o.Name); err != nil {
-		return usageError("--name: %v", err)
+		return cannotRun("--name: %v", err)
 	}
 	return o.ProbeOptions.Validate()
 }
@@ -68,11 +68,11 @@ func (o *DNSOptions) Validate() error {
 func (o *DNSOptions) servers(ctx context.Context) (string, []diagnose.DNSServer, error) {
 	ns, name, ok := strings.Cut(o.DNSService, "/")
 	if !ok {
-		return "", nil, usageError("--dns-service %q: give namespace/name", o.DNSService)
+		return "", nil, cannotRun("--dns-service %q: give namespace/name", o.DNSService)
 	}
 	svc, err := o.Client.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return "", nil, usageError("DNS Service %s not found: pass yours with --dns-service namespace/name", o.DNSService)
+		return "", nil, cannotRun("DNS Service %s not found: pass yours with --dns-service namespace/name", o.DNSService)
 	}
 	if err != nil {
 		return "", nil, apiError("read the DNS Service "+o.DNSService, err)

@@ -2,10 +2,12 @@ package cmd
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -78,10 +80,10 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 func (o *ExternalOptions) Validate() error {
 	ts, err := plan.Targets(o.Args, o.Hosts)
 	if err != nil {
-		return usageError("%v", err)
+		return cannotRun("%v", err)
 	}
 	if o.Port < 0 || o.Port > 65535 {
-		return usageError("--port %d: give 1-65535", o.Port)
+		return cannotRun("--port %d: give 1-65535", o.Port)
 	}
 	o.targets = ts
 	return o.ProbeOptions.Validate()
@@ -99,12 +101,18 @@ func (o *ExternalOptions) Run(parent context.Context) error {
 	if err != nil {
 		return err
 	}
-	cluster := observe.Cluster{PodCIDRs: nodeCIDRs(sel.All), ServiceCIDRs: o.serviceCIDRs(ctx)}
-	egress := o.egressPolicies(ctx)
+	cidrs, cidrNote := o.serviceCIDRs(ctx)
+	cluster := observe.Cluster{PodCIDRs: nodeCIDRs(sel.All), ServiceCIDRs: cidrs}
+	egress, policyNote := o.egressPolicies(ctx)
 
 	run, err := o.launchAndProbe(ctx, fanout.Config{Targets: o.targets, Port: o.Port}, sel)
 	if err != nil {
 		return err
+	}
+	for _, n := range []string{cidrNote, policyNote} {
+		if n != "" {
+			run.Notes = append(run.Notes, n)
+		}
 	}
 	findings := diagnose.External(diagnose.ExternalInput{Targets: o.targets, Nodes: run.Nodes, Cluster: cluster, EgressPolicies: egress})
 	var inputs []string
@@ -115,25 +123,38 @@ func (o *ExternalOptions) Run(parent context.Context) error {
 }
 
 // serviceCIDRs reads the cluster's ServiceCIDR objects when the API has
-// them (Kubernetes ≥ 1.33); without them overlap with Services is not checked.
-func (o *ExternalOptions) serviceCIDRs(ctx context.Context) []string {
+// them (Kubernetes ≥ 1.33); without them overlap with Services is not
+// checked, and the note says why when the API refused.
+func (o *ExternalOptions) serviceCIDRs(ctx context.Context) ([]string, string) {
 	list, err := o.Client.NetworkingV1().ServiceCIDRs().List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil
+		return nil, unreadNote("list servicecidrs", "overlap of the targets with the Service network was not checked", err)
 	}
 	var out []string
 	for _, s := range list.Items {
 		out = append(out, s.Spec.CIDRs...)
 	}
-	return out
+	return out, ""
+}
+
+// unreadNote tells the user what was not checked because the API refused
+// a read; a resource the API does not serve (NotFound) needs no note.
+func unreadNote(what, consequence string, err error) string {
+	if apierrors.IsNotFound(err) {
+		return ""
+	}
+	if apierrors.IsForbidden(err) {
+		return fmt.Sprintf("not allowed to %s: %s", what, consequence)
+	}
+	return fmt.Sprintf("could not %s (%s): %s", what, launch.StatusMessage(err), consequence)
 }
 
 // egressPolicies names the NetworkPolicies in the probe namespace that
 // select the pod probe and restrict its egress.
-func (o *ExternalOptions) egressPolicies(ctx context.Context) []string {
+func (o *ExternalOptions) egressPolicies(ctx context.Context) ([]string, string) {
 	list, err := o.Client.NetworkingV1().NetworkPolicies(o.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil
+		return nil, unreadNote("list networkpolicies in "+o.Namespace, "egress NetworkPolicies selecting the probe were not checked", err)
 	}
 	probeLabels := labels.Set{launch.LabelApp: launch.AppName, launch.LabelManaged: launch.AppName, launch.LabelRole: string(launch.RolePod)}
 	var out []string
@@ -150,5 +171,5 @@ func (o *ExternalOptions) egressPolicies(ctx context.Context) []string {
 		}
 		out = append(out, np.Name)
 	}
-	return out
+	return out, ""
 }

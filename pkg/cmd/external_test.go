@@ -321,3 +321,26 @@ func TestExternalPodSecurityRunsThePodSideAlone(t *testing.T) {
 		t.Fatalf("%d probe pods left", n)
 	}
 }
+
+// A refused read of NetworkPolicies or ServiceCIDRs is not a silent "none":
+// the report says what was not checked.
+func TestExternalUnreadableExtrasAreNoted(t *testing.T) {
+	ex := &fakeExec{t: t, facts: testdata(t, "../probe/testdata/facts-script.node1.out")}
+	r := runExternal(t, ex, context.Background(), func(cs *fake.Clientset) {
+		for _, res := range []string{"networkpolicies", "servicecidrs"} {
+			res := res
+			cs.PrependReactor("list", res, func(k8stesting.Action) (bool, runtime.Object, error) {
+				return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "networking.k8s.io", Resource: res}, "", errors.New("RBAC says no"))
+			})
+		}
+	}, "198.19.0.1", "--node", "nc-node1")
+	if r.code != ExitHealthy {
+		t.Fatalf("exit %d: %v\n%s", r.code, r.err, r.stdout)
+	}
+	for _, want := range []string{"not allowed to list networkpolicies in default: egress NetworkPolicies selecting the probe were not checked",
+		"not allowed to list servicecidrs: overlap of the targets with the Service network was not checked"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("report lacks the note %q:\n%s", want, r.stdout)
+		}
+	}
+}

@@ -46,7 +46,7 @@ func (o *ServiceOptions) hairpinChecks(ctx context.Context, in diagnose.ServiceI
 			container, err := launch.AddEphemeral(sctx, o.Client, in.Namespace, b.Pod, opts)
 			cancel()
 			if err != nil {
-				errs[i] = fmt.Sprintf("pod %s: %s", b.Pod, msgOf(err))
+				errs[i] = fmt.Sprintf("pod %s: %s", b.Pod, launch.StatusMessage(err))
 				return
 			}
 			ectx, cancel := context.WithTimeout(ctx, time.Duration(probe.HairpinTries)*time.Second+10*time.Second)

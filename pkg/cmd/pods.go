@@ -59,7 +59,7 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 // Validate checks --peers besides the shared flags.
 func (o *PodsOptions) Validate() error {
 	if o.Peers < 0 {
-		return usageError("--peers %d: give 0 (all) or more", o.Peers)
+		return cannotRun("--peers %d: give 0 (all) or more", o.Peers)
 	}
 	return o.ProbeOptions.Validate()
 }

@@ -106,7 +106,7 @@ func (o *ProbeOptions) Complete() error {
 	}
 	cfg, err := o.ConfigFlags.ToRESTConfig()
 	if err != nil {
-		return usageError("cannot load a kubeconfig: %v\ncheck --kubeconfig, --context or $KUBECONFIG", err)
+		return cannotRun("cannot load a kubeconfig: %v\ncheck --kubeconfig, --context or $KUBECONFIG", err)
 	}
 	cfg.QPS, cfg.Burst = o.QPS, o.Burst
 	if o.QPS == 0 {
@@ -117,7 +117,7 @@ func (o *ProbeOptions) Complete() error {
 	}
 	cs, ex, err := o.newClients(cfg)
 	if err != nil {
-		return usageError("cannot build a client: %v", err)
+		return cannotRun("cannot build a client: %v", err)
 	}
 	o.Client, o.RESTConfig, o.Exec = cs, cfg, ex
 	if o.ProbeNamespace != "" {
@@ -135,33 +135,33 @@ func (o *ProbeOptions) Validate() error {
 	switch o.Output {
 	case "", "table", "wide", "json", "yaml":
 	default:
-		return usageError("--output %q: use table, wide, json or yaml", o.Output)
+		return cannotRun("--output %q: use table, wide, json or yaml", o.Output)
 	}
 	if o.Timeout < time.Second || o.Timeout > 5*time.Minute {
-		return usageError("--timeout %s: give between 1s and 5m", o.Timeout)
+		return cannotRun("--timeout %s: give between 1s and 5m", o.Timeout)
 	}
 	if o.StartTimeout < time.Second {
-		return usageError("--start-timeout %s: give at least 1s", o.StartTimeout)
+		return cannotRun("--start-timeout %s: give at least 1s", o.StartTimeout)
 	}
 	if o.Concurrency < 0 || o.MaxNodes < 0 {
-		return usageError("--concurrency and --max-nodes must not be negative")
+		return cannotRun("--concurrency and --max-nodes must not be negative")
 	}
 	if o.Image == "" {
-		return usageError("--image must not be empty")
+		return cannotRun("--image must not be empty")
 	}
 	for _, n := range o.Nodes {
 		if errs := validation.IsDNS1123Subdomain(n); len(errs) > 0 {
-			return usageError("--node %q is not a valid node name: %s", n, strings.Join(errs, "; "))
+			return cannotRun("--node %q is not a valid node name: %s", n, strings.Join(errs, "; "))
 		}
 	}
 	if o.Selector != "" {
 		if _, err := labels.Parse(o.Selector); err != nil {
-			return usageError("--selector %q: %v", o.Selector, err)
+			return cannotRun("--selector %q: %v", o.Selector, err)
 		}
 	}
 	if o.Namespace != "" {
 		if errs := validation.IsDNS1123Label(o.Namespace); len(errs) > 0 {
-			return usageError("namespace %q is not valid: %s", o.Namespace, strings.Join(errs, "; "))
+			return cannotRun("namespace %q is not valid: %s", o.Namespace, strings.Join(errs, "; "))
 		}
 	}
 	return nil
@@ -171,21 +171,13 @@ func (o *ProbeOptions) Validate() error {
 func apiError(what string, err error) error {
 	switch {
 	case apierrors.IsForbidden(err):
-		return usageError("not allowed to %s: %s\nsee the README's RBAC section for the permissions netcheck needs", what, msgOf(err))
+		return cannotRun("not allowed to %s: %s\nsee the README's RBAC section for the permissions netcheck needs", what, launch.StatusMessage(err))
 	case apierrors.IsUnauthorized(err):
-		return usageError("the API server rejected your credentials while trying to %s: check your kubeconfig user", what)
+		return cannotRun("the API server rejected your credentials while trying to %s: check your kubeconfig user", what)
 	case errors.Is(err, context.Canceled):
-		return usageError("interrupted while trying to %s", what)
+		return cannotRun("interrupted while trying to %s", what)
 	}
-	return usageError("cannot %s: %v\nis the API server reachable? check --kubeconfig/--context", what, err)
-}
-
-func msgOf(err error) string {
-	var se apierrors.APIStatus
-	if errors.As(err, &se) {
-		return se.Status().Message
-	}
-	return err.Error()
+	return cannotRun("cannot %s: %v\nis the API server reachable? check --kubeconfig/--context", what, err)
 }
 
 // selectNodes lists and filters the nodes to probe.
@@ -196,7 +188,7 @@ func (o *ProbeOptions) selectNodes(ctx context.Context) (plan.Selected, error) {
 	}
 	sel, err := plan.SelectNodes(list.Items, plan.NodeSelection{Names: o.Nodes, MaxNodes: o.MaxNodes, SkipTainted: o.SkipTainted})
 	if err != nil {
-		return sel, usageError("%v", err)
+		return sel, cannotRun("%v", err)
 	}
 	return sel, nil
 }
@@ -209,7 +201,7 @@ func (o *ProbeOptions) checkNamespace(ctx context.Context) error {
 		// Not allowed to read namespaces is fine: pod creation will tell.
 		return nil
 	case apierrors.IsNotFound(err):
-		return usageError("namespace %q not found: pass an existing one with --probe-namespace or -n", o.Namespace)
+		return cannotRun("namespace %q not found: pass an existing one with --probe-namespace or -n", o.Namespace)
 	}
 	return apiError("read namespace "+o.Namespace, err)
 }
@@ -293,7 +285,7 @@ func watchSignals(parent context.Context, errOut io.Writer) (run, cleanup contex
 func (o *ProbeOptions) launchAndProbe(ctx context.Context, cfg fanout.Config, sel plan.Selected) (run probeRun, err error) {
 	client, exec, err := o.sizedClients(len(sel.Nodes))
 	if err != nil {
-		return run, usageError("cannot build a client: %v", err)
+		return run, cannotRun("cannot build a client: %v", err)
 	}
 	// The pods outlive the run by a margin only: start, one probe phase,
 	// one facts phase. activeDeadlineSeconds ends them if the plugin dies.
@@ -326,11 +318,11 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, cfg fanout.Config, se
 		fmt.Fprintf(o.ErrOut, "removed %d ended probe pod(s) of earlier interrupted runs\n", n)
 	}
 	if err := launch.CheckAccess(ctx, client, o.Namespace, launch.Needed); err != nil {
-		return run, usageError("%s", strings.TrimPrefix(err.Error(), launch.ErrFatal.Error()+": "))
+		return run, cannotRun("%v", err)
 	}
 	adm, err := launch.CheckAdmission(ctx, client, l.Opts, sel.Nodes[0].Name)
 	if err != nil {
-		return run, usageError("%s", strings.TrimPrefix(err.Error(), launch.ErrFatal.Error()+": "))
+		return run, cannotRun("%v", err)
 	}
 	if adm.NodeProbeRefused != "" {
 		cfg.NodeSideOff = fmt.Sprintf("not run: namespace %q refuses privileged pods (%s)", o.Namespace, adm.NodeProbeRefused)
@@ -347,12 +339,12 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, cfg fanout.Config, se
 	run.Nodes, run.Timing, err = fanout.Run(ctx, cfg, sel.Nodes)
 	if err != nil {
 		if errors.Is(err, launch.ErrFatal) {
-			return run, usageError("%s", strings.TrimPrefix(err.Error(), launch.ErrFatal.Error()+": "))
+			return run, cannotRun("%v", err)
 		}
-		return run, usageError("%v", err)
+		return run, cannotRun("%v", err)
 	}
 	if ctx.Err() != nil {
-		return run, usageError("interrupted: %v; probe pods are being removed", context.Cause(ctx))
+		return run, cannotRun("interrupted: %v; probe pods are being removed", context.Cause(ctx))
 	}
 	failed := 0
 	for _, n := range run.Nodes {
@@ -365,7 +357,7 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, cfg fanout.Config, se
 		for _, n := range run.Nodes {
 			msgs = append(msgs, n.Name+": "+n.Err)
 		}
-		return run, usageError("no node could be probed:\n  %s", strings.Join(msgs, "\n  "))
+		return run, cannotRun("no node could be probed:\n  %s", strings.Join(msgs, "\n  "))
 	}
 	return run, nil
 }
@@ -436,7 +428,7 @@ func (o *ProbeOptions) finish(kind, command string, targets []string, sel plan.S
 		Notes:      run.Notes,
 	}
 	if err := report.Print(o.Out, res, o.Output); err != nil {
-		return usageError("%v", err)
+		return cannotRun("%v", err)
 	}
 	if !res.Healthy {
 		return errProblems

@@ -33,8 +33,9 @@ func (e *exitError) Unwrap() error { return e.err }
 // the report is already printed, so there is nothing more to say.
 var errProblems = &exitError{code: ExitProblems, err: errors.New("problems found")}
 
-// usageError marks bad input: exit 2 with the message.
-func usageError(format string, a ...any) error {
+// cannotRun is every exit-2 error: bad input, refused API calls, admission,
+// interrupts — the run could not give a verdict. The message says what to do.
+func cannotRun(format string, a ...any) error {
 	return &exitError{code: ExitError, err: fmt.Errorf(format, a...)}
 }
 
@@ -111,7 +112,7 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 	cmd.AddCommand(NewCmdVersion(streams))
 	cmd.AddCommand(NewCmdCompletion(streams))
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return usageError("%v\nsee 'kubectl netcheck --help'", err)
+		return cannotRun("%v\nsee 'kubectl netcheck --help'", err)
 	})
 	return cmd
 }

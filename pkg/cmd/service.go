@@ -114,21 +114,21 @@ func (o *ServiceOptions) Complete() error {
 // Validate checks the name and flags before the cluster is asked anything.
 func (o *ServiceOptions) Validate() error {
 	if errs := validation.IsDNS1035Label(o.Name); len(errs) > 0 {
-		return usageError("%q is not a valid Service name: %s", o.Name, strings.Join(errs, "; "))
+		return cannotRun("%q is not a valid Service name: %s", o.Name, strings.Join(errs, "; "))
 	}
 	if errs := validation.IsDNS1123Label(o.svcNamespace); len(errs) > 0 {
-		return usageError("namespace %q is not valid: %s", o.svcNamespace, strings.Join(errs, "; "))
+		return cannotRun("namespace %q is not valid: %s", o.svcNamespace, strings.Join(errs, "; "))
 	}
 	if err := target.ValidateDNSName(o.ClusterDomain); err != nil {
-		return usageError("--cluster-domain: %v", err)
+		return cannotRun("--cluster-domain: %v", err)
 	}
 	if o.Port != "" {
 		if n, err := strconv.Atoi(o.Port); err == nil {
 			if n < 1 || n > 65535 {
-				return usageError("--port %d: give 1-65535 or a port name", n)
+				return cannotRun("--port %d: give 1-65535 or a port name", n)
 			}
 		} else if errs := validation.IsValidPortName(o.Port); len(errs) > 0 {
-			return usageError("--port %q is neither a number nor a port name: %s", o.Port, strings.Join(errs, "; "))
+			return cannotRun("--port %q is neither a number nor a port name: %s", o.Port, strings.Join(errs, "; "))
 		}
 	}
 	return o.ProbeOptions.Validate()
@@ -226,7 +226,7 @@ func (o *ServiceOptions) service(ctx context.Context) (*corev1.Service, error) {
 		return nil, apiError("read service "+o.svcNamespace+"/"+o.Name, err)
 	}
 	if _, nerr := o.Client.CoreV1().Namespaces().Get(ctx, o.svcNamespace, metav1.GetOptions{}); apierrors.IsNotFound(nerr) {
-		return nil, usageError("namespace %q not found: pass the Service's namespace with -n", o.svcNamespace)
+		return nil, cannotRun("namespace %q not found: pass the Service's namespace with -n", o.svcNamespace)
 	}
 	msg := fmt.Sprintf("service %q not found in namespace %q", o.Name, o.svcNamespace)
 	if list, lerr := o.Client.CoreV1().Services(o.svcNamespace).List(ctx, metav1.ListOptions{}); lerr == nil {
@@ -240,7 +240,7 @@ func (o *ServiceOptions) service(ctx context.Context) (*corev1.Service, error) {
 			msg += " (it has no Services; is it the right namespace? -n NAMESPACE)"
 		}
 	}
-	return nil, usageError("%s\nlist them with: kubectl -n %s get services", msg, o.svcNamespace)
+	return nil, cannotRun("%s\nlist them with: kubectl -n %s get services", msg, o.svcNamespace)
 }
 
 // read turns the Service, its pods and EndpointSlices into the diagnosis input.
@@ -306,7 +306,7 @@ func (o *ServiceOptions) read(ctx context.Context, svc *corev1.Service) (diagnos
 
 func pickPort(svc *corev1.Service, want string) (corev1.ServicePort, int, error) {
 	if len(svc.Spec.Ports) == 0 {
-		return corev1.ServicePort{}, 0, usageError("service %s/%s has no ports", svc.Namespace, svc.Name)
+		return corev1.ServicePort{}, 0, cannotRun("service %s/%s has no ports", svc.Namespace, svc.Name)
 	}
 	if want == "" {
 		return svc.Spec.Ports[0], 0, nil
@@ -318,7 +318,7 @@ func pickPort(svc *corev1.Service, want string) (corev1.ServicePort, int, error)
 		}
 		have = append(have, portLabel(p))
 	}
-	return corev1.ServicePort{}, 0, usageError("service %s/%s has no port %q; it has: %s", svc.Namespace, svc.Name, want, strings.Join(have, ", "))
+	return corev1.ServicePort{}, 0, cannotRun("service %s/%s has no port %q; it has: %s", svc.Namespace, svc.Name, want, strings.Join(have, ", "))
 }
 
 func portLabel(p corev1.ServicePort) string {

@@ -32,7 +32,7 @@ func NewCmdVersion(streams genericiooptions.IOStreams) *cobra.Command {
 			case "":
 				fmt.Fprintf(streams.Out, "kubectl-netcheck %s (commit %s, built %s, %s, %s)\n", Version, Commit, Date, info["go"], info["platform"])
 			default:
-				return usageError("--output %q: use json or leave it out", output)
+				return cannotRun("--output %q: use json or leave it out", output)
 			}
 			return nil
 		},

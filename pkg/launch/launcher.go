@@ -17,9 +17,19 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
-// ErrFatal marks an error that will be the same on every node (RBAC,
-// admission, a missing namespace): the run stops instead of repeating it.
+// ErrFatal matches (errors.Is) every FatalError.
 var ErrFatal = errors.New("fatal")
+
+// FatalError is an error every node would hit (RBAC, admission, a missing
+// namespace): it stops the whole run. Its message says what to do.
+type FatalError struct{ Msg string }
+
+func (e *FatalError) Error() string { return e.Msg }
+
+// Is makes errors.Is(err, ErrFatal) true.
+func (e *FatalError) Is(target error) bool { return target == ErrFatal }
+
+func fatalf(format string, a ...any) error { return &FatalError{Msg: fmt.Sprintf(format, a...)} }
 
 // Launcher creates probe pods and tracks them with one informer per run:
 // one list+watch for all nodes, however many there are.
@@ -113,23 +123,22 @@ func CreateError(err error, pod *corev1.Pod) error {
 	role := pod.Labels[LabelRole]
 	switch {
 	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "PodSecurity"):
-		return fmt.Errorf("%w: namespace %q refuses the %s probe pod by PodSecurity admission: %s\n"+
+		return fatalf("namespace %q refuses the %s probe pod by PodSecurity admission: %s\n"+
 			"  the node probe must run privileged with hostNetwork/hostPID; run with --probe-namespace <ns> where\n"+
-			"  pod-security.kubernetes.io/enforce=privileged is set (kubectl label ns <ns> pod-security.kubernetes.io/enforce=privileged)",
-			ErrFatal, ns, role, statusMessage(err))
+			"  pod-security.kubernetes.io/enforce=privileged is set (kubectl label ns <ns> pod-security.kubernetes.io/enforce=privileged)", ns, role, StatusMessage(err))
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("%w: not allowed to create pods in namespace %q: %s\n"+
-			"  netcheck needs create/delete/get/list/watch on pods and create on pods/exec there (see the README's RBAC section)",
-			ErrFatal, ns, statusMessage(err))
+		return fatalf("not allowed to create pods in namespace %q: %s\n"+
+			"  netcheck needs create/delete/get/list/watch on pods and create on pods/exec there (see the README's RBAC section)", ns, StatusMessage(err))
 	case apierrors.IsNotFound(err):
-		return fmt.Errorf("%w: namespace %q not found: pass an existing one with --probe-namespace (or -n)", ErrFatal, ns)
+		return fatalf("namespace %q not found: pass an existing one with --probe-namespace (or -n)", ns)
 	case apierrors.IsInvalid(err):
-		return fmt.Errorf("%w: the API server rejected the %s probe pod as invalid: %s", ErrFatal, role, statusMessage(err))
+		return fatalf("the API server rejected the %s probe pod as invalid: %s", role, StatusMessage(err))
 	}
 	return fmt.Errorf("creating %s probe pod %s: %w", role, pod.Name, err)
 }
 
-func statusMessage(err error) string {
+// StatusMessage is the API server's own message for a failed call.
+func StatusMessage(err error) string {
 	var se apierrors.APIStatus
 	if errors.As(err, &se) {
 		return se.Status().Message

@@ -64,9 +64,8 @@ func CheckAccess(ctx context.Context, cs kubernetes.Interface, namespace string,
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("%w: your credentials lack permissions netcheck needs:\n  - %s\n"+
-			"  grant them (deploy/rbac.yaml has a ClusterRole), or use --probe-namespace with a namespace where you have them",
-			ErrFatal, strings.Join(missing, "\n  - "))
+		return fatalf("your credentials lack permissions netcheck needs:\n  - %s\n"+
+			"  grant them (deploy/rbac.yaml has a ClusterRole), or use --probe-namespace with a namespace where you have them", strings.Join(missing, "\n  - "))
 	}
 	return nil
 }
@@ -91,7 +90,7 @@ func CheckAdmission(ctx context.Context, cs kubernetes.Interface, o PodOptions, 
 	switch {
 	case err == nil:
 	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "PodSecurity"):
-		a.NodeProbeRefused = statusMessage(err)
+		a.NodeProbeRefused = StatusMessage(err)
 	default:
 		return a, CreateError(err, NodeProbe(o, node, 0))
 	}
