@@ -363,6 +363,9 @@ func podOnlyFails(t target.Target, key string, n observe.Node, pod reach, f *obs
 		fd.Evidence = append(fd.Evidence, conntrackEvidence(n.Name, f, podIP, "")...)
 		return fd
 	}
+	if f.ConntrackRead && len(f.Conntrack) == 0 && f.NAT.Result == observe.Yes && f.Forward.Result == observe.Yes {
+		return unseenDrop(fd, n, f, podIP)
+	}
 	fd.Cause = CauseInconclusive
 	fd.Summary = "pods fail while the node reaches the target, and the node's route, FORWARD and NAT rules look right"
 	fd.Evidence = append(fd.Evidence, verdictEvidence(n.Name, "filter FORWARD", f.Forward)...)
@@ -376,7 +379,32 @@ func podOnlyFails(t target.Target, key string, n observe.Node, pod reach, f *obs
 	return fd
 }
 
+// verdictEvidence quotes a verdict under chain, iptables' name for the
+// hook, or the name the judging datapath gave it.
+// unseenDrop: a route, rules that pass the flow, and yet no conntrack
+// entry was ever confirmed for it: the packet died in the node's forward
+// path, by something the rules read do not show. Say what was read.
+func unseenDrop(fd Finding, n observe.Node, f *observe.TargetFacts, podIP string) Finding {
+	fd.Cause = CauseUnseenDrop
+	fd.Summary = "the pod's packets die in the node's forward path: no conntrack entry was confirmed for the flow, yet no rule read on the node drops it"
+	fd.Evidence = append(fd.Evidence, verdictEvidence(n.Name, "filter FORWARD", f.Forward)...)
+	fd.Evidence = append(fd.Evidence, conntrackEvidence(n.Name, f, podIP, "no entry for the pod's flow: dropped before conntrack confirmed it, in the forwarding path")...)
+	fd.Evidence = append(fd.Evidence, fmt.Sprintf("node@%s: read: %s", n.Name, strings.Join(n.Facts.Tools, ", ")))
+	for _, note := range n.Facts.Notes {
+		fd.Evidence = append(fd.Evidence, fmt.Sprintf("node@%s: not read: %s", n.Name, note))
+	}
+	dev := orIf(n.Facts.PodDev)
+	fd.Candidates = []string{"a firewall the tools above do not show (an nftables table when nft could not be read, an eBPF/tc program)",
+		"the CNI's own policy engine (Calico/Cilium policies compiled to eBPF or their own chains)", "an egress NetworkPolicy enforced by the CNI"}
+	fd.Fix = []string{"nft list ruleset   # on " + n.Name + ": every table, including those iptables does not show",
+		"tc filter show dev " + dev + " ingress; bpftool net   # eBPF and tc programs on the pod's interface"}
+	return fd
+}
+
 func verdictEvidence(node, chain string, v observe.Verdict) []string {
+	if v.Hook != "" {
+		chain = v.Hook + strings.TrimPrefix(strings.TrimPrefix(chain, "filter FORWARD"), "nat POSTROUTING")
+	}
 	var out []string
 	switch {
 	case v.Result == "":

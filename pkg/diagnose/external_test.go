@@ -40,6 +40,10 @@ var (
 	natUnknown = observe.Verdict{Result: observe.Unknown, Action: "no MASQUERADE/SNAT rule matches", Uncertain: []string{"-A cali-nat-outgoing -m set --match-set cali40masq-ipam-pools src -j MASQUERADE   (cannot judge: set --match-set)"}}
 	fwdOK      = observe.Verdict{Result: observe.Yes, Action: "policy ACCEPT"}
 	fwdDrop    = observe.Verdict{Result: observe.No, Action: "policy DROP"}
+	// As facts.Nftables judges the firewalld-like table of facts/testdata.
+	fwdNftDrop = observe.Verdict{Result: observe.No, Action: "drop", Datapath: "nftables", Hook: "nftables forward hook",
+		Rules: []string{`table inet netcheck_fw chain filter_FORWARD_POLICIES handle 8: iifname "cni0" ip daddr @ext_nets counter drop comment "netcheck-e2e fault"`},
+		Rule:  &observe.RuleRef{Family: "inet", Table: "netcheck_fw", Chain: "filter_FORWARD_POLICIES", Handle: 8}}
 	fwdReject  = observe.Verdict{Result: observe.No, Action: "REJECT", Rules: []string{"-A FORWARD -s 10.244.0.0/16 -d 198.19.0.0/24 -j REJECT --reject-with icmp-port-unreachable"}}
 	routeSpec  = observe.Route{Query: "ip route get 198.19.0.1", Line: "198.19.0.1 via 198.18.0.100 dev eth0  src 198.18.0.11", Via: "198.18.0.100", Dev: "eth0", Match: "198.19.0.0/24"}
 	routeDflt  = observe.Route{Query: "ip route get 198.19.0.1", Line: "198.19.0.1 via 198.18.0.254 dev eth0  src 198.18.0.11", Via: "198.18.0.254", Dev: "eth0", Default: true}
@@ -121,6 +125,14 @@ func TestExternal(t *testing.T) {
 		{name: "unjudgeable NAT rules and no witness: ambiguous, candidates listed", target: ext,
 			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.OK, route: routeSpec, nat: natUnknown, fwd: fwdOK})},
 			want:  []Cause{CauseInconclusive}, severity: Error, problems: true, candidate: "could not judge"},
+		{name: "a native nftables table drops the flow: forward-drop, fixed with nft", target: ext,
+			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.OK, route: routeSpec, nat: natOK, fwd: fwdNftDrop})},
+			want:  []Cause{CauseForwardDrop}, severity: Error, problems: true,
+			fix:      "nft delete rule inet netcheck_fw filter_FORWARD_POLICIES handle 8",
+			evidence: "nftables forward hook: drop: table inet netcheck_fw chain filter_FORWARD_POLICIES handle 8"},
+		{name: "route, rules pass, no conntrack entry: dropped unseen, with what was read", target: ext,
+			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.OK, route: routeSpec, nat: natOK, fwd: fwdOK})},
+			want:  []Cause{CauseUnseenDrop}, severity: Error, problems: true, candidate: "eBPF", fix: "nft list ruleset"},
 		{name: "NATed but unreplied: beyond the node", target: ext,
 			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.OK, route: routeSpec, nat: natOK, fwd: fwdOK, ct: []observe.ConntrackEntry{ctSNATDead}})},
 			want:  []Cause{CauseBeyondNode}, problems: true},

@@ -29,6 +29,8 @@ const (
 	CauseProbeFailed    Cause = "probe-failed"
 	CauseNodeOnlyFails  Cause = "node-side-only"
 	CauseNameUnresolved Cause = "name-unresolved"
+	// CauseUnseenDrop: dropped in the forward path by nothing the rules read show.
+	CauseUnseenDrop Cause = "unseen-drop"
 )
 
 // Severity orders findings.

@@ -47,6 +47,8 @@ type Masquerade struct {
 // no datapath judged (no rules read) get iptables', the most common.
 func FixerFor(datapath string) Fixer {
 	switch datapath {
+	case Nftables{}.Name():
+		return nftablesFixer{}
 	default:
 		return iptablesFixer{}
 	}

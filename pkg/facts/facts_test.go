@@ -10,9 +10,11 @@ import (
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 )
 
+func readFile(name string) ([]byte, error) { return os.ReadFile(filepath.Join("testdata", name)) }
+
 func read(t *testing.T, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
+	b, err := readFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}

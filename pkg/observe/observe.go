@@ -105,6 +105,20 @@ type Verdict struct {
 	// Datapath names what judged the packet ("iptables"): its fixes are
 	// written in that datapath's tool.
 	Datapath string `json:"datapath,omitempty"`
+	// Hook names where the datapath judged it, when not iptables' chain
+	// ("nftables forward hook").
+	Hook string `json:"hook,omitempty"`
+	// Rule locates the deciding nftables rule or chain, for a fix that
+	// names it (a handle of 0: the chain's policy).
+	Rule *RuleRef `json:"ruleRef,omitempty"`
+}
+
+// RuleRef is where an nftables rule lives.
+type RuleRef struct {
+	Family string `json:"family"`
+	Table  string `json:"table"`
+	Chain  string `json:"chain"`
+	Handle int    `json:"handle,omitempty"`
 }
 
 // TargetFacts are the node's facts about one target address.

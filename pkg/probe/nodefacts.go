@@ -39,6 +39,8 @@ type Raw struct {
 	ProcsRead bool
 	IPVSAddrs string // kube-ipvs0's addresses, when the link exists
 	Nft       string // kube-proxy's nftables table, when it exists
+	// NftRuleset is `nft -j list ruleset`, "" when the host has no nft.
+	NftRuleset string
 	Notes     []string
 }
 
@@ -133,6 +135,9 @@ func Assemble(raw Raw, podIP string, podCIDRs []string, targets []FactTarget, vi
 	table := facts.ParseRouteTable(raw.RouteTable, false)
 	table6 := facts.ParseRouteTable(raw.Route6Table, true)
 	dps, dps6 := facts.IptablesDatapaths(sets, tools), facts.IptablesDatapaths(sets6, tools6)
+	if nft, ok := readNftables(raw, &nf); ok {
+		dps, dps6 = append(dps, nft), append(dps6, nft)
+	}
 	src, _ := netip.ParseAddr(podIP)
 	for _, t := range targets {
 		tf := observe.TargetFacts{Target: t.Key, NodeRoute: raw.RouteGet[t.Key], ConntrackRead: raw.ConntrackSrc != ""}
@@ -157,6 +162,29 @@ func Assemble(raw Raw, podIP string, podCIDRs []string, targets []FactTarget, vi
 		nf.Targets = append(nf.Targets, tf)
 	}
 	return nf
+}
+
+// readNftables reads the host's native nftables tables; iptables-nft's own
+// tables are left to the iptables datapath when its dumps were read.
+func readNftables(raw Raw, nf *observe.NodeFacts) (facts.Nftables, bool) {
+	if raw.NftRuleset == "" {
+		return facts.Nftables{}, false
+	}
+	iptablesNft := false
+	for _, d := range append(append([]facts.Dump(nil), raw.Dumps...), raw.Dumps6...) {
+		iptablesNft = iptablesNft || !strings.Contains(d.Tool, "legacy")
+	}
+	nft, err := facts.ParseNftJSON(raw.NftRuleset, iptablesNft)
+	if err != nil {
+		nf.Notes = append(nf.Notes, "native nftables tables not judged: "+err.Error())
+		return nft, false
+	}
+	nf.RulesRead = true
+	if nft.Empty() {
+		return nft, false
+	}
+	nf.Tools = append(nf.Tools, nft.Tool())
+	return nft, true
 }
 
 // parseHairpin lists the bridge ports whose hairpin mode is off: a pod

@@ -43,6 +43,7 @@ fi
 sec procs; for p in kube-proxy cilium-agent kube-router antrea-agent; do pidof "$p" >/dev/null 2>&1 && echo "$p"; done; end 0
 if ip link show kube-ipvs0 >/dev/null 2>&1; then sec ipvs; ip -o addr show dev kube-ipvs0 2>&1; end $?; fi
 sec nft; nsenter -t 1 -m -- nft list table ip kube-proxy 2>/dev/null; end $?
+sec ruleset; nsenter -t 1 -m -- nft -j list ruleset 2>&1; end $?
 `
 
 // FactsArgv is the argv of the one-exec fact reader.
@@ -128,6 +129,12 @@ func ParseFacts(out, podIP string, targets []FactTarget) Raw {
 		case "nft":
 			if s.rc == 0 {
 				raw.Nft = s.body
+			}
+		case "ruleset":
+			if s.rc == 0 {
+				raw.NftRuleset = s.body
+			} else {
+				raw.Notes = append(raw.Notes, "native nftables tables not read: the host has no nft reachable with nsenter -t 1 -m; a firewall written in nftables (firewalld, a CNI's table) is not judged")
 			}
 		case "dump":
 			d := facts.Dump{Tool: arg + " (host, via nsenter)", Text: s.body}

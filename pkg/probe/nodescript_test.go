@@ -99,3 +99,35 @@ func TestFactsKubeProxy(t *testing.T) {
 		t.Fatal("no VIPs asked: no kube-proxy facts")
 	}
 }
+
+// A lab node with a native nftables table dropping forwarded pod traffic
+// (firewalld-like): the lab facts with the ruleset section nft printed.
+func TestFactsNativeNftables(t *testing.T) {
+	out, err := os.ReadFile("testdata/facts-script.node1.out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ruleset, err := os.ReadFile("../facts/testdata/nft-firewalld-like.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := string(out) + "@@ruleset\n" + string(ruleset) + "\n@@rc 0\n"
+	targets := []FactTarget{ft("198.19.0.1", "198.19.0.1")}
+	nf := Assemble(ParseFacts(script, "10.244.1.25", targets), "10.244.1.25", []string{"10.244.1.0/24"}, targets, nil)
+	ext := nf.Targets[0]
+	if ext.Forward.Result != observe.No || ext.Forward.Datapath != "nftables" || ext.Forward.Rule == nil || ext.Forward.Rule.Handle != 8 {
+		t.Fatalf("forward: %+v", ext.Forward)
+	}
+	if ext.NAT.Result != observe.Yes || ext.NAT.Datapath != "iptables" {
+		t.Errorf("the lab's iptables masquerade comes first: %+v", ext.NAT)
+	}
+	if !strings.Contains(strings.Join(nf.Tools, ","), "nft -j list ruleset") {
+		t.Errorf("tools: %v", nf.Tools)
+	}
+	// Without nft on the host: a note, no verdict from nftables.
+	script = string(out) + "@@ruleset\nsh: nft: not found\n@@rc 127\n"
+	nf = Assemble(ParseFacts(script, "10.244.1.25", targets), "10.244.1.25", []string{"10.244.1.0/24"}, targets, nil)
+	if nf.Targets[0].Forward.Result != observe.Yes || !strings.Contains(strings.Join(nf.Notes, "\n"), "native nftables tables not read") {
+		t.Errorf("without nft: %+v %v", nf.Targets[0].Forward, nf.Notes)
+	}
+}

@@ -55,3 +55,19 @@ ip link set ncr0-$$ netns "$ns" name vr0; ip link set ncr1-$$ netns "$ns" name v
 "${X[@]}" ip route del default
 "${X[@]}" busybox ip route get 192.0.2.1 > routeget-unreach.busybox.stdout 2> routeget-unreach.busybox.stderr || true
 "${X[@]}" ip route get 192.0.2.1 > routeget-unreach.iproute2.stdout 2> routeget-unreach.iproute2.stderr || true
+
+# nftables (Debian's nft 1.0.6): a firewalld-like inet table dropping forwarded pod traffic
+# to the external subnet, a native nat table masquerading the pods, beside iptables-nft's own
+# rules (which nft -j also lists; the facts must judge them once). Then a forward chain with
+# policy drop.
+ns2=ncn-$$; ip netns add "$ns2"; trap 'ip netns del "$ns" 2>/dev/null || true; ip netns del "$ns2" 2>/dev/null || true' EXIT
+Y=(ip netns exec "$ns2")
+"${Y[@]}" iptables -A FORWARD -s 10.244.0.0/16 -j ACCEPT
+"${Y[@]}" iptables -t nat -A POSTROUTING -s 10.244.0.0/16 ! -d 10.244.0.0/16 -j MASQUERADE
+"${Y[@]}" nft -f nft-firewalld-like.nft
+"${Y[@]}" nft -j list ruleset > nft-firewalld-like.json
+"${Y[@]}" iptables-nft-save > nft-firewalld-like.iptables.txt
+"${Y[@]}" nft add table inet pol
+"${Y[@]}" nft 'add chain inet pol pod_fwd { type filter hook forward priority 0; policy drop; }'
+"${Y[@]}" nft add rule inet pol pod_fwd ct state established,related accept
+"${Y[@]}" nft -j list table inet pol > nft-policy-drop.json

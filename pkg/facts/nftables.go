@@ -1,0 +1,531 @@
+package facts
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+)
+
+// Nftables is the native nftables datapath: every table `nft -j list
+// ruleset` printed (firewalld, CNI tables, hand-written ones, kube-proxy's
+// nftables mode), less those iptables-nft owns, which the Iptables
+// datapath already judges from iptables-nft-save: each rule is judged once.
+type Nftables struct {
+	Tables []*NftTable
+	// Skipped names the tables left to the iptables datapath.
+	Skipped []string
+}
+
+// NftTable is one table with its chains and sets.
+type NftTable struct {
+	Family, Name string
+	Chains       map[string]*NftChain
+	Sets         map[string][]json.RawMessage // named set → its elements
+}
+
+// NftChain is one chain; a base chain has a hook.
+type NftChain struct {
+	Name, Type, Hook, Policy string
+	Prio                     int
+	Rules                    []NftRule
+}
+
+// NftRule is one rule's expressions, in order.
+type NftRule struct {
+	Handle  int
+	Comment string
+	Expr    []map[string]json.RawMessage
+}
+
+// iptablesTables are the tables iptables-nft creates in the ip and ip6 families.
+var iptablesTables = map[string]bool{"filter": true, "nat": true, "mangle": true, "raw": true, "security": true}
+
+// ParseNftJSON reads `nft -j list ruleset`. With iptablesNft set (its
+// dumps were read), the ip/ip6 tables iptables-nft owns are left out.
+func ParseNftJSON(text string, iptablesNft bool) (Nftables, error) {
+	var doc struct {
+		Nftables []map[string]json.RawMessage `json:"nftables"`
+	}
+	if err := json.Unmarshal([]byte(text), &doc); err != nil {
+		return Nftables{}, fmt.Errorf("nft -j output: %w", err)
+	}
+	var nf Nftables
+	tables := map[string]*NftTable{}
+	table := func(family, name string) *NftTable {
+		k := family + " " + name
+		if t, ok := tables[k]; ok {
+			return t
+		}
+		t := &NftTable{Family: family, Name: name, Chains: map[string]*NftChain{}, Sets: map[string][]json.RawMessage{}}
+		tables[k] = t
+		nf.Tables = append(nf.Tables, t)
+		return t
+	}
+	skip := func(family, name string) bool {
+		return iptablesNft && (family == "ip" || family == "ip6") && iptablesTables[name]
+	}
+	for _, obj := range doc.Nftables {
+		for kind, raw := range obj {
+			var o struct {
+				Family, Name, Table, Chain, Type, Hook, Policy, Comment string
+				Prio                                                  int
+				Handle                                                int
+				Elem                                                  []json.RawMessage
+				Expr                                                  []map[string]json.RawMessage
+			}
+			if kind == "metainfo" || json.Unmarshal(raw, &o) != nil {
+				continue
+			}
+			tname := o.Table
+			if kind == "table" {
+				tname = o.Name
+			}
+			if skip(o.Family, tname) {
+				if kind == "table" {
+					nf.Skipped = append(nf.Skipped, o.Family+" "+tname)
+				}
+				continue
+			}
+			t := table(o.Family, tname)
+			switch kind {
+			case "chain":
+				c := t.chain(o.Name)
+				c.Type, c.Hook, c.Policy, c.Prio = o.Type, o.Hook, o.Policy, o.Prio
+			case "rule":
+				c := t.chain(o.Chain)
+				c.Rules = append(c.Rules, NftRule{Handle: o.Handle, Comment: o.Comment, Expr: o.Expr})
+			case "set", "map":
+				t.Sets[o.Name] = o.Elem
+			}
+		}
+	}
+	return nf, nil
+}
+
+func (t *NftTable) chain(name string) *NftChain {
+	c, ok := t.Chains[name]
+	if !ok {
+		c = &NftChain{Name: name}
+		t.Chains[name] = c
+	}
+	return c
+}
+
+// Name implements Datapath.
+func (Nftables) Name() string { return "nftables" }
+
+// Tool implements Datapath.
+func (Nftables) Tool() string { return "nft -j list ruleset (host, via nsenter)" }
+
+// Empty reports whether no table is left to judge.
+func (nf Nftables) Empty() bool { return len(nf.Tables) == 0 }
+
+// baseChain is a base chain on a hook, with its table, in priority order.
+type baseChain struct {
+	t *NftTable
+	c *NftChain
+}
+
+func (nf Nftables) hooked(hook, typ string, v6 bool) []baseChain {
+	var out []baseChain
+	for _, t := range nf.Tables {
+		if !(t.Family == "inet" || (t.Family == "ip" && !v6) || (t.Family == "ip6" && v6)) {
+			continue
+		}
+		for _, c := range t.Chains {
+			if c.Hook == hook && c.Type == typ {
+				out = append(out, baseChain{t, c})
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].c.Prio < out[j].c.Prio })
+	return out
+}
+
+// nftEnd is where a walk of one base chain ended.
+type nftEnd struct {
+	verdict string // "accept", "drop", "reject", "masquerade", "snat", "" (fell through)
+	rule    string // the deciding rule, quoted
+	ref     *observe.RuleRef
+	policy  bool // decided by the base chain's policy
+}
+
+// NAT implements Datapath: nat chains on postrouting, the first to
+// masquerade or SNAT the flow decides.
+func (nf Nftables) NAT(p Packet) observe.Verdict {
+	v := observe.Verdict{Result: observe.No, Action: "no masquerade/snat rule matches", Datapath: nf.Name(), Hook: "nftables postrouting hook"}
+	for _, bc := range nf.hooked("postrouting", "nat", p.Dst.Is6()) {
+		end, unc := nf.walk(bc, p)
+		v.Uncertain = append(v.Uncertain, unc...)
+		if end.verdict == "masquerade" || end.verdict == "snat" {
+			return observe.Verdict{Result: observe.Yes, Action: end.verdict, Rules: []string{end.rule}, Uncertain: v.Uncertain, Datapath: nf.Name(), Hook: v.Hook, Rule: end.ref}
+		}
+	}
+	if len(v.Uncertain) > 0 {
+		v.Result = observe.Unknown
+	}
+	return v
+}
+
+// Forward implements Datapath: every filter chain on the forward hook
+// must accept; the first drop or reject is final.
+func (nf Nftables) Forward(p Packet) observe.Verdict {
+	v := observe.Verdict{Result: observe.Yes, Action: "no nftables forward chain drops it", Datapath: nf.Name(), Hook: "nftables forward hook"}
+	for _, bc := range nf.hooked("forward", "filter", p.Dst.Is6()) {
+		end, unc := nf.walk(bc, p)
+		v.Uncertain = append(v.Uncertain, unc...)
+		if end.verdict == "drop" || end.verdict == "reject" {
+			action := end.verdict
+			if end.policy {
+				action = "policy " + end.verdict
+			}
+			return observe.Verdict{Result: observe.No, Action: action, Rules: []string{end.rule}, Uncertain: v.Uncertain, Datapath: nf.Name(), Hook: v.Hook, Rule: end.ref}
+		}
+	}
+	if len(v.Uncertain) > 0 {
+		v.Result = observe.Unknown
+	}
+	return v
+}
+
+// Masquerading implements Datapath.
+func (nf Nftables) Masquerading() []string {
+	var out []string
+	for _, t := range nf.Tables {
+		for _, c := range t.Chains {
+			for _, r := range c.Rules {
+				for _, e := range r.Expr {
+					if _, ok := e["masquerade"]; ok {
+						out = append(out, quoteRule(t, c, r)+"   (does not match this flow)")
+					} else if _, ok := e["snat"]; ok {
+						out = append(out, quoteRule(t, c, r)+"   (does not match this flow)")
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// walk follows p through one base chain and the chains it jumps to.
+func (nf Nftables) walk(bc baseChain, p Packet) (nftEnd, []string) {
+	var unc []string
+	end, ok := nf.walkChain(bc.t, bc.c, p, &unc, 0)
+	if ok {
+		return end, unc
+	}
+	pol := bc.c.Policy
+	if pol == "" {
+		pol = "accept"
+	}
+	return nftEnd{verdict: pol, policy: true, rule: fmt.Sprintf("table %s %s chain %s: policy %s", bc.t.Family, bc.t.Name, bc.c.Name, pol),
+		ref: &observe.RuleRef{Family: bc.t.Family, Table: bc.t.Name, Chain: bc.c.Name}}, unc
+}
+
+// walkChain returns the verdict that ended the walk; ok false when the
+// chain fell through (or returned) without one.
+func (nf Nftables) walkChain(t *NftTable, c *NftChain, p Packet, unc *[]string, depth int) (nftEnd, bool) {
+	if depth > 16 {
+		*unc = append(*unc, "chain "+c.Name+": jumps nested too deep")
+		return nftEnd{}, false
+	}
+	for _, r := range c.Rules {
+		matched, unknown := true, ""
+		var verdict, target string
+		for _, e := range r.Expr {
+			if !matched || unknown != "" {
+				break
+			}
+			for k, val := range e {
+				switch k {
+				case "match":
+					m, why := nf.match(t, val, p)
+					matched, unknown = m, why
+				case "accept", "drop", "reject", "masquerade", "snat", "dnat", "return":
+					verdict = k
+				case "jump", "goto":
+					var j struct{ Target string }
+					_ = json.Unmarshal(val, &j)
+					verdict, target = k, j.Target
+				case "counter", "log", "limit", "notrack", "mangle", "comment", "quota":
+					// no effect on where the packet goes (mangle: a mark or field set)
+				default:
+					if verdict == "" {
+						unknown = "expression " + k
+					}
+				}
+			}
+		}
+		if unknown != "" {
+			if verdict != "" && verdict != "return" {
+				*unc = append(*unc, fmt.Sprintf("%s (%s not judged)", quoteRule(t, c, r), unknown))
+			}
+			continue
+		}
+		if !matched || verdict == "" {
+			continue
+		}
+		ref := &observe.RuleRef{Family: t.Family, Table: t.Name, Chain: c.Name, Handle: r.Handle}
+		switch verdict {
+		case "return":
+			return nftEnd{}, false
+		case "jump", "goto":
+			sub, ok := t.Chains[target]
+			if !ok {
+				continue
+			}
+			if end, ok := nf.walkChain(t, sub, p, unc, depth+1); ok {
+				return end, true
+			}
+			if verdict == "goto" {
+				return nftEnd{}, false
+			}
+			continue
+		}
+		return nftEnd{verdict: verdict, rule: quoteRule(t, c, r), ref: ref}, true
+	}
+	return nftEnd{}, false
+}
+
+// match judges one match expression against p; why is set when it cannot.
+func (nf Nftables) match(t *NftTable, raw json.RawMessage, p Packet) (bool, string) {
+	var m struct {
+		Op          string
+		Left, Right json.RawMessage
+	}
+	if json.Unmarshal(raw, &m) != nil {
+		return false, "an unreadable match"
+	}
+	have, why := p.field(m.Left)
+	if why != "" {
+		return false, why
+	}
+	in, why := nf.contains(t, m.Right, have)
+	if why != "" {
+		return false, why
+	}
+	switch m.Op {
+	case "!=":
+		return !in, ""
+	case "==", "in", "":
+		return in, ""
+	}
+	return false, "operator " + m.Op
+}
+
+// value is one field of the packet: an address, a number or a name.
+type value struct {
+	addr  netip.Addr
+	num   int
+	name  string
+	kind  byte // 'a', 'n', 's'
+	isNil bool // the packet has no such field (a TCP port of an ICMP packet)
+}
+
+// field reads the packet's value for a match's left side.
+func (p Packet) field(raw json.RawMessage) (value, string) {
+	var l map[string]json.RawMessage
+	if json.Unmarshal(raw, &l) != nil {
+		return value{}, "a match on " + string(raw)
+	}
+	if pl, ok := l["payload"]; ok {
+		var f struct{ Protocol, Field string }
+		_ = json.Unmarshal(pl, &f)
+		switch {
+		case (f.Protocol == "ip" || f.Protocol == "ip6") && (f.Field == "saddr" || f.Field == "daddr"):
+			if (f.Protocol == "ip6") != p.Dst.Is6() {
+				return value{isNil: true}, ""
+			}
+			if f.Field == "saddr" {
+				return value{addr: p.Src, kind: 'a'}, ""
+			}
+			return value{addr: p.Dst, kind: 'a'}, ""
+		case (f.Protocol == "tcp" || f.Protocol == "udp" || f.Protocol == "th") && f.Field == "dport":
+			if p.DPort == 0 || (f.Protocol != "th" && f.Protocol != p.Proto) {
+				return value{isNil: true}, ""
+			}
+			return value{num: p.DPort, kind: 'n'}, ""
+		}
+		return value{}, f.Protocol + " " + f.Field
+	}
+	if mt, ok := l["meta"]; ok {
+		var k struct{ Key string }
+		_ = json.Unmarshal(mt, &k)
+		switch k.Key {
+		case "iifname":
+			return value{name: p.In, kind: 's'}, ""
+		case "oifname":
+			return value{name: p.Out, kind: 's'}, ""
+		case "l4proto":
+			return value{name: p.Proto, kind: 's'}, ""
+		case "nfproto":
+			fam := "ipv4"
+			if p.Dst.Is6() {
+				fam = "ipv6"
+			}
+			return value{name: fam, kind: 's'}, ""
+		case "mark":
+			return value{num: int(p.Mark), kind: 'n'}, ""
+		}
+		return value{}, "meta " + k.Key
+	}
+	if ct, ok := l["ct"]; ok {
+		var k struct{ Key string }
+		_ = json.Unmarshal(ct, &k)
+		switch k.Key {
+		case "state":
+			return value{name: "new", kind: 's'}, "" // the probe's flow starts new
+		case "status":
+			return value{name: "", kind: 's'}, "" // not DNATed, nothing confirmed yet
+		}
+		return value{}, "ct " + k.Key
+	}
+	if and, ok := l["&"]; ok { // meta mark & mask
+		var ops []json.RawMessage
+		if json.Unmarshal(and, &ops) == nil && len(ops) == 2 {
+			v, why := p.field(ops[0])
+			var mask int
+			if why == "" && v.kind == 'n' && json.Unmarshal(ops[1], &mask) == nil {
+				return value{num: v.num & mask, kind: 'n'}, ""
+			}
+		}
+	}
+	for k := range l {
+		return value{}, "a match on " + k
+	}
+	return value{}, "an empty match"
+}
+
+// contains says whether the right side (a value, prefix, range, set or
+// @named set) holds v.
+func (nf Nftables) contains(t *NftTable, raw json.RawMessage, v value) (bool, string) {
+	if v.isNil {
+		return false, ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		if strings.HasPrefix(s, "@") {
+			elems, ok := t.Sets[strings.TrimPrefix(s, "@")]
+			if !ok {
+				return false, "set " + s
+			}
+			return anyOf(nf, t, elems, v)
+		}
+		return scalar(s, v)
+	}
+	var n int
+	if json.Unmarshal(raw, &n) == nil {
+		return v.kind == 'n' && v.num == n, ""
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) != nil {
+		return false, "a value " + string(raw)
+	}
+	if pr, ok := obj["prefix"]; ok {
+		var x struct {
+			Addr string
+			Len  int
+		}
+		if json.Unmarshal(pr, &x) != nil || v.kind != 'a' {
+			return false, "a prefix"
+		}
+		pfx, err := netip.ParsePrefix(x.Addr + "/" + strconv.Itoa(x.Len))
+		if err != nil {
+			return false, "prefix " + x.Addr
+		}
+		return pfx.Contains(v.addr), ""
+	}
+	if rg, ok := obj["range"]; ok {
+		var ends []json.RawMessage
+		if json.Unmarshal(rg, &ends) != nil || len(ends) != 2 {
+			return false, "a range"
+		}
+		return inRange(ends, v)
+	}
+	if set, ok := obj["set"]; ok {
+		var elems []json.RawMessage
+		if json.Unmarshal(set, &elems) != nil {
+			return false, "a set"
+		}
+		return anyOf(nf, t, elems, v)
+	}
+	for k := range obj {
+		return false, k + " lookup"
+	}
+	return false, "an empty value"
+}
+
+func anyOf(nf Nftables, t *NftTable, elems []json.RawMessage, v value) (bool, string) {
+	for _, e := range elems {
+		// Elements of maps are [key, value] pairs; of interval sets, prefixes or ranges.
+		var pair []json.RawMessage
+		if json.Unmarshal(e, &pair) == nil && len(pair) == 2 {
+			e = pair[0]
+		}
+		var wrapped struct{ Elem struct{ Val json.RawMessage } }
+		if json.Unmarshal(e, &wrapped) == nil && wrapped.Elem.Val != nil {
+			e = wrapped.Elem.Val
+		}
+		in, why := nf.contains(t, e, v)
+		if why != "" {
+			return false, why
+		}
+		if in {
+			return true, ""
+		}
+	}
+	return false, ""
+}
+
+func scalar(s string, v value) (bool, string) {
+	switch v.kind {
+	case 'a':
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return false, "address " + s
+		}
+		return a == v.addr, ""
+	case 's':
+		if strings.HasSuffix(s, "*") { // iifname "veth*"
+			return strings.HasPrefix(v.name, strings.TrimSuffix(s, "*")), ""
+		}
+		return s == v.name, ""
+	case 'n':
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return false, "number " + s
+		}
+		return n == v.num, ""
+	}
+	return false, "value " + s
+}
+
+func inRange(ends []json.RawMessage, v value) (bool, string) {
+	var lo, hi int
+	if v.kind == 'n' && json.Unmarshal(ends[0], &lo) == nil && json.Unmarshal(ends[1], &hi) == nil {
+		return v.num >= lo && v.num <= hi, ""
+	}
+	var a, b string
+	if v.kind == 'a' && json.Unmarshal(ends[0], &a) == nil && json.Unmarshal(ends[1], &b) == nil {
+		la, err1 := netip.ParseAddr(a)
+		hb, err2 := netip.ParseAddr(b)
+		if err1 == nil && err2 == nil {
+			return la.Compare(v.addr) <= 0 && v.addr.Compare(hb) <= 0, ""
+		}
+	}
+	return false, "a range"
+}
+
+// quoteRule is a rule as evidence: where it lives and what it says.
+func quoteRule(t *NftTable, c *NftChain, r NftRule) string {
+	s := fmt.Sprintf("table %s %s chain %s handle %d: %s", t.Family, t.Name, c.Name, r.Handle, renderRule(r))
+	if r.Comment != "" {
+		s += fmt.Sprintf(" comment %q", r.Comment)
+	}
+	return s
+}
