@@ -73,10 +73,10 @@ func ParseNftJSON(text string, iptablesNft bool) (Nftables, error) {
 		for kind, raw := range obj {
 			var o struct {
 				Family, Name, Table, Chain, Type, Hook, Policy, Comment string
-				Prio                                                  int
-				Handle                                                int
-				Elem                                                  []json.RawMessage
-				Expr                                                  []map[string]json.RawMessage
+				Prio                                                    int
+				Handle                                                  int
+				Elem                                                    []json.RawMessage
+				Expr                                                    []map[string]json.RawMessage
 			}
 			if kind == "metainfo" || json.Unmarshal(raw, &o) != nil {
 				continue

@@ -41,7 +41,7 @@ type Raw struct {
 	Nft       string // kube-proxy's nftables table, when it exists
 	// NftRuleset is `nft -j list ruleset`, "" when the host has no nft.
 	NftRuleset string
-	Notes     []string
+	Notes      []string
 }
 
 // hostArgv runs a tool of the host: enter only the mount namespace of
