@@ -9,7 +9,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
 
-PKGS=(containerd runc containernetworking-plugins iptables conntrack etcd-server openssl
+PKGS=(containerd runc containernetworking-plugins iptables nftables conntrack etcd-server openssl
       busybox-static iproute2 util-linux dpkg-dev build-essential ca-certificates)
 STAMPS="$CACHE/stamps"
 mkdir -p "$BIN" "$IMAGES" "$STAMPS"

@@ -15,12 +15,17 @@
 #                                  the kernel refuses a lower nf_conntrack_max outside the init netns
 #   hairpin-off                    hairpin mode off on every bridge port of the node (its running pods
 #                                  cannot reach themselves through a Service; new pods get it back from the CNI)
+#   nft-forward-drop               a native nftables table laid out as firewalld's (inet, a base chain on
+#                                  the forward hook at filter+10 jumping to a policies chain) dropping
+#                                  forwarded pod traffic from cni0 to 198.19.0.0/24; iptables still accepts
+#   nft-masquerade                 the pod-egress masquerade moved from iptables to a native nft table
+#                                  (healthy: pods still reach outside)
 # inject twice is a no-op; restore without inject re-applies the healthy state.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
 
-usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 (($# == 3)) || usage
 node=$1 fault=$2 action=$3
 is_node "$node" || die "unknown node '$node' (nodes: ${NODES[*]})"
@@ -167,8 +172,54 @@ case $fault in
       inn sh -c 'for f in /sys/class/net/*/brport/hairpin_mode; do echo 1 >"$f"; done'
     fi
     ;;
+  nft-forward-drop)
+    if [[ $action == inject ]]; then
+      : >"$rec"
+      # Each rule ends its line: a rule followed by "}" on the same line does not load.
+      inn nft -f - <<EOF
+table inet netcheck_fw {
+	set ext_nets {
+		type ipv4_addr
+		flags interval
+		elements = { $EXT_CIDR }
+	}
+	chain filter_FORWARD {
+		type filter hook forward priority filter + 10; policy accept;
+		ct state { established, related } accept
+		ct status dnat accept
+		iifname "lo" accept
+		ct state invalid drop
+		jump filter_FORWARD_POLICIES
+	}
+	chain filter_FORWARD_POLICIES {
+		iifname "cni0" ip daddr @ext_nets counter drop comment "netcheck-e2e fault"
+	}
+}
+EOF
+      inn nft list table inet netcheck_fw >/dev/null || die "the nft table did not load on $node"
+    else
+      inn nft delete table inet netcheck_fw 2>/dev/null || true
+    fi
+    ;;
+  nft-masquerade)
+    if [[ $action == inject ]]; then
+      : >"$rec"
+      inn nft -f - <<EOF
+table ip netcheck_nat {
+	chain post {
+		type nat hook postrouting priority srcnat; policy accept;
+		ip saddr $CLUSTER_CIDR ip daddr != $CLUSTER_CIDR masquerade
+	}
+}
+EOF
+      while inn iptables -t nat -C "${masq_rule[@]}" 2>/dev/null; do inn iptables -t nat -D "${masq_rule[@]}"; done
+    else
+      inn iptables -t nat -C "${masq_rule[@]}" 2>/dev/null || inn iptables -t nat -A "${masq_rule[@]}"
+      inn nft delete table ip netcheck_nat 2>/dev/null || true
+    fi
+    ;;
   *)
-    die "unknown fault '$fault' (route-del-podcidr:<node>, masquerade-del, forward-drop, ip-forward-off, ext-route-del, kube-proxy-stop, proxy-rule-del:<address>, conntrack-fill, hairpin-off)"
+    die "unknown fault '$fault' (route-del-podcidr:<node>, masquerade-del, forward-drop, ip-forward-off, ext-route-del, kube-proxy-stop, proxy-rule-del:<address>, conntrack-fill, hairpin-off, nft-forward-drop, nft-masquerade)"
     ;;
 esac
 

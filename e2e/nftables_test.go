@@ -1,0 +1,75 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
+)
+
+// onNode runs argv inside a lab node, as an operator with a shell there would.
+func onNode(t *testing.T, node string, argv ...string) {
+	t.Helper()
+	script := filepath.Join(repoRoot(), "e2e", "cluster", "exec-node.sh")
+	if out, err := exec.Command("bash", append([]string{script, node}, argv...)...).CombinedOutput(); err != nil {
+		t.Fatalf("on %s: %s: %v\n%s", node, strings.Join(argv, " "), err, out)
+	}
+}
+
+// command is a fix line as the user would type it: without its comment.
+func command(line string) []string {
+	cmd, _, _ := strings.Cut(line, "#")
+	return strings.Fields(cmd)
+}
+
+// TestExternalNftablesForwardDrop: a firewalld-like native table drops
+// forwarded pod traffic on nc-node2 while iptables accepts it. The verdict
+// names the table, chain and handle; the printed nft fix, applied on the
+// node, makes it healthy.
+func TestExternalNftablesForwardDrop(t *testing.T) {
+	lab(t)
+	fault(t, "nc-node2", "nft-forward-drop")
+	r := netcheck(t, 2*time.Minute, "external", extCIDR, "--port", "80", "-o", "json")
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	f := finding(t, r, diagnose.CauseForwardDrop)
+	if strings.Join(f.Nodes, ",") != "nc-node2" || len(r.report.Findings) != 1 {
+		t.Fatalf("want one forward-drop on nc-node2, got %+v", r.report.Findings)
+	}
+	mustContain(t, "evidence", f.Evidence, "nftables forward hook: drop: table inet netcheck_fw chain filter_FORWARD_POLICIES handle ")
+	mustContain(t, "fix", f.Fix, "nft delete rule inet netcheck_fw filter_FORWARD_POLICIES handle ")
+	if !strings.HasPrefix(f.Fix[0], "nft delete rule ") {
+		t.Fatalf("first fix %q", f.Fix[0])
+	}
+	onNode(t, "nc-node2", command(f.Fix[0])...)
+	healthy(t, netcheck(t, 2*time.Minute, "external", extCIDR, "--port", "80", "--node", "nc-node2", "-o", "json"))
+	noProbePodsLeft(t)
+}
+
+// TestNftablesMasqueradeHealthy: the pod masquerade lives in a native nft
+// table on every node, not in iptables: pods reach outside, and no command
+// reports missing NAT.
+func TestNftablesMasqueradeHealthy(t *testing.T) {
+	lab(t)
+	for _, n := range []string{"nc-node1", "nc-node2", "nc-node3"} {
+		fault(t, n, "nft-masquerade")
+	}
+	r := netcheck(t, 2*time.Minute, "external", extCIDR, "--port", "80", "-o", "json")
+	healthy(t, r)
+	for _, n := range r.report.Nodes {
+		for _, tf := range n.Facts.Targets {
+			if tf.NAT.Datapath != "nftables" || tf.NAT.Result != "yes" {
+				t.Errorf("%s: masquerade not found in nftables: %+v", n.Name, tf.NAT)
+			}
+		}
+	}
+	healthy(t, netcheck(t, 2*time.Minute, "node", "-o", "json"))
+	healthy(t, podsCheck(t))
+	noProbePodsLeft(t)
+}
