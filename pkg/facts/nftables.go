@@ -134,7 +134,7 @@ type baseChain struct {
 func (nf Nftables) hooked(hook, typ string, v6 bool) []baseChain {
 	var out []baseChain
 	for _, t := range nf.Tables {
-		if !(t.Family == "inet" || (t.Family == "ip" && !v6) || (t.Family == "ip6" && v6)) {
+		if !familySees(t.Family, v6) {
 			continue
 		}
 		for _, c := range t.Chains {
@@ -145,6 +145,19 @@ func (nf Nftables) hooked(hook, typ string, v6 bool) []baseChain {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].c.Prio < out[j].c.Prio })
 	return out
+}
+
+// familySees: an inet table sees both families, ip only IPv4, ip6 only IPv6.
+func familySees(family string, v6 bool) bool {
+	switch family {
+	case "inet":
+		return true
+	case "ip":
+		return !v6
+	case "ip6":
+		return v6
+	}
+	return false
 }
 
 // nftEnd is where a walk of one base chain ended.
