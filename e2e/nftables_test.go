@@ -73,3 +73,31 @@ func TestNftablesMasqueradeHealthy(t *testing.T) {
 	healthy(t, podsCheck(t))
 	noProbePodsLeft(t)
 }
+
+// TestNodeIptablesBackendsSplit: a rule written with iptables-legacy on a
+// node whose kube-proxy uses iptables-nft. The warning names which chains
+// live where; the printed flush of the legacy chain, applied on the node,
+// makes the node healthy.
+func TestNodeIptablesBackendsSplit(t *testing.T) {
+	lab(t)
+	fault(t, "nc-node1", "iptables-legacy-rule")
+	r := netcheck(t, 2*time.Minute, "node", "--node", "nc-node1", "-o", "json")
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", r.code, r.stdout)
+	}
+	f := finding(t, r, diagnose.CauseMixedIptables)
+	mustContain(t, "evidence", f.Evidence, "iptables-legacy-save (host, via nsenter): filter/FORWARD")
+	mustContain(t, "evidence", f.Evidence, "nat/KUBE-SERVICES")
+	var flush string
+	for _, l := range f.Fix {
+		if strings.HasPrefix(l, "iptables-legacy -t filter -F FORWARD") {
+			flush = l
+		}
+	}
+	if flush == "" {
+		t.Fatalf("no flush of the legacy chain in %q", f.Fix)
+	}
+	onNode(t, "nc-node1", command(flush)...)
+	healthy(t, netcheck(t, 2*time.Minute, "node", "--node", "nc-node1", "-o", "json"))
+	noProbePodsLeft(t)
+}

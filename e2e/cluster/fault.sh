@@ -20,12 +20,14 @@
 #                                  forwarded pod traffic from cni0 to 198.19.0.0/24; iptables still accepts
 #   nft-masquerade                 the pod-egress masquerade moved from iptables to a native nft table
 #                                  (healthy: pods still reach outside)
+#   iptables-legacy-rule           a FORWARD rule written with iptables-legacy beside iptables-nft's rules
+#                                  (the node's rules split between the two backends)
 # inject twice is a no-op; restore without inject re-applies the healthy state.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
 
-usage() { sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 (($# == 3)) || usage
 node=$1 fault=$2 action=$3
 is_node "$node" || die "unknown node '$node' (nodes: ${NODES[*]})"
@@ -218,8 +220,17 @@ EOF
       inn nft delete table ip netcheck_nat 2>/dev/null || true
     fi
     ;;
+  iptables-legacy-rule)
+    legacy_rule=(FORWARD -s "$CLUSTER_CIDR" -m comment --comment "netcheck-e2e legacy" -j ACCEPT)
+    if [[ $action == inject ]]; then
+      : >"$rec"
+      inn iptables-legacy -A "${legacy_rule[@]}"
+    else
+      while inn iptables-legacy -C "${legacy_rule[@]}" 2>/dev/null; do inn iptables-legacy -D "${legacy_rule[@]}"; done
+    fi
+    ;;
   *)
-    die "unknown fault '$fault' (route-del-podcidr:<node>, masquerade-del, forward-drop, ip-forward-off, ext-route-del, kube-proxy-stop, proxy-rule-del:<address>, conntrack-fill, hairpin-off, nft-forward-drop, nft-masquerade)"
+    die "unknown fault '$fault' (route-del-podcidr:<node>, masquerade-del, forward-drop, ip-forward-off, ext-route-del, kube-proxy-stop, proxy-rule-del:<address>, conntrack-fill, hairpin-off, nft-forward-drop, nft-masquerade, iptables-legacy-rule)"
     ;;
 esac
 

@@ -13,6 +13,7 @@ const (
 	CauseBridgeNF      Cause = "bridge-nf-call-iptables"
 	CauseConntrackFull Cause = "conntrack-full"
 	CauseMTUMismatch   Cause = "mtu-mismatch"
+	CauseMixedIptables Cause = "mixed-iptables-backends"
 )
 
 // SampleKey is the facts key of the representative outside flow `node`
@@ -38,8 +39,47 @@ func Node(nodes []observe.Node) []Finding {
 	return merge(out)
 }
 
+// mixedIptables: rules in both iptables backends. The kernel runs both,
+// but each tool shows and changes only its own, so a component writing to
+// the other backend is invisible to whoever debugs with iptables.
+func mixedIptables(n observe.Node) *Finding {
+	bs := n.Facts.IptablesBackends
+	if len(bs) < 2 {
+		return nil
+	}
+	f := Finding{Severity: Warning, Cause: CauseMixedIptables, Nodes: []string{n.Name},
+		Summary: "iptables rules live in two backends (iptables-nft and iptables-legacy): the kernel runs both, but each iptables tool shows and changes only its own rules"}
+	main := bs[0]
+	for _, b := range bs {
+		if b.KubeProxy {
+			main = b
+		}
+		chains := b.Chains
+		if len(chains) > 8 {
+			chains = append(chains[:8:8], fmt.Sprintf("… %d more", len(b.Chains)-8))
+		}
+		f.Evidence = append(f.Evidence, fmt.Sprintf("node@%s: %s: %s", n.Name, b.Tool, strings.Join(chains, ", ")))
+	}
+	for _, b := range bs {
+		if b.Tool == main.Tool {
+			continue
+		}
+		tool := strings.TrimSuffix(strings.Fields(b.Tool)[0], "-save")
+		f.Fix = append(f.Fix, fmt.Sprintf("%s-save > /root/%s.rules   # keep what it holds, then re-create what is still needed with %s", tool, tool, strings.Fields(main.Tool)[0]))
+		for _, c := range b.Chains {
+			table, chain, _ := strings.Cut(c, "/")
+			f.Fix = append(f.Fix, fmt.Sprintf("%s -t %s -F %s", tool, table, chain))
+		}
+	}
+	f.Fix = append(f.Fix, "persist: run every component (kube-proxy, the CNI, Docker, the host firewall) with one iptables mode")
+	return &f
+}
+
 func nodeSettings(n observe.Node) []Finding {
 	var out []Finding
+	if f := mixedIptables(n); f != nil {
+		out = append(out, *f)
+	}
 	f := n.Facts
 	node := []string{n.Name}
 	podCIDR := strings.Join(f.PodCIDRs, ",")

@@ -47,6 +47,11 @@ func TestNode(t *testing.T) {
 			n.Facts.RulesRead = false
 			n.Facts.Targets[0].NAT = observe.Verdict{Result: observe.Unknown}
 		})},
+		{name: "rules split between iptables-nft and iptables-legacy", node: settled("n1", func(n *observe.Node) {
+			n.Facts.IptablesBackends = []observe.IptablesBackend{
+				{Tool: "iptables-nft-save (host, via nsenter)", Chains: []string{"filter/FORWARD", "nat/KUBE-SERVICES"}, KubeProxy: true},
+				{Tool: "iptables-legacy-save (host, via nsenter)", Chains: []string{"filter/FORWARD"}}}
+		}), want: CauseMixedIptables, severity: Warning, fix: "iptables-legacy -t filter -F FORWARD"},
 		{name: "node probe failed", node: observe.Node{Name: "n1", Host: observe.SideResult{Err: "not run: PodSecurity"}}, want: CauseProbeFailed, severity: Error},
 	}
 	for _, tt := range tests {

@@ -176,3 +176,18 @@ func TestDetectOverlay(t *testing.T) {
 		}
 	}
 }
+
+func TestBackendsOfASplitNode(t *testing.T) {
+	sets, tools := Rulesets([]Dump{{Tool: "iptables-nft-save", Text: read(t, "kubeproxy-masq.nft.txt")},
+		{Tool: "iptables-legacy-save", Text: read(t, "legacy-forward.legacy.txt")}})
+	bs := Backends(sets, tools)
+	if len(bs) != 2 || !bs[0].KubeProxy || bs[1].KubeProxy {
+		t.Fatalf("backends %+v", bs)
+	}
+	if got := strings.Join(bs[1].Chains, ","); got != "filter/FORWARD" {
+		t.Errorf("legacy chains %s", got)
+	}
+	if !strings.Contains(strings.Join(bs[0].Chains, ","), "nat/KUBE-POSTROUTING") {
+		t.Errorf("nft chains %v", bs[0].Chains)
+	}
+}

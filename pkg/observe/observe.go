@@ -162,6 +162,10 @@ type NodeFacts struct {
 	BridgeNF  Tri      `json:"bridgeNfCallIptables"`
 	// ForwardPolicy is the filter FORWARD chain's policy, "" if unread.
 	ForwardPolicy string `json:"forwardPolicy,omitempty"`
+	// IptablesBackends lists, when rules live in more than one iptables
+	// backend (iptables-nft and iptables-legacy), each backend with the
+	// chains that hold its rules.
+	IptablesBackends []IptablesBackend `json:"iptablesBackends,omitempty"`
 	// RulesRead tells whether iptables rules could be read.
 	RulesRead bool `json:"rulesRead"`
 	// ConntrackCount and ConntrackMax are the table's fill (0 when unread).
@@ -186,6 +190,15 @@ type NodeFacts struct {
 	KubeProxy *KubeProxy `json:"kubeProxy,omitempty"`
 	// Notes are things the reader wants the user to know (a tool missing, a fallback used).
 	Notes []string `json:"notes,omitempty"`
+}
+
+// IptablesBackend is one iptables backend in use on a node.
+type IptablesBackend struct {
+	Tool string `json:"tool"` // "iptables-legacy-save (host, via nsenter)"
+	// Chains are "table/chain" holding rules, e.g. "nat/KUBE-SERVICES".
+	Chains []string `json:"chains"`
+	// KubeProxy is set when kube-proxy's chains are among them.
+	KubeProxy bool `json:"kubeProxy,omitempty"`
 }
 
 // Overlay is a pod-network encapsulation between nodes.

@@ -116,7 +116,7 @@ func Assemble(raw Raw, podIP string, podCIDRs []string, targets []FactTarget, vi
 	nf.Tools = append(append(nf.Tools, tools...), tools6...)
 	nf.RulesRead = len(sets) > 0
 	if len(sets) > 1 {
-		nf.Notes = append(nf.Notes, "rules found in both iptables-nft and iptables-legacy: the kernel applies both; mixed backends are a known source of lost rules")
+		nf.IptablesBackends = facts.Backends(sets, tools)
 	}
 	for _, rs := range sets {
 		if p := rs.Policy("filter", "FORWARD"); p != "" && (nf.ForwardPolicy == "" || p != "ACCEPT") {

@@ -71,3 +71,9 @@ Y=(ip netns exec "$ns2")
 "${Y[@]}" nft 'add chain inet pol pod_fwd { type filter hook forward priority 0; policy drop; }'
 "${Y[@]}" nft add rule inet pol pod_fwd ct state established,related accept
 "${Y[@]}" nft -j list table inet pol > nft-policy-drop.json
+
+# A rule in iptables-legacy beside iptables-nft's (a node whose rules are split between backends).
+ns3=ncg-$$; ip netns add "$ns3"
+ip netns exec "$ns3" iptables-legacy -A FORWARD -s 10.244.0.0/16 -m comment --comment "netcheck-e2e legacy" -j ACCEPT
+ip netns exec "$ns3" iptables-legacy-save > legacy-forward.legacy.txt
+ip netns del "$ns3"
