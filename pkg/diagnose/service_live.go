@@ -368,6 +368,11 @@ func proxyFinding(in ServiceInput, n observe.Node, ev []string) *Finding {
 	case sr.Programmed == observe.No && kp.Mode == "none" && kp.ProcessesRead && !contains(kp.Processes, "kube-proxy"):
 		f.Cause = CauseKubeProxyDown
 		f.Summary = "kube-proxy is not running on this node and none of its rules are there: no ClusterIP works from its pods (cluster DNS neither)"
+	case kp.Mode != "none" && kp.ProcessesRead && len(kp.Processes) == 0 && (sr.Programmed == observe.No || sr.Endpoints == 0):
+		// Rules without their writer: a crash, or a firewall reload that
+		// flushed part of them. Nothing will bring them up to date.
+		f.Cause = CauseKubeProxyDown
+		f.Summary = fmt.Sprintf("kube-proxy is not running on this node and the %s rules it left are stale: nothing updates them, so %s is not served as the API says", kp.Mode, in.ClusterIPVIP())
 	case sr.Programmed == observe.No && kp.Mode == "none":
 		f.Summary = "the node has no Service rules at all: kube-proxy (or the CNI that replaces it) has programmed nothing here"
 	case sr.Programmed == observe.No:

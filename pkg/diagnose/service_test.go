@@ -186,6 +186,12 @@ func TestServiceDiagnosis(t *testing.T) {
 			setPod(in, "n3", cipKey, observe.Refused)
 			node(in, "n3").Facts.KubeProxy.Services[0] = observe.ServiceRules{VIP: "10.98.0.5:80/tcp", Programmed: observe.Yes, Rejects: true, Endpoints: 0, Rules: []string{"-A KUBE-SERVICES ... has no endpoints -j REJECT"}}
 		}, []want{{CauseKubeProxyRules, Error, "n3", "is stale"}}},
+		{"kube-proxy not running, its rules left behind and stale", func(in *ServiceInput) {
+			setPod(in, "n2", cipKey, observe.Timeout)
+			kp := node(in, "n2").Facts.KubeProxy
+			kp.Processes = nil
+			kp.Services[0] = observe.ServiceRules{VIP: "10.98.0.5:80/tcp", Programmed: observe.No, Endpoints: -1}
+		}, []want{{CauseKubeProxyDown, Error, "n2", "rules it left are stale"}}},
 		{"ClusterIP fails, endpoints answer, rules present", func(in *ServiceInput) {
 			setPod(in, "n3", cipKey, observe.Timeout)
 		}, []want{{CauseServicePath, Error, "n3", "conntrack"}}},
