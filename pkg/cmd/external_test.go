@@ -87,7 +87,8 @@ func labNode(name, cidr string) *corev1.Node {
 			Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "198.18.0.11"}}}}
 }
 
-// startKubelet marks every new pod Running and Ready, like a node would.
+// startKubelet marks every new pod Running and Ready, and every ephemeral
+// container added to a pod running, like a node would.
 func startKubelet(t *testing.T, cs *fake.Clientset) {
 	w, err := cs.CoreV1().Pods("").Watch(context.Background(), metav1.ListOptions{})
 	if err != nil {
@@ -97,13 +98,23 @@ func startKubelet(t *testing.T, cs *fake.Clientset) {
 	go func() {
 		for ev := range w.ResultChan() {
 			p, ok := ev.Object.(*corev1.Pod)
-			if !ok || ev.Type != "ADDED" {
+			if !ok {
 				continue
 			}
 			p = p.DeepCopy()
-			p.Status.Phase = corev1.PodRunning
-			p.Status.PodIP = "10.244.1.25"
-			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+			switch {
+			case ev.Type == "ADDED":
+				p.Status.Phase = corev1.PodRunning
+				p.Status.PodIP = "10.244.1.25"
+				p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+			case ev.Type == "MODIFIED" && len(p.Spec.EphemeralContainers) > len(p.Status.EphemeralContainerStatuses):
+				for _, ec := range p.Spec.EphemeralContainers[len(p.Status.EphemeralContainerStatuses):] {
+					p.Status.EphemeralContainerStatuses = append(p.Status.EphemeralContainerStatuses, corev1.ContainerStatus{Name: ec.Name,
+						State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}})
+				}
+			default:
+				continue
+			}
 			_, _ = cs.CoreV1().Pods(p.Namespace).UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
 		}
 	}()

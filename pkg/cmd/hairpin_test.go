@@ -18,29 +18,6 @@ import (
 	"github.com/netcheck/kubectl-netcheck/pkg/podexec"
 )
 
-// startEphemeralKubelet marks every ephemeral container added to a pod as running.
-func startEphemeralKubelet(t *testing.T, cs *fake.Clientset) {
-	w, err := cs.CoreV1().Pods("").Watch(context.Background(), metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
-	go func() {
-		for ev := range w.ResultChan() {
-			p, ok := ev.Object.(*corev1.Pod)
-			if !ok || ev.Type != "MODIFIED" || len(p.Spec.EphemeralContainers) == len(p.Status.EphemeralContainerStatuses) {
-				continue
-			}
-			p = p.DeepCopy()
-			for _, ec := range p.Spec.EphemeralContainers[len(p.Status.EphemeralContainerStatuses):] {
-				p.Status.EphemeralContainerStatuses = append(p.Status.EphemeralContainerStatuses, corev1.ContainerStatus{Name: ec.Name,
-					State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}})
-			}
-			_, _ = cs.CoreV1().Pods(p.Namespace).UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
-		}
-	}()
-}
-
 type runExec struct{ podexec.Execer }
 
 // TestServiceHairpinWithSizedClients runs `service --hairpin` the way the
@@ -55,7 +32,6 @@ func TestServiceHairpinWithSizedClients(t *testing.T) {
 		webPod("web-a", "nc-node1", "10.244.1.9", true), webSlice(true))
 	playAPIServer(cs)
 	startKubelet(t, cs)
-	startEphemeralKubelet(t, cs)
 	ex := &fakeExec{t: t}
 	built := 0
 	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
