@@ -87,7 +87,7 @@ func TestNodeIptablesBackendsSplit(t *testing.T) {
 	}
 	f := finding(t, r, diagnose.CauseMixedIptables)
 	mustContain(t, "evidence", f.Evidence, "iptables-legacy-save (host, via nsenter): filter/FORWARD")
-	mustContain(t, "evidence", f.Evidence, "nat/KUBE-SERVICES")
+	mustContain(t, "evidence", f.Evidence, "kube-proxy's chains (")
 	var flush string
 	for _, l := range f.Fix {
 		if strings.HasPrefix(l, "iptables-legacy -t filter -F FORWARD") {

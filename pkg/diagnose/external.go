@@ -318,6 +318,9 @@ func podOnlyFails(t target.Target, key string, n observe.Node, pod reach, f *obs
 	if f.Forward.Result == observe.No {
 		fd.Cause = CauseForwardDrop
 		fd.Summary = "the node's firewall drops pod traffic in the FORWARD chain"
+		if r := f.Forward.Rule; r != nil {
+			fd.Summary = fmt.Sprintf("the node's firewall drops pod traffic: nftables table %s %s, chain %s, on the forward hook", r.Family, r.Table, r.Chain)
+		}
 		fd.Evidence = append(fd.Evidence, verdictEvidence(n.Name, "filter FORWARD", f.Forward)...)
 		fd.Evidence = append(fd.Evidence, conntrackEvidence(n.Name, f, podIP, "no entry for the pod's flow: dropped before conntrack confirmed it, in the forwarding path")...)
 		fd.Fix = forwardFix(f.Forward, podCIDR)

@@ -54,18 +54,15 @@ func mixedIptables(n observe.Node) *Finding {
 		if b.KubeProxy {
 			main = b
 		}
-		chains := b.Chains
-		if len(chains) > 8 {
-			chains = append(chains[:8:8], fmt.Sprintf("… %d more", len(b.Chains)-8))
-		}
-		f.Evidence = append(f.Evidence, fmt.Sprintf("node@%s: %s: %s", n.Name, b.Tool, strings.Join(chains, ", ")))
+		f.Evidence = append(f.Evidence, fmt.Sprintf("node@%s: %s: %s", n.Name, b.Tool, chainList(b.Chains)))
 	}
 	for _, b := range bs {
 		if b.Tool == main.Tool {
 			continue
 		}
 		tool := strings.TrimSuffix(strings.Fields(b.Tool)[0], "-save")
-		f.Fix = append(f.Fix, fmt.Sprintf("%s-save > /root/%s.rules   # keep what it holds, then re-create what is still needed with %s", tool, tool, strings.Fields(main.Tool)[0]))
+		f.Fix = append(f.Fix, fmt.Sprintf("%s-save > /root/%s.rules   # keep what it holds, then re-create what is still needed with %s",
+			tool, tool, strings.TrimSuffix(strings.Fields(main.Tool)[0], "-save")))
 		for _, c := range b.Chains {
 			table, chain, _ := strings.Cut(c, "/")
 			f.Fix = append(f.Fix, fmt.Sprintf("%s -t %s -F %s", tool, table, chain))
@@ -73,6 +70,23 @@ func mixedIptables(n observe.Node) *Finding {
 	}
 	f.Fix = append(f.Fix, "persist: run every component (kube-proxy, the CNI, Docker, the host firewall) with one iptables mode")
 	return &f
+}
+
+// chainList names a backend's chains, kube-proxy's many KUBE-* ones counted
+// apart so the others stay readable.
+func chainList(chains []string) string {
+	var own, kube []string
+	for _, c := range chains {
+		if _, name, _ := strings.Cut(c, "/"); strings.HasPrefix(name, "KUBE-") {
+			kube = append(kube, c)
+		} else {
+			own = append(own, c)
+		}
+	}
+	if len(kube) > 0 {
+		own = append(own, fmt.Sprintf("kube-proxy's chains (%d, e.g. %s)", len(kube), kube[0]))
+	}
+	return strings.Join(own, ", ")
 }
 
 func nodeSettings(n observe.Node) []Finding {

@@ -101,7 +101,9 @@ func Forward(dps []Datapath, p Packet) observe.Verdict {
 			d.Uncertain = v.Uncertain
 			return d
 		}
-		v.Action, v.Rules, v.Datapath = d.Action, d.Rules, d.Datapath
+		if v.Datapath == "" { // the first datapath's accept is the one to show
+			v.Action, v.Rules, v.Datapath, v.Hook = d.Action, d.Rules, d.Datapath, d.Hook
+		}
 		if d.Result == observe.Unknown {
 			v.Result = observe.Unknown
 		}

@@ -180,11 +180,8 @@ func readNftables(raw Raw, nf *observe.NodeFacts) (facts.Nftables, bool) {
 		return nft, false
 	}
 	nf.RulesRead = true
-	if nft.Empty() {
-		return nft, false
-	}
 	nf.Tools = append(nf.Tools, nft.Tool())
-	return nft, true
+	return nft, !nft.Empty()
 }
 
 // parseHairpin lists the bridge ports whose hairpin mode is off: a pod
