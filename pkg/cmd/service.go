@@ -480,25 +480,13 @@ func (o *ServiceOptions) config(in diagnose.ServiceInput) fanout.Config {
 		if cipErr == nil {
 			out = append(out, probe.Spec{Kind: observe.TCP, ID: diagnose.SvcClusterIPKey(in.ClusterIP, in.Port.Port), Argv: probe.TCPArgv(in.ClusterIP, int(in.Port.Port), t), Classify: probe.ClassifyTCP})
 		}
-		if ip := nodeAddress(n); in.Port.NodePort != 0 && ip != "" {
+		if ip := plan.InternalIP(n); in.Port.NodePort != 0 && ip != "" {
 			out = append(out, probe.Spec{Kind: observe.TCP, ID: diagnose.SvcNodePortKey(ip, in.Port.NodePort), Argv: probe.TCPArgv(ip, int(in.Port.NodePort), t), Classify: probe.ClassifyTCP})
 		}
 		// A node reaching its own cluster's external/LB address is a known trap.
 		return append(out, external...)
 	}
 	return fanout.Config{Targets: targets, ChecksOff: true, PodSpecs: pod, NodeSpecs: nodeSpecs, VIPs: vips}
-}
-
-// nodeAddress is the node's InternalIP, as kube-proxy serves NodePorts on it.
-func nodeAddress(n corev1.Node) string {
-	for _, a := range n.Status.Addresses {
-		if a.Type == corev1.NodeInternalIP {
-			if _, err := netip.ParseAddr(a.Address); err == nil {
-				return a.Address
-			}
-		}
-	}
-	return ""
 }
 
 // podCIDRTargets stands each node's podCIDR by its first address, for the
@@ -520,7 +508,7 @@ func podCIDRTargets(nets []diagnose.NodeNet) []target.Target {
 func nodeNets(nodes []corev1.Node) []diagnose.NodeNet {
 	var out []diagnose.NodeNet
 	for _, n := range nodes {
-		out = append(out, diagnose.NodeNet{Name: n.Name, IP: nodeAddress(n), PodCIDRs: n.Spec.PodCIDRs})
+		out = append(out, diagnose.NodeNet{Name: n.Name, IP: plan.InternalIP(n), PodCIDRs: n.Spec.PodCIDRs})
 	}
 	return out
 }

@@ -32,9 +32,7 @@ func External(in ExternalInput) []Finding {
 	}
 	for _, n := range in.Nodes {
 		if n.Err != "" {
-			out = append(out, Finding{Severity: Error, Cause: CauseProbeFailed, Nodes: []string{n.Name},
-				Summary:  "node could not be probed",
-				Evidence: []string{n.Name + ": " + n.Err}})
+			out = append(out, probeFailed(n.Name, n.Err))
 		}
 	}
 	return merge(out)

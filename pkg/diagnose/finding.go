@@ -96,6 +96,20 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// probeFailed is the finding for a node that could not be probed, why
+// being the first error of the node or its sides that is set.
+func probeFailed(node string, why ...string) Finding {
+	msg := ""
+	for _, w := range why {
+		if w != "" {
+			msg = w
+			break
+		}
+	}
+	return Finding{Severity: Error, Cause: CauseProbeFailed, Nodes: []string{node},
+		Summary: "node could not be probed", Evidence: []string{node + ": " + msg}}
+}
+
 // HasProblems reports whether any finding is a warning or an error.
 func HasProblems(fs []Finding) bool {
 	for _, f := range fs {

@@ -26,12 +26,7 @@ func Node(nodes []observe.Node) []Finding {
 	var out []Finding
 	for _, n := range nodes {
 		if n.Err != "" || n.Host.Err != "" {
-			why := n.Err
-			if why == "" {
-				why = n.Host.Err
-			}
-			out = append(out, Finding{Severity: Error, Cause: CauseProbeFailed, Nodes: []string{n.Name},
-				Summary: "node could not be probed", Evidence: []string{n.Name + ": " + why}})
+			out = append(out, probeFailed(n.Name, n.Err, n.Host.Err))
 			continue
 		}
 		out = append(out, nodeSettings(n)...)

@@ -71,12 +71,7 @@ func Pods(in PodsInput) []Finding {
 	var ran []observe.Node
 	for _, n := range in.Nodes {
 		if n.Err != "" || n.Pod.Err != "" {
-			msg := n.Err
-			if msg == "" {
-				msg = n.Pod.Err
-			}
-			out = append(out, Finding{Severity: Error, Cause: CauseProbeFailed, Nodes: []string{n.Name},
-				Summary: "node could not be probed", Evidence: []string{n.Name + ": " + msg}})
+			out = append(out, probeFailed(n.Name, n.Err, n.Pod.Err))
 			continue
 		}
 		ran = append(ran, n)

@@ -180,8 +180,7 @@ func Service(in ServiceInput) []Finding {
 	out = append(out, live...)
 	for _, n := range in.Nodes {
 		if n.Err != "" {
-			out = append(out, Finding{Severity: Error, Cause: CauseProbeFailed, Nodes: []string{n.Name},
-				Summary: "node could not be probed", Evidence: []string{n.Name + ": " + n.Err}})
+			out = append(out, probeFailed(n.Name, n.Err))
 		}
 	}
 	return merge(out)

@@ -17,6 +17,7 @@ import (
 	"github.com/netcheck/kubectl-netcheck/pkg/facts"
 	"github.com/netcheck/kubectl-netcheck/pkg/launch"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+	"github.com/netcheck/kubectl-netcheck/pkg/plan"
 	"github.com/netcheck/kubectl-netcheck/pkg/podexec"
 	"github.com/netcheck/kubectl-netcheck/pkg/probe"
 	"github.com/netcheck/kubectl-netcheck/pkg/target"
@@ -109,17 +110,8 @@ func (c Config) progress(node, step string) {
 	}
 }
 
-func nodeIP(n corev1.Node) string {
-	for _, a := range n.Status.Addresses {
-		if a.Type == corev1.NodeInternalIP {
-			return a.Address
-		}
-	}
-	return ""
-}
-
 func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, onReady func()) (observe.Node, error) {
-	obs := observe.Node{Name: n.Name, IP: nodeIP(n)}
+	obs := observe.Node{Name: n.Name, IP: plan.InternalIP(n)}
 	reported := false
 	report := func(ip string) {
 		if cfg.roster != nil && !reported {

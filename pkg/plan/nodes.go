@@ -4,6 +4,7 @@ package plan
 
 import (
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 
@@ -164,4 +165,17 @@ func sample(nodes []corev1.Node, max int) []corev1.Node {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// InternalIP is the node's InternalIP address (kube-proxy serves NodePorts
+// on it), "" when it has none that parses.
+func InternalIP(n corev1.Node) string {
+	for _, a := range n.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			if _, err := netip.ParseAddr(a.Address); err == nil {
+				return a.Address
+			}
+		}
+	}
+	return ""
 }
