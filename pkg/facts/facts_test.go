@@ -191,3 +191,17 @@ func TestBackendsOfASplitNode(t *testing.T) {
 		t.Errorf("nft chains %v", bs[0].Chains)
 	}
 }
+
+func TestParseHairpin(t *testing.T) {
+	off, ports := ParseHairpin("/sys/class/net/veth1a/brport/hairpin_mode:1\n/sys/class/net/veth2b/brport/hairpin_mode:0\n")
+	if ports != 2 || len(off) != 1 || off[0] != "veth2b" {
+		t.Fatalf("off %v of %d", off, ports)
+	}
+}
+
+func TestParseSysctls(t *testing.T) {
+	sc := ParseSysctls("/proc/sys/net/ipv4/ip_forward:1\n/proc/sys/net/netfilter/nf_conntrack_count:27\n/proc/sys/net/netfilter/nf_conntrack_max:262144\n")
+	if sc.IPForward != observe.Yes || sc.BridgeNF != observe.Unknown || sc.ConntrackCount != 27 || sc.ConntrackMax != 262144 || sc.SELinux != "" {
+		t.Fatalf("%+v", sc)
+	}
+}

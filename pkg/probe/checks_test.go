@@ -126,10 +126,3 @@ func TestClassifyHairpin(t *testing.T) {
 		t.Errorf("argv %q: the address and port go in as parameters", argv)
 	}
 }
-
-func TestParseHairpin(t *testing.T) {
-	off, ports := parseHairpin("/sys/class/net/veth1a/brport/hairpin_mode:1\n/sys/class/net/veth2b/brport/hairpin_mode:0\n")
-	if ports != 2 || len(off) != 1 || off[0] != "veth2b" {
-		t.Fatalf("off %v of %d", off, ports)
-	}
-}

@@ -3,7 +3,6 @@ package probe
 import (
 	"context"
 	"net/netip"
-	"strconv"
 	"strings"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/facts"
@@ -86,31 +85,12 @@ func (g Gatherer) Conntrack(ctx context.Context, podIP string, raw *Raw) {
 func Assemble(raw Raw, podIP string, podCIDRs []string, targets []FactTarget, vips []facts.VIP) observe.NodeFacts {
 	nf := observe.NodeFacts{PodCIDRs: podCIDRs, IPForward: observe.Unknown, BridgeNF: observe.Unknown, PodDev: raw.PodRouteDev.Dev}
 	nf.Notes = append(nf.Notes, raw.Notes...)
-	for _, line := range strings.Split(raw.Sysctls, "\n") {
-		path, val, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok {
-			continue
-		}
-		tri := observe.No
-		if strings.TrimSpace(val) != "0" {
-			tri = observe.Yes
-		}
-		switch path {
-		case "/proc/sys/net/ipv4/ip_forward":
-			nf.IPForward = tri
-		case "/proc/sys/net/bridge/bridge-nf-call-iptables":
-			nf.BridgeNF = tri
-		case "/proc/sys/net/netfilter/nf_conntrack_count":
-			nf.ConntrackCount, _ = strconv.Atoi(strings.TrimSpace(val))
-		case "/proc/sys/net/netfilter/nf_conntrack_max":
-			nf.ConntrackMax, _ = strconv.Atoi(strings.TrimSpace(val))
-		case "/sys/fs/selinux/enforce":
-			nf.SELinux = map[string]string{"1": "enforcing", "0": "permissive"}[strings.TrimSpace(val)]
-		}
-	}
+	sc := facts.ParseSysctls(raw.Sysctls)
+	nf.IPForward, nf.BridgeNF, nf.SELinux = sc.IPForward, sc.BridgeNF, sc.SELinux
+	nf.ConntrackCount, nf.ConntrackMax = sc.ConntrackCount, sc.ConntrackMax
 	nf.MTUs = facts.ParseLinkMTUs(raw.Links)
 	nf.Overlay = facts.DetectOverlay(nf.MTUs)
-	nf.HairpinOff, nf.BridgePorts = parseHairpin(raw.Hairpin)
+	nf.HairpinOff, nf.BridgePorts = facts.ParseHairpin(raw.Hairpin)
 	sets, tools := facts.Rulesets(raw.Dumps)
 	sets6, tools6 := facts.Rulesets(raw.Dumps6)
 	nf.Tools = append(append(nf.Tools, tools...), tools6...)
@@ -182,24 +162,4 @@ func readNftables(raw Raw, nf *observe.NodeFacts) (facts.Nftables, bool) {
 	nf.RulesRead = true
 	nf.Tools = append(nf.Tools, nft.Tool())
 	return nft, !nft.Empty()
-}
-
-// parseHairpin lists the bridge ports whose hairpin mode is off: a pod
-// behind such a port cannot reach itself through a Service IP.
-func parseHairpin(text string) (off []string, ports int) {
-	for _, line := range strings.Split(text, "\n") {
-		path, val, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok {
-			continue
-		}
-		ports++
-		if strings.TrimSpace(val) == "0" {
-			// /sys/class/net/<port>/brport/hairpin_mode
-			parts := strings.Split(path, "/")
-			if len(parts) >= 5 {
-				off = append(off, parts[4])
-			}
-		}
-	}
-	return off, ports
 }
