@@ -72,11 +72,12 @@ func ParseNftJSON(text string, iptablesNft bool) (Nftables, error) {
 	for _, obj := range doc.Nftables {
 		for kind, raw := range obj {
 			var o struct {
-				Family, Name, Table, Chain, Type, Hook, Policy, Comment string
-				Prio                                                    int
-				Handle                                                  int
-				Elem                                                    []json.RawMessage
-				Expr                                                    []map[string]json.RawMessage
+				Family, Name, Table, Chain, Hook, Policy, Comment string
+				Type                                              json.RawMessage // a string; a list for concatenated set types
+				Prio                                              int
+				Handle                                            int
+				Elem                                              []json.RawMessage
+				Expr                                              []map[string]json.RawMessage
 			}
 			if kind == "metainfo" || json.Unmarshal(raw, &o) != nil {
 				continue
@@ -95,7 +96,8 @@ func ParseNftJSON(text string, iptablesNft bool) (Nftables, error) {
 			switch kind {
 			case "chain":
 				c := t.chain(o.Name)
-				c.Type, c.Hook, c.Policy, c.Prio = o.Type, o.Hook, o.Policy, o.Prio
+				_ = json.Unmarshal(o.Type, &c.Type)
+				c.Hook, c.Policy, c.Prio = o.Hook, o.Policy, o.Prio
 			case "rule":
 				c := t.chain(o.Chain)
 				c.Rules = append(c.Rules, NftRule{Handle: o.Handle, Comment: o.Comment, Expr: o.Expr})
@@ -267,6 +269,9 @@ func (nf Nftables) walkChain(t *NftTable, c *NftChain, p Packet, unc *[]string, 
 					verdict, target = k, j.Target
 				case "counter", "log", "limit", "notrack", "mangle", "comment", "quota":
 					// no effect on where the packet goes (mangle: a mark or field set)
+				case "vmap":
+					// A verdict map decides by lookup; not judged yet: say so.
+					verdict, unknown = "vmap", "verdict map"
 				default:
 					if verdict == "" {
 						unknown = "expression " + k

@@ -167,3 +167,15 @@ func FuzzParseNftJSON(f *testing.F) {
 		_ = nf.Masquerading()
 	})
 }
+
+// A verdict map is not judged: the walk says so instead of passing over it.
+func TestNftablesVerdictMapIsUncertain(t *testing.T) {
+	nf, err := ParseNftJSON(read(t, "nft-vmap.json"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := nf.Forward(pkt("198.19.0.1"))
+	if v.Result != observe.Unknown || len(v.Uncertain) != 1 || !strings.Contains(v.Uncertain[0], "verdict map not judged") {
+		t.Fatalf("%+v", v)
+	}
+}

@@ -77,3 +77,20 @@ ns3=ncg-$$; ip netns add "$ns3"
 ip netns exec "$ns3" iptables-legacy -A FORWARD -s 10.244.0.0/16 -m comment --comment "netcheck-e2e legacy" -j ACCEPT
 ip netns exec "$ns3" iptables-legacy-save > legacy-forward.legacy.txt
 ip netns del "$ns3"
+
+# A verdict map (kube-proxy's nftables mode decides by maps): not judged yet, reported as uncertain.
+ns4=ncv-$$; ip netns add "$ns4"
+ip netns exec "$ns4" nft -f - <<'NFT'
+table ip kp {
+	map no-endpoints {
+		type ipv4_addr : verdict
+		elements = { 10.96.5.5 : drop }
+	}
+	chain pod_fwd {
+		type filter hook forward priority -110; policy accept;
+		ip daddr vmap @no-endpoints
+	}
+}
+NFT
+ip netns exec "$ns4" nft -j list ruleset > nft-vmap.json
+ip netns del "$ns4"
