@@ -42,9 +42,11 @@ check-pipes:
 unit:
 	go test -race ./...
 
-# Bounded fuzzing of the target parser: no accepted target reaches argv with a shell metacharacter.
+# Bounded fuzzing of the target parser (no accepted target reaches argv with a shell
+# metacharacter) and of the nftables JSON reader.
 fuzz:
 	go test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./pkg/target/
+	go test -run '^$$' -fuzz FuzzParseNftJSON -fuzztime 15s ./pkg/facts/
 
 # Everything a change must pass, each stage timed (scripts/test.sh): static checks,
 # unit tests under -race, fuzzing, the fan-out benchmark at reduced delays, the krew
