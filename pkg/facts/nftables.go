@@ -2,7 +2,9 @@ package facts
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -45,14 +47,24 @@ type NftRule struct {
 // iptablesTables are the tables iptables-nft creates in the ip and ip6 families.
 var iptablesTables = map[string]bool{"filter": true, "nat": true, "mangle": true, "raw": true, "security": true}
 
-// ParseNftJSON reads `nft -j list ruleset`. With iptablesNft set (its
-// dumps were read), the ip/ip6 tables iptables-nft owns are left out.
+// ParseNftJSON reads `nft -j list ruleset`, or the documents of several
+// `nft -j list table` one after the other. With iptablesNft set (its dumps
+// were read), the ip/ip6 tables iptables-nft owns are left out.
 func ParseNftJSON(text string, iptablesNft bool) (Nftables, error) {
-	var doc struct {
-		Nftables []map[string]json.RawMessage `json:"nftables"`
-	}
-	if err := json.Unmarshal([]byte(text), &doc); err != nil {
-		return Nftables{}, fmt.Errorf("nft -j output: %w", err)
+	var objs []map[string]json.RawMessage
+	dec := json.NewDecoder(strings.NewReader(text))
+	for {
+		var doc struct {
+			Nftables []map[string]json.RawMessage `json:"nftables"`
+		}
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return Nftables{}, fmt.Errorf("nft -j output: %w", err)
+		}
+		objs = append(objs, doc.Nftables...)
 	}
 	var nf Nftables
 	tables := map[string]*NftTable{}
@@ -69,7 +81,7 @@ func ParseNftJSON(text string, iptablesNft bool) (Nftables, error) {
 	skip := func(family, name string) bool {
 		return iptablesNft && (family == "ip" || family == "ip6") && iptablesTables[name]
 	}
-	for _, obj := range doc.Nftables {
+	for _, obj := range objs {
 		for kind, raw := range obj {
 			var o struct {
 				Family, Name, Table, Chain, Hook, Policy, Comment string
@@ -122,7 +134,7 @@ func (t *NftTable) chain(name string) *NftChain {
 func (Nftables) Name() string { return "nftables" }
 
 // Tool implements Datapath.
-func (Nftables) Tool() string { return "nft -j list ruleset (host, via nsenter)" }
+func (Nftables) Tool() string { return "nft -j list table (host, via nsenter)" }
 
 // Empty reports whether no table is left to judge.
 func (nf Nftables) Empty() bool { return len(nf.Tables) == 0 }

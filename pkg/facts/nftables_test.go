@@ -179,3 +179,16 @@ func TestNftablesVerdictMapIsUncertain(t *testing.T) {
 		t.Fatalf("%+v", v)
 	}
 }
+
+func TestNftablesDocumentsOneAfterTheOther(t *testing.T) {
+	nf, err := ParseNftJSON(read(t, "nft-tables-concat.json"), true)
+	if err != nil || len(nf.Tables) != 2 {
+		t.Fatalf("%v: %d tables", err, len(nf.Tables))
+	}
+	if v := nf.Forward(Packet{Src: netip.MustParseAddr("10.244.1.5"), Dst: netip.MustParseAddr("198.19.0.1"), Proto: "icmp", In: "cni0"}); v.Result != observe.No {
+		t.Fatalf("%+v", v)
+	}
+	if empty, err := ParseNftJSON("", true); err != nil || !empty.Empty() {
+		t.Fatalf("no native table: %v %+v", err, empty)
+	}
+}

@@ -38,8 +38,10 @@ type Raw struct {
 	ProcsRead bool
 	IPVSAddrs string // kube-ipvs0's addresses, when the link exists
 	Nft       string // kube-proxy's nftables table, when it exists
-	// NftRuleset is `nft -j list ruleset`, "" when the host has no nft.
+	// NftRuleset is `nft -j list table` of each native table; NftRead
+	// says nft could be run at all.
 	NftRuleset string
+	NftRead    bool
 	Notes      []string
 }
 
@@ -147,7 +149,7 @@ func Assemble(raw Raw, podIP string, podCIDRs []string, targets []FactTarget, vi
 // readNftables reads the host's native nftables tables; iptables-nft's own
 // tables are left to the iptables datapath when its dumps were read.
 func readNftables(raw Raw, nf *observe.NodeFacts) (facts.Nftables, bool) {
-	if raw.NftRuleset == "" {
+	if !raw.NftRead {
 		return facts.Nftables{}, false
 	}
 	iptablesNft := false

@@ -36,6 +36,7 @@ found=
 for tool in iptables-nft-save iptables-legacy-save ip6tables-nft-save ip6tables-legacy-save; do
   sec "dump $tool"; nsenter -t 1 -m -- "$tool" 2>&1; rc=$?; end $rc
   [ $rc = 0 ] && found=1
+  case "$rc:$tool" in 0:ip*-nft-save) xtnft=1 ;; esac
 done
 if [ -z "$found" ]; then
   for tool in iptables-save ip6tables-save; do sec "dump $tool"; nsenter -t 1 -m -- "$tool" 2>&1; end $?; done
@@ -43,7 +44,19 @@ fi
 sec procs; for p in kube-proxy cilium-agent kube-router antrea-agent; do pidof "$p" >/dev/null 2>&1 && echo "$p"; done; end 0
 if ip link show kube-ipvs0 >/dev/null 2>&1; then sec ipvs; ip -o addr show dev kube-ipvs0 2>&1; end $?; fi
 sec nft; nsenter -t 1 -m -- nft list table ip kube-proxy 2>/dev/null; end $?
-sec ruleset; nsenter -t 1 -m -- nft -j list ruleset 2>&1; end $?
+# The native tables only: iptables-nft's own (already dumped above) can be
+# megabytes on a large cluster. Table names are passed as arguments.
+sec ruleset
+if tables=$(nsenter -t 1 -m -- nft list tables 2>&1); then
+  echo "$tables" | while read -r kw fam name; do
+    [ "$kw" = table ] || continue
+    case "$xtnft:$fam:$name" in 1:ip:filter|1:ip:nat|1:ip:mangle|1:ip:raw|1:ip:security|1:ip6:filter|1:ip6:nat|1:ip6:mangle|1:ip6:raw|1:ip6:security) continue ;; esac
+    nsenter -t 1 -m -- nft -j list table "$fam" "$name"
+  done
+  end 0
+else
+  echo "$tables"; end 127
+fi
 `
 
 // FactsArgv is the argv of the one-exec fact reader.
@@ -132,7 +145,7 @@ func ParseFacts(out, podIP string, targets []FactTarget) Raw {
 			}
 		case "ruleset":
 			if s.rc == 0 {
-				raw.NftRuleset = s.body
+				raw.NftRuleset, raw.NftRead = s.body, true
 			} else {
 				raw.Notes = append(raw.Notes, "native nftables tables not read: the host has no nft reachable with nsenter -t 1 -m; a firewall written in nftables (firewalld, a CNI's table) is not judged")
 			}

@@ -111,7 +111,7 @@ func TestFactsNativeNftables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	script := string(out) + "@@ruleset\n" + string(ruleset) + "\n@@rc 0\n"
+	script := string(out) + "@@ruleset\n" + string(ruleset) + "\n@@rc 0\n" // nft -j list ruleset: one document
 	targets := []FactTarget{ft("198.19.0.1", "198.19.0.1")}
 	nf := Assemble(ParseFacts(script, "10.244.1.25", targets), "10.244.1.25", []string{"10.244.1.0/24"}, targets, nil)
 	ext := nf.Targets[0]
@@ -121,7 +121,7 @@ func TestFactsNativeNftables(t *testing.T) {
 	if ext.NAT.Result != observe.Yes || ext.NAT.Datapath != "iptables" {
 		t.Errorf("the lab's iptables masquerade comes first: %+v", ext.NAT)
 	}
-	if !strings.Contains(strings.Join(nf.Tools, ","), "nft -j list ruleset") {
+	if !strings.Contains(strings.Join(nf.Tools, ","), "nft -j list table") {
 		t.Errorf("tools: %v", nf.Tools)
 	}
 	// Without nft on the host: a note, no verdict from nftables.

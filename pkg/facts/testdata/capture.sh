@@ -94,3 +94,9 @@ table ip kp {
 NFT
 ip netns exec "$ns4" nft -j list ruleset > nft-vmap.json
 ip netns del "$ns4"
+
+# What the node script prints: one `nft -j list table` document per native table, one after the other.
+ns5=ncc-$$; ip netns add "$ns5"
+ip netns exec "$ns5" nft -f nft-firewalld-like.nft
+ip netns exec "$ns5" sh -c 'nft -j list table inet netcheck_fw; nft -j list table ip nat2' > nft-tables-concat.json
+ip netns del "$ns5"
