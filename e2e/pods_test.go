@@ -18,11 +18,11 @@ func podsCheck(t *testing.T) result {
 func TestPodsHealthy(t *testing.T) {
 	r := podsCheck(t)
 	healthy(t, r)
-	// Every pod checked every other node's pod: n×(n−1) pairs, ping and TCP each.
+	// Every pod checked every other node's pod: n×(n−1) pairs, ping, TCP and a full-size ping each.
 	n := len(r.report.Nodes)
 	for _, node := range r.report.Nodes {
-		if got := len(node.Pod.Checks); got != 2*(n-1) {
-			t.Errorf("%s ran %d peer checks, want %d", node.Name, got, 2*(n-1))
+		if got := len(node.Pod.Checks); got != 3*(n-1) {
+			t.Errorf("%s ran %d peer checks, want %d", node.Name, got, 3*(n-1))
 		}
 	}
 	noProbePodsLeft(t)
@@ -62,5 +62,29 @@ func TestPodsIPForwardOff(t *testing.T) {
 	if f := finding(t, r, diagnose.CauseIPForwardOff); !strings.Contains(strings.Join(f.Fix, "\n"), "sysctl -w net.ipv4.ip_forward=1") {
 		t.Errorf("fix: %v", f.Fix)
 	}
+	noProbePodsLeft(t)
+}
+
+// TestPodsMTUBlackhole: nc-node2's uplink at MTU 1400, the others' at 1500.
+// Small pings pass everywhere, full-size ones to and from nc-node2 die: the
+// verdict names nc-node2 and its MTU, and the printed ip link command,
+// applied on the node, makes the run healthy.
+func TestPodsMTUBlackhole(t *testing.T) {
+	lab(t)
+	fault(t, "nc-node2", "uplink-mtu")
+	r := podsCheck(t)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", r.code, r.stdout)
+	}
+	f := finding(t, r, diagnose.CauseMTUPath)
+	if strings.Join(f.Nodes, ",") != "nc-node2" || len(r.report.Findings) != 1 {
+		t.Fatalf("want one mtu-blackhole on nc-node2: %+v", r.report.Findings)
+	}
+	mustContain(t, "evidence", f.Evidence, "node@nc-node2: uplink eth0 MTU 1400")
+	if len(f.Fix) == 0 || !strings.HasPrefix(f.Fix[0], "ip link set dev eth0 mtu 1500") {
+		t.Fatalf("fix %q", f.Fix)
+	}
+	onNode(t, "nc-node2", command(f.Fix[0])...)
+	healthy(t, podsCheck(t))
 	noProbePodsLeft(t)
 }

@@ -22,12 +22,14 @@
 #                                  (healthy: pods still reach outside)
 #   iptables-legacy-rule           a FORWARD rule written with iptables-legacy beside iptables-nft's rules
 #                                  (the node's rules split between the two backends)
+#   uplink-mtu                     the node's underlay interface (eth0) at MTU 1400, the others' at 1500:
+#                                  full-size frames from the other nodes die on it, small ones pass
 # inject twice is a no-op; restore without inject re-applies the healthy state.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
 
-usage() { sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 (($# == 3)) || usage
 node=$1 fault=$2 action=$3
 is_node "$node" || die "unknown node '$node' (nodes: ${NODES[*]})"
@@ -229,8 +231,17 @@ EOF
       while inn iptables-legacy -C "${legacy_rule[@]}" 2>/dev/null; do inn iptables-legacy -D "${legacy_rule[@]}"; done
     fi
     ;;
+  uplink-mtu)
+    if [[ $action == inject ]]; then
+      inn cat /sys/class/net/eth0/mtu >"$rec"
+      inn ip link set dev eth0 mtu 1400
+    else
+      saved="$(cat "$rec" 2>/dev/null || true)"
+      inn ip link set dev eth0 mtu "${saved:-1500}"
+    fi
+    ;;
   *)
-    die "unknown fault '$fault' (route-del-podcidr:<node>, masquerade-del, forward-drop, ip-forward-off, ext-route-del, kube-proxy-stop, proxy-rule-del:<address>, conntrack-fill, hairpin-off, nft-forward-drop, nft-masquerade, iptables-legacy-rule)"
+    die "unknown fault '$fault' (route-del-podcidr:<node>, masquerade-del, forward-drop, ip-forward-off, ext-route-del, kube-proxy-stop, proxy-rule-del:<address>, conntrack-fill, hairpin-off, nft-forward-drop, nft-masquerade, iptables-legacy-rule, uplink-mtu)"
     ;;
 esac
 

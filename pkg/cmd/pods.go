@@ -84,7 +84,8 @@ func (o *PodsOptions) Run(parent context.Context) error {
 			key := diagnose.PeerKey(p.Node)
 			out = append(out,
 				probe.Spec{Kind: observe.Ping, ID: key, Argv: probe.PingArgv(p.PodIP, t), Classify: probe.ClassifyPing},
-				probe.Spec{Kind: observe.TCP, ID: key, Argv: probe.TCPArgv(p.PodIP, diagnose.PeerPort, t), Classify: probe.ClassifyTCP})
+				probe.Spec{Kind: observe.TCP, ID: key, Argv: probe.TCPArgv(p.PodIP, diagnose.PeerPort, t), Classify: probe.ClassifyTCP},
+				probe.Spec{Kind: observe.Ping, ID: diagnose.PeerMTUKey(p.Node), Argv: probe.FullPingArgv(p.PodIP, t), Classify: probe.ClassifyPing})
 		}
 		return out
 	}

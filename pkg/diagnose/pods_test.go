@@ -20,7 +20,8 @@ func podsInput() PodsInput {
 			}
 			n.Pod.Checks = append(n.Pod.Checks,
 				observe.Check{Kind: observe.Ping, ID: PeerKey(other.Name), Outcome: observe.OK},
-				observe.Check{Kind: observe.TCP, ID: PeerKey(other.Name), Outcome: observe.Refused})
+				observe.Check{Kind: observe.TCP, ID: PeerKey(other.Name), Outcome: observe.Refused},
+				observe.Check{Kind: observe.Ping, ID: PeerMTUKey(other.Name), Outcome: observe.OK})
 			key, _ := PodCIDRKey(other.PodCIDRs[0])
 			n.Facts.Targets = append(n.Facts.Targets, observe.TargetFacts{Target: key,
 				NodeRoute: observe.Route{Query: "ip route get " + key, Line: key + " via " + other.IP + " dev eth0", Via: other.IP, Dev: "eth0"},
@@ -99,6 +100,16 @@ func TestPodsDiagnosis(t *testing.T) {
 		{"MTU differs on one node", func(in *PodsInput) {
 			in.Nodes[1].Facts.MTUs["cni0"] = 9000
 		}, CauseMTUMismatch, "n2", "1500 vs 9000"},
+		{"n2's uplink MTU below the others': full-size pings to and from it lost", func(in *PodsInput) {
+			in.Nodes[1].Facts.MTUs["eth0"] = 1400
+			for i := range in.Nodes {
+				for j, c := range in.Nodes[i].Pod.Checks {
+					if c.ID.Role == observe.RolePeerMTU && (in.Nodes[i].Name == "n2" || c.ID.Of == "n2") {
+						in.Nodes[i].Pod.Checks[j].Outcome = observe.Timeout
+					}
+				}
+			}
+		}, CauseMTUPath, "n2", "ip link set dev eth0 mtu 1500   # on n2"},
 		{"a node whose probe failed", func(in *PodsInput) {
 			in.Nodes[2].Err = "image busybox:1.36 cannot be pulled"
 		}, CauseProbeFailed, "n3", "cannot be pulled"},

@@ -23,6 +23,7 @@ const (
 	RoleAsSA        Role = "as-sa"        // a request with a ServiceAccount's token (Addr is the URL)
 	RoleHairpin     Role = "hairpin"      // a backend to its own Service (Of: the pod)
 	RolePeer        Role = "peer"         // a pod probe on another node (Of: the node)
+	RolePeerMTU     Role = "peer-mtu"     // a full-size ping (the pod interface's MTU) to it
 	RoleDNSService  Role = "dns-service"  // a query to the DNS Service's ClusterIP
 	RoleDNSPod      Role = "dns-pod"      // a query to one DNS server pod
 	RoleResolvConf  Role = "resolv.conf"  // the side's /etc/resolv.conf
@@ -62,6 +63,8 @@ func (id CheckID) String() string {
 		return "hairpin " + id.Of
 	case RolePeer:
 		return "pod on " + id.Of
+	case RolePeerMTU:
+		return "pod on " + id.Of + " (full-size)"
 	case RoleDNSService:
 		return "service " + id.Addr
 	case RoleDNSPod:
