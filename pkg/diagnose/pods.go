@@ -32,7 +32,7 @@ func PeerMTUKey(node string) observe.CheckID {
 	return observe.NewCheckID(observe.RolePeerMTU, "", 0).Concerning(node)
 }
 
-// CauseMTUPath: full-size packets between two nodes die while small ones pass.
+// CauseMTUPath is full-size packets between two nodes dying while small ones pass.
 const CauseMTUPath Cause = "mtu-blackhole"
 
 // PeerPort is where the TCP check connects: nothing listens there, so a
