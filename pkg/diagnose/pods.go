@@ -328,7 +328,8 @@ func mtuPaths(nodes []observe.Node, reach map[[2]string]pairReach) []Finding {
 // its routes to their podCIDRs, with its MTU.
 func uplink(n observe.Node) (string, int) {
 	for _, tf := range n.Facts.Targets {
-		if d := tf.NodeRoute.Dev; d != "" && d != n.Facts.PodDev {
+		// The node's own podCIDR routes to the pod bridge, its gateway address to lo.
+		if d := tf.NodeRoute.Dev; d != "" && d != n.Facts.PodDev && d != "lo" {
 			return d, n.Facts.MTUs[d]
 		}
 	}

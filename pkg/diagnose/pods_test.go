@@ -101,6 +101,10 @@ func TestPodsDiagnosis(t *testing.T) {
 			in.Nodes[1].Facts.MTUs["cni0"] = 9000
 		}, CauseMTUMismatch, "n2", "1500 vs 9000"},
 		{"n2's uplink MTU below the others': full-size pings to and from it lost", func(in *PodsInput) {
+			for i := range in.Nodes { // as on the lab: the node's own podCIDR gateway is local (dev lo)
+				in.Nodes[i].Facts.MTUs["lo"] = 65536
+				in.Nodes[i].Facts.Targets = append([]observe.TargetFacts{{Target: "10.244.0.1", NodeRoute: observe.Route{Dev: "lo"}}}, in.Nodes[i].Facts.Targets...)
+			}
 			in.Nodes[1].Facts.MTUs["eth0"] = 1400
 			for i := range in.Nodes {
 				for j, c := range in.Nodes[i].Pod.Checks {
