@@ -35,8 +35,11 @@ func peerCell(from observe.Node, to string) string {
 	if from.Err != "" || from.Pod.Err != "" {
 		return "ERROR"
 	}
-	var ping, tcp string
+	var ping, tcp, full string
 	for _, c := range from.Pod.Checks {
+		if c.ID.Role == observe.RolePeerMTU && c.ID.Of == to && c.Outcome.Failed() {
+			full = ", full-size " + string(c.Outcome) // small packets pass, large ones do not
+		}
 		if c.ID.Role != observe.RolePeer || c.ID.Of != to {
 			continue
 		}
@@ -57,7 +60,7 @@ func peerCell(from observe.Node, to string) string {
 	case ping == "" && tcp == "":
 		return "not run"
 	case strings.HasPrefix(ping, "ok") && tcp == "tcp ok":
-		return ping
+		return ping + full
 	}
-	return strings.TrimSpace(ping + ", " + tcp)
+	return strings.TrimSpace(ping+", "+tcp) + full
 }
