@@ -110,132 +110,167 @@ func (c Config) progress(node, step string) {
 	}
 }
 
-func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, onReady func()) (observe.Node, error) {
-	obs := observe.Node{Name: n.Name, IP: plan.InternalIP(n)}
-	reported := false
-	report := func(ip string) {
-		if cfg.roster != nil && !reported {
-			reported = true
-			cfg.roster.report(Peer{Node: n.Name, PodIP: ip})
-		}
-	}
-	defer report("")
-	opts := cfg.Launcher.Opts
-	podPod, nodePod := launch.PodProbe(opts, n.Name, idx), launch.NodeProbe(opts, n.Name, idx)
-	obs.Pod.Pod, obs.Host.Pod = podPod.Name, nodePod.Name
-	cfg.progress(n.Name, "creating probe pods")
+// trip is one node's way through the run, in named steps:
+// start → checks ∥ static facts → facts of resolved names → flow witness → assemble.
+type trip struct {
+	cfg              Config
+	n                corev1.Node
+	obs              observe.Node
+	podPod, nodePod  *corev1.Pod
+	podErr, nodeErr  error
+	gather           probe.Gatherer
+	literal          []probe.FactTarget
+	raw              probe.Raw
+	reportedToRoster bool
+}
 
+func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, onReady func()) (observe.Node, error) {
+	t := &trip{cfg: cfg, n: n, obs: observe.Node{Name: n.Name, IP: plan.InternalIP(n)}}
+	defer t.toRoster("")
+	if stop, err := t.start(ctx, idx); stop {
+		return t.obs, err
+	}
+	onReady()
+	t.toRoster(t.obs.Pod.IP)
+	cfg.progress(n.Name, "probing")
+	factsCtx, cancel := context.WithTimeout(ctx, PhaseBound(cfg.ProbeTimeout)+FactsBound)
+	defer cancel()
+	t.checksAndStaticFacts(ctx, factsCtx)
+	if t.nodeErr != nil {
+		t.obs.Facts.PodCIDRs = n.Spec.PodCIDRs
+	} else {
+		cfg.progress(n.Name, "reading node facts")
+		named := t.factsOfNames(factsCtx)
+		t.flowWitness(factsCtx)
+		t.obs.Facts = probe.Assemble(t.raw, t.obs.Pod.IP, n.Spec.PodCIDRs, append(t.literal, named...), cfg.VIPs)
+	}
+	cfg.progress(n.Name, "done")
+	return t.obs, nil
+}
+
+// toRoster tells the roster this node's pod IP ("" when it has none), once.
+func (t *trip) toRoster(ip string) {
+	if t.cfg.roster != nil && !t.reportedToRoster {
+		t.reportedToRoster = true
+		t.cfg.roster.report(Peer{Node: t.n.Name, PodIP: ip})
+	}
+}
+
+// start creates both probe pods at once and waits for them. stop is true
+// when the trip ends here: a fatal error (returned) or no side usable.
+func (t *trip) start(ctx context.Context, idx int) (stop bool, fatal error) {
+	cfg, opts := t.cfg, t.cfg.Launcher.Opts
+	podPod, nodePod := launch.PodProbe(opts, t.n.Name, idx), launch.NodeProbe(opts, t.n.Name, idx)
+	t.obs.Pod.Pod, t.obs.Host.Pod = podPod.Name, nodePod.Name
+	cfg.progress(t.n.Name, "creating probe pods")
 	startCtx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
 	defer cancel()
-	var podErr, nodeErr error
-	var readyPod, readyNode *corev1.Pod
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		if podErr = cfg.Launcher.Create(startCtx, podPod); podErr == nil {
-			readyPod, podErr = cfg.Launcher.WaitReady(startCtx, podPod.Name)
+		if t.podErr = cfg.Launcher.Create(startCtx, podPod); t.podErr == nil {
+			t.podPod, t.podErr = cfg.Launcher.WaitReady(startCtx, podPod.Name)
 		}
 	}()
 	go func() {
 		defer wg.Done()
 		if cfg.NodeSideOff != "" {
-			nodeErr = errors.New(cfg.NodeSideOff)
+			t.nodeErr = errors.New(cfg.NodeSideOff)
 			return
 		}
-		if nodeErr = cfg.Launcher.Create(startCtx, nodePod); nodeErr == nil {
-			readyNode, nodeErr = cfg.Launcher.WaitReady(startCtx, nodePod.Name)
+		if t.nodeErr = cfg.Launcher.Create(startCtx, nodePod); t.nodeErr == nil {
+			t.nodePod, t.nodeErr = cfg.Launcher.WaitReady(startCtx, nodePod.Name)
 		}
 	}()
 	wg.Wait()
-	for _, e := range []error{podErr, nodeErr} {
+	for _, e := range []error{t.podErr, t.nodeErr} {
 		if errors.Is(e, launch.ErrFatal) {
-			obs.Err = e.Error()
-			return obs, e
+			t.obs.Err = e.Error()
+			return true, e
 		}
 	}
-	if podErr != nil && (nodeErr != nil || cfg.NodeSideOff != "") {
-		obs.Err = podErr.Error()
-		if nodeErr.Error() != podErr.Error() {
-			obs.Err += "; " + nodeErr.Error()
+	if t.podErr != nil && (t.nodeErr != nil || cfg.NodeSideOff != "") {
+		t.obs.Err = t.podErr.Error()
+		if t.nodeErr.Error() != t.podErr.Error() {
+			t.obs.Err += "; " + t.nodeErr.Error()
 		}
-		return obs, nil
+		return true, nil
 	}
-	onReady()
-	if podErr != nil {
-		obs.Pod.Err = podErr.Error()
+	if t.podErr != nil {
+		t.obs.Pod.Err = t.podErr.Error()
 	} else {
-		obs.Pod.IP = readyPod.Status.PodIP
+		t.obs.Pod.IP = t.podPod.Status.PodIP
 	}
-	report(obs.Pod.IP)
-	if nodeErr != nil {
-		obs.Host.Err = nodeErr.Error()
+	if t.nodeErr != nil {
+		t.obs.Host.Err = t.nodeErr.Error()
 	} else {
-		obs.Host.IP = readyNode.Status.PodIP
+		t.obs.Host.IP = t.nodePod.Status.PodIP
 	}
-	ns := opts.Namespace
+	t.gather = probe.Gatherer{Exec: cfg.Exec, Namespace: opts.Namespace, Pod: nodePod.Name, Container: launch.Container}
+	return false, nil
+}
 
-	cfg.progress(n.Name, "probing")
-	g := probe.Gatherer{Exec: cfg.Exec, Namespace: ns, Pod: nodePod.Name, Container: launch.Container}
-	factsCtx, cancelFacts := context.WithTimeout(ctx, PhaseBound(cfg.ProbeTimeout)+FactsBound)
-	defer cancelFacts()
-	// Routes, rules and sysctls do not depend on the checks: read them
-	// meanwhile. Names are resolved by the checks, so their facts come after.
-	literal, _ := factTargets(cfg, obs, true)
-	var raw probe.Raw
+// checksAndStaticFacts runs both sides' checks while the node's routes,
+// rules and sysctls are read: they do not depend on the checks. Names are
+// resolved by the checks, so their facts come after.
+func (t *trip) checksAndStaticFacts(ctx, factsCtx context.Context) {
+	cfg, ns := t.cfg, t.cfg.Launcher.Opts.Namespace
+	t.literal, _ = factTargets(cfg, t.obs, true)
+	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
-		if nodeErr == nil {
-			raw = g.ReadFacts(factsCtx, obs.Pod.IP, literal)
+		if t.nodeErr == nil {
+			t.raw = t.gather.ReadFacts(factsCtx, t.obs.Pod.IP, t.literal)
 		}
 	}()
 	go func() {
 		defer wg.Done()
-		if podErr == nil {
+		if t.podErr == nil {
 			specs := cfg.PodSpecs
 			if cfg.PeerSpecs != nil {
 				waitCtx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
-				specs = append(append([]probe.Spec(nil), specs...), cfg.PeerSpecs(n.Name, cfg.roster.wait(waitCtx))...)
+				specs = append(append([]probe.Spec(nil), specs...), cfg.PeerSpecs(t.n.Name, cfg.roster.wait(waitCtx))...)
 				cancel()
 			}
-			obs.Pod.Checks = runChecks(ctx, cfg, ns, podPod.Name, specs)
+			t.obs.Pod.Checks = runChecks(ctx, cfg, ns, t.obs.Pod.Pod, specs)
 		}
 	}()
 	go func() {
 		defer wg.Done()
-		if nodeErr == nil {
+		if t.nodeErr == nil {
 			var extra []probe.Spec
 			if cfg.NodeSpecs != nil {
-				extra = cfg.NodeSpecs(n)
+				extra = cfg.NodeSpecs(t.n)
 			}
-			obs.Host.Checks = runChecks(ctx, cfg, ns, nodePod.Name, extra)
+			t.obs.Host.Checks = runChecks(ctx, cfg, ns, t.obs.Host.Pod, extra)
 		}
 	}()
 	wg.Wait()
+}
 
-	if nodeErr == nil {
-		cfg.progress(n.Name, "reading node facts")
-		_, named := factTargets(cfg, obs, false)
-		if len(named) > 0 {
-			more := g.ReadFacts(factsCtx, obs.Pod.IP, named)
-			for k, v := range more.RouteGet {
-				raw.RouteGet[k] = v
-			}
-			for k, v := range more.PodRouteGet {
-				raw.PodRouteGet[k] = v
-			}
+// factsOfNames reads the route facts of the names the checks resolved.
+func (t *trip) factsOfNames(factsCtx context.Context) []probe.FactTarget {
+	_, named := factTargets(t.cfg, t.obs, false)
+	if len(named) > 0 {
+		more := t.gather.ReadFacts(factsCtx, t.obs.Pod.IP, named)
+		for k, v := range more.RouteGet {
+			t.raw.RouteGet[k] = v
 		}
-		// The flow witness: read after the checks made their flows.
-		if !cfg.ChecksOff {
-			g.Conntrack(factsCtx, obs.Pod.IP, &raw)
+		for k, v := range more.PodRouteGet {
+			t.raw.PodRouteGet[k] = v
 		}
-		obs.Facts = probe.Assemble(raw, obs.Pod.IP, n.Spec.PodCIDRs, append(literal, named...), cfg.VIPs)
-	} else {
-		obs.Facts.PodCIDRs = n.Spec.PodCIDRs
 	}
-	cfg.progress(n.Name, "done")
-	return obs, nil
+	return named
+}
+
+// flowWitness reads the pod's conntrack entries, after the checks made
+// their flows.
+func (t *trip) flowWitness(factsCtx context.Context) {
+	if !t.cfg.ChecksOff {
+		t.gather.Conntrack(factsCtx, t.obs.Pod.IP, &t.raw)
+	}
 }
 
 // runChecks runs every target's checks in one probe pod, concurrently.
