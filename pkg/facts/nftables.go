@@ -264,15 +264,23 @@ func (nf Nftables) walkChain(t *NftTable, c *NftChain, p Packet, unc *[]string, 
 	for _, r := range c.Rules {
 		matched, unknown := true, ""
 		var verdict, target string
+		// After a match it cannot judge, the walk still reads the rule to its
+		// verdict: an unjudged rule that would drop must be reported.
 		for _, e := range r.Expr {
-			if !matched || unknown != "" {
+			if !matched {
 				break
 			}
 			for k, val := range e {
 				switch k {
 				case "match":
-					m, why := nf.match(t, val, p)
-					matched, unknown = m, why
+					if unknown != "" {
+						continue
+					}
+					if m, why := nf.match(t, val, p); why != "" {
+						unknown = why
+					} else {
+						matched = m
+					}
 				case "accept", "drop", "reject", "masquerade", "snat", "dnat", "return":
 					verdict = k
 				case "jump", "goto":
@@ -283,9 +291,12 @@ func (nf Nftables) walkChain(t *NftTable, c *NftChain, p Packet, unc *[]string, 
 					// no effect on where the packet goes (mangle: a mark or field set)
 				case "vmap":
 					// A verdict map decides by lookup; not judged yet: say so.
-					verdict, unknown = "vmap", "verdict map"
+					verdict = "vmap"
+					if unknown == "" {
+						unknown = "verdict map"
+					}
 				default:
-					if verdict == "" {
+					if verdict == "" && unknown == "" {
 						unknown = "expression " + k
 					}
 				}

@@ -192,3 +192,18 @@ func TestNftablesDocumentsOneAfterTheOther(t *testing.T) {
 		t.Fatalf("no native table: %v %+v", err, empty)
 	}
 }
+
+// A drop rule behind a match the walker cannot judge is reported, never
+// passed over in silence.
+func TestNftablesUnjudgedDropIsUncertain(t *testing.T) {
+	nf, err := ParseNftJSON(read(t, "nft-concat-drop.json"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pkt("198.19.0.1")
+	p.Proto, p.DPort = "tcp", 80
+	v := nf.Forward(p)
+	if v.Result != observe.Unknown || len(v.Uncertain) != 1 || !strings.Contains(v.Uncertain[0], "handle 3: ip daddr . tcp dport { 198.19.0.1 . 80 } drop") {
+		t.Fatalf("%+v", v)
+	}
+}

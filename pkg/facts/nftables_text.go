@@ -94,6 +94,14 @@ func renderValue(v json.RawMessage) string {
 			if len(ends) == 2 {
 				return renderValue(ends[0]) + "-" + renderValue(ends[1])
 			}
+		case "concat":
+			var parts []json.RawMessage
+			_ = json.Unmarshal(x, &parts)
+			var out []string
+			for _, e := range parts {
+				out = append(out, renderValue(e))
+			}
+			return strings.Join(out, " . ")
 		case "&":
 			var ops []json.RawMessage
 			_ = json.Unmarshal(x, &ops)

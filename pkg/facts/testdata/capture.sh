@@ -100,3 +100,16 @@ ns5=ncc-$$; ip netns add "$ns5"
 ip netns exec "$ns5" nft -f nft-firewalld-like.nft
 ip netns exec "$ns5" sh -c 'nft -j list table inet netcheck_fw; nft -j list table ip nat2' > nft-tables-concat.json
 ip netns del "$ns5"
+
+# A drop rule behind a match the walker does not judge (a concatenation): reported as uncertain.
+ns6=ncx-$$; ip netns add "$ns6"
+ip netns exec "$ns6" nft -f - <<'NFT'
+table inet cc {
+	chain pod_fwd {
+		type filter hook forward priority 0; policy accept;
+		ip daddr . tcp dport { 198.19.0.1 . 80 } drop
+	}
+}
+NFT
+ip netns exec "$ns6" nft -j list ruleset > nft-concat-drop.json
+ip netns del "$ns6"
