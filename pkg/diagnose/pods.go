@@ -289,8 +289,8 @@ func mtuPaths(nodes []observe.Node, reach map[[2]string]pairReach) []Finding {
 	var ev []string
 	for _, p := range bad {
 		a := byName[p[0]]
-		ev = append(ev, fmt.Sprintf("pod@%s → pod on %s: small ping ok, full-size ping (%s MTU %d) %s", p[0], p[1],
-			a.Facts.PodDev, a.Facts.MTUs[a.Facts.PodDev], check(a.Pod.Checks, PeerMTUKey(p[1])).Outcome))
+		ev = append(ev, fmt.Sprintf("pod@%s → pod on %s: small ping ok, full-size ping (packets of the pod network's MTU, %d on %s) %s", p[0], p[1],
+			a.Facts.MTUs[a.Facts.PodDev], a.Facts.PodDev, check(a.Pod.Checks, PeerMTUKey(p[1])).Outcome))
 	}
 	up := map[string]int{}
 	for _, n := range nodes {
