@@ -2,9 +2,7 @@ package cmd
 
 import (
 	"context"
-	"net"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,10 +13,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
-	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
-	"github.com/netcheck/kubectl-netcheck/pkg/observe"
-	"github.com/netcheck/kubectl-netcheck/pkg/probe"
+	"github.com/netcheck/kubectl-netcheck/pkg/scenario"
 )
 
 // apiPath is what --path accepts: an absolute API path with a plain query,
@@ -35,7 +30,8 @@ type APIOptions struct {
 
 // NewCmdAPI builds the command.
 func NewCmdAPI(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &APIOptions{ServiceOptions: ServiceOptions{ProbeOptions: ProbeOptions{ConfigFlags: flags, IOStreams: streams}}}
+	o := &APIOptions{ServiceOptions: *NewServiceOptions(streams)}
+	o.ConfigFlags = flags
 	cmd := &cobra.Command{
 		Use:   "api",
 		Short: "Check that pods on every node reach the API server, and what a service account may do there",
@@ -64,7 +60,7 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 	cmd.Flags().StringVar(&o.SA, "service-account", "", "run the pod probe as this service account of the probe namespace and make one request with its token")
 	_ = cmd.RegisterFlagCompletionFunc("service-account", o.completeWith(listServiceAccounts))
 	cmd.Flags().StringVar(&o.Path, "path", "", "the request made with the token (default: list pods in the probe namespace)")
-	cmd.Flags().StringVar(&o.ClusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
+	cmd.Flags().StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "the cluster's DNS domain")
 	return cmd
 }
 
@@ -109,30 +105,19 @@ func (o *APIOptions) Run(parent context.Context) error {
 		}
 		// Forbidden to read service accounts: the pod creation will tell.
 	}
-	g, err := o.gather(ctx, o.httpsChecks)
+	sa := ""
+	if o.SA != "" {
+		sa = o.Namespace + "/" + o.SA
+	}
+	g, err := o.gather(ctx, func(s *scenario.Service) scenario.Scenario {
+		return &scenario.API{Service: s, Path: o.Path, ServiceAccount: sa}
+	})
 	if err != nil {
 		return err
 	}
-	in := diagnose.APIInput{ServiceInput: g.in, Path: o.Path}
 	targets := []string{g.desc}
-	if o.SA != "" {
-		in.ServiceAccount = o.Namespace + "/" + o.SA
-		targets = append(targets, "as "+in.ServiceAccount+": GET "+o.Path)
+	if sa != "" {
+		targets = append(targets, "as "+sa+": GET "+o.Path)
 	}
-	return o.finish("APICheck", "api", targets, g.sel, g.run, diagnose.API(in), start)
-}
-
-// httpsChecks adds, from the pod probe, GET /version through the ClusterIP
-// (TLS and an answer, whatever anonymous access allows) and the token request.
-func (o *APIOptions) httpsChecks(cfg *fanout.Config, in diagnose.ServiceInput) {
-	if in.Headless() {
-		return
-	}
-	base := "https://" + net.JoinHostPort(in.ClusterIP, strconv.Itoa(int(in.Port.Port)))
-	cfg.PodSpecs = append(cfg.PodSpecs, probe.Spec{Kind: observe.HTTP, ID: diagnose.APIVersionKey(base + "/version"),
-		Argv: probe.HTTPArgv(base+"/version", o.Timeout), Classify: probe.ClassifyHTTP})
-	if o.SA != "" {
-		cfg.PodSpecs = append(cfg.PodSpecs, probe.Spec{Kind: observe.HTTP, ID: diagnose.APITokenKey(base + o.Path),
-			Argv: probe.TokenHTTPArgv(base+o.Path, o.Timeout), Classify: probe.ClassifyHTTP})
-	}
+	return o.finish(g.sc, "api", targets, g.sel, g.run, start)
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -15,9 +14,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
-	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
-	"github.com/netcheck/kubectl-netcheck/pkg/observe"
-	"github.com/netcheck/kubectl-netcheck/pkg/probe"
+	"github.com/netcheck/kubectl-netcheck/pkg/scenario"
 	"github.com/netcheck/kubectl-netcheck/pkg/target"
 )
 
@@ -28,9 +25,15 @@ type DNSOptions struct {
 	DNSService string // namespace/name
 }
 
+// NewDNSOptions holds the command's defaults.
+func NewDNSOptions(streams genericiooptions.IOStreams) *DNSOptions {
+	return &DNSOptions{ProbeOptions: NewProbeOptions(streams), Name: "kubernetes.default.svc.cluster.local", DNSService: "kube-system/kube-dns"}
+}
+
 // NewCmdDNS builds the command.
 func NewCmdDNS(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &DNSOptions{ProbeOptions: ProbeOptions{ConfigFlags: flags, IOStreams: streams}}
+	o := NewDNSOptions(streams)
+	o.ConfigFlags = flags
 	cmd := &cobra.Command{
 		Use:   "dns",
 		Short: "Check cluster DNS end to end, from a pod on every node",
@@ -51,8 +54,8 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 		},
 	}
 	o.addFlags(cmd)
-	cmd.Flags().StringVar(&o.Name, "name", "kubernetes.default.svc.cluster.local", "the name every probe resolves (use your cluster domain)")
-	cmd.Flags().StringVar(&o.DNSService, "dns-service", "kube-system/kube-dns", "the cluster DNS Service, namespace/name")
+	cmd.Flags().StringVar(&o.Name, "name", o.Name, "the name every probe resolves (use your cluster domain)")
+	cmd.Flags().StringVar(&o.DNSService, "dns-service", o.DNSService, "the cluster DNS Service, namespace/name")
 	return cmd
 }
 
@@ -81,23 +84,7 @@ func (o *DNSOptions) servers(ctx context.Context) (string, []diagnose.DNSServer,
 	if err != nil {
 		return "", nil, apiError("list the DNS pods", err)
 	}
-	var out []diagnose.DNSServer
-	for _, p := range pods.Items {
-		s := diagnose.DNSServer{Name: p.Name, Node: p.Spec.NodeName, IP: p.Status.PodIP}
-		for _, c := range p.Status.Conditions {
-			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-				s.Ready = true
-			}
-		}
-		for _, cs := range p.Status.ContainerStatuses {
-			s.Restarts += cs.RestartCount
-			if cs.State.Waiting != nil {
-				s.Reason = cs.State.Waiting.Reason
-			}
-		}
-		out = append(out, s)
-	}
-	return svc.Spec.ClusterIP, out, nil
+	return svc.Spec.ClusterIP, scenario.DNSServers(pods.Items), nil
 }
 
 // Run probes and reports.
@@ -117,34 +104,10 @@ func (o *DNSOptions) Run(parent context.Context) error {
 	if err != nil {
 		return err
 	}
-	specs := []probe.Spec{{Kind: observe.ResolvConf, ID: diagnose.DNSResolvKey, Argv: probe.ResolvConfArgv(), Classify: probe.ClassifyResolvConf}}
-	if clusterIP != "" && clusterIP != corev1.ClusterIPNone {
-		specs = append(specs, probe.Spec{Kind: observe.DNS, ID: diagnose.DNSServiceKey(clusterIP), Argv: probe.DNSArgv(o.Name, clusterIP), Classify: probe.ClassifyDNS})
+	sc := scenario.DNS{In: in}
+	run, err := o.probe(ctx, sc, sel)
+	if err != nil {
+		return err
 	}
-	for _, s := range servers {
-		if s.Ready && s.IP != "" {
-			specs = append(specs, probe.Spec{Kind: observe.DNS, ID: diagnose.DNSPodKey(s.IP), Argv: probe.DNSArgv(o.Name, s.IP), Classify: probe.ClassifyDNS})
-		}
-	}
-	var run probeRun
-	if anyReady(servers) {
-		sample, _ := target.Parse(diagnose.SampleKey)
-		run, err = o.launchAndProbe(ctx, fanout.Config{Targets: []target.Target{sample}, ChecksOff: true, PodSpecs: specs}, sel)
-		if err != nil {
-			return err
-		}
-	} else {
-		run.Notes = append(run.Notes, "no DNS server is ready: no probe pod was started")
-	}
-	in.Nodes = run.Nodes
-	return o.finish("DNSCheck", "dns", []string{fmt.Sprintf("%s (%s) for %s", o.DNSService, clusterIP, o.Name)}, sel, run, diagnose.DNS(in), start)
-}
-
-func anyReady(s []diagnose.DNSServer) bool {
-	for _, x := range s {
-		if x.Ready {
-			return true
-		}
-	}
-	return false
+	return o.finish(sc, "dns", []string{fmt.Sprintf("%s (%s) for %s", o.DNSService, clusterIP, o.Name)}, sel, run, start)
 }

@@ -13,11 +13,10 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
-	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
 	"github.com/netcheck/kubectl-netcheck/pkg/launch"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 	"github.com/netcheck/kubectl-netcheck/pkg/plan"
+	"github.com/netcheck/kubectl-netcheck/pkg/scenario"
 	"github.com/netcheck/kubectl-netcheck/pkg/target"
 )
 
@@ -43,9 +42,15 @@ const externalExample = `  # Pods can't reach 192.168.2.x behind a static route,
   # Machine-readable
   kubectl netcheck external 10.20.0.0/16 -o json`
 
+// NewExternalOptions holds the command's defaults.
+func NewExternalOptions(streams genericiooptions.IOStreams) *ExternalOptions {
+	return &ExternalOptions{ProbeOptions: NewProbeOptions(streams)}
+}
+
 // NewCmdExternal builds the command.
 func NewCmdExternal(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &ExternalOptions{ProbeOptions: ProbeOptions{ConfigFlags: flags, IOStreams: streams}}
+	o := NewExternalOptions(streams)
+	o.ConfigFlags = flags
 	cmd := &cobra.Command{
 		Use:   "external TARGET...",
 		Short: "Can pods, and the nodes under them, reach an outside address? If not, why?",
@@ -105,7 +110,8 @@ func (o *ExternalOptions) Run(parent context.Context) error {
 	cluster := observe.Cluster{PodCIDRs: nodeCIDRs(sel.All), ServiceCIDRs: cidrs}
 	egress, policyNote := o.egressPolicies(ctx)
 
-	run, err := o.launchAndProbe(ctx, fanout.Config{Targets: o.targets, Port: o.Port}, sel)
+	sc := scenario.External{Targets: o.targets, Port: o.Port, Cluster: cluster, EgressPolicies: egress}
+	run, err := o.probe(ctx, sc, sel)
 	if err != nil {
 		return err
 	}
@@ -114,12 +120,7 @@ func (o *ExternalOptions) Run(parent context.Context) error {
 			run.Notes = append(run.Notes, n)
 		}
 	}
-	findings := diagnose.External(diagnose.ExternalInput{Targets: o.targets, Nodes: run.Nodes, Cluster: cluster, EgressPolicies: egress})
-	var inputs []string
-	for _, t := range o.targets {
-		inputs = append(inputs, t.Input)
-	}
-	return o.finish("ExternalCheck", "external", inputs, sel, run, findings, start)
+	return o.finish(sc, "external", sc.Inputs(), sel, run, start)
 }
 
 // serviceCIDRs reads the cluster's ServiceCIDR objects when the API has
@@ -157,19 +158,5 @@ func (o *ExternalOptions) egressPolicies(ctx context.Context) ([]string, string)
 		return nil, unreadNote("list networkpolicies in "+o.Namespace, "egress NetworkPolicies selecting the probe were not checked", err)
 	}
 	probeLabels := labels.Set{launch.LabelApp: launch.AppName, launch.LabelManaged: launch.AppName, launch.LabelRole: string(launch.RolePod)}
-	var out []string
-	for _, np := range list.Items {
-		egress := false
-		for _, t := range np.Spec.PolicyTypes {
-			if t == "Egress" {
-				egress = true
-			}
-		}
-		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
-		if !egress || err != nil || !sel.Matches(probeLabels) {
-			continue
-		}
-		out = append(out, np.Name)
-	}
-	return out, ""
+	return scenario.EgressPolicies(list.Items, probeLabels), ""
 }

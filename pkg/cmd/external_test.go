@@ -155,9 +155,9 @@ func runExternal(t *testing.T, ex *fakeExec, ctx context.Context, setup func(*fa
 	}
 	startKubelet(t, cs)
 	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
-	o := &ExternalOptions{ProbeOptions: ProbeOptions{IOStreams: streams,
-		Client: cs, Exec: ex, Namespace: "default", RunID: "test01", Progress: ptr.To(false),
-		Timeout: 3 * time.Second, StartTimeout: 10 * time.Second, Image: DefaultImage, Output: "json"}}
+	o := NewExternalOptions(streams)
+	o.Client, o.Exec, o.Namespace, o.RunID, o.Progress = cs, ex, "default", "test01", ptr.To(false)
+	o.StartTimeout, o.Output = 10*time.Second, "json"
 	o.Args = args[:1]
 	for i := 1; i+1 < len(args); i += 2 {
 		switch args[i] {

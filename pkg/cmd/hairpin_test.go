@@ -35,14 +35,14 @@ func TestServiceHairpinWithSizedClients(t *testing.T) {
 	ex := &fakeExec{t: t}
 	built := 0
 	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
-	o := &ServiceOptions{ProbeOptions: ProbeOptions{IOStreams: streams, Client: cs, Exec: ex, Namespace: "shop", RunID: "test01",
-		RESTConfig: &rest.Config{Host: "https://198.18.0.10:6443"},
-		NewClients: func(*rest.Config) (kubernetes.Interface, podexec.Execer, error) {
-			built++
-			return cs, runExec{ex}, nil // the run's own exec, told apart from the options'
-		},
-		Progress: ptr.To(false), Timeout: 3 * time.Second, StartTimeout: 10 * time.Second, Image: DefaultImage, Output: "json"},
-		Name: "web", ClusterDomain: "cluster.local", svcNamespace: "shop", Hairpin: true}
+	o := NewServiceOptions(streams)
+	o.Client, o.Exec, o.Namespace, o.RunID, o.Progress = cs, ex, "shop", "test01", ptr.To(false)
+	o.RESTConfig = &rest.Config{Host: "https://198.18.0.10:6443"}
+	o.NewClients = func(*rest.Config) (kubernetes.Interface, podexec.Execer, error) {
+		built++
+		return cs, runExec{ex}, nil // the run's own exec, told apart from the options'
+	}
+	o.StartTimeout, o.Output, o.Name, o.svcNamespace, o.Hairpin = 10*time.Second, "json", "web", "shop", true
 	if err := o.Validate(); err != nil {
 		t.Fatal(err)
 	}

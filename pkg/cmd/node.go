@@ -9,9 +9,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
-	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
-	"github.com/netcheck/kubectl-netcheck/pkg/target"
+	"github.com/netcheck/kubectl-netcheck/pkg/scenario"
 )
 
 // NodeOptions is `kubectl netcheck node`.
@@ -19,9 +17,15 @@ type NodeOptions struct {
 	ProbeOptions
 }
 
+// NewNodeOptions holds the command's defaults.
+func NewNodeOptions(streams genericiooptions.IOStreams) *NodeOptions {
+	return &NodeOptions{ProbeOptions: NewProbeOptions(streams)}
+}
+
 // NewCmdNode builds the command.
 func NewCmdNode(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &NodeOptions{ProbeOptions: ProbeOptions{ConfigFlags: flags, IOStreams: streams}}
+	o := NewNodeOptions(streams)
+	o.ConfigFlags = flags
 	cmd := &cobra.Command{
 		Use:   "node",
 		Short: "Check each node's own network settings that every pod depends on",
@@ -57,13 +61,9 @@ func (o *NodeOptions) Run(parent context.Context) error {
 	if err != nil {
 		return err
 	}
-	sample, err := target.Parse(diagnose.SampleKey)
+	run, err := o.probe(ctx, scenario.Node{}, sel)
 	if err != nil {
 		return err
 	}
-	run, err := o.launchAndProbe(ctx, fanout.Config{Targets: []target.Target{sample}, ChecksOff: true}, sel)
-	if err != nil {
-		return err
-	}
-	return o.finish("NodeCheck", "node", nil, sel, run, diagnose.Node(run.Nodes), start)
+	return o.finish(scenario.Node{}, "node", nil, sel, run, start)
 }

@@ -9,10 +9,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
-	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
-	"github.com/netcheck/kubectl-netcheck/pkg/observe"
-	"github.com/netcheck/kubectl-netcheck/pkg/probe"
+	"github.com/netcheck/kubectl-netcheck/pkg/scenario"
 )
 
 // PodsOptions is `kubectl netcheck pods`.
@@ -21,9 +18,15 @@ type PodsOptions struct {
 	Peers int
 }
 
+// NewPodsOptions holds the command's defaults.
+func NewPodsOptions(streams genericiooptions.IOStreams) *PodsOptions {
+	return &PodsOptions{ProbeOptions: NewProbeOptions(streams), Peers: 10}
+}
+
 // NewCmdPods builds the command.
 func NewCmdPods(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &PodsOptions{ProbeOptions: ProbeOptions{ConfigFlags: flags, IOStreams: streams}}
+	o := NewPodsOptions(streams)
+	o.ConfigFlags = flags
 	cmd := &cobra.Command{
 		Use:   "pods",
 		Short: "Check pod-to-pod traffic between every pair of nodes, as a matrix",
@@ -52,7 +55,7 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 		},
 	}
 	o.addFlags(cmd)
-	cmd.Flags().IntVar(&o.Peers, "peers", 10, "how many other nodes each node's pod checks (0 = all); each node is also checked by as many, so every node is covered")
+	cmd.Flags().IntVar(&o.Peers, "peers", o.Peers, "how many other nodes each node's pod checks (0 = all); each node is also checked by as many, so every node is covered")
 	return cmd
 }
 
@@ -76,23 +79,10 @@ func (o *PodsOptions) Run(parent context.Context) error {
 	if err != nil {
 		return err
 	}
-	nets := nodeNets(sel.All)
-	t := o.Timeout
-	peers := func(self string, ps []fanout.Peer) []probe.Spec {
-		var out []probe.Spec
-		for _, p := range fanout.RingPeers(self, ps, o.Peers) {
-			key := diagnose.PeerKey(p.Node)
-			out = append(out,
-				probe.Spec{Kind: observe.Ping, ID: key, Argv: probe.PingArgv(p.PodIP, t), Classify: probe.ClassifyPing},
-				probe.Spec{Kind: observe.TCP, ID: key, Argv: probe.TCPArgv(p.PodIP, diagnose.PeerPort, t), Classify: probe.ClassifyTCP},
-				probe.Spec{Kind: observe.Ping, ID: diagnose.PeerMTUKey(p.Node), Argv: probe.FullPingArgv(p.PodIP, t), Classify: probe.ClassifyPing})
-		}
-		return out
-	}
-	run, err := o.launchAndProbe(ctx, fanout.Config{Targets: podCIDRTargets(nets), ChecksOff: true, PeerSpecs: peers}, sel)
+	sc := scenario.Pods{Nets: scenario.NodeNets(sel.All), Peers: o.Peers, Timeout: o.Timeout}
+	run, err := o.probe(ctx, sc, sel)
 	if err != nil {
 		return err
 	}
-	findings := diagnose.Pods(diagnose.PodsInput{NodeNets: nets, Nodes: run.Nodes})
-	return o.finish("PodsCheck", "pods", []string{"pod-to-pod between every pair of nodes"}, sel, run, findings, start)
+	return o.finish(sc, "pods", []string{"pod-to-pod between every pair of nodes"}, sel, run, start)
 }

@@ -4,12 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -32,6 +28,7 @@ import (
 	"github.com/netcheck/kubectl-netcheck/pkg/plan"
 	"github.com/netcheck/kubectl-netcheck/pkg/podexec"
 	"github.com/netcheck/kubectl-netcheck/pkg/report"
+	"github.com/netcheck/kubectl-netcheck/pkg/scenario"
 )
 
 // DefaultImage is the probe image. Any image with a busybox that has
@@ -76,20 +73,27 @@ type ProbeOptions struct {
 	cleanupCtx context.Context
 }
 
+// NewProbeOptions holds the defaults of the shared flags.
+func NewProbeOptions(streams genericiooptions.IOStreams) ProbeOptions {
+	return ProbeOptions{IOStreams: streams, Timeout: 3 * time.Second, StartTimeout: 60 * time.Second,
+		Image: DefaultImage, Output: "table"}
+}
+
+// addFlags binds the shared flags; their defaults are the options' values.
 func (o *ProbeOptions) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringArrayVar(&o.Nodes, "node", nil, "probe only this node (repeatable)")
 	f.StringVarP(&o.Selector, "selector", "l", "", "probe only nodes matching this label selector")
 	f.IntVar(&o.MaxNodes, "max-nodes", 0, "probe at most N nodes, one per zone first (0 = all)")
 	f.BoolVar(&o.SkipTainted, "skip-tainted", false, "skip nodes with NoSchedule/NoExecute taints or cordoned (default: probe them, tolerating taints)")
-	f.DurationVar(&o.Timeout, "timeout", 3*time.Second, "timeout of each probe (ping, connect, HTTP)")
-	f.DurationVar(&o.StartTimeout, "start-timeout", 60*time.Second, "how long to wait for the probe pods to start")
+	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "timeout of each probe (ping, connect, HTTP)")
+	f.DurationVar(&o.StartTimeout, "start-timeout", o.StartTimeout, "how long to wait for the probe pods to start")
 	f.IntVar(&o.Concurrency, "concurrency", 0, "nodes probed at once (0 = all)")
-	f.StringVar(&o.Image, "image", DefaultImage, "image of the probe pods (busybox)")
+	f.StringVar(&o.Image, "image", o.Image, "image of the probe pods (busybox)")
 	f.StringVar(&o.NodeImage, "node-image", "", "image of the node probe (default: --image)")
 	f.StringVar(&o.ProbeNamespace, "probe-namespace", "", "namespace to create probe pods in (default: the current namespace)")
 	f.BoolVar(&o.Keep, "keep", false, "leave the probe pods running for manual digging (they still expire server-side)")
-	f.StringVarP(&o.Output, "output", "o", "table", "output format: table, wide, json or yaml")
+	f.StringVarP(&o.Output, "output", "o", o.Output, "output format: table, wide, json or yaml")
 	_ = cmd.RegisterFlagCompletionFunc("node", o.completeWith(listNodes))
 	f.Float32Var(&o.QPS, "qps", 0, "client-side API requests per second (0 = sized to the node count, so the fan-out is not throttled)")
 	f.IntVar(&o.Burst, "burst", 0, "client-side API request burst (0 = sized to the node count)")
@@ -239,50 +243,20 @@ type probeRun struct {
 	Notes    []string
 }
 
-// signalContext is cancelled by SIGINT/SIGTERM, so every wait unwinds and
-// the deferred cleanup runs.
-func signalContext(parent context.Context) (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
-}
-
-// watchSignals: the first SIGINT/SIGTERM cancels the run, whose deferred
-// cleanup then deletes the pods under the second context; a second signal
-// cancels that one too, for a user who will not wait (the pods then end at
-// their activeDeadlineSeconds).
-func watchSignals(parent context.Context, errOut io.Writer) (run, cleanup context.Context, stop func()) {
-	run, cancelRun := context.WithCancel(parent)
-	cleanup, cancelCleanup := context.WithCancel(context.Background())
-	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() {
-		for n := 0; ; n++ {
-			select {
-			case <-done:
-				return
-			case <-ch:
-				if n == 0 {
-					fmt.Fprintln(errOut, "interrupted: removing probe pods (Ctrl-C again to skip)")
-					cancelRun()
-					continue
-				}
-				fmt.Fprintln(errOut, "skipping cleanup: leftover pods end at their deadline; `kubectl netcheck cleanup` removes them")
-				cancelCleanup()
-				return
-			}
-		}
-	}()
-	return run, cleanup, func() {
-		signal.Stop(ch)
-		close(done)
-		cancelRun()
-		cancelCleanup()
+// probe runs a scenario's plan on the selected nodes, or none when the
+// scenario says its objects alone answer (the note says so).
+func (o *ProbeOptions) probe(ctx context.Context, sc scenario.Scenario, sel plan.Selected) (probeRun, error) {
+	p, skip := sc.Plan()
+	if skip != "" {
+		return probeRun{Selected: sel, Notes: []string{skip}}, nil
 	}
+	return o.launchAndProbe(ctx, p, sel)
 }
 
 // launchAndProbe runs the fan-out over the selected nodes and always
 // cleans up after itself, whatever happened.
-func (o *ProbeOptions) launchAndProbe(ctx context.Context, cfg fanout.Config, sel plan.Selected) (run probeRun, err error) {
+func (o *ProbeOptions) launchAndProbe(ctx context.Context, p fanout.Plan, sel plan.Selected) (run probeRun, err error) {
+	cfg := fanout.Config{Plan: p}
 	client, exec, err := o.sizedClients(len(sel.Nodes))
 	if err != nil {
 		return run, cannotRun("cannot build a client: %v", err)
@@ -325,7 +299,7 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, cfg fanout.Config, se
 		return run, cannotRun("%v", err)
 	}
 	if adm.NodeProbeRefused != "" {
-		cfg.NodeSideOff = fmt.Sprintf("not run: namespace %q refuses privileged pods (%s)", o.Namespace, adm.NodeProbeRefused)
+		cfg.Sides = fanout.Sides{PodOnly: true, Why: fmt.Sprintf("not run: namespace %q refuses privileged pods (%s)", o.Namespace, adm.NodeProbeRefused)}
 		run.Notes = append(run.Notes, fmt.Sprintf("node-side checks and node facts were not run: PodSecurity in namespace %q refuses the privileged node probe. "+
 			"For the full diagnosis use --probe-namespace with a namespace labelled pod-security.kubernetes.io/enforce=privileged", o.Namespace))
 		fmt.Fprintln(o.ErrOut, "warning: "+run.Notes[len(run.Notes)-1])
@@ -360,16 +334,6 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, cfg fanout.Config, se
 		return run, cannotRun("no node could be probed:\n  %s", strings.Join(msgs, "\n  "))
 	}
 	return run, nil
-}
-
-func progressPrinter(w io.Writer) func(node, step string) {
-	var mu sync.Mutex
-	start := time.Now()
-	return func(node, step string) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(w, "%5.1fs  %s: %s\n", time.Since(start).Seconds(), node, step)
-	}
 }
 
 // sizedClients are the run's clients, with the client-side rate limit
@@ -412,13 +376,15 @@ func nodeCIDRs(nodes []corev1.Node) []string {
 	return out
 }
 
-// finish prints the report and maps the findings to the exit code.
-func (o *ProbeOptions) finish(kind, command string, targets []string, sel plan.Selected, run probeRun, findings []diagnose.Finding, start time.Time) error {
+// finish judges what the run saw, prints the report and maps the findings
+// to the exit code.
+func (o *ProbeOptions) finish(sc scenario.Scenario, command string, targets []string, sel plan.Selected, run probeRun, start time.Time) error {
+	findings := sc.Diagnose(run.Nodes)
 	if findings == nil {
 		findings = []diagnose.Finding{}
 	}
 	res := report.Result{
-		APIVersion: report.APIVersion, Kind: kind, Command: command, Targets: targets,
+		APIVersion: report.APIVersion, Kind: sc.Kind(), Command: command, Targets: targets,
 		Namespace: o.Namespace, RunID: o.RunID, Nodes: run.Nodes,
 		Skipped: sel.Skipped, Sampled: sel.Sampled, Findings: findings,
 		Healthy:    !diagnose.HasProblems(findings),
@@ -427,7 +393,7 @@ func (o *ProbeOptions) finish(kind, command string, targets []string, sel plan.S
 		Cleanup:    run.Cleanup,
 		Notes:      run.Notes,
 	}
-	if err := report.Print(o.Out, res, o.Output); err != nil {
+	if err := report.Print(o.Out, res, o.Output, scenario.LayoutOf(res.Kind)); err != nil {
 		return cannotRun("%v", err)
 	}
 	if !res.Healthy {

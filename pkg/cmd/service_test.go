@@ -16,7 +16,6 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/utils/ptr"
 
-	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
 	"github.com/netcheck/kubectl-netcheck/pkg/report"
 )
 
@@ -64,9 +63,9 @@ func runService(t *testing.T, name string, objs ...runtime.Object) (run, report.
 	cs := fake.NewClientset(objs...)
 	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
 	ex := &fakeExec{t: t}
-	o := &ServiceOptions{ProbeOptions: ProbeOptions{IOStreams: streams, Client: cs, Exec: ex, Namespace: "shop", RunID: "test01",
-		Progress: ptr.To(false), Timeout: 3 * time.Second, StartTimeout: 10 * time.Second, Image: DefaultImage, Output: "json"},
-		Name: name, ClusterDomain: "cluster.local", svcNamespace: "shop"}
+	o := NewServiceOptions(streams)
+	o.Client, o.Exec, o.Namespace, o.RunID, o.Progress = cs, ex, "shop", "test01", ptr.To(false)
+	o.StartTimeout, o.Output, o.Name, o.svcNamespace = 10*time.Second, "json", name, "shop"
 	err := o.Validate()
 	if err == nil {
 		err = o.Run(context.Background())
@@ -140,53 +139,5 @@ func TestServiceStatic(t *testing.T) {
 				t.Fatalf("output lacks %q:\n%s", tc.text, got)
 			}
 		})
-	}
-}
-
-func TestServiceReadsSlicesAndPorts(t *testing.T) {
-	svc := shopService(map[string]string{"app": "web"}, intstr.FromString("http"))
-	pod := webPod("web-a", "nc-node1", "10.244.1.9", true)
-	b := backend(*pod, svc.Spec.Ports[0])
-	if b.TargetPort != 8080 || !b.Ready || len(b.Declared) != 1 || b.Declared[0] != "http:8080/TCP" {
-		t.Fatalf("backend %+v", b)
-	}
-	eps := endpoints([]discoveryv1.EndpointSlice{*webSlice(true, false, true)}, svc.Spec.Ports[0])
-	if len(eps) != 3 || !eps[0].Ready || eps[1].Ready || eps[0].Port != 8080 || eps[0].Pod != "web-a" {
-		t.Fatalf("endpoints %+v", eps)
-	}
-	other := corev1.ServicePort{Name: "metrics", Port: 9090}
-	if got := endpoints([]discoveryv1.EndpointSlice{*webSlice(true)}, other); len(got) != 0 {
-		t.Fatalf("a slice without the port gives no endpoint for it: %+v", got)
-	}
-	// One per node first, then the rest, bounded.
-	many := []diagnose.Endpoint{{IP: "a", Node: "n1", Ready: true}, {IP: "b", Node: "n1", Ready: true}, {IP: "c", Node: "n2", Ready: true}, {IP: "d", Node: "n3", Ready: false}}
-	s := sampleEndpoints(many, 2)
-	if len(s) != 2 || s[0].IP != "a" || s[1].IP != "c" {
-		t.Fatalf("sample %+v", s)
-	}
-	if _, _, err := pickPort(svc, "grpc"); err == nil || !strings.Contains(err.Error(), "it has: 80 (http)") {
-		t.Fatalf("unknown --port: %v", err)
-	}
-}
-
-func TestServiceReadsExternalAddresses(t *testing.T) {
-	svc := shopService(map[string]string{"app": "web"}, intstr.FromString("http"))
-	svc.Spec.ExternalIPs = []string{"198.18.0.200", "not-an-ip"}
-	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "203.0.113.7"}, {Hostname: "lb.example"}}
-	o := &ServiceOptions{ProbeOptions: ProbeOptions{Client: fake.NewClientset(svc)}, ClusterDomain: "cluster.local"}
-	in, _, err := o.read(context.Background(), svc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Join(in.ExternalIPs, ",") != "198.18.0.200,203.0.113.7" {
-		t.Fatalf("external addresses %v: IPs only, from spec.externalIPs and the load balancer", in.ExternalIPs)
-	}
-	cfg := o.config(in)
-	vips := map[string]bool{}
-	for _, v := range cfg.VIPs {
-		vips[v.Key()] = true
-	}
-	if !vips["198.18.0.200:80/tcp"] || !vips["203.0.113.7:80/tcp"] || !vips["10.96.7.7:80/tcp"] {
-		t.Fatalf("proxy rules asked for %v", vips)
 	}
 }

@@ -39,7 +39,7 @@ var (
 	natMissing = observe.Verdict{Result: observe.No, Action: "no MASQUERADE/SNAT rule matches"}
 	natUnknown = observe.Verdict{Result: observe.Unknown, Action: "no MASQUERADE/SNAT rule matches", Uncertain: []string{"-A cali-nat-outgoing -m set --match-set cali40masq-ipam-pools src -j MASQUERADE   (cannot judge: set --match-set)"}}
 	fwdOK      = observe.Verdict{Result: observe.Yes, Action: "policy ACCEPT"}
-	fwdDrop    = observe.Verdict{Result: observe.No, Action: "policy DROP"}
+	fwdDrop    = observe.Verdict{Result: observe.No, Action: "policy DROP", Policy: true}
 	// As facts.Nftables judges the firewalld-like table of facts/testdata.
 	fwdNftDrop = observe.Verdict{Result: observe.No, Action: "drop", Datapath: "nftables", Hook: "nftables forward hook",
 		Rules: []string{`table inet netcheck_fw chain filter_FORWARD_POLICIES handle 8: iifname "cni0" ip daddr @ext_nets counter drop comment "netcheck-e2e fault"`},

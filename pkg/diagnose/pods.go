@@ -180,7 +180,7 @@ func isolated(n observe.Node, ran []observe.Node, pairs [][2]string, evidence ma
 			f.Evidence = append(f.Evidence, verdictEvidence(n.Name, "filter FORWARD", tf.Forward)...)
 			// Between pods, new flows arrive too: accept both directions.
 			f.Fix, f.Candidates = facts.FixerFor(tf.Forward.Datapath).AllowForward(tf.Forward, cidr, true), nil
-			if len(f.Fix) > 0 && strings.HasPrefix(tf.Forward.Action, "policy") {
+			if len(f.Fix) > 0 && tf.Forward.Policy {
 				f.Fix[0] += "   # on " + n.Name
 			}
 			return f

@@ -67,9 +67,9 @@ func TestPodsDiagnosis(t *testing.T) {
 				lose(in, o, "n2")
 			}
 			for j := range in.Nodes[1].Facts.Targets {
-				in.Nodes[1].Facts.Targets[j].Forward = observe.Verdict{Result: observe.No, Action: "policy DROP"}
+				in.Nodes[1].Facts.Targets[j].Forward = observe.Verdict{Result: observe.No, Action: "policy DROP", Policy: true}
 			}
-		}, CauseForwardDrop, "n2", "iptables -I FORWARD -s 10.244.2.0/24 -j ACCEPT"},
+		}, CauseForwardDrop, "n2", "iptables -I FORWARD -s 10.244.2.0/24 -j ACCEPT   # on n2"},
 		{"ip_forward off on n3 isolates it", func(in *PodsInput) {
 			for _, o := range []string{"n1", "n2"} {
 				lose(in, "n3", o)

@@ -89,6 +89,9 @@ func TestForwardVerdicts(t *testing.T) {
 			if v.Result != tt.want || (tt.action != "" && v.Action != tt.action) {
 				t.Fatalf("Forward = %+v, want %s %q", v, tt.want, tt.action)
 			}
+			if byPolicy := strings.HasPrefix(tt.action, "policy "); tt.action != "" && v.Policy != byPolicy {
+				t.Fatalf("Forward = %+v: Policy should be %v", v, byPolicy)
+			}
 		})
 	}
 }

@@ -37,7 +37,7 @@ func (ip Iptables) NAT(p Packet) observe.Verdict {
 // makes the answer unknown.
 func (ip Iptables) Forward(p Packet) observe.Verdict {
 	d := ip.Rules.Walk("filter", "FORWARD", p)
-	v := observe.Verdict{Result: observe.Yes, Action: d.Target, Uncertain: d.Uncertain, Datapath: ip.Name()}
+	v := observe.Verdict{Result: observe.Yes, Action: d.Target, Uncertain: d.Uncertain, Datapath: ip.Name(), Policy: d.Rule == ""}
 	if d.Rule != "" {
 		v.Rules = []string{d.Rule}
 	}

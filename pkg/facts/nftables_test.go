@@ -95,7 +95,7 @@ func TestNftablesPolicyDrop(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := Forward([]Datapath{nf}, pkt("198.19.0.1"))
-	if v.Result != observe.No || v.Action != "policy drop" || v.Rule == nil || v.Rule.Handle != 0 || v.Rule.Chain != "pod_fwd" {
+	if v.Result != observe.No || v.Action != "policy drop" || !v.Policy || v.Rule == nil || v.Rule.Handle != 0 || v.Rule.Chain != "pod_fwd" {
 		t.Fatalf("verdict %+v", v)
 	}
 	fix := strings.Join(FixerFor(v.Datapath).AllowForward(v, "10.244.1.0/24", false), "\n")

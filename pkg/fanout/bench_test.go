@@ -634,13 +634,13 @@ func runOnce(tb testing.TB, s sim, n int, out outputs, peers ...int) result {
 	c.createdAt.Store(start.UnixNano())
 	l.Start(ctx)
 	cfg := fanout.Config{
-		Launcher: l, Exec: &fakeExec{c: c, out: out}, Targets: targets,
+		Launcher: l, Exec: &fakeExec{c: c, out: out}, Plan: fanout.Plan{Reach: targets},
 		ProbeTimeout: 3 * time.Second, StartTimeout: 60 * time.Second, Progress: progress,
 	}
 	if len(peers) > 0 && peers[0] > 0 {
 		k := peers[0]
-		cfg.ChecksOff = true
-		cfg.PeerSpecs = func(self string, ps []fanout.Peer) []probe.Spec {
+		cfg.Plan = fanout.Plan{Consider: targets}
+		cfg.Plan.PeerSpecs = func(self string, ps []fanout.Peer) []probe.Spec {
 			var specs []probe.Spec
 			for _, p := range fanout.RingPeers(self, ps, k) {
 				specs = append(specs,

@@ -23,22 +23,36 @@ import (
 	"github.com/netcheck/kubectl-netcheck/pkg/target"
 )
 
-// Config is one run.
+// Config is one run: the scenario's plan and the run's plumbing.
 type Config struct {
 	Launcher     *launch.Launcher
 	Exec         podexec.Execer
-	Targets      []target.Target
-	Port         int // extra TCP port for IP/CIDR targets; 0 = ping only
+	Plan         Plan
+	Sides        Sides
 	ProbeTimeout time.Duration
 	StartTimeout time.Duration
 	Concurrency  int
 	// Progress, when set, is told each node's steps (for a terminal display).
 	Progress func(node, step string)
-	// PodSpecs are extra checks run from the pod probe only (e.g. DNS
-	// queries to given servers), whatever ChecksOff says.
+
+	roster *roster
+}
+
+// Plan is what every node's trip runs, decided by a scenario.
+type Plan struct {
+	// Reach are contacted from both sides (ping, TCP, HTTP; names are
+	// resolved first); their route, FORWARD and NAT decisions are read
+	// from the node, and the pod's flows witnessed in conntrack.
+	Reach []target.Target
+	// Port is also TCP-connected on Reach's address targets (0 = ping only).
+	Port int
+	// Consider are addresses whose node facts are read and that are never
+	// contacted: a node's podCIDR, a documentation address.
+	Consider []target.Target
+	// PodSpecs are more checks from the pod probe (e.g. DNS queries).
 	PodSpecs []probe.Spec
-	// NodeSpecs, when set, gives extra checks run from each node's node
-	// probe (e.g. a NodePort on that node's own address).
+	// NodeSpecs, when set, gives more checks from each node's node probe
+	// (e.g. a NodePort on that node's own address).
 	NodeSpecs func(n corev1.Node) []probe.Spec
 	// VIPs are Service addresses looked up in each node's proxy rules.
 	VIPs []facts.VIP
@@ -46,14 +60,14 @@ type Config struct {
 	// other nodes' pod probes; they start once every pod probe is up (or
 	// failed), so every node is probed at once whatever Concurrency says.
 	PeerSpecs func(self string, peers []Peer) []probe.Spec
+}
 
-	roster *roster
-	// ChecksOff runs no reachability check of the Targets: only the node facts are read
-	// (for the Targets' addresses, which are then never contacted).
-	ChecksOff bool
-	// NodeSideOff, when set, says why no node probe is launched (admission
-	// refuses privileged pods): the pod side runs alone.
-	NodeSideOff string
+// Sides says which probes each node gets.
+type Sides struct {
+	// PodOnly: no node probe is launched; Why says why (admission refuses
+	// privileged pods) and stands in each node's node-side error.
+	PodOnly bool
+	Why     string
 }
 
 // Timing records where the time went, for the report and the benchmark.
@@ -79,10 +93,10 @@ func Run(ctx context.Context, cfg Config, nodes []corev1.Node) ([]observe.Node, 
 	out := make([]observe.Node, len(nodes))
 	g, gctx := errgroup.WithContext(ctx)
 	limit := cfg.Concurrency
-	if limit <= 0 || cfg.PeerSpecs != nil {
+	if limit <= 0 || cfg.Plan.PeerSpecs != nil {
 		limit = len(nodes)
 	}
-	if cfg.PeerSpecs != nil {
+	if cfg.Plan.PeerSpecs != nil {
 		cfg.roster = newRoster(len(nodes))
 	}
 	g.SetLimit(limit)
@@ -142,7 +156,7 @@ func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, onReady fu
 		cfg.progress(n.Name, "reading node facts")
 		named := t.factsOfNames(factsCtx)
 		t.flowWitness(factsCtx)
-		t.obs.Facts = probe.Assemble(t.raw, t.obs.Pod.IP, n.Spec.PodCIDRs, append(t.literal, named...), cfg.VIPs)
+		t.obs.Facts = probe.Assemble(t.raw, t.obs.Pod.IP, n.Spec.PodCIDRs, append(t.literal, named...), cfg.Plan.VIPs)
 	}
 	cfg.progress(n.Name, "done")
 	return t.obs, nil
@@ -175,8 +189,8 @@ func (t *trip) start(ctx context.Context, idx int) (stop bool, fatal error) {
 	}()
 	go func() {
 		defer wg.Done()
-		if cfg.NodeSideOff != "" {
-			t.nodeErr = errors.New(cfg.NodeSideOff)
+		if cfg.Sides.PodOnly {
+			t.nodeErr = errors.New(cfg.Sides.Why)
 			return
 		}
 		if t.nodeErr = cfg.Launcher.Create(startCtx, nodePod); t.nodeErr == nil {
@@ -190,7 +204,7 @@ func (t *trip) start(ctx context.Context, idx int) (stop bool, fatal error) {
 			return true, e
 		}
 	}
-	if t.podErr != nil && (t.nodeErr != nil || cfg.NodeSideOff != "") {
+	if t.podErr != nil && t.nodeErr != nil {
 		t.obs.Err = t.podErr.Error()
 		if t.nodeErr.Error() != t.podErr.Error() {
 			t.obs.Err += "; " + t.nodeErr.Error()
@@ -228,10 +242,10 @@ func (t *trip) checksAndStaticFacts(ctx, factsCtx context.Context) {
 	go func() {
 		defer wg.Done()
 		if t.podErr == nil {
-			specs := cfg.PodSpecs
-			if cfg.PeerSpecs != nil {
+			specs := append(reachSpecs(cfg), cfg.Plan.PodSpecs...)
+			if cfg.Plan.PeerSpecs != nil {
 				waitCtx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
-				specs = append(append([]probe.Spec(nil), specs...), cfg.PeerSpecs(t.n.Name, cfg.roster.wait(waitCtx))...)
+				specs = append(specs, cfg.Plan.PeerSpecs(t.n.Name, cfg.roster.wait(waitCtx))...)
 				cancel()
 			}
 			t.obs.Pod.Checks = runChecks(ctx, cfg, ns, t.obs.Pod.Pod, specs)
@@ -240,11 +254,11 @@ func (t *trip) checksAndStaticFacts(ctx, factsCtx context.Context) {
 	go func() {
 		defer wg.Done()
 		if t.nodeErr == nil {
-			var extra []probe.Spec
-			if cfg.NodeSpecs != nil {
-				extra = cfg.NodeSpecs(t.n)
+			specs := reachSpecs(cfg)
+			if cfg.Plan.NodeSpecs != nil {
+				specs = append(specs, cfg.Plan.NodeSpecs(t.n)...)
 			}
-			t.obs.Host.Checks = runChecks(ctx, cfg, ns, t.obs.Host.Pod, extra)
+			t.obs.Host.Checks = runChecks(ctx, cfg, ns, t.obs.Host.Pod, specs)
 		}
 	}()
 	wg.Wait()
@@ -268,20 +282,22 @@ func (t *trip) factsOfNames(factsCtx context.Context) []probe.FactTarget {
 // flowWitness reads the pod's conntrack entries, after the checks made
 // their flows.
 func (t *trip) flowWitness(factsCtx context.Context) {
-	if !t.cfg.ChecksOff {
+	if len(t.cfg.Plan.Reach) > 0 {
 		t.gather.Conntrack(factsCtx, t.obs.Pod.IP, &t.raw)
 	}
 }
 
-// runChecks runs every target's checks in one probe pod, concurrently.
-func runChecks(ctx context.Context, cfg Config, ns, pod string, extra []probe.Spec) []observe.Check {
+// reachSpecs are the checks of the Reach targets, the same from both sides.
+func reachSpecs(cfg Config) []probe.Spec {
 	var specs []probe.Spec
-	if !cfg.ChecksOff {
-		for _, t := range cfg.Targets {
-			specs = append(specs, probe.SpecsFor(t, observe.TargetID(t.Key()), cfg.Port, cfg.ProbeTimeout)...)
-		}
+	for _, t := range cfg.Plan.Reach {
+		specs = append(specs, probe.SpecsFor(t, observe.TargetID(t.Key()), cfg.Plan.Port, cfg.ProbeTimeout)...)
 	}
-	specs = append(specs, extra...)
+	return specs
+}
+
+// runChecks runs the checks in one probe pod, concurrently.
+func runChecks(ctx context.Context, cfg Config, ns, pod string, specs []probe.Spec) []observe.Check {
 	if len(specs) == 0 {
 		return nil
 	}
@@ -315,7 +331,7 @@ func runChecks(ctx context.Context, cfg Config, ns, pod string, extra []probe.Sp
 // and names as the node (or else the pod) resolved them. With
 // literalOnly the names are left for later, when the checks have run.
 func factTargets(cfg Config, obs observe.Node, literalOnly bool) (literal, named []probe.FactTarget) {
-	for _, t := range cfg.Targets {
+	for _, t := range append(append([]target.Target(nil), cfg.Plan.Reach...), cfg.Plan.Consider...) {
 		key := t.Key()
 		addr := t.Addr
 		isName := !addr.IsValid()
@@ -333,7 +349,7 @@ func factTargets(cfg Config, obs observe.Node, literalOnly bool) (literal, named
 			continue
 		}
 		ft := probe.FactTarget{Key: key, Addr: addr, Proto: "icmp"}
-		if p := portOf(t, cfg.Port); p != 0 {
+		if p := portOf(t, cfg.Plan.Port); p != 0 {
 			ft.Proto, ft.Port = "tcp", p
 		}
 		if isName {

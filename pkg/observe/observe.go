@@ -98,6 +98,9 @@ type Verdict struct {
 	Result Tri `json:"result"` // for NAT: masqueraded?  for FORWARD: accepted?
 	// Action is what decided: "MASQUERADE", "SNAT", "ACCEPT", "DROP", "REJECT", "policy DROP", "no rule".
 	Action string `json:"action,omitempty"`
+	// Policy: no rule decided; the chain's policy did (a fix then inserts
+	// a rule rather than deleting one).
+	Policy bool `json:"policy,omitempty"`
 	// Rules are the rule lines that decided or were uncertain, quoted as evidence.
 	Rules []string `json:"rules,omitempty"`
 	// Uncertain lists matches the evaluator could not judge (ipsets, marks of other flows...).

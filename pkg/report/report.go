@@ -42,8 +42,15 @@ type Result struct {
 	Notes []string `json:"notes,omitempty"`
 }
 
-// Print writes r in format: "" or "table", "wide", "json", "yaml".
-func Print(w io.Writer, r Result, format string) error {
+// Layout draws one kind of result as a table; every scenario has its own.
+type Layout interface {
+	Table(w io.Writer, r Result, wide bool)
+	// Healthy is the line printed when nothing was found.
+	Healthy(r Result) string
+}
+
+// Print writes r in format: "" or "table", "wide" (drawn by l), "json", "yaml".
+func Print(w io.Writer, r Result, format string, l Layout) error {
 	switch format {
 	case "json":
 		b, err := json.MarshalIndent(r, "", "  ")
@@ -60,26 +67,15 @@ func Print(w io.Writer, r Result, format string) error {
 		_, err = w.Write(b)
 		return err
 	case "", "table", "wide":
-		switch r.Kind {
-		case "NodeCheck":
-			printNodeTable(w, r)
-		case "DNSCheck":
-			printDNSTable(w, r)
-		case "ServiceCheck", "APICheck":
-			printServiceTable(w, r, format == "wide")
-		case "PodsCheck":
-			printPodsMatrix(w, r)
-		default:
-			printTable(w, r, format == "wide")
-		}
-		printFindings(w, r, format == "wide")
+		l.Table(w, r, format == "wide")
+		printFindings(w, r, l, format == "wide")
 		return nil
 	}
 	return fmt.Errorf("unknown output format %q: use table, wide, json or yaml", format)
 }
 
-// cell is what a side's check of a kind shows.
-func cell(checks []observe.Check, id observe.CheckID, kinds ...observe.CheckKind) string {
+// Cell is what a side's check of a kind shows.
+func Cell(checks []observe.Check, id observe.CheckID, kinds ...observe.CheckKind) string {
 	for _, c := range checks {
 		if c.ID != id {
 			continue
@@ -105,7 +101,8 @@ func cell(checks []observe.Check, id observe.CheckID, kinds ...observe.CheckKind
 	return "-"
 }
 
-func routeCell(n observe.Node, key string, side observe.Side) string {
+// RouteCell is the route a side's packets to key take.
+func RouteCell(n observe.Node, key string, side observe.Side) string {
 	for _, f := range n.Facts.Targets {
 		if f.Target != key {
 			continue
@@ -130,7 +127,8 @@ func routeCell(n observe.Node, key string, side observe.Side) string {
 	return "-"
 }
 
-func sideResult(checks []observe.Check, id observe.CheckID, err string) string {
+// SideResult sums up one side's checks of a target.
+func SideResult(checks []observe.Check, id observe.CheckID, err string) string {
 	if err != "" {
 		return "NOT RUN"
 	}
@@ -165,9 +163,9 @@ func sideResult(checks []observe.Check, id observe.CheckID, err string) string {
 	return "FAIL"
 }
 
-// newTable is the kubectl-like borderless table; flush writes it without
+// NewTable is the kubectl-like borderless table; flush writes it without
 // the padding tablewriter leaves at line ends (it gets in grep's and diff's way).
-func newTable(header []string) (*tablewriter.Table, func(io.Writer)) {
+func NewTable(header []string) (*tablewriter.Table, func(io.Writer)) {
 	var buf bytes.Buffer
 	t := tablewriter.NewWriter(&buf)
 	t.SetHeader(header)
@@ -190,148 +188,15 @@ func newTable(header []string) (*tablewriter.Table, func(io.Writer)) {
 	}
 }
 
-func tri(v observe.Tri) string {
+// Tri shows a three-valued fact.
+func Tri(v observe.Tri) string {
 	if v == "" {
 		return "?"
 	}
 	return string(v)
 }
 
-func printNodeTable(w io.Writer, r Result) {
-	t, flush := newTable([]string{"NODE", "IP_FORWARD", "BRIDGE-NF", "FORWARD", "MASQUERADE", "CONNTRACK", "MTU POD/UPLINK", "SELINUX"})
-	for _, n := range r.Nodes {
-		if n.Err != "" || n.Host.Err != "" {
-			t.Append([]string{n.Name, "-", "-", "-", "-", "-", "-", "ERROR"})
-			continue
-		}
-		f := n.Facts
-		fwd, masq, mtu := "?", "?", "-"
-		for _, tf := range f.Targets {
-			fwd, masq = tri(tf.Forward.Result), tri(tf.NAT.Result)
-			if tf.Forward.Action != "" {
-				fwd += " (" + tf.Forward.Action + ")"
-			}
-			if p, u := f.MTUs[f.PodDev], f.MTUs[tf.NodeRoute.Dev]; p > 0 && u > 0 {
-				mtu = fmt.Sprintf("%s %d / %s %d", f.PodDev, p, tf.NodeRoute.Dev, u)
-			}
-		}
-		ct := "-"
-		if f.ConntrackMax > 0 {
-			ct = fmt.Sprintf("%d/%d", f.ConntrackCount, f.ConntrackMax)
-		}
-		se := f.SELinux
-		if se == "" {
-			se = "-"
-		}
-		t.Append([]string{n.Name, tri(f.IPForward), tri(f.BridgeNF), fwd, masq, ct, mtu, se})
-	}
-	flush(w)
-}
-
-// printDNSTable: one row per node, one column per DNS query of the pod probe.
-func printDNSTable(w io.Writer, r Result) {
-	var keys []observe.CheckID
-	seen := map[observe.CheckID]bool{}
-	for _, n := range r.Nodes {
-		for _, c := range n.Pod.Checks {
-			if c.Kind == observe.DNS && !seen[c.ID] {
-				seen[c.ID] = true
-				keys = append(keys, c.ID)
-			}
-		}
-	}
-	header := []string{"NODE", "RESOLV.CONF NAMESERVERS"}
-	for _, k := range keys {
-		header = append(header, strings.ToUpper(k.String()))
-	}
-	t, flush := newTable(header)
-	for _, n := range r.Nodes {
-		row := []string{n.Name, "-"}
-		if n.Err != "" || n.Pod.Err != "" {
-			row[1] = "ERROR"
-		}
-		for _, c := range n.Pod.Checks {
-			if c.Kind == observe.ResolvConf {
-				row[1] = strings.Join(c.Resolved, ",")
-			}
-		}
-		for _, k := range keys {
-			row = append(row, cell(n.Pod.Checks, k, observe.DNS))
-		}
-		t.Append(row)
-	}
-	flush(w)
-}
-
-func printTable(w io.Writer, r Result, wide bool) {
-	keys := targetKeys(r)
-	multi := len(keys) > 1
-	header := []string{"NODE", "FROM", "PING", "TCP/HTTP", "DNS", "ROUTE", "RESULT"}
-	if multi {
-		header = append([]string{"TARGET"}, header...)
-	}
-	if wide {
-		header = append(header, "PROBE POD", "IP")
-	}
-	t, flush := newTable(header)
-	defer flush(w)
-	for _, key := range keys {
-		for _, n := range r.Nodes {
-			if n.Err != "" {
-				row := []string{n.Name, "-", "-", "-", "-", "-", "ERROR"}
-				if multi {
-					row = append([]string{key.String()}, row...)
-				}
-				if wide {
-					row = append(row, "-", "-")
-				}
-				t.Append(row)
-				continue
-			}
-			for _, side := range []struct {
-				name observe.Side
-				res  observe.SideResult
-			}{{observe.SidePod, n.Pod}, {observe.SideNode, n.Host}} {
-				row := []string{n.Name, string(side.name),
-					cell(side.res.Checks, key, observe.Ping),
-					cell(side.res.Checks, key, observe.TCP, observe.HTTP),
-					cell(side.res.Checks, key, observe.DNS),
-					routeCell(n, key.Addr, side.name),
-					sideResult(side.res.Checks, key, side.res.Err)}
-				if multi {
-					row = append([]string{key.String()}, row...)
-				}
-				if wide {
-					row = append(row, side.res.Pod, side.res.IP)
-				}
-				t.Append(row)
-			}
-		}
-	}
-}
-
-func targetKeys(r Result) []observe.CheckID {
-	var keys []observe.CheckID
-	seen := map[observe.CheckID]bool{}
-	for _, n := range r.Nodes {
-		for _, side := range [][]observe.Check{n.Pod.Checks, n.Host.Checks} {
-			for _, c := range side {
-				if c.ID.Role == observe.RoleTarget && !seen[c.ID] {
-					seen[c.ID] = true
-					keys = append(keys, c.ID)
-				}
-			}
-		}
-	}
-	if len(keys) == 0 {
-		for _, t := range r.Targets {
-			keys = append(keys, observe.TargetID(t))
-		}
-	}
-	return keys
-}
-
-func printFindings(w io.Writer, r Result, wide bool) {
+func printFindings(w io.Writer, r Result, l Layout, wide bool) {
 	fmt.Fprintln(w)
 	for _, s := range r.Skipped {
 		fmt.Fprintf(w, "skipped node %s: %s\n", s.Node, s.Reason)
@@ -343,24 +208,7 @@ func printFindings(w io.Writer, r Result, wide bool) {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	if len(r.Findings) == 0 {
-		switch r.Kind {
-		case "NodeCheck":
-			fmt.Fprintf(w, "No problems found in the nodes' network settings.\n")
-		case "DNSCheck":
-			fmt.Fprintf(w, "No problems found: cluster DNS answers pods on every node.\n")
-		case "APICheck":
-			fmt.Fprintf(w, "No problems found: pods on every node reach the API server.\n")
-		case "PodsCheck":
-			fmt.Fprintf(w, "No problems found: every node's pods reach every other node's pods.\n")
-		case "ServiceCheck":
-			if len(r.Nodes) > 0 {
-				fmt.Fprintf(w, "No problems found: the Service answers pods on every node.\n")
-			} else {
-				fmt.Fprintf(w, "No problems found in the Service's objects.\n")
-			}
-		default:
-			fmt.Fprintf(w, "No problems found: pods and nodes reach every target.\n")
-		}
+		fmt.Fprintln(w, l.Healthy(r))
 	}
 	for i, f := range r.Findings {
 		if i > 0 {

@@ -2,61 +2,60 @@ package report
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 )
 
-func render(t *testing.T, r Result, format string) string {
-	t.Helper()
+type testLayout struct{}
+
+func (testLayout) Table(w io.Writer, r Result, _ bool) { fmt.Fprintf(w, "TABLE %d nodes\n", len(r.Nodes)) }
+func (testLayout) Healthy(Result) string               { return "all good" }
+
+func TestPrintFindings(t *testing.T) {
+	var ev []string
+	for i := range 10 {
+		ev = append(ev, fmt.Sprintf("line %d", i))
+	}
+	r := Result{Nodes: []observe.Node{{Name: "n1", Facts: observe.NodeFacts{Tools: []string{"host iptables-nft"}}}},
+		Findings: []diagnose.Finding{{Severity: diagnose.Error, Cause: "forward-drop", Nodes: []string{"n1"}, Target: "192.0.2.1",
+			Summary: "dropped", Evidence: ev, Fix: []string{"iptables -I FORWARD 1 -s 10.244.0.0/16 -j ACCEPT"}}}}
 	var b bytes.Buffer
-	if err := Print(&b, r, format); err != nil {
+	if err := Print(&b, r, "table", testLayout{}); err != nil {
 		t.Fatal(err)
 	}
-	return b.String()
-}
+	want := `TABLE 1 nodes
 
-func TestServiceTable(t *testing.T) {
-	n := observe.Node{Name: "n1", Pod: observe.SideResult{Pod: "netcheck-pod-abc-0", IP: "10.244.1.9", Checks: []observe.Check{
-		{Kind: observe.DNS, ID: observe.NewCheckID(observe.RoleServiceDNS, "web.shop.svc.cluster.local", 0), Outcome: observe.OK, Resolved: []string{"10.96.7.7"}, Detail: "10.96.7.7"},
-		{Kind: observe.TCP, ID: observe.NewCheckID(observe.RoleClusterIP, "10.96.7.7", 80), Outcome: observe.Timeout, Detail: "timed out"},
-		{Kind: observe.TCP, ID: observe.NewCheckID(observe.RoleEndpoint, "10.244.1.2", 8080), Outcome: observe.OK},
-		{Kind: observe.TCP, ID: observe.NewCheckID(observe.RoleEndpoint, "10.244.2.2", 8080), Outcome: observe.Timeout},
-	}}, Host: observe.SideResult{Checks: []observe.Check{{Kind: observe.TCP, ID: observe.NewCheckID(observe.RoleNodePort, "198.18.0.11", 30080), Outcome: observe.OK}}},
-		Facts: observe.NodeFacts{KubeProxy: &observe.KubeProxy{Mode: "none", Services: []observe.ServiceRules{{Programmed: observe.No}}}}}
-	r := Result{Kind: "ServiceCheck", Nodes: []observe.Node{n}, Healthy: true}
-	out := render(t, r, "wide")
-	for _, want := range []string{
-		"n1    10.96.7.7  timeout     1/2 ok (10.244.2.2:8080 timeout)  ok        none (no kube-proxy rules)  netcheck-pod-abc-0  10.244.1.9",
-		"No problems found: the Service answers pods on every node.",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("service table lacks %q:\n%s", want, out)
-		}
+ERROR forward-drop on n1 → 192.0.2.1
+  dropped
+  evidence:
+    line 0
+    line 1
+    line 2
+    line 3
+    line 4
+    line 5
+    line 6
+    line 7
+    … 2 more (-o wide or -o json for all)
+  fix:
+    iptables -I FORWARD 1 -s 10.244.0.0/16 -j ACCEPT
+node facts (n1) read with: host iptables-nft
+`
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
 	}
-	if strings.Contains(render(t, r, "table"), "PROBE POD") {
-		t.Error("the probe pod columns are for -o wide only")
+	b.Reset()
+	r.Findings = nil
+	_ = Print(&b, r, "wide", testLayout{})
+	if !strings.Contains(b.String(), "\nall good\n") {
+		t.Errorf("the layout's healthy line is printed when nothing was found:\n%s", b.String())
 	}
-}
-
-func TestPodsMatrix(t *testing.T) {
-	peer := func(to string, ping, tcp observe.Outcome) []observe.Check {
-		return []observe.Check{{Kind: observe.Ping, ID: observe.NewCheckID(observe.RolePeer, "", 0).Concerning(to), Outcome: ping, Latency: 300 * time.Microsecond},
-			{Kind: observe.TCP, ID: observe.NewCheckID(observe.RolePeer, "", 0).Concerning(to), Outcome: tcp}}
-	}
-	a := observe.Node{Name: "a", Pod: observe.SideResult{Checks: peer("b", observe.OK, observe.Refused)}}
-	b := observe.Node{Name: "b", Pod: observe.SideResult{Checks: peer("a", observe.Timeout, observe.Timeout)}}
-	c := observe.Node{Name: "c", Err: "image cannot be pulled"}
-	out := render(t, Result{Kind: "PodsCheck", Nodes: []observe.Node{a, b, c}}, "table")
-	lines := strings.Split(out, "\n")
-	if !strings.HasPrefix(lines[0], "FROM \\ TO  a") {
-		t.Fatalf("header: %q", lines[0])
-	}
-	for i, want := range []string{"a          -                          ok 300µs  not run", "b          ping timeout, tcp timeout  -         not run", "c          ERROR                      ERROR     -"} {
-		if lines[i+1] != want {
-			t.Errorf("row %d = %q, want %q (a refusal proves the path: it reads ok)", i+1, lines[i+1], want)
-		}
+	if err := Print(&b, r, "xml", testLayout{}); err == nil {
+		t.Error("an unknown format is an error")
 	}
 }

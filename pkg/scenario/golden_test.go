@@ -1,4 +1,4 @@
-package report
+package scenario
 
 import (
 	"encoding/json"
@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/report"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -14,7 +16,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden from the curr
 // TestGolden renders every command's report, as the plugin printed it on the
 // lab cluster (-o json, testdata/*.json), as table, wide table and json,
 // and diffs each with its golden file. A change to what users read shows
-// up here; regenerate with: go test ./pkg/report -run TestGolden -update
+// up here; regenerate with: go test ./pkg/scenario -run TestGolden -update
 func TestGolden(t *testing.T) {
 	inputs, err := filepath.Glob("testdata/*.json")
 	if err != nil || len(inputs) == 0 {
@@ -25,7 +27,7 @@ func TestGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var r Result
+		var r report.Result
 		if err := json.Unmarshal(b, &r); err != nil {
 			t.Fatalf("%s: %v", in, err)
 		}
@@ -44,7 +46,7 @@ func TestGolden(t *testing.T) {
 					t.Fatalf("%v (run with -update to create it)", err)
 				}
 				if got != string(want) {
-					t.Errorf("%s differs from the golden file; if the change is meant, run go test ./pkg/report -run TestGolden -update\n--- got\n%s", name, got)
+					t.Errorf("%s differs from the golden file; if the change is meant, run go test ./pkg/scenario -run TestGolden -update\n--- got\n%s", name, got)
 				}
 			})
 		}

@@ -1,15 +1,22 @@
-package report
+package scenario
 
 import (
 	"io"
 	"strings"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+	"github.com/netcheck/kubectl-netcheck/pkg/report"
 )
 
-// printPodsMatrix: a row per source node, a column per destination node;
-// each cell is what the pod on the row's node saw of the pod on the column's.
-func printPodsMatrix(w io.Writer, r Result) {
+type podsLayout struct{}
+
+func (podsLayout) Healthy(report.Result) string {
+	return "No problems found: every node's pods reach every other node's pods."
+}
+
+// Table: a row per source node, a column per destination node; each cell
+// is what the pod on the row's node saw of the pod on the column's.
+func (podsLayout) Table(w io.Writer, r report.Result, _ bool) {
 	if len(r.Nodes) == 0 {
 		return
 	}
@@ -17,7 +24,7 @@ func printPodsMatrix(w io.Writer, r Result) {
 	for _, n := range r.Nodes {
 		header = append(header, n.Name)
 	}
-	t, flush := newTable(header)
+	t, flush := report.NewTable(header)
 	for _, from := range r.Nodes {
 		row := []string{from.Name}
 		for _, to := range r.Nodes {
@@ -36,6 +43,7 @@ func peerCell(from observe.Node, to string) string {
 		return "ERROR"
 	}
 	var ping, tcp, full string
+	pingOK, tcpOK := false, false
 	for _, c := range from.Pod.Checks {
 		if c.ID.Role == observe.RolePeerMTU && c.ID.Of == to && c.Outcome.Failed() {
 			full = ", full-size " + string(c.Outcome) // small packets pass, large ones do not
@@ -45,13 +53,14 @@ func peerCell(from observe.Node, to string) string {
 		}
 		switch c.Kind {
 		case observe.Ping:
-			ping = cell(from.Pod.Checks, c.ID, observe.Ping)
-			if c.Outcome != observe.OK {
+			ping, pingOK = report.Cell(from.Pod.Checks, c.ID, observe.Ping), c.Outcome == observe.OK
+			if !pingOK {
 				ping = "ping " + string(c.Outcome)
 			}
 		case observe.TCP:
-			tcp = "tcp ok"
-			if c.Outcome != observe.OK && c.Outcome != observe.Refused {
+			// Refused is an answer: the peer's pod is there.
+			tcp, tcpOK = "tcp ok", c.Outcome == observe.OK || c.Outcome == observe.Refused
+			if !tcpOK {
 				tcp = "tcp " + string(c.Outcome)
 			}
 		}
@@ -59,7 +68,7 @@ func peerCell(from observe.Node, to string) string {
 	switch {
 	case ping == "" && tcp == "":
 		return "not run"
-	case strings.HasPrefix(ping, "ok") && tcp == "tcp ok":
+	case pingOK && tcpOK:
 		return ping + full
 	}
 	return strings.TrimSpace(ping+", "+tcp) + full

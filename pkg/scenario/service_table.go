@@ -1,4 +1,4 @@
-package report
+package scenario
 
 import (
 	"fmt"
@@ -8,16 +8,31 @@ import (
 	"strings"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+	"github.com/netcheck/kubectl-netcheck/pkg/report"
 )
 
-// printServiceTable: one row per node — the name, the ClusterIP and the
-// endpoints from the node's pods, the NodePort from the node itself, and
-// the node's proxy rules for the Service.
-func printServiceTable(w io.Writer, r Result, wide bool) {
+// serviceLayout draws service and api reports (api: no NodePort; TLS
+// and the service account's request instead).
+type serviceLayout struct{ api bool }
+
+func (l serviceLayout) Healthy(r report.Result) string {
+	switch {
+	case l.api:
+		return "No problems found: pods on every node reach the API server."
+	case len(r.Nodes) > 0:
+		return "No problems found: the Service answers pods on every node."
+	}
+	return "No problems found in the Service's objects."
+}
+
+// Table: one row per node — the name, the ClusterIP and the endpoints
+// from the node's pods, the NodePort from the node itself, and the node's
+// proxy rules for the Service.
+func (l serviceLayout) Table(w io.Writer, r report.Result, wide bool) {
 	if len(r.Nodes) == 0 {
 		return
 	}
-	api := r.Kind == "APICheck"
+	api := l.api
 	header := []string{"NODE", "DNS", "CLUSTER-IP", "ENDPOINTS", "NODEPORT", "PROXY RULES"}
 	if api {
 		// The API server has no NodePort; TLS and the token request take its place.
@@ -26,7 +41,7 @@ func printServiceTable(w io.Writer, r Result, wide bool) {
 	if wide {
 		header = append(header, "PROBE POD", "IP")
 	}
-	t, flush := newTable(header)
+	t, flush := report.NewTable(header)
 	for _, n := range r.Nodes {
 		if n.Err != "" || n.Pod.Err != "" {
 			row := make([]string, len(header))
@@ -59,7 +74,7 @@ func printServiceTable(w io.Writer, r Result, wide bool) {
 func first(checks []observe.Check, role observe.Role) string {
 	for _, c := range checks {
 		if c.ID.Role == role {
-			return cell(checks, c.ID, c.Kind)
+			return report.Cell(checks, c.ID, c.Kind)
 		}
 	}
 	return "-"
@@ -68,7 +83,7 @@ func first(checks []observe.Check, role observe.Role) string {
 func dnsCell(checks []observe.Check) string {
 	for _, c := range checks {
 		if c.Kind == observe.DNS {
-			return cell(checks, c.ID, c.Kind)
+			return report.Cell(checks, c.ID, c.Kind)
 		}
 	}
 	return "-"

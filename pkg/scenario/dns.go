@@ -1,0 +1,131 @@
+package scenario
+
+import (
+	"io"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
+	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+	"github.com/netcheck/kubectl-netcheck/pkg/probe"
+	"github.com/netcheck/kubectl-netcheck/pkg/report"
+	"github.com/netcheck/kubectl-netcheck/pkg/target"
+)
+
+// KindDNS is the report of `dns`.
+const KindDNS = "DNSCheck"
+
+// DNS is `kubectl netcheck dns`: from a pod on every node, its
+// resolv.conf, one lookup through the DNS Service and one sent to each
+// ready DNS pod directly; the node facts for the sample outside flow.
+//
+// Requires: the DNS Service and its pods (read by the command); the pod
+// probe for the lookups, the node probe for the facts.
+type DNS struct {
+	In diagnose.DNSInput
+}
+
+// Kind implements Scenario.
+func (DNS) Kind() string { return KindDNS }
+
+// Plan implements Scenario.
+func (s DNS) Plan() (fanout.Plan, string) {
+	if !anyReady(s.In.Servers) {
+		return fanout.Plan{}, "no DNS server is ready: no probe pod was started"
+	}
+	specs := []probe.Spec{{Kind: observe.ResolvConf, ID: diagnose.DNSResolvKey, Argv: probe.ResolvConfArgv(), Classify: probe.ClassifyResolvConf}}
+	if ip := s.In.ClusterIP; ip != "" && ip != corev1.ClusterIPNone {
+		specs = append(specs, probe.Spec{Kind: observe.DNS, ID: diagnose.DNSServiceKey(ip), Argv: probe.DNSArgv(s.In.Name, ip), Classify: probe.ClassifyDNS})
+	}
+	for _, srv := range s.In.Servers {
+		if srv.Ready && srv.IP != "" {
+			specs = append(specs, probe.Spec{Kind: observe.DNS, ID: diagnose.DNSPodKey(srv.IP), Argv: probe.DNSArgv(s.In.Name, srv.IP), Classify: probe.ClassifyDNS})
+		}
+	}
+	sample, _ := target.Parse(diagnose.SampleKey)
+	return fanout.Plan{Consider: []target.Target{sample}, PodSpecs: specs}, ""
+}
+
+// Diagnose implements Scenario.
+func (s DNS) Diagnose(nodes []observe.Node) []diagnose.Finding {
+	in := s.In
+	in.Nodes = nodes
+	return diagnose.DNS(in)
+}
+
+// DNSServers describes the DNS Service's pods.
+func DNSServers(pods []corev1.Pod) []diagnose.DNSServer {
+	var out []diagnose.DNSServer
+	for _, p := range pods {
+		s := diagnose.DNSServer{Name: p.Name, Node: p.Spec.NodeName, IP: p.Status.PodIP, Ready: podReady(p)}
+		for _, cs := range p.Status.ContainerStatuses {
+			s.Restarts += cs.RestartCount
+			if cs.State.Waiting != nil {
+				s.Reason = cs.State.Waiting.Reason
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func podReady(p corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+func anyReady(s []diagnose.DNSServer) bool {
+	for _, x := range s {
+		if x.Ready {
+			return true
+		}
+	}
+	return false
+}
+
+type dnsLayout struct{}
+
+func (dnsLayout) Healthy(report.Result) string {
+	return "No problems found: cluster DNS answers pods on every node."
+}
+
+// Table: one row per node, one column per DNS query of the pod probe.
+func (dnsLayout) Table(w io.Writer, r report.Result, _ bool) {
+	var keys []observe.CheckID
+	seen := map[observe.CheckID]bool{}
+	for _, n := range r.Nodes {
+		for _, c := range n.Pod.Checks {
+			if c.Kind == observe.DNS && !seen[c.ID] {
+				seen[c.ID] = true
+				keys = append(keys, c.ID)
+			}
+		}
+	}
+	header := []string{"NODE", "RESOLV.CONF NAMESERVERS"}
+	for _, k := range keys {
+		header = append(header, strings.ToUpper(k.String()))
+	}
+	t, flush := report.NewTable(header)
+	for _, n := range r.Nodes {
+		row := []string{n.Name, "-"}
+		if n.Err != "" || n.Pod.Err != "" {
+			row[1] = "ERROR"
+		}
+		for _, c := range n.Pod.Checks {
+			if c.Kind == observe.ResolvConf {
+				row[1] = strings.Join(c.Resolved, ",")
+			}
+		}
+		for _, k := range keys {
+			row = append(row, report.Cell(n.Pod.Checks, k, observe.DNS))
+		}
+		t.Append(row)
+	}
+	flush(w)
+}

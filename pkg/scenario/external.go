@@ -1,0 +1,149 @@
+package scenario
+
+import (
+	"io"
+
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
+	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+	"github.com/netcheck/kubectl-netcheck/pkg/report"
+	"github.com/netcheck/kubectl-netcheck/pkg/target"
+)
+
+// KindExternal is the report of `external`.
+const KindExternal = "ExternalCheck"
+
+// External is `kubectl netcheck external TARGET...`: addresses outside
+// the cluster, reached from a pod and from the node on every node.
+//
+// Requires: both probes; the cluster's pod and Service CIDRs and the
+// egress NetworkPolicies selecting the probe (read by the command).
+type External struct {
+	Targets        []target.Target
+	Port           int
+	Cluster        observe.Cluster
+	EgressPolicies []string
+}
+
+// Kind implements Scenario.
+func (External) Kind() string { return KindExternal }
+
+// Plan reaches every target from both sides.
+func (s External) Plan() (fanout.Plan, string) {
+	return fanout.Plan{Reach: s.Targets, Port: s.Port}, ""
+}
+
+// Diagnose implements Scenario.
+func (s External) Diagnose(nodes []observe.Node) []diagnose.Finding {
+	return diagnose.External(diagnose.ExternalInput{Targets: s.Targets, Nodes: nodes, Cluster: s.Cluster, EgressPolicies: s.EgressPolicies})
+}
+
+// Inputs are the targets as the user typed them, for the report.
+func (s External) Inputs() []string {
+	var out []string
+	for _, t := range s.Targets {
+		out = append(out, t.Input)
+	}
+	return out
+}
+
+// EgressPolicies names the policies that select a pod with these labels
+// and restrict its egress.
+func EgressPolicies(policies []networkingv1.NetworkPolicy, podLabels labels.Set) []string {
+	var out []string
+	for _, np := range policies {
+		egress := false
+		for _, t := range np.Spec.PolicyTypes {
+			if t == networkingv1.PolicyTypeEgress {
+				egress = true
+			}
+		}
+		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+		if !egress || err != nil || !sel.Matches(podLabels) {
+			continue
+		}
+		out = append(out, np.Name)
+	}
+	return out
+}
+
+type externalLayout struct{}
+
+func (externalLayout) Healthy(report.Result) string {
+	return "No problems found: pods and nodes reach every target."
+}
+
+// Table: a row per node and side (per target when there are several).
+func (externalLayout) Table(w io.Writer, r report.Result, wide bool) {
+	keys := targetKeys(r)
+	multi := len(keys) > 1
+	header := []string{"NODE", "FROM", "PING", "TCP/HTTP", "DNS", "ROUTE", "RESULT"}
+	if multi {
+		header = append([]string{"TARGET"}, header...)
+	}
+	if wide {
+		header = append(header, "PROBE POD", "IP")
+	}
+	t, flush := report.NewTable(header)
+	defer flush(w)
+	for _, key := range keys {
+		for _, n := range r.Nodes {
+			if n.Err != "" {
+				row := []string{n.Name, "-", "-", "-", "-", "-", "ERROR"}
+				if multi {
+					row = append([]string{key.String()}, row...)
+				}
+				if wide {
+					row = append(row, "-", "-")
+				}
+				t.Append(row)
+				continue
+			}
+			for _, side := range []struct {
+				name observe.Side
+				res  observe.SideResult
+			}{{observe.SidePod, n.Pod}, {observe.SideNode, n.Host}} {
+				row := []string{n.Name, string(side.name),
+					report.Cell(side.res.Checks, key, observe.Ping),
+					report.Cell(side.res.Checks, key, observe.TCP, observe.HTTP),
+					report.Cell(side.res.Checks, key, observe.DNS),
+					report.RouteCell(n, key.Addr, side.name),
+					report.SideResult(side.res.Checks, key, side.res.Err)}
+				if multi {
+					row = append([]string{key.String()}, row...)
+				}
+				if wide {
+					row = append(row, side.res.Pod, side.res.IP)
+				}
+				t.Append(row)
+			}
+		}
+	}
+}
+
+// targetKeys are the targets the checks name, in their order (the report's
+// own list when no check ran).
+func targetKeys(r report.Result) []observe.CheckID {
+	var keys []observe.CheckID
+	seen := map[observe.CheckID]bool{}
+	for _, n := range r.Nodes {
+		for _, side := range [][]observe.Check{n.Pod.Checks, n.Host.Checks} {
+			for _, c := range side {
+				if c.ID.Role == observe.RoleTarget && !seen[c.ID] {
+					seen[c.ID] = true
+					keys = append(keys, c.ID)
+				}
+			}
+		}
+	}
+	if len(keys) == 0 {
+		for _, t := range r.Targets {
+			keys = append(keys, observe.TargetID(t))
+		}
+	}
+	return keys
+}

@@ -1,0 +1,122 @@
+package scenario
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
+	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
+	"github.com/netcheck/kubectl-netcheck/pkg/probe"
+	"github.com/netcheck/kubectl-netcheck/pkg/target"
+)
+
+func specIDs(specs []probe.Spec) []string {
+	var out []string
+	for _, s := range specs {
+		out = append(out, string(s.Kind)+" "+s.ID.String())
+	}
+	return out
+}
+
+// Every scenario's kind has its layout in the registry, once.
+func TestRegistry(t *testing.T) {
+	scenarios := []Scenario{Node{}, External{}, DNS{}, &Service{}, &API{Service: &Service{}}, Pods{}}
+	seen := map[string]bool{}
+	for _, e := range Registry {
+		if seen[e.Kind] || seen[e.Command] {
+			t.Errorf("registered twice: %+v", e)
+		}
+		seen[e.Kind], seen[e.Command] = true, true
+	}
+	for _, s := range scenarios {
+		if !seen[s.Kind()] {
+			t.Errorf("%T's kind %q has no registry entry", s, s.Kind())
+		}
+	}
+	if len(Registry) != len(scenarios) {
+		t.Errorf("%d registry entries for %d scenarios", len(Registry), len(scenarios))
+	}
+}
+
+func TestNodePlanReadsFactsOnly(t *testing.T) {
+	p, skip := Node{}.Plan()
+	sample, _ := target.Parse(diagnose.SampleKey)
+	if d := cmp.Diff(fanout.Plan{Consider: []target.Target{sample}}, p, cmp.Comparer(func(a, b target.Target) bool { return a.Key() == b.Key() })); d != "" || skip != "" {
+		t.Errorf("node plan (-want +got):\n%s skip %q", d, skip)
+	}
+}
+
+func TestDNSServersAndPlan(t *testing.T) {
+	ready := corev1.PodStatus{PodIP: "10.244.1.3", Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
+	crashing := corev1.PodStatus{PodIP: "10.244.2.3", ContainerStatuses: []corev1.ContainerStatus{{RestartCount: 7,
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}}}
+	servers := DNSServers([]corev1.Pod{
+		{ObjectMeta: metav1.ObjectMeta{Name: "coredns-a"}, Spec: corev1.PodSpec{NodeName: "n1"}, Status: ready},
+		{ObjectMeta: metav1.ObjectMeta{Name: "coredns-b"}, Spec: corev1.PodSpec{NodeName: "n2"}, Status: crashing},
+	})
+	want := []diagnose.DNSServer{{Name: "coredns-a", Node: "n1", IP: "10.244.1.3", Ready: true},
+		{Name: "coredns-b", Node: "n2", IP: "10.244.2.3", Restarts: 7, Reason: "CrashLoopBackOff"}}
+	if d := cmp.Diff(want, servers); d != "" {
+		t.Fatalf("servers (-want +got):\n%s", d)
+	}
+	in := diagnose.DNSInput{ClusterIP: "10.96.0.10", Name: "kubernetes.default.svc.cluster.local", Servers: servers}
+	p, skip := DNS{In: in}.Plan()
+	if skip != "" {
+		t.Fatal(skip)
+	}
+	// The crashing server is not asked; the ready one and the Service are.
+	if d := cmp.Diff([]string{"resolv.conf resolv.conf", "dns service 10.96.0.10", "dns pod 10.244.1.3"}, specIDs(p.PodSpecs)); d != "" {
+		t.Errorf("dns checks (-want +got):\n%s", d)
+	}
+	if len(p.Reach) != 0 || len(p.Consider) != 1 {
+		t.Errorf("dns reaches nothing but its servers: %+v", p)
+	}
+	in.Servers = servers[1:]
+	if _, skip := (DNS{In: in}).Plan(); skip != "no DNS server is ready: no probe pod was started" {
+		t.Errorf("no ready server: skip %q", skip)
+	}
+}
+
+func TestPodsPlanRing(t *testing.T) {
+	p, _ := Pods{Peers: 1, Timeout: time.Second, Nets: []diagnose.NodeNet{{Name: "a", PodCIDRs: []string{"10.244.0.0/24"}}}}.Plan()
+	got := specIDs(p.PeerSpecs("a", []fanout.Peer{{Node: "a", PodIP: "10.244.0.5"}, {Node: "b", PodIP: "10.244.1.5"}, {Node: "c", PodIP: "10.244.2.5"}}))
+	if d := cmp.Diff([]string{"ping pod on b", "tcp pod on b", "ping pod on b (full-size)"}, got); d != "" {
+		t.Errorf("one peer, the next in the ring (-want +got):\n%s", d)
+	}
+	if len(p.Consider) != 1 || p.Consider[0].Key() != "10.244.0.1" {
+		t.Errorf("facts for the podCIDRs: %v", p.Consider)
+	}
+}
+
+func TestAPIPlan(t *testing.T) {
+	svc := &Service{In: diagnose.ServiceInput{Namespace: "default", Name: "kubernetes", ClusterIP: "10.96.0.1",
+		Port: diagnose.ServicePort{Name: "https", Protocol: "tcp", Port: 443}, Endpoints: []diagnose.Endpoint{{IP: "198.18.0.10", Port: 6443, Ready: true}}}}
+	p, _ := (&API{Service: svc, Path: "/api/v1/namespaces/x/pods", ServiceAccount: "x/web"}).Plan()
+	got := specIDs(p.PodSpecs)
+	want := []string{"http https https://10.96.0.1:443/version", "http as-sa https://10.96.0.1:443/api/v1/namespaces/x/pods"}
+	if d := cmp.Diff(want, got[len(got)-2:]); d != "" {
+		t.Errorf("HTTPS checks after the Service's (-want +got):\n%s", d)
+	}
+}
+
+func TestEgressPolicies(t *testing.T) {
+	np := func(name string, sel map[string]string, types ...networkingv1.PolicyType) networkingv1.NetworkPolicy {
+		return networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: networkingv1.NetworkPolicySpec{PodSelector: metav1.LabelSelector{MatchLabels: sel}, PolicyTypes: types}}
+	}
+	got := EgressPolicies([]networkingv1.NetworkPolicy{
+		np("deny-all", nil, networkingv1.PolicyTypeEgress),
+		np("ingress-only", nil, networkingv1.PolicyTypeIngress),
+		np("other-app", map[string]string{"app": "db"}, networkingv1.PolicyTypeEgress),
+		np("probe", map[string]string{"app.kubernetes.io/name": "kubectl-netcheck"}, networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress),
+	}, labels.Set{"app.kubernetes.io/name": "kubectl-netcheck"})
+	if d := cmp.Diff([]string{"deny-all", "probe"}, got); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+}

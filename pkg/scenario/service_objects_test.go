@@ -1,0 +1,165 @@
+package scenario
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
+	"github.com/netcheck/kubectl-netcheck/pkg/probe"
+)
+
+func webService() *corev1.Service {
+	return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, ClusterIP: "10.96.7.7", Selector: map[string]string{"app": "web"},
+			ExternalIPs: []string{"198.18.0.200", "not-an-ip"},
+			Ports: []corev1.ServicePort{
+				{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromString("http"), NodePort: 30080},
+				{Name: "metrics", Protocol: corev1.ProtocolUDP, Port: 9090, TargetPort: intstr.FromInt32(9090)},
+			}},
+		Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "203.0.113.7"}, {Hostname: "lb.example"}}}}}
+}
+
+func TestServiceInput(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+		in         diagnose.ServiceInput
+		notes      []string
+		err        string
+	}{
+		{name: "first port by default", in: diagnose.ServiceInput{Namespace: "shop", Name: "web", Type: "NodePort", ClusterIP: "10.96.7.7",
+			Selector: map[string]string{"app": "web"}, Domain: "cluster.local",
+			ExternalIPs: []string{"198.18.0.200", "203.0.113.7"}, // IPs only, spec's then the load balancer's
+			Port:        diagnose.ServicePort{Name: "http", Protocol: "tcp", Port: 80, TargetPort: "http", NodePort: 30080}},
+			notes: []string{"the Service has 2 ports; checked 80 (http) (choose with --port)"}},
+		{name: "a UDP port by name", want: "metrics", in: diagnose.ServiceInput{Namespace: "shop", Name: "web", Type: "NodePort", ClusterIP: "10.96.7.7",
+			Selector: map[string]string{"app": "web"}, Domain: "cluster.local", ExternalIPs: []string{"198.18.0.200", "203.0.113.7"},
+			Port: diagnose.ServicePort{Name: "metrics", Protocol: "udp", Port: 9090, TargetPort: "9090", Index: 1}},
+			notes: []string{"port 9090 (metrics) is UDP: connects are TCP-only, so only the name and the proxy rules are checked (--port picks a TCP port; for cluster DNS, kubectl netcheck dns)"}},
+		{name: "no such port", want: "grpc", err: `service shop/web has no port "grpc"; it has: 80 (http), 9090 (metrics)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in, _, notes, err := ServiceInput(webService(), tc.want, "cluster.local")
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(tc.in, in); d != "" {
+				t.Errorf("input (-want +got):\n%s", d)
+			}
+			if d := cmp.Diff(tc.notes, notes); d != "" {
+				t.Errorf("notes (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestBackend(t *testing.T) {
+	pod := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-a"},
+		Spec: corev1.PodSpec{NodeName: "nc-node1", Containers: []corev1.Container{{Name: "echo",
+			Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP}, {ContainerPort: 9100, Protocol: corev1.ProtocolTCP}}}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.244.1.9",
+			ContainerStatuses: []corev1.ContainerStatus{{RestartCount: 4, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}}}}
+	sp := webService().Spec.Ports[0]
+	want := diagnose.Backend{Pod: "web-a", Node: "nc-node1", IP: "10.244.1.9", Reason: "CrashLoopBackOff", Restarts: 4,
+		TargetPort: 8080, Declared: []string{"http:8080/TCP", "9100/TCP"}}
+	if d := cmp.Diff(want, Backend(pod, sp)); d != "" {
+		t.Errorf("named targetPort (-want +got):\n%s", d)
+	}
+	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
+	sp.TargetPort = intstr.FromInt32(7000)
+	want = diagnose.Backend{Pod: "web-a", Node: "nc-node1", Ready: true, TargetPort: 7000, Declared: []string{"http:8080/TCP", "9100/TCP"}}
+	if d := cmp.Diff(want, Backend(pod, sp)); d != "" {
+		t.Errorf("numeric targetPort, ready (-want +got):\n%s", d)
+	}
+}
+
+func TestEndpoints(t *testing.T) {
+	slice := func(port string, ready ...bool) discoveryv1.EndpointSlice {
+		s := discoveryv1.EndpointSlice{AddressType: discoveryv1.AddressTypeIPv4,
+			Ports: []discoveryv1.EndpointPort{{Name: ptr.To(port), Port: ptr.To[int32](8080)}}}
+		for i, r := range ready {
+			s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{Addresses: []string{"10.244." + string(rune('3'-i)) + ".9"},
+				Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(r)}, NodeName: ptr.To("n" + string(rune('1'+i))),
+				TargetRef: &corev1.ObjectReference{Kind: "Pod", Name: "web-" + string(rune('a'+i))}})
+		}
+		return s
+	}
+	sp := webService().Spec.Ports[0]
+	fqdn := discoveryv1.EndpointSlice{AddressType: discoveryv1.AddressTypeFQDN, Ports: slice("http").Ports,
+		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"db.example"}}}}
+	got := Endpoints([]discoveryv1.EndpointSlice{slice("http", true, false), slice("metrics", true), fqdn}, sp)
+	want := []diagnose.Endpoint{ // sorted by address; other ports' and FQDN slices left out
+		{IP: "10.244.2.9", Port: 8080, Node: "n2", Pod: "web-b"},
+		{IP: "10.244.3.9", Port: 8080, Node: "n1", Pod: "web-a", Ready: true},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+}
+
+func TestSampleEndpoints(t *testing.T) {
+	many := []diagnose.Endpoint{{IP: "a", Node: "n1", Ready: true}, {IP: "b", Node: "n1", Ready: true}, {IP: "c", Node: "n2", Ready: true}, {IP: "d", Node: "n3"}}
+	want := []diagnose.Endpoint{{IP: "a", Node: "n1", Ready: true}, {IP: "c", Node: "n2", Ready: true}} // one per node first, ready only, bounded
+	if d := cmp.Diff(want, SampleEndpoints(many, 2)); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+}
+
+func TestServicePlan(t *testing.T) {
+	in, _, _, err := ServiceInput(webService(), "", "cluster.local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.NodeNets = NodeNets([]corev1.Node{{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Spec: corev1.NodeSpec{PodCIDRs: []string{"10.244.1.0/24"}},
+		Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "198.18.0.11"}}}}})
+	if d := cmp.Diff([]diagnose.NodeNet{{Name: "n1", IP: "198.18.0.11", PodCIDRs: []string{"10.244.1.0/24"}}}, in.NodeNets); d != "" {
+		t.Errorf("node nets (-want +got):\n%s", d)
+	}
+	in.Endpoints = []diagnose.Endpoint{{IP: "10.244.1.9", Port: 8080, Node: "n1", Ready: true}}
+	p, skip := Service{In: in, Timeout: 3 * time.Second}.Plan()
+	if skip != "" {
+		t.Fatalf("skipped: %s", skip)
+	}
+	var vips []string
+	for _, v := range p.VIPs {
+		vips = append(vips, v.Key())
+	}
+	if d := cmp.Diff([]string{"10.96.7.7:80/tcp", "nodeport 30080/tcp", "198.18.0.200:80/tcp", "203.0.113.7:80/tcp"}, vips); d != "" {
+		t.Errorf("proxy rules asked for (-want +got):\n%s", d)
+	}
+	ids := func(specs []probe.Spec) []string {
+		var out []string
+		for _, s := range specs {
+			out = append(out, string(s.Kind)+" "+s.ID.String())
+		}
+		return out
+	}
+	wantPod := []string{"resolv.conf resolv.conf", "dns web.shop.svc.cluster.local", "tcp cluster-ip 10.96.7.7:80", "http http http://10.96.7.7:80/",
+		"tcp external-ip 198.18.0.200:80", "tcp external-ip 203.0.113.7:80", "tcp endpoint 10.244.1.9:8080"}
+	if d := cmp.Diff(wantPod, ids(p.PodSpecs)); d != "" {
+		t.Errorf("pod-side checks (-want +got):\n%s", d)
+	}
+	wantNode := []string{"tcp cluster-ip 10.96.7.7:80", "tcp nodeport 198.18.0.11:30080", "tcp external-ip 198.18.0.200:80", "tcp external-ip 203.0.113.7:80"}
+	if d := cmp.Diff(wantNode, ids(p.NodeSpecs(corev1.Node{Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "198.18.0.11"}}}}))); d != "" {
+		t.Errorf("node-side checks (-want +got):\n%s", d)
+	}
+	if len(p.Reach) != 0 || len(p.Consider) != 1 || p.Consider[0].Key() != "10.244.1.1" {
+		t.Errorf("facts are read for the podCIDRs only, never reached: reach %v consider %v", p.Reach, p.Consider)
+	}
+	in.Endpoints[0].Ready = false
+	if _, skip := (Service{In: in}).Plan(); skip != "the Service has no ready endpoint: no probe pod was started" {
+		t.Errorf("no ready endpoint: skip = %q", skip)
+	}
+}
