@@ -13,8 +13,10 @@ import (
 
 type testLayout struct{}
 
-func (testLayout) Table(w io.Writer, r Result, _ bool) { fmt.Fprintf(w, "TABLE %d nodes\n", len(r.Nodes)) }
-func (testLayout) Healthy(Result) string               { return "all good" }
+func (testLayout) Table(w io.Writer, r Result, _ bool) {
+	fmt.Fprintf(w, "TABLE %d nodes\n", len(r.Nodes))
+}
+func (testLayout) Healthy(Result) string { return "all good" }
 
 func TestPrintFindings(t *testing.T) {
 	var ev []string
