@@ -9,7 +9,7 @@ LDFLAGS := -s -w -X github.com/netcheck/kubectl-netcheck/pkg/cmd.Version=$(VERSI
 	-X github.com/netcheck/kubectl-netcheck/pkg/cmd.Date=$(DATE)
 PREFIX ?= /usr/local
 
-.PHONY: build install test ci-cold unit fuzz vet lint check-pipes krew-check release-check e2e-cluster e2e-down e2e clean
+.PHONY: build install test ci-cold unit fuzz vet lint check-pipes krew-check release-check e2e-cluster e2e-down e2e e2e-nft clean
 
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kubectl-netcheck
@@ -68,6 +68,11 @@ e2e-down:
 # and checks nothing is left behind.
 e2e: build
 	bash e2e/run.sh
+
+# The Service, DNS, API and nftables scenarios again, with the lab's kube-proxy
+# in nftables mode.
+e2e-nft: build
+	NETCHECK_E2E_PROXY_MODE=nftables E2E_RUN='^Test(Service|DNS|API|Nftables)' bash e2e/run.sh
 
 clean:
 	rm -rf bin dist

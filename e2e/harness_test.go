@@ -55,6 +55,18 @@ func lab(t *testing.T) {
 	}
 }
 
+// proxyMode is the lab kube-proxy's mode (NETCHECK_E2E_PROXY_MODE of up.sh).
+func proxyMode() string {
+	state := os.Getenv("NETCHECK_E2E_STATE")
+	if state == "" {
+		state = "/run/netcheck-e2e"
+	}
+	if b, err := os.ReadFile(filepath.Join(state, "proxy-mode")); err == nil && len(b) > 1 {
+		return strings.TrimSpace(string(b))
+	}
+	return "iptables"
+}
+
 // result is one plugin run.
 type result struct {
 	code   int

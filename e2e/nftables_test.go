@@ -101,3 +101,53 @@ func TestNodeIptablesBackendsSplit(t *testing.T) {
 	healthy(t, netcheck(t, 2*time.Minute, "node", "--node", "nc-node1", "-o", "json"))
 	noProbePodsLeft(t)
 }
+
+// TestNodeRulesReadFromAgentContainer: nc-node2 has neither iptables nor
+// nft of its own (a Talos-like host), but a CNI agent's container ships
+// them: the rules are read with that container's tools, the output says
+// whose, and the verdicts are the same as with the host's.
+func TestNodeRulesReadFromAgentContainer(t *testing.T) {
+	lab(t)
+	fault(t, "nc-node2", "host-tools-hidden")
+	r := netcheck(t, 2*time.Minute, "node", "-o", "json")
+	healthy(t, r)
+	for _, n := range r.report.Nodes {
+		tools := strings.Join(n.Facts.Tools, "; ")
+		wantVia := "(host, via nsenter)"
+		if n.Name == "nc-node2" {
+			wantVia = "(calico-node's mount namespace, pid "
+		}
+		if !strings.Contains(tools, "iptables-nft-save "+wantVia) || !strings.Contains(tools, "nft -j list table "+wantVia) {
+			t.Errorf("%s: tools %q, want both read %s…", n.Name, tools, wantVia)
+		}
+		if len(n.Facts.Targets) == 0 || n.Facts.Targets[0].Forward.Result != "yes" || n.Facts.Targets[0].NAT.Result != "yes" {
+			t.Errorf("%s: verdicts %+v", n.Name, n.Facts.Targets)
+		}
+	}
+	noProbePodsLeft(t)
+}
+
+// TestNodeRulesUnreadable: nothing on nc-node2 can read the rules. The run
+// says so, and claims no FORWARD or NAT verdict for that node.
+func TestNodeRulesUnreadable(t *testing.T) {
+	lab(t)
+	fault(t, "nc-node2", "host-tools-hidden:alone")
+	r := netcheck(t, 2*time.Minute, "node", "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("exit %d: an unread node is no finding of a fault\n%s", r.code, r.stdout)
+	}
+	for _, n := range r.report.Nodes {
+		if n.Name != "nc-node2" {
+			continue
+		}
+		if n.Facts.RulesRead || n.Facts.Targets[0].Forward.Result != "unknown" || n.Facts.Targets[0].NAT.Result != "unknown" {
+			t.Errorf("rules read %v, verdicts %+v", n.Facts.RulesRead, n.Facts.Targets[0])
+		}
+		mustContain(t, "notes", n.Facts.Notes, "iptables rules not read: neither the host nor a kube-proxy or CNI agent container has")
+	}
+	out := netcheck(t, 2*time.Minute, "node", "--node", "nc-node2")
+	if !strings.Contains(out.stdout, "unknown (no iptables rules could be read)") {
+		t.Errorf("the table says the rules were not read:\n%s", out.stdout)
+	}
+	noProbePodsLeft(t)
+}

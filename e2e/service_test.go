@@ -191,7 +191,7 @@ func TestServiceHealthy(t *testing.T) {
 	healthy(t, r)
 	for _, n := range r.report.Nodes {
 		kp := n.Facts.KubeProxy
-		if kp == nil || kp.Mode != "iptables" || len(kp.Services) == 0 || kp.Services[0].Endpoints != 3 {
+		if kp == nil || kp.Mode != proxyMode() || len(kp.Services) == 0 || kp.Services[0].Endpoints != 3 {
 			t.Errorf("%s: kube-proxy facts %+v", n.Name, kp)
 		}
 	}
@@ -334,7 +334,11 @@ func TestServiceExternalIP(t *testing.T) {
 // while the ClusterIP works; the verdict quotes the missing rule.
 func TestServiceExternalIPRuleDeleted(t *testing.T) {
 	shop(t)
-	fault(t, "nc-node2", "proxy-rule-del:198.18.0.200")
+	del := "proxy-rule-del:198.18.0.200"
+	if proxyMode() == "nftables" {
+		del = "proxy-map-del:198.18.0.200"
+	}
+	fault(t, "nc-node2", del)
 	r := svcCheck(t, "edge")
 	only(t, r, map[diagnose.Cause]string{diagnose.CauseExternalIP: "nc-node2"})
 	mustContain(t, "evidence", finding(t, r, diagnose.CauseExternalIP).Evidence, "no rule for 198.18.0.200:80/tcp")

@@ -42,8 +42,9 @@ declare -A run=(
   [bench-quick]="make bench-quick"
   [krew]="krew_stage"
   [e2e]="make e2e"
+  [e2e-nft]="make e2e-nft"
 )
-order=(vet check-pipes lint unit fuzz bench-quick krew e2e)
+order=(vet check-pipes lint unit fuzz bench-quick krew e2e e2e-nft)
 read -r -a stages <<<"${NETCHECK_STAGES:-${order[*]}}"
 
 declare -A took

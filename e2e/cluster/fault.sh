@@ -8,6 +8,11 @@
 #   ip-forward-off                 net.ipv4.ip_forward=0
 #   ext-route-del                  delete the route to 198.19.0.0/24 (traffic then dies at the dead-end gateway)
 #   kube-proxy-stop                stop kube-proxy and remove its rules (restore restarts it and waits for its rules)
+#   kube-proxy-kill                kill kube-proxy, leaving its rules behind (stale: a crash)
+#   proxy-map-del:<address>        nftables mode: delete one address's elements from kube-proxy's service-ips
+#                                  map (restore puts them back)
+#   host-tools-hidden[:alone]      iptables*-save and nft gone from the node's own mount namespace (a Talos-like
+#                                  host); without :alone a CNI agent's container (calico-node) still has them
 #   proxy-rule-del:<address>      delete kube-proxy's KUBE-SERVICES rules for one Service address (e.g. an
 #                                  external IP); kube-proxy does not rewrite them until a later resync
 #   conntrack-fill                 fill the node's conntrack table to 97% of nf_conntrack_max with idle
@@ -120,7 +125,8 @@ case $fault in
       rm -f "$pidf"
       # what `kube-proxy --cleanup` does on a real node: remove every rule and chain it owns
       in_machine "$node" "$BIN/kube-proxy" --cleanup >>"$STATE/logs/$node.kube-proxy-cleanup.log" 2>&1 || true
-      if grep -qE '^:KUBE-(SERVICES|SVC-|SEP-|POSTROUTING|NODEPORTS)' <<<"$(inn iptables-save 2>/dev/null)"; then
+      if grep -qE '^:KUBE-(SERVICES|SVC-|SEP-|POSTROUTING|NODEPORTS)' <<<"$(inn iptables-save 2>/dev/null)" ||
+        inn nft list table ip kube-proxy >/dev/null 2>&1; then
         die "kube-proxy rules still present on $node after cleanup"
       fi
     else
@@ -128,6 +134,42 @@ case $fault in
         start_kube_proxy "$node"
       fi
       wait_for "kube-proxy rules on $node" 30 kube_proxy_synced "$node" || die "kube-proxy on $node did not program the Services"
+    fi
+    ;;
+  kube-proxy-kill)
+    # kube-proxy dies (a crash, an OOM kill); the rules it wrote stay behind.
+    pidf="$STATE/pids/$node.kube-proxy.pid"
+    if [[ $action == inject ]]; then
+      : >"$rec"
+      if [[ -f $pidf ]] && pid=$(<"$pidf") && [[ -d /proc/$pid ]]; then
+        kill -KILL "$pid" 2>/dev/null || true
+        wait_for "kube-proxy on $node to exit" 10 bash -c "! test -d /proc/$pid" || true
+      fi
+      rm -f "$pidf"
+    else
+      if ! { [[ -f $pidf ]] && [[ -d /proc/$(<"$pidf") ]]; }; then
+        start_kube_proxy "$node"
+      fi
+      wait_for "kube-proxy rules on $node" 30 kube_proxy_synced "$node" || die "kube-proxy on $node did not program the Services"
+    fi
+    ;;
+  proxy-map-del:*)
+    # nftables mode: delete one address's elements from kube-proxy's service-ips map.
+    addr=${fault#proxy-map-del:}
+    [[ $addr =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "proxy-map-del needs an IPv4 address, got '$addr'"
+    if [[ $action == inject ]]; then
+      inn nft list map ip kube-proxy service-ips | tr ',{}' '\n\n\n' | sed 's/^[[:space:]]*elements = //; s/^[[:space:]]*//' |
+        grep -F -- "$addr . " >"$rec" || { rm -f "$rec"; die "$node has no service-ips element for $addr"; }
+      while read -r el; do
+        key=${el%% :*}
+        read -ra words <<<"$key"
+        inn nft delete element ip kube-proxy service-ips "{" "${words[@]}" "}"
+      done <"$rec"
+    else
+      while read -r el; do
+        read -ra words <<<"$el"
+        inn nft add element ip kube-proxy service-ips "{" "${words[@]}" "}" 2>/dev/null || true
+      done <"$rec"
     fi
     ;;
   proxy-rule-del:*)
@@ -231,6 +273,36 @@ EOF
       while inn iptables-legacy -C "${legacy_rule[@]}" 2>/dev/null; do inn iptables-legacy -D "${legacy_rule[@]}"; done
     fi
     ;;
+  host-tools-hidden|host-tools-hidden:alone)
+    # A host without iptables or nft (Talos, Bottlerocket): the rule tools
+    # vanish from the node's own mount namespace. Without ":alone", a CNI
+    # agent's "container" (a process named calico-node in a mount namespace
+    # of its own, started before) still ships them.
+    hide=(nft iptables-save ip6tables-save iptables-nft-save ip6tables-nft-save iptables-legacy-save ip6tables-legacy-save)
+    dir="$STATE/faults.d/$node.tools"
+    if [[ $action == inject ]]; then
+      : >"$rec"
+      mkdir -p "$dir/view" "$dir/orig"
+      if [[ $fault != *:alone ]]; then
+        cp "$(command -v sleep)" "$dir/calico-node"
+        in_machine "$node" unshare -m --propagation private "$dir/calico-node" infinity </dev/null >/dev/null 2>&1 &
+        for _ in $(seq 50); do pidof calico-node >/dev/null && break; sleep 0.1; done
+        pidof calico-node >"$dir/decoy.pid" || die "the decoy agent did not start"
+      fi
+      # /usr/sbin seen again through links to the original, less the hidden tools.
+      in_machine "$node" mount --bind /usr/sbin "$dir/orig"
+      for f in /usr/sbin/*; do
+        b=$(basename "$f")
+        [[ " ${hide[*]} " == *" $b "* ]] || ln -s "$dir/orig/$b" "$dir/view/$b"
+      done
+      in_machine "$node" mount --bind "$dir/view" /usr/sbin
+    else
+      in_machine "$node" umount /usr/sbin 2>/dev/null || true
+      in_machine "$node" umount "$dir/orig" 2>/dev/null || true
+      if [[ -s $dir/decoy.pid ]]; then kill $(cat "$dir/decoy.pid") 2>/dev/null || true; fi
+      rm -rf "$dir"
+    fi
+    ;;
   uplink-mtu)
     if [[ $action == inject ]]; then
       inn cat /sys/class/net/eth0/mtu >"$rec"
@@ -241,7 +313,7 @@ EOF
     fi
     ;;
   *)
-    die "unknown fault '$fault' (route-del-podcidr:<node>, masquerade-del, forward-drop, ip-forward-off, ext-route-del, kube-proxy-stop, proxy-rule-del:<address>, conntrack-fill, hairpin-off, nft-forward-drop, nft-masquerade, iptables-legacy-rule, uplink-mtu)"
+    die "unknown fault '$fault' (route-del-podcidr:<node>, masquerade-del, forward-drop, ip-forward-off, ext-route-del, kube-proxy-stop, kube-proxy-kill, proxy-rule-del:<address>, proxy-map-del:<address>, conntrack-fill, hairpin-off, nft-forward-drop, nft-masquerade, iptables-legacy-rule, uplink-mtu, host-tools-hidden[:alone])"
     ;;
 esac
 

@@ -43,6 +43,12 @@ die() { log "ERROR: $*"; exit 1; }
 
 need_root() { [[ $(id -u) == 0 ]] || die "must run as root"; }
 
+# kube-proxy's mode in the lab: iptables or nftables. up.sh starts the one
+# asked for (iptables by default); the other scripts follow the running lab's.
+PROXY_MODE="${NETCHECK_E2E_PROXY_MODE:-$(cat "$STATE/proxy-mode" 2>/dev/null || echo iptables)}"
+[[ $PROXY_MODE == iptables || $PROXY_MODE == nftables ]] ||
+  die "NETCHECK_E2E_PROXY_MODE=$PROXY_MODE: give iptables or nftables"
+
 netns_of() { echo "${NS_PREFIX}$1"; }
 
 is_node() { local n; for n in "${NODES[@]}"; do [[ $n == "$1" ]] && return 0; done; return 1; }
@@ -94,7 +100,11 @@ start_kube_proxy() {
 }
 # kube-proxy has programmed the Services (the kube-dns one comes last) on a node
 kube_proxy_synced() {
-  grep -q 'kube-system/kube-dns:dns cluster IP' <<<"$(in_netns "$1" iptables -t nat -S KUBE-SERVICES 2>/dev/null)"
+  if [[ $PROXY_MODE == nftables ]]; then
+    grep -q 'kube-system/kube-dns/' <<<"$(in_netns "$1" nft list map ip kube-proxy service-ips 2>/dev/null)"
+  else
+    grep -q 'kube-system/kube-dns:dns cluster IP' <<<"$(in_netns "$1" iptables -t nat -S KUBE-SERVICES 2>/dev/null)"
+  fi
 }
 
 # Run a command in a machine's network namespace only (root's mount/pid namespaces).

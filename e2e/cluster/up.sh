@@ -5,6 +5,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
+PROXY_MODE="${NETCHECK_E2E_PROXY_MODE:-iptables}"   # what is asked for, not what runs now
 t0=$SECONDS
 
 bash "$CLUSTER_DIR/build.sh"
@@ -36,6 +37,7 @@ coredns_ready() {
 healthy() {
   local m
   [[ -f $STATE/up.done && -s $KUBECONFIG_OUT ]] || return 1
+  [[ $(cat "$STATE/proxy-mode" 2>/dev/null) == "$PROXY_MODE" ]] || { log "the cluster's kube-proxy is not in $PROXY_MODE mode"; return 1; }
   for m in "${MACHINES[@]}"; do init_pid "$m" >/dev/null || { log "machine $m is not running"; return 1; }; done
   components_alive || return 1
   nodes_ready || { log "not all nodes are Ready"; return 1; }
@@ -235,7 +237,7 @@ EOF
   cat >"$d/etc-kubernetes/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
-mode: iptables
+mode: $PROXY_MODE
 clusterCIDR: $CLUSTER_CIDR
 hostnameOverride: $n
 bindAddress: ${IP[$n]}
@@ -247,6 +249,8 @@ conntrack:
   maxPerCore: 0
   min: 0
 iptables:
+  minSyncPeriod: 1s
+nftables:
   minSyncPeriod: 1s
 EOF
 }
@@ -562,6 +566,7 @@ for n in "${NODES[@]}"; do
   wait_for "kube-proxy rules on $n" 30 kube_proxy_synced "$n" || die "kube-proxy on $n did not program the Services"
 done
 
+echo "$PROXY_MODE" >"$STATE/proxy-mode"
 touch "$STATE/up.done"
 rm -f "$STATE/up.pid"
 log "cluster up in $((SECONDS - t_start))s (+${t_build}s build check). export KUBECONFIG=$KUBECONFIG_OUT"

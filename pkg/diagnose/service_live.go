@@ -276,6 +276,9 @@ func nodeService(in ServiceInput, n observe.Node, views []epView, allDeaf, domai
 			explained = true
 		}
 	}
+	if f := staleProxy(in, n, ev); !cipFailed && f != nil {
+		out = append(out, *f)
+	}
 	if domainOK && dns != nil && (!cipFailed || !explained) {
 		switch {
 		case dns.Outcome.Failed():

@@ -47,6 +47,13 @@ func proxyEvidence(in ServiceInput, n observe.Node) []string {
 }
 
 // proxyFinding names a missing or stale Service proxy on the node.
+// restartProxy are the commands that give a node a fresh kube-proxy.
+func restartProxy(node string) []string {
+	return []string{"kubectl -n kube-system get pods -l k8s-app=kube-proxy -o wide --field-selector spec.nodeName=" + node,
+		"kubectl -n kube-system delete pod -l k8s-app=kube-proxy --field-selector spec.nodeName=" + node + "   # its DaemonSet starts a fresh one",
+		"or, where kube-proxy is a system service on the node: systemctl restart kube-proxy; journalctl -u kube-proxy"}
+}
+
 func proxyFinding(in ServiceInput, n observe.Node, ev []string) *Finding {
 	kp := n.Facts.KubeProxy
 	sr := serviceRules(kp, in.ClusterIPVIP())
@@ -54,11 +61,7 @@ func proxyFinding(in ServiceInput, n observe.Node, ev []string) *Finding {
 		return nil
 	}
 	ev = append(ev, proxyEvidence(in, n)...)
-	sel := "kubectl -n kube-system get pods -l k8s-app=kube-proxy -o wide --field-selector spec.nodeName=" + n.Name
-	restart := []string{sel,
-		"kubectl -n kube-system delete pod -l k8s-app=kube-proxy --field-selector spec.nodeName=" + n.Name + "   # its DaemonSet starts a fresh one",
-		"or, where kube-proxy is a system service on the node: systemctl restart kube-proxy; journalctl -u kube-proxy"}
-	f := &Finding{Severity: Error, Cause: CauseKubeProxyRules, Nodes: []string{n.Name}, Target: in.ref(), Evidence: ev, Fix: restart}
+	f := &Finding{Severity: Error, Cause: CauseKubeProxyRules, Nodes: []string{n.Name}, Target: in.ref(), Evidence: ev, Fix: restartProxy(n.Name)}
 	switch {
 	case sr.Programmed == observe.No && kp.Mode == "none" && kp.ProcessesRead && !contains(kp.Processes, "kube-proxy"):
 		f.Cause = CauseKubeProxyDown
@@ -77,6 +80,22 @@ func proxyFinding(in ServiceInput, n observe.Node, ev []string) *Finding {
 	default:
 		return nil
 	}
+	return f
+}
+
+// staleProxy: the Service works on this node, but kube-proxy is not
+// running there: its rules still serve, and nothing will update them.
+func staleProxy(in ServiceInput, n observe.Node, ev []string) *Finding {
+	kp := n.Facts.KubeProxy
+	if kp == nil || kp.Mode == "none" || !kp.ProcessesRead || len(kp.Processes) > 0 {
+		return nil
+	}
+	f := proxyFinding(in, n, ev)
+	if f == nil {
+		f = &Finding{Nodes: []string{n.Name}, Target: in.ref(), Evidence: append(ev, proxyEvidence(in, n)...), Fix: restartProxy(n.Name)}
+	}
+	f.Severity, f.Cause = Warning, CauseKubeProxyDown
+	f.Summary = fmt.Sprintf("kube-proxy is not running on this node; the %s rules it left still serve %s, but they are stale: nothing updates them when a Service or its endpoints change", kp.Mode, in.ClusterIPVIP())
 	return f
 }
 

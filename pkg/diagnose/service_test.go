@@ -192,6 +192,9 @@ func TestServiceDiagnosis(t *testing.T) {
 			kp.Processes = nil
 			kp.Services[0] = observe.ServiceRules{VIP: "10.98.0.5:80/tcp", Programmed: observe.No, Endpoints: -1}
 		}, []want{{CauseKubeProxyDown, Error, "n2", "rules it left are stale"}}},
+		{"kube-proxy not running, its rules still serve", func(in *ServiceInput) {
+			node(in, "n1").Facts.KubeProxy.Processes = nil
+		}, []want{{CauseKubeProxyDown, Warning, "n1", "still serve 10.98.0.5:80/tcp, but they are stale"}}},
 		{"ClusterIP fails, endpoints answer, rules present", func(in *ServiceInput) {
 			setPod(in, "n3", cipKey, observe.Timeout)
 		}, []want{{CauseServicePath, Error, "n3", "conntrack"}}},

@@ -32,8 +32,8 @@ type ProxyInput struct {
 	// Processes lists proxy processes found running; ProcessesRead says whether the list was read.
 	Processes     []string
 	ProcessesRead bool
-	IPVSAddrs     string // `ip -o addr show dev kube-ipvs0`
-	Nft           string // `nft list table ip kube-proxy`
+	IPVSAddrs     string   // `ip -o addr show dev kube-ipvs0`
+	Nft           Nftables // the native tables, kube-proxy's among them in nftables mode
 }
 
 // KubeProxy finds the proxy mode and, for each VIP, whether the node's
@@ -49,7 +49,7 @@ func KubeProxy(in ProxyInput, vips []VIP) observe.KubeProxy {
 			hasChain = true
 		}
 	}
-	nft := strings.Contains(in.Nft, "table ip kube-proxy")
+	nft := in.Nft.HasKubeProxy()
 	switch {
 	case ipvs:
 		kp.Mode = "ipvs"
@@ -195,30 +195,6 @@ func ipvsRules(addrs string, v VIP) observe.ServiceRules {
 					sr.Programmed = observe.Yes
 					sr.Rules = append(sr.Rules, "kube-ipvs0: "+strings.TrimSpace(line))
 				}
-			}
-		}
-	}
-	return sr
-}
-
-// nftRules looks for the VIP in kube-proxy's nftables maps, whose
-// elements read "10.96.0.10 . tcp . 53 : goto service-…".
-func nftRules(text string, v VIP) observe.ServiceRules {
-	sr := observe.ServiceRules{Programmed: observe.No, Endpoints: -1}
-	want := fmt.Sprintf("%s . %s . %d ", v.Addr, v.Proto, v.Port)
-	if !v.Addr.IsValid() {
-		want = fmt.Sprintf("%s . %d ", v.Proto, v.Port)
-	}
-	for _, line := range strings.Split(text, "\n") {
-		l := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(line), ","))
-		if strings.HasPrefix(l, "elements = {") {
-			l = strings.TrimSpace(strings.TrimPrefix(l, "elements = {"))
-		}
-		if strings.HasPrefix(l, want) && strings.Contains(l, "goto ") {
-			sr.Programmed = observe.Yes
-			sr.Rules = append(sr.Rules, l)
-			if strings.Contains(l, "reject") {
-				sr.Rejects, sr.Endpoints = true, 0
 			}
 		}
 	}

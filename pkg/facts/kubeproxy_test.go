@@ -16,16 +16,18 @@ func TestKubeProxyRules(t *testing.T) {
 	gone := VIP{Addr: netip.MustParseAddr("10.98.230.192"), Proto: "tcp", Port: 80}
 	wrongPort := VIP{Addr: web.Addr, Proto: "tcp", Port: 8080}
 	nodePort := VIP{Proto: "tcp", Port: 30766}
-	nft := `table ip kube-proxy {
-	map service-ips {
-		type ipv4_addr . inet_proto . inet_service : verdict
-		elements = { 10.96.0.1 . tcp . 443 : goto service-2QRHZV4L-default/kubernetes/tcp/https,
-			     10.98.230.191 . tcp . 80 : goto service-ULMVA6XW-shop/web/tcp/http }
+	// kube-proxy in nftables mode on a lab node (NETCHECK_E2E_PROXY_MODE=nftables;
+	// e2e/cluster/exec-node.sh nc-node1 nft -j list table ip kube-proxy):
+	// nc-shop/web with three endpoints and NodePort 32199, nc-shop/typo with
+	// none (in no-endpoint-services), nc-shop/edge's external IP.
+	nft, err := ParseNftJSON(read(t, "kubeproxy-nftables.json"), true)
+	if err != nil {
+		t.Fatal(err)
 	}
-	map service-nodeports {
-		elements = { tcp . 30766 : goto external-ULMVA6XW-shop/web/tcp/http }
-	}
-}`
+	nftWeb := VIP{Addr: netip.MustParseAddr("10.111.218.170"), Proto: "tcp", Port: 80}
+	nftTypo := VIP{Addr: netip.MustParseAddr("10.104.48.227"), Proto: "tcp", Port: 80}
+	nftEdge := VIP{Addr: netip.MustParseAddr("198.18.0.200"), Proto: "tcp", Port: 80}
+	nftNodePort := VIP{Proto: "tcp", Port: 32199}
 	tests := []struct {
 		name       string
 		in         ProxyInput
@@ -45,9 +47,12 @@ func TestKubeProxyRules(t *testing.T) {
 		{"replaced by cilium", ProxyInput{Sets: []Ruleset{{}}, Processes: []string{"cilium-agent"}, ProcessesRead: true}, web, "none", observe.Unknown, -1, false},
 		{"ipvs bound", ProxyInput{Links: map[string]int{"kube-ipvs0": 1500}, IPVSAddrs: "5: kube-ipvs0    inet 10.98.230.191/32 scope global kube-ipvs0"}, web, "ipvs", observe.Yes, -1, false},
 		{"ipvs missing", ProxyInput{Links: map[string]int{"kube-ipvs0": 1500}, IPVSAddrs: "5: kube-ipvs0    inet 10.96.0.1/32 scope global kube-ipvs0"}, web, "ipvs", observe.No, -1, false},
-		{"nftables", ProxyInput{Nft: nft}, web, "nftables", observe.Yes, -1, false},
-		{"nftables nodeport", ProxyInput{Nft: nft}, nodePort, "nftables", observe.Yes, -1, false},
-		{"nftables missing", ProxyInput{Nft: nft}, typo, "nftables", observe.No, -1, false},
+		{"nftables, three endpoints", ProxyInput{Nft: nft}, nftWeb, "nftables", observe.Yes, 3, false},
+		{"nftables nodeport", ProxyInput{Nft: nft}, nftNodePort, "nftables", observe.Yes, 3, false},
+		{"nftables external IP", ProxyInput{Nft: nft}, nftEdge, "nftables", observe.Yes, 3, false},
+		{"nftables, no endpoints: reject", ProxyInput{Nft: nft}, nftTypo, "nftables", observe.Yes, 0, true},
+		{"nftables missing", ProxyInput{Nft: nft}, gone, "nftables", observe.No, -1, false},
+		{"nftables, other port", ProxyInput{Nft: nft}, VIP{Addr: nftWeb.Addr, Proto: "tcp", Port: 8080}, "nftables", observe.No, -1, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

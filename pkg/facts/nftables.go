@@ -19,6 +19,9 @@ type Nftables struct {
 	Tables []*NftTable
 	// Skipped names the tables left to the iptables datapath.
 	Skipped []string
+	// Via says whose nft read them: "host" (the default) or a container's
+	// mount namespace.
+	Via string
 }
 
 // NftTable is one table with its chains and sets.
@@ -132,7 +135,13 @@ func (t *NftTable) chain(name string) *NftChain {
 func (Nftables) Name() string { return "nftables" }
 
 // Tool implements Datapath.
-func (Nftables) Tool() string { return "nft -j list table (host, via nsenter)" }
+func (nf Nftables) Tool() string {
+	via := nf.Via
+	if via == "" {
+		via = "host"
+	}
+	return "nft -j list table (" + via + ", via nsenter)"
+}
 
 // Empty reports whether no table is left to judge.
 func (nf Nftables) Empty() bool { return len(nf.Tables) == 0 }
@@ -288,10 +297,18 @@ func (nf Nftables) walkChain(t *NftTable, c *NftChain, p Packet, unc *[]string, 
 				case "counter", "log", "limit", "notrack", "mangle", "comment", "quota":
 					// no effect on where the packet goes (mangle: a mark or field set)
 				case "vmap":
-					// A verdict map decides by lookup; not judged yet: say so.
-					verdict = "vmap"
-					if unknown == "" {
-						unknown = "verdict map"
+					if unknown != "" {
+						verdict = "vmap"
+						continue
+					}
+					v, tgt, found, why := nf.lookupVmap(t, val, p)
+					switch {
+					case why != "":
+						verdict, unknown = "vmap", "verdict map: "+why
+					case !found:
+						matched = false // no element for this packet: the rule does nothing
+					default:
+						verdict, target = v, tgt
 					}
 				default:
 					if verdict == "" && unknown == "" {

@@ -238,3 +238,85 @@ func inRange(ends []json.RawMessage, v value) (bool, string) {
 	}
 	return false, "a range"
 }
+
+// lookupVmap finds the packet's element in a verdict map: the key (one
+// field or a concatenation) read from the packet, the elements from the
+// named or anonymous map. found is false when no element holds the key.
+func (nf Nftables) lookupVmap(t *NftTable, raw json.RawMessage, p Packet) (verdict, target string, found bool, why string) {
+	var vm struct {
+		Key  json.RawMessage
+		Data json.RawMessage
+	}
+	if json.Unmarshal(raw, &vm) != nil {
+		return "", "", false, "unreadable"
+	}
+	var parts []json.RawMessage
+	var cc struct{ Concat []json.RawMessage }
+	if json.Unmarshal(vm.Key, &cc) == nil && cc.Concat != nil {
+		parts = cc.Concat
+	} else {
+		parts = []json.RawMessage{vm.Key}
+	}
+	var have []value
+	for _, part := range parts {
+		v, why := p.field(part)
+		if why != "" {
+			return "", "", false, why
+		}
+		have = append(have, v)
+	}
+	var elems []json.RawMessage
+	var name string
+	var anon struct{ Set []json.RawMessage }
+	switch {
+	case json.Unmarshal(vm.Data, &name) == nil && strings.HasPrefix(name, "@"):
+		var ok bool
+		if elems, ok = t.Sets[strings.TrimPrefix(name, "@")]; !ok {
+			return "", "", false, "map " + name + " not read"
+		}
+	case json.Unmarshal(vm.Data, &anon) == nil:
+		elems = anon.Set
+	default:
+		return "", "", false, "its data"
+	}
+	for _, e := range elems {
+		var pair []json.RawMessage
+		if json.Unmarshal(e, &pair) != nil || len(pair) != 2 {
+			return "", "", false, "an element " + string(e)
+		}
+		key := pair[0]
+		var wrapped struct{ Elem struct{ Val json.RawMessage } }
+		if json.Unmarshal(key, &wrapped) == nil && wrapped.Elem.Val != nil {
+			key = wrapped.Elem.Val
+		}
+		keys := []json.RawMessage{key}
+		var kc struct{ Concat []json.RawMessage }
+		if json.Unmarshal(key, &kc) == nil && kc.Concat != nil {
+			keys = kc.Concat
+		}
+		if len(keys) != len(have) {
+			return "", "", false, "a key of another shape"
+		}
+		all := true
+		for i := range keys {
+			in, why := nf.contains(t, keys[i], have[i])
+			if why != "" {
+				return "", "", false, why
+			}
+			all = all && in
+		}
+		if !all {
+			continue
+		}
+		var v map[string]json.RawMessage
+		if json.Unmarshal(pair[1], &v) != nil {
+			return "", "", false, "a verdict " + string(pair[1])
+		}
+		for k, arg := range v {
+			var j struct{ Target string }
+			_ = json.Unmarshal(arg, &j)
+			return k, j.Target, true, ""
+		}
+	}
+	return "", "", false, ""
+}

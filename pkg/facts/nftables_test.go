@@ -168,15 +168,40 @@ func FuzzParseNftJSON(f *testing.F) {
 	})
 }
 
-// A verdict map is not judged: the walk says so instead of passing over it.
-func TestNftablesVerdictMapIsUncertain(t *testing.T) {
+// A verdict map is judged by lookup: the packet's key found in the map
+// decides; a key not there leaves the rule without effect.
+func TestNftablesVerdictMap(t *testing.T) {
 	nf, err := ParseNftJSON(read(t, "nft-vmap.json"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := nf.Forward(pkt("198.19.0.1"))
-	if v.Result != observe.Unknown || len(v.Uncertain) != 1 || !strings.Contains(v.Uncertain[0], "verdict map not judged") {
-		t.Fatalf("%+v", v)
+	if v := nf.Forward(pkt("198.19.0.1")); v.Result != observe.Yes || len(v.Uncertain) != 0 {
+		t.Fatalf("not in the map: %+v", v)
+	}
+	v := nf.Forward(pkt("10.96.5.5"))
+	if v.Result != observe.No || v.Action != "drop" || v.Rule == nil || v.Rule.Chain != "pod_fwd" || !strings.Contains(v.Rules[0], "vmap @no-endpoints") {
+		t.Fatalf("in the map as drop: %+v", v)
+	}
+}
+
+// kube-proxy's own nftables table (captured in nftables mode) drops or
+// rejects nothing a pod sends outside, and rejects its Services without
+// endpoints through no-endpoint-services.
+func TestNftablesKubeProxyTableForward(t *testing.T) {
+	nf, err := ParseNftJSON(read(t, "kubeproxy-nftables.json"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := nf.Forward(pkt("198.19.0.1")); v.Result != observe.Yes || len(v.Uncertain) != 0 {
+		t.Fatalf("outside flow: %+v", v)
+	}
+	p := pkt("10.104.48.227") // nc-shop/typo, no endpoints
+	p.Proto, p.DPort = "tcp", 80
+	if v := nf.Forward(p); v.Result != observe.No || v.Action != "reject" {
+		t.Fatalf("a Service without endpoints: %+v", v)
+	}
+	if v := nf.NAT(pkt("198.19.0.1")); v.Result != observe.No || len(v.Uncertain) != 0 {
+		t.Fatalf("kube-proxy masquerades only marked flows: %+v", v)
 	}
 }
 

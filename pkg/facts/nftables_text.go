@@ -41,6 +41,11 @@ func renderExpr(k string, v json.RawMessage) string {
 		var j struct{ Target string }
 		_ = json.Unmarshal(v, &j)
 		return k + " " + j.Target
+	case "vmap":
+		var m struct{ Key, Data json.RawMessage }
+		if json.Unmarshal(v, &m) == nil {
+			return renderValue(m.Key) + " vmap " + renderValue(m.Data)
+		}
 	}
 	return k + " " + string(v)
 }

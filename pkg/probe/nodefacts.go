@@ -37,12 +37,13 @@ type Raw struct {
 	Procs     []string
 	ProcsRead bool
 	IPVSAddrs string // kube-ipvs0's addresses, when the link exists
-	Nft       string // kube-proxy's nftables table, when it exists
 	// NftRuleset is `nft -j list table` of each native table; NftRead
 	// says nft could be run at all.
 	NftRuleset string
 	NftRead    bool
-	Notes      []string
+	// NftVia says whose nft read it: "host", or a container's mount namespace.
+	NftVia string
+	Notes  []string
 }
 
 // hostArgv runs a tool of the host: enter only the mount namespace of
@@ -109,17 +110,18 @@ func Assemble(raw Raw, podIP string, podCIDRs []string, targets []FactTarget, vi
 		nf.Tools = append(nf.Tools, raw.ConntrackSrc)
 	}
 	nf.Tools = append(nf.Tools, "busybox ip (probe)")
+	dps, dps6 := facts.IptablesDatapaths(sets, tools), facts.IptablesDatapaths(sets6, tools6)
+	nft, ok := readNftables(raw, &nf)
+	if ok {
+		dps, dps6 = append(dps, nft), append(dps6, nft)
+	}
 	if len(vips) > 0 {
 		kp := facts.KubeProxy(facts.ProxyInput{Sets: sets, Links: nf.MTUs, Processes: raw.Procs, ProcessesRead: raw.ProcsRead,
-			IPVSAddrs: raw.IPVSAddrs, Nft: raw.Nft}, vips)
+			IPVSAddrs: raw.IPVSAddrs, Nft: nft}, vips)
 		nf.KubeProxy = &kp
 	}
 	table := facts.ParseRouteTable(raw.RouteTable, false)
 	table6 := facts.ParseRouteTable(raw.Route6Table, true)
-	dps, dps6 := facts.IptablesDatapaths(sets, tools), facts.IptablesDatapaths(sets6, tools6)
-	if nft, ok := readNftables(raw, &nf); ok {
-		dps, dps6 = append(dps, nft), append(dps6, nft)
-	}
 	src, _ := netip.ParseAddr(podIP)
 	for _, t := range targets {
 		tf := observe.TargetFacts{Target: t.Key, NodeRoute: raw.RouteGet[t.Key], ConntrackRead: raw.ConntrackSrc != ""}
@@ -157,6 +159,7 @@ func readNftables(raw Raw, nf *observe.NodeFacts) (facts.Nftables, bool) {
 		iptablesNft = iptablesNft || !strings.Contains(d.Tool, "legacy")
 	}
 	nft, err := facts.ParseNftJSON(raw.NftRuleset, iptablesNft)
+	nft.Via = raw.NftVia
 	if err != nil {
 		nf.Notes = append(nf.Notes, "native nftables tables not judged: "+err.Error())
 		return nft, false

@@ -32,26 +32,42 @@ for t in "$@"; do
   sec "get $t"; ip route get "$t" 2>&1; end $?
   if [ -n "$dev" ]; then sec "podget $t"; ip route get "$t" from "$pod" iif "$dev" 2>&1; end $?; fi
 done
+# Whose tools read the rules: the host's (pid 1's mount namespace), else
+# those of a proxy's or CNI agent's container that ships them (Talos and
+# Bottlerocket hosts have neither iptables nor nft). Process names are
+# constants; a pid comes from pidof.
+mntfor() {
+  nsenter -t 1 -m -- "$1" --version >/dev/null 2>&1 && { echo 1 host; return; }
+  for p in kube-proxy cilium-agent calico-node kube-router antrea-agent flanneld; do
+    for pid in $(pidof "$p" 2>/dev/null); do
+      nsenter -t "$pid" -m -- "$1" --version >/dev/null 2>&1 && { echo "$pid $p"; return; }
+    done
+  done
+  echo 1 none
+}
+set -- $(mntfor iptables-save) $(mntfor nft)
+xm=$1 xvia=$2 nm=$3 nvia=$4
+sec "via xtables $xm"; echo "$xvia"; end 0
+sec "via nft $nm"; echo "$nvia"; end 0
 found=
 for tool in iptables-nft-save iptables-legacy-save ip6tables-nft-save ip6tables-legacy-save; do
-  sec "dump $tool"; nsenter -t 1 -m -- "$tool" 2>&1; rc=$?; end $rc
+  sec "dump $tool"; nsenter -t "$xm" -m -- "$tool" 2>&1; rc=$?; end $rc
   [ $rc = 0 ] && found=1
   case "$rc:$tool" in 0:ip*-nft-save) xtnft=1 ;; esac
 done
 if [ -z "$found" ]; then
-  for tool in iptables-save ip6tables-save; do sec "dump $tool"; nsenter -t 1 -m -- "$tool" 2>&1; end $?; done
+  for tool in iptables-save ip6tables-save; do sec "dump $tool"; nsenter -t "$xm" -m -- "$tool" 2>&1; end $?; done
 fi
 sec procs; for p in kube-proxy cilium-agent kube-router antrea-agent; do pidof "$p" >/dev/null 2>&1 && echo "$p"; done; end 0
 if ip link show kube-ipvs0 >/dev/null 2>&1; then sec ipvs; ip -o addr show dev kube-ipvs0 2>&1; end $?; fi
-sec nft; nsenter -t 1 -m -- nft list table ip kube-proxy 2>/dev/null; end $?
 # The native tables only: iptables-nft's own (already dumped above) can be
 # megabytes on a large cluster. Table names are passed as arguments.
 sec ruleset
-if tables=$(nsenter -t 1 -m -- nft list tables 2>&1); then
+if tables=$(nsenter -t "$nm" -m -- nft list tables 2>&1); then
   echo "$tables" | while read -r kw fam name; do
     [ "$kw" = table ] || continue
     case "$xtnft:$fam:$name" in 1:ip:filter|1:ip:nat|1:ip:mangle|1:ip:raw|1:ip:security|1:ip6:filter|1:ip6:nat|1:ip6:mangle|1:ip6:raw|1:ip6:security) continue ;; esac
-    nsenter -t 1 -m -- nft -j list table "$fam" "$name"
+    nsenter -t "$nm" -m -- nft -j list table "$fam" "$name"
   done
   end 0
 else
@@ -111,6 +127,7 @@ func ParseFacts(out, podIP string, targets []FactTarget) Raw {
 		return facts.ParseRouteGet(query, s.body, "")
 	}
 	var missing []string
+	xvia := "host"
 	for _, s := range splitSections(out) {
 		name, arg, _ := strings.Cut(s.name, " ")
 		switch name {
@@ -139,18 +156,21 @@ func ParseFacts(out, podIP string, targets []FactTarget) Raw {
 			raw.Procs = strings.Fields(s.body)
 		case "ipvs":
 			raw.IPVSAddrs = s.body
-		case "nft":
-			if s.rc == 0 {
-				raw.Nft = s.body
+		case "via":
+			kind, _, _ := strings.Cut(arg, " ")
+			if kind == "nft" {
+				raw.NftVia = toolsVia(arg, s.body)
+			} else {
+				xvia = toolsVia(arg, s.body)
 			}
 		case "ruleset":
 			if s.rc == 0 {
 				raw.NftRuleset, raw.NftRead = s.body, true
 			} else {
-				raw.Notes = append(raw.Notes, "native nftables tables not read: the host has no nft reachable with nsenter -t 1 -m; a firewall written in nftables (firewalld, a CNI's table) is not judged")
+				raw.Notes = append(raw.Notes, "native nftables tables not read: no nft on the host nor in a kube-proxy or CNI agent container (entered with nsenter -m); a firewall written in nftables (firewalld, a CNI's table) is not judged")
 			}
 		case "dump":
-			d := facts.Dump{Tool: arg + " (host, via nsenter)", Text: s.body}
+			d := facts.Dump{Tool: arg + " (" + xvia + ", via nsenter)", Text: s.body}
 			if s.rc != 0 {
 				missing = append(missing, arg)
 				continue
@@ -163,10 +183,25 @@ func ParseFacts(out, podIP string, targets []FactTarget) Raw {
 		}
 	}
 	if len(raw.Dumps) == 0 {
-		raw.Notes = append(raw.Notes, "iptables rules not read: the host has none of "+strings.Join(missing, ", ")+
-			" reachable with nsenter -t 1 -m (no hostPID, or a host without iptables); NAT and FORWARD verdicts are unknown")
+		raw.Notes = append(raw.Notes, "iptables rules not read: neither the host nor a kube-proxy or CNI agent container has "+strings.Join(missing, ", ")+
+			" reachable with nsenter -m (no hostPID, or a host without iptables); NAT and FORWARD verdicts are unknown")
 	}
 	return raw
+}
+
+// toolsVia names whose tools read the rules, from the script's "via KIND
+// PID" section: "host", or a container's mount namespace.
+func toolsVia(arg, body string) string {
+	_, pid, _ := strings.Cut(arg, " ")
+	switch who := strings.TrimSpace(body); who {
+	case "host", "none", "":
+		return "host"
+	default:
+		if _, err := strconv.Atoi(pid); err != nil {
+			return "host"
+		}
+		return who + "'s mount namespace, pid " + pid
+	}
 }
 
 // ReadFacts runs the fact script once.

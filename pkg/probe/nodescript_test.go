@@ -88,8 +88,8 @@ func TestFactsKubeProxy(t *testing.T) {
 	}
 	vips := []facts.VIP{{Addr: netip.MustParseAddr("10.98.230.191"), Proto: "tcp", Port: 80}, {Addr: netip.MustParseAddr("10.98.230.191"), Proto: "tcp", Port: 81}}
 	raw := ParseFacts(string(out), "10.244.1.2", nil)
-	if !raw.ProcsRead || len(raw.Procs) != 1 || raw.Procs[0] != "kube-proxy" || raw.Nft != "" {
-		t.Fatalf("procs %v (read %v), nft %q", raw.Procs, raw.ProcsRead, raw.Nft)
+	if !raw.ProcsRead || len(raw.Procs) != 1 || raw.Procs[0] != "kube-proxy" {
+		t.Fatalf("procs %v (read %v)", raw.Procs, raw.ProcsRead)
 	}
 	kp := Assemble(raw, "10.244.1.2", nil, nil, vips).KubeProxy
 	if kp == nil || kp.Mode != "iptables" || kp.Services[0].Programmed != observe.Yes || kp.Services[0].Endpoints != 3 || kp.Services[1].Programmed != observe.No {
@@ -129,5 +129,40 @@ func TestFactsNativeNftables(t *testing.T) {
 	nf = Assemble(ParseFacts(script, "10.244.1.25", targets), "10.244.1.25", []string{"10.244.1.0/24"}, targets, nil)
 	if nf.Targets[0].Forward.Result != observe.Yes || !strings.Contains(strings.Join(nf.Notes, "\n"), "native nftables tables not read") {
 		t.Errorf("without nft: %+v %v", nf.Targets[0].Forward, nf.Notes)
+	}
+}
+
+// The fact script on a lab node whose own mount namespace has neither
+// iptables nor nft (fault.sh nc-node2 host-tools-hidden): the rules come
+// from a CNI agent container's tools, and every tool says whose it was.
+func TestFactsToolsFromAgentContainer(t *testing.T) {
+	out, err := os.ReadFile("testdata/facts-script.node2-agent-tools.out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := []FactTarget{ft("198.19.0.1", "198.19.0.1")}
+	raw := ParseFacts(string(out), "10.244.2.52", targets)
+	nf := Assemble(raw, "10.244.2.52", []string{"10.244.2.0/24"}, targets, nil)
+	tools := strings.Join(nf.Tools, "; ")
+	for _, want := range []string{"iptables-nft-save (calico-node's mount namespace, pid 26892, via nsenter)", "nft -j list table (calico-node's mount namespace, pid 26892, via nsenter)"} {
+		if !strings.Contains(tools, want) {
+			t.Errorf("tools %q lack %q", tools, want)
+		}
+	}
+	if !nf.RulesRead || nf.Targets[0].Forward.Result != observe.Yes || nf.Targets[0].NAT.Result != observe.Yes {
+		t.Errorf("the agent's tools read the rules: %+v", nf.Targets[0])
+	}
+}
+
+func TestToolsVia(t *testing.T) {
+	for _, tc := range []struct{ arg, body, want string }{
+		{"xtables 1", "host\n", "host"},
+		{"nft 4242", "kube-proxy\n", "kube-proxy's mount namespace, pid 4242"},
+		{"nft 1", "none\n", "host"},
+		{"xtables x", "calico-node", "host"}, // not a pid: never trusted as one
+	} {
+		if got := toolsVia(tc.arg, tc.body); got != tc.want {
+			t.Errorf("toolsVia(%q, %q) = %q, want %q", tc.arg, tc.body, got, tc.want)
+		}
 	}
 }

@@ -78,7 +78,7 @@ ip netns exec "$ns3" iptables-legacy -A FORWARD -s 10.244.0.0/16 -m comment --co
 ip netns exec "$ns3" iptables-legacy-save > legacy-forward.legacy.txt
 ip netns del "$ns3"
 
-# A verdict map (kube-proxy's nftables mode decides by maps): not judged yet, reported as uncertain.
+# A verdict map (kube-proxy's nftables mode decides by maps): judged by lookup.
 ns4=ncv-$$; ip netns add "$ns4"
 ip netns exec "$ns4" nft -f - <<'NFT'
 table ip kp {
@@ -113,3 +113,7 @@ table inet cc {
 NFT
 ip netns exec "$ns6" nft -j list ruleset > nft-concat-drop.json
 ip netns del "$ns6"
+
+# kubeproxy-nftables.json is not made here: it is kube-proxy's own table, read on the e2e lab in nftables mode:
+#   NETCHECK_E2E_PROXY_MODE=nftables bash e2e/cluster/up.sh; go test -tags e2e -run TestServiceHealthy ./e2e/
+#   bash e2e/cluster/exec-node.sh nc-node1 nft -j list table ip kube-proxy > kubeproxy-nftables.json
