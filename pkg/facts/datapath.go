@@ -102,7 +102,7 @@ func Forward(dps []Datapath, p Packet) observe.Verdict {
 			return d
 		}
 		if v.Datapath == "" { // the first datapath's accept is the one to show
-			v.Action, v.Rules, v.Datapath, v.Hook, v.Policy = d.Action, d.Rules, d.Datapath, d.Hook, d.Policy
+			v.Action, v.Rules, v.Datapath, v.Hook, v.Policy, v.Owner = d.Action, d.Rules, d.Datapath, d.Hook, d.Policy, d.Owner
 		}
 		if d.Result == observe.Unknown {
 			v.Result = observe.Unknown

@@ -208,3 +208,26 @@ func TestParseSysctls(t *testing.T) {
 		t.Fatalf("%+v", sc)
 	}
 }
+
+// ufw's layout (captured in a netns, capture.sh) drops pod traffic at
+// FORWARD's policy; the fix is ufw's own, which survives its reloads, and
+// it lets the traffic through when applied (the rule ufw writes for it).
+func TestUfwForwardDrop(t *testing.T) {
+	sets, tools := Rulesets([]Dump{{Text: read(t, "ufw-forward-drop.nft.txt")}})
+	p := pkt("198.19.0.1")
+	p.In = "cni0"
+	v := Forward(IptablesDatapaths(sets, tools), p)
+	if v.Result != observe.No || !v.Policy || v.Owner != "ufw" {
+		t.Fatalf("Forward = %+v", v)
+	}
+	fix := FixerFor(v.Datapath).AllowForward(v, "10.244.1.0/24", false)
+	if len(fix) == 0 || !strings.HasPrefix(fix[0], "ufw route allow from 10.244.1.0/24") {
+		t.Fatalf("fix %q", fix)
+	}
+	// With the rule `ufw route allow from 10.244.1.0/24` adds (capture.sh).
+	sets, tools = Rulesets([]Dump{{Text: read(t, "ufw-route-allowed.nft.txt")}})
+	p.Src = netip.MustParseAddr("10.244.1.9")
+	if v := Forward(IptablesDatapaths(sets, tools), p); v.Result != observe.Yes {
+		t.Fatalf("after the fix: %+v", v)
+	}
+}

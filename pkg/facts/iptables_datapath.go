@@ -38,6 +38,9 @@ func (ip Iptables) NAT(p Packet) observe.Verdict {
 func (ip Iptables) Forward(p Packet) observe.Verdict {
 	d := ip.Rules.Walk("filter", "FORWARD", p)
 	v := observe.Verdict{Result: observe.Yes, Action: d.Target, Uncertain: d.Uncertain, Datapath: ip.Name(), Policy: d.Rule == ""}
+	if ip.Rules["filter"]["ufw-user-forward"] != nil {
+		v.Owner = "ufw" // ufw rewrites FORWARD and its chains from /etc/ufw on every reload
+	}
 	if d.Rule != "" {
 		v.Rules = []string{d.Rule}
 	}
@@ -82,6 +85,13 @@ func (iptablesFixer) Masquerade(m Masquerade) []string {
 }
 
 func (iptablesFixer) AllowForward(v observe.Verdict, podCIDR string, both bool) []string {
+	if v.Owner == "ufw" {
+		fix := []string{"ufw route allow from " + podCIDR + "   # ufw owns FORWARD here: let the pod network through it"}
+		if both {
+			fix = append(fix, "ufw route allow to "+podCIDR)
+		}
+		return append(fix, "or, for every routed flow: set DEFAULT_FORWARD_POLICY=\"ACCEPT\" in /etc/default/ufw; ufw reload")
+	}
 	policyOff := "or, if nothing relies on it: iptables -P FORWARD ACCEPT   (Docker sets DROP; persist via your firewall config)"
 	if strings.HasPrefix(v.Action, "policy") {
 		if both {

@@ -101,6 +101,9 @@ type Verdict struct {
 	// Policy: no rule decided; the chain's policy did (a fix then inserts
 	// a rule rather than deleting one).
 	Policy bool `json:"policy,omitempty"`
+	// Owner is the firewall front-end that writes the deciding chain
+	// ("ufw"), when one does: its own command is the lasting fix.
+	Owner string `json:"owner,omitempty"`
 	// Rules are the rule lines that decided or were uncertain, quoted as evidence.
 	Rules []string `json:"rules,omitempty"`
 	// Uncertain lists matches the evaluator could not judge (ipsets, marks of other flows...).

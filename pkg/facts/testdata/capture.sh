@@ -117,3 +117,22 @@ ip netns del "$ns6"
 # kubeproxy-nftables.json is not made here: it is kube-proxy's own table, read on the e2e lab in nftables mode:
 #   NETCHECK_E2E_PROXY_MODE=nftables bash e2e/cluster/up.sh; go test -tags e2e -run TestServiceHealthy ./e2e/
 #   bash e2e/cluster/exec-node.sh nc-node1 nft -j list table ip kube-proxy > kubeproxy-nftables.json
+
+# ufw's layout (its before/after/user rules files, DEFAULT_FORWARD_POLICY="DROP"), written with iptables in a
+# netns of our own: ufw itself would rewrite /etc/ufw on the host. Pod traffic dies at FORWARD's policy.
+ns7=ncu-$$; ip netns add "$ns7"
+U=(ip netns exec "$ns7")
+"${U[@]}" iptables -P FORWARD DROP
+for c in ufw-before-logging-forward ufw-before-forward ufw-after-forward ufw-after-logging-forward ufw-reject-forward ufw-track-forward ufw-user-forward; do
+  "${U[@]}" iptables -N "$c"
+done
+for c in ufw-before-logging-forward ufw-before-forward ufw-after-forward ufw-after-logging-forward ufw-reject-forward ufw-track-forward; do
+  "${U[@]}" iptables -A FORWARD -j "$c"
+done
+"${U[@]}" iptables -A ufw-before-forward -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+"${U[@]}" iptables -A ufw-before-forward -p icmp -m icmp --icmp-type 3 -j ACCEPT
+"${U[@]}" iptables -A ufw-before-forward -j ufw-user-forward
+"${U[@]}" iptables-nft-save > ufw-forward-drop.nft.txt
+"${U[@]}" iptables -A ufw-user-forward -s 10.244.1.0/24 -j ACCEPT   # what `ufw route allow from 10.244.1.0/24` adds
+"${U[@]}" iptables-nft-save > ufw-route-allowed.nft.txt
+ip netns del "$ns7"
