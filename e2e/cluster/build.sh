@@ -2,7 +2,8 @@
 # Installs and builds everything the e2e cluster runs, into the cache dir
 # ${NETCHECK_E2E_CACHE:-/var/cache/netcheck-e2e}. Idempotent: a second run only
 # checks stamps and takes seconds.
-#   bin/    kube-* and kubelet (build-k8s.sh), coredns, pause, echo, busybox
+#   bin/    kube-* and kubelet (build-k8s.sh), coredns, pause, echo, busybox, flanneld, flannel (CNI)
+#   cni-bin/ Debian's CNI plugins and flannel's, for the flannel profile
 #   images/ docker-archive tars: busybox:1.36, registry.k8s.io/pause:3.10,
 #           registry.k8s.io/coredns/coredns:v1.12.4, netcheck.local/echo:1
 set -euo pipefail
@@ -64,6 +65,23 @@ go_build() { # go_build NAME OUT [ldflags]
 go_build pause "$BIN/pause"
 go_build echo "$BIN/echo"
 go_build coredns "$BIN/coredns"
+
+# tool_build NAME OUT PACKAGE CGO: a command of a module images/NAME/go.mod names as a tool.
+tool_build() {
+  local name=$1 out=$2 pkg=$3 cgo=$4 dir="$CLUSTER_DIR/images/$1"
+  local h; h=$(inputs_hash "$(go env GOVERSION)" "$dir/go.mod" "$dir/go.sum" "$pkg" "$cgo")
+  if fresh "$name" "$h" "$out"; then log "$name cached"; return; fi
+  log "building $name ($pkg)"
+  (cd "$dir" && CGO_ENABLED=$cgo GOFLAGS=-mod=readonly go build -trimpath -ldflags "-s -w" -o "$out.tmp" "$pkg")
+  mv "$out.tmp" "$out"
+  stamp "$name" "$h"
+}
+# flannel's profile: flanneld (its udp backend needs cgo) and the flannel CNI meta plugin
+tool_build flanneld "$BIN/flanneld" github.com/flannel-io/flannel 1
+tool_build flannel-cni "$BIN/flannel" github.com/containernetworking/plugins/plugins/meta/flannel 0
+mkdir -p "$CACHE/cni-bin"
+for f in /usr/lib/cni/*; do ln -sfn "$f" "$CACHE/cni-bin/$(basename "$f")"; done
+ln -sfn "$BIN/flannel" "$CACHE/cni-bin/flannel"
 
 # --- busybox, rebuilt from Debian's source package -----------------------------------
 # Debian's binaries lack the wget timeout feature (`wget -T 3` segfaults) and more.

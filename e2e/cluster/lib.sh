@@ -26,14 +26,22 @@ declare -A IP=(
   [$CP]=198.18.0.10 [nc-node1]=198.18.0.11 [nc-node2]=198.18.0.12 [nc-node3]=198.18.0.13
   [$EXT]=198.18.0.100 [$GW]=198.18.0.254
 )
-declare -A PODCIDR=([nc-node1]=10.244.1.0/24 [nc-node2]=10.244.2.0/24 [nc-node3]=10.244.3.0/24)
 UNDERLAY_CIDR=198.18.0.0/24
 EXT_CIDR=198.19.0.0/24
 EXT_IP=198.19.0.1
-CLUSTER_CIDR=10.244.0.0/16
-SERVICE_CIDR=10.96.0.0/12
-KUBE_SVC_IP=10.96.0.1
-DNS_SVC_IP=10.96.0.10
+declare -A PODCIDR
+# profile_vars: the pod and Service networks of $PROFILE. bridge: one bridge per
+# node and host-gw routes; flannel: flannel VXLAN with K3s's CIDRs.
+profile_vars() {
+  local p=10.244
+  CLUSTER_CIDR=10.244.0.0/16 SERVICE_CIDR=10.96.0.0/12 KUBE_SVC_IP=10.96.0.1 DNS_SVC_IP=10.96.0.10
+  CNI_BIN=/usr/lib/cni
+  if [[ $PROFILE == flannel ]]; then
+    p=10.42 CLUSTER_CIDR=10.42.0.0/16 SERVICE_CIDR=10.43.0.0/16 KUBE_SVC_IP=10.43.0.1 DNS_SVC_IP=10.43.0.10
+    CNI_BIN=$CACHE/cni-bin   # Debian's plugins and flannel's meta plugin (build.sh)
+  fi
+  PODCIDR=([nc-node1]=$p.1.0/24 [nc-node2]=$p.2.0/24 [nc-node3]=$p.3.0/24)
+}
 APISERVER="https://${IP[$CP]}:6443"
 CGROUP_ROOT=/sys/fs/cgroup
 KUBECONFIG_OUT="$STATE/kubeconfig"
@@ -42,6 +50,12 @@ log() { printf '[netcheck-e2e %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 need_root() { [[ $(id -u) == 0 ]] || die "must run as root"; }
+
+# The lab's network profile: bridge or flannel (see profile_vars). Like the proxy
+# mode below: up.sh starts the one asked for, the other scripts follow the lab's.
+PROFILE="${NETCHECK_E2E_PROFILE:-$(cat "$STATE/profile" 2>/dev/null || echo bridge)}"
+[[ $PROFILE == bridge || $PROFILE == flannel ]] || die "NETCHECK_E2E_PROFILE=$PROFILE: give bridge or flannel"
+profile_vars
 
 # kube-proxy's mode in the lab: iptables or nftables. up.sh starts the one
 # asked for (iptables by default); the other scripts follow the running lab's.
@@ -94,6 +108,13 @@ start_in() {
 start_kubelet() {
   start_in "$1" kubelet "$BIN/kubelet" --config=/var/lib/kubelet/config.yaml \
     --kubeconfig=/etc/kubernetes/kubelet.conf --hostname-override="$1" --node-ip="${IP[$1]}" --v=1
+}
+# flanneld as K3s runs it: the kube subnet manager (podCIDRs from the Node
+# objects), VXLAN, its own masquerade (--ip-masq); FLANNEL_ARGS adds more.
+start_flanneld() {
+  start_in "$1" flanneld env NODE_NAME="$1" "$BIN/flanneld" --kube-subnet-mgr \
+    --kubeconfig-file=/etc/kubernetes/flannel.conf --iface=eth0 --ip-masq \
+    --net-config-path=/etc/kubernetes/flannel-net-conf.json --subnet-file=/run/flannel/subnet.env ${FLANNEL_ARGS:-}
 }
 start_kube_proxy() {
   start_in "$1" kube-proxy "$BIN/kube-proxy" --config=/etc/kubernetes/kube-proxy.yaml --v=1

@@ -31,6 +31,7 @@ var-lib-cni /var/lib/cni
 etc-cni-net.d /etc/cni/net.d
 etc-kubernetes /etc/kubernetes
 run-netns /run/netns
+run-flannel /run/flannel
 EOF
   mount --make-rshared /var/lib/kubelet
   mount --bind "$dir/resolv.conf" /etc/resolv.conf

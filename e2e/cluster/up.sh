@@ -6,6 +6,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
 PROXY_MODE="${NETCHECK_E2E_PROXY_MODE:-iptables}"   # what is asked for, not what runs now
+PROFILE="${NETCHECK_E2E_PROFILE:-bridge}"
+profile_vars
 t0=$SECONDS
 
 bash "$CLUSTER_DIR/build.sh"
@@ -38,6 +40,7 @@ healthy() {
   local m
   [[ -f $STATE/up.done && -s $KUBECONFIG_OUT ]] || return 1
   [[ $(cat "$STATE/proxy-mode" 2>/dev/null) == "$PROXY_MODE" ]] || { log "the cluster's kube-proxy is not in $PROXY_MODE mode"; return 1; }
+  [[ $(cat "$STATE/profile" 2>/dev/null || echo bridge) == "$PROFILE" ]] || { log "the cluster does not run the $PROFILE profile"; return 1; }
   for m in "${MACHINES[@]}"; do init_pid "$m" >/dev/null || { log "machine $m is not running"; return 1; }; done
   components_alive || return 1
   nodes_ready || { log "not all nodes are Ready"; return 1; }
@@ -67,7 +70,7 @@ echo "$$" >"$STATE/up.pid"
 # --- PKI -----------------------------------------------------------------------------
 # Made once and kept in the cache (a throwaway test CA): saves seconds on every up.
 PKI=$CACHE/pki
-PKI_VERSION="v1 ${IP[$CP]} ${NODES[*]}"
+PKI_VERSION="v2 ${IP[$CP]} ${NODES[*]}"
 gen_key() { openssl ecparam -name prime256v1 -genkey -noout -out "$1" 2>/dev/null; }
 gen_cert() { # NAME SUBJECT EKU [SAN]
   local n=$1 subj=$2 eku=$3 san=${4:-} ext
@@ -86,12 +89,13 @@ gen_key "$PKI/ca.key"
 openssl req -x509 -new -key "$PKI/ca.key" -subj /CN=netcheck-e2e-ca -days 3650 -out "$PKI/ca.crt" \
   -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign,digitalSignature 2>/dev/null
 gen_cert apiserver /CN=kube-apiserver serverAuth \
-  "IP:${IP[$CP]},IP:$KUBE_SVC_IP,IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,DNS:$CP"
+  "IP:${IP[$CP]},IP:10.96.0.1,IP:10.43.0.1,IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,DNS:$CP"
 gen_cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" clientAuth
 gen_cert admin "/O=system:masters/CN=kubernetes-admin" clientAuth
 gen_cert controller-manager /CN=system:kube-controller-manager clientAuth
 gen_cert scheduler /CN=system:kube-scheduler clientAuth
 gen_cert kube-proxy /CN=system:kube-proxy clientAuth
+gen_cert flannel /CN=flannel clientAuth
 for n in "${NODES[@]}"; do gen_cert "node-$n" "/O=system:nodes/CN=system:node:$n" clientAuth; done
 gen_key "$PKI/sa.key"
 openssl ec -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
@@ -128,8 +132,8 @@ kubeconfig "$CPDIR/controller-manager.conf" system:kube-controller-manager contr
 kubeconfig "$CPDIR/scheduler.conf" system:kube-scheduler scheduler https://127.0.0.1:6443
 
 # --- per-node files --------------------------------------------------------------------
-NODE_SUBDIRS=(var-lib-kubelet var-lib-containerd run-containerd var-log var-lib-cni etc-cni-net.d etc-kubernetes/pki run-netns sysctl)
-MOUNTPOINTS=(/var/lib/kubelet /var/lib/containerd /run/containerd /var/lib/cni /etc/cni/net.d /etc/kubernetes /run/netns)
+NODE_SUBDIRS=(var-lib-kubelet var-lib-containerd run-containerd var-log var-lib-cni etc-cni-net.d etc-kubernetes/pki run-netns run-flannel sysctl)
+MOUNTPOINTS=(/var/lib/kubelet /var/lib/containerd /run/containerd /var/lib/cni /etc/cni/net.d /etc/kubernetes /run/netns /run/flannel)
 : >"$STATE/created-dirs"
 for d in "${MOUNTPOINTS[@]}"; do
   # record every directory level we create, so down.sh can remove exactly those
@@ -144,6 +148,8 @@ write_node_files() {
   cp "$PKI/ca.crt" "$d/etc-kubernetes/pki/ca.crt"
   kubeconfig "$d/etc-kubernetes/kubelet.conf" "system:node:$n" "node-$n" "$APISERVER"
   kubeconfig "$d/etc-kubernetes/kube-proxy.conf" system:kube-proxy kube-proxy "$APISERVER"
+  kubeconfig "$d/etc-kubernetes/flannel.conf" flannel flannel "$APISERVER"
+  printf '{"Network": "%s", "Backend": {"Type": "vxlan"}}\n' "$CLUSTER_CIDR" >"$d/etc-kubernetes/flannel-net-conf.json"
   printf 'search cluster.local\nnameserver %s\noptions ndots:5\n' "$DNS_SVC_IP" >"$d/resolv.conf"
   # values the kubelet insists on, in private copies (see machine-init.sh)
   echo 1 >"$d/sysctl/vm.overcommit_memory"
@@ -175,10 +181,23 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
+    bin_dir = "$CNI_BIN"
     conf_dir = "/etc/cni/net.d"
-    conf_template = "/etc/kubernetes/cni-template.json"
+$([[ $PROFILE == bridge ]] && echo '    conf_template = "/etc/kubernetes/cni-template.json"')
 EOF
+  if [[ $PROFILE == flannel ]]; then
+    # the flannel meta plugin reads /run/flannel/subnet.env and delegates to bridge
+    cat >"$d/etc-cni-net.d/10-flannel.conflist" <<'EOF'
+{
+  "cniVersion": "0.3.1",
+  "name": "cbr0",
+  "plugins": [
+    {"type": "flannel", "delegate": {"hairpinMode": true, "isDefaultGateway": true}},
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+EOF
+  fi
   cat >"$d/etc-kubernetes/cni-template.json" <<'EOF'
 {
   "cniVersion": "1.0.0",
@@ -310,11 +329,12 @@ for n in "${NODES[@]}"; do
   ipn "$CP" route add "${PODCIDR[$n]}" via "${IP[$n]}"
   ipn "$n" route add default via "${IP[$GW]}"
   ipn "$n" route add "$EXT_CIDR" via "${IP[$EXT]}"
+  in_netns "$n" sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1
+  [[ $PROFILE == bridge ]] || continue   # flannel routes over its VXLAN and masquerades itself
   for o in "${NODES[@]}"; do
     [[ $o == "$n" ]] || ipn "$n" route add "${PODCIDR[$o]}" via "${IP[$o]}"
   done
-  in_netns "$n" sh -c "sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 &&
-    iptables -t nat -A POSTROUTING -s $CLUSTER_CIDR ! -d $CLUSTER_CIDR -j MASQUERADE"
+  in_netns "$n" iptables -t nat -A POSTROUTING -s "$CLUSTER_CIDR" ! -d "$CLUSTER_CIDR" -j MASQUERADE
 done
 
 # --- machines: an init per machine in its own PID/mount/UTS namespace ------------------
@@ -401,6 +421,8 @@ apiVersion: v1
 kind: Node
 metadata:
   name: $n
+  annotations:
+    netcheck.io/e2e: "pre-registered"   # flannel's kube subnet manager writes into this map (nil panics)
   labels:
     kubernetes.io/hostname: $n
     kubernetes.io/os: linux
@@ -415,6 +437,27 @@ EOF
   done
 } >"$STATE/nodes.yaml"
 kctl create -f "$STATE/nodes.yaml" >/dev/null
+if [[ $PROFILE == flannel ]]; then
+  # kube-flannel's RBAC, for the flannel user of the nodes' flannel.conf
+  kctl apply -f - >/dev/null <<'EOF'
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: flannel}
+rules:
+- {apiGroups: [""], resources: [pods], verbs: [get]}
+- {apiGroups: [""], resources: [nodes], verbs: [get, list, watch, patch]}
+- {apiGroups: [""], resources: [nodes/status], verbs: [patch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: flannel}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: flannel}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: flannel}
+EOF
+  log "starting flanneld on the nodes"
+  for n in "${NODES[@]}"; do start_flanneld "$n"; done
+fi
 
 log "starting kubelet and kube-proxy on the nodes"
 for n in "${NODES[@]}"; do
@@ -567,6 +610,7 @@ for n in "${NODES[@]}"; do
 done
 
 echo "$PROXY_MODE" >"$STATE/proxy-mode"
+echo "$PROFILE" >"$STATE/profile"
 touch "$STATE/up.done"
 rm -f "$STATE/up.pid"
 log "cluster up in $((SECONDS - t_start))s (+${t_build}s build check). export KUBECONFIG=$KUBECONFIG_OUT"

@@ -19,6 +19,9 @@ type Datapath interface {
 	NAT(p Packet) observe.Verdict
 	// Forward says whether p passes the forward hook.
 	Forward(p Packet) observe.Verdict
+	// Input says whether p, addressed to the node, passes the input hook
+	// (an overlay's encapsulated packets from the other nodes).
+	Input(p Packet) observe.Verdict
 	// Masquerading lists the rules that source-NAT some traffic, quoted
 	// as evidence when none matched the flow.
 	Masquerading() []string
@@ -90,12 +93,21 @@ func NAT(dps []Datapath, p Packet) observe.Verdict {
 // Forward asks every datapath whether p passes: the first that drops it
 // decides, since each one's drop is final.
 func Forward(dps []Datapath, p Packet) observe.Verdict {
+	return filter(dps, p, Datapath.Forward)
+}
+
+// Input asks every datapath whether the node accepts p.
+func Input(dps []Datapath, p Packet) observe.Verdict {
+	return filter(dps, p, Datapath.Input)
+}
+
+func filter(dps []Datapath, p Packet, hook func(Datapath, Packet) observe.Verdict) observe.Verdict {
 	if len(dps) == 0 {
 		return observe.Verdict{Result: observe.Unknown, Action: "no iptables rules could be read"}
 	}
 	v := observe.Verdict{Result: observe.Yes}
 	for _, dp := range dps {
-		d := dp.Forward(p)
+		d := hook(dp, p)
 		v.Uncertain = append(v.Uncertain, d.Uncertain...)
 		if d.Result == observe.No {
 			d.Uncertain = v.Uncertain

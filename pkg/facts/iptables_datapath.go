@@ -35,8 +35,13 @@ func (ip Iptables) NAT(p Packet) observe.Verdict {
 
 // Forward walks filter FORWARD. A DROP/REJECT rule it could not judge
 // makes the answer unknown.
-func (ip Iptables) Forward(p Packet) observe.Verdict {
-	d := ip.Rules.Walk("filter", "FORWARD", p)
+func (ip Iptables) Forward(p Packet) observe.Verdict { return ip.filter("FORWARD", p) }
+
+// Input walks filter INPUT: does the node itself accept p?
+func (ip Iptables) Input(p Packet) observe.Verdict { return ip.filter("INPUT", p) }
+
+func (ip Iptables) filter(chain string, p Packet) observe.Verdict {
+	d := ip.Rules.Walk("filter", chain, p)
 	v := observe.Verdict{Result: observe.Yes, Action: d.Target, Uncertain: d.Uncertain, Datapath: ip.Name(), Policy: d.Rule == ""}
 	if ip.Rules["filter"]["ufw-user-forward"] != nil {
 		v.Owner = "ufw" // ufw rewrites FORWARD and its chains from /etc/ufw on every reload

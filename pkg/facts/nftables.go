@@ -208,9 +208,14 @@ func (nf Nftables) NAT(p Packet) observe.Verdict {
 
 // Forward implements Datapath: every filter chain on the forward hook
 // must accept; the first drop or reject is final.
-func (nf Nftables) Forward(p Packet) observe.Verdict {
-	v := observe.Verdict{Result: observe.Yes, Action: "no nftables forward chain drops it", Datapath: nf.Name(), Hook: "nftables forward hook"}
-	for _, bc := range nf.hooked("forward", "filter", p.Dst.Is6()) {
+func (nf Nftables) Forward(p Packet) observe.Verdict { return nf.filter("forward", p) }
+
+// Input implements Datapath, on the input hook.
+func (nf Nftables) Input(p Packet) observe.Verdict { return nf.filter("input", p) }
+
+func (nf Nftables) filter(hook string, p Packet) observe.Verdict {
+	v := observe.Verdict{Result: observe.Yes, Action: "no nftables " + hook + " chain drops it", Datapath: nf.Name(), Hook: "nftables " + hook + " hook"}
+	for _, bc := range nf.hooked(hook, "filter", p.Dst.Is6()) {
 		end, unc := nf.walk(bc, p)
 		v.Uncertain = append(v.Uncertain, unc...)
 		if end.verdict == "drop" || end.verdict == "reject" {

@@ -1,6 +1,11 @@
 package facts
 
-import "github.com/netcheck/kubectl-netcheck/pkg/observe"
+import (
+	"strconv"
+	"strings"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+)
 
 // overlays are the pod-network encapsulations known by their device name,
 // with the way they travel between nodes and the bytes they add.
@@ -27,4 +32,85 @@ func DetectOverlay(links map[string]int) *observe.Overlay {
 		}
 	}
 	return nil
+}
+
+// VXLANDevice is one line of `ip -d -o link show type vxlan`.
+type VXLANDevice struct {
+	Name, Local, Dev, MAC string
+	VNI, DstPort, MTU     int
+}
+
+// ParseVXLAN reads `ip -d -o link show type vxlan` (iproute2).
+func ParseVXLAN(text string) []VXLANDevice {
+	var out []VXLANDevice
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(strings.ReplaceAll(line, `\`, " "))
+		if len(f) < 2 || !strings.HasSuffix(f[0], ":") {
+			continue
+		}
+		d := VXLANDevice{Name: strings.TrimSuffix(f[1], ":")}
+		d.Name, _, _ = strings.Cut(d.Name, "@")
+		inVXLAN := false
+		for i := 0; i+1 < len(f); i++ {
+			switch v := f[i+1]; {
+			case f[i] == "mtu":
+				d.MTU, _ = strconv.Atoi(v)
+			case f[i] == "link/ether":
+				d.MAC = v
+			case f[i] == "vxlan" && v == "id" && i+2 < len(f):
+				inVXLAN = true
+				d.VNI, _ = strconv.Atoi(f[i+2])
+			case inVXLAN && f[i] == "local":
+				d.Local = v
+			case inVXLAN && f[i] == "dev":
+				d.Dev = v
+			case inVXLAN && f[i] == "dstport":
+				d.DstPort, _ = strconv.Atoi(v)
+			}
+		}
+		if inVXLAN {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// ParseFDB reads `bridge fdb show dev DEV`: remote MAC → destination
+// address (the entries flannel writes: "MAC dst IP self permanent").
+func ParseFDB(text string) map[string]string {
+	out := map[string]string{}
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] == "dst" && len(f) > 0 && strings.Count(f[0], ":") == 5 && f[0] != "00:00:00:00:00:00" {
+				out[f[0]] = f[i+1]
+			}
+		}
+	}
+	return out
+}
+
+// ParseNeigh reads `ip neigh show dev DEV`: address → MAC.
+func ParseNeigh(text string) map[string]string {
+	out := map[string]string{}
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] == "lladdr" {
+				out[f[0]] = f[i+1]
+			}
+		}
+	}
+	return out
+}
+
+// ParseEnvFile reads KEY=VALUE lines (flannel's subnet.env).
+func ParseEnvFile(text string) map[string]string {
+	out := map[string]string{}
+	for _, line := range strings.Split(text, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok && k != "" && !strings.HasPrefix(k, "#") {
+			out[k] = v
+		}
+	}
+	return out
 }

@@ -215,6 +215,34 @@ type Overlay struct {
 	Port string `json:"port"`
 	// Overhead is the bytes its headers add to each packet.
 	Overhead int `json:"overhead"`
+	// The VXLAN device as the kernel has it (ip -d link): its VNI, the
+	// local address and device it sends from, its UDP port and MTU.
+	VNI     int    `json:"vni,omitempty"`
+	Local   string `json:"local,omitempty"`
+	Dev     string `json:"dev,omitempty"`
+	DstPort int    `json:"dstPort,omitempty"`
+	MTU     int    `json:"mtu,omitempty"`
+	// FDB maps each remote VTEP's MAC to the node address its frames go
+	// to; Neigh each remote subnet's gateway address to its VTEP MAC.
+	FDB   map[string]string `json:"fdb,omitempty"`
+	Neigh map[string]string `json:"neigh,omitempty"`
+	// Lease is flannel's /run/flannel/subnet.env (FLANNEL_SUBNET, …);
+	// LeaseRead says whether it was there.
+	Lease     map[string]string `json:"lease,omitempty"`
+	LeaseRead bool              `json:"leaseRead,omitempty"`
+	// Agents are the CNI agents seen running (flanneld, k3s which embeds
+	// it); AgentsRead says whether the list was read.
+	Agents     []string `json:"agents,omitempty"`
+	AgentsRead bool     `json:"agentsRead,omitempty"`
+	// Inbound is each other node's encapsulated packet walked through
+	// this node's input hook: does the node accept the overlay's traffic?
+	Inbound []OverlayInbound `json:"inbound,omitempty"`
+}
+
+// OverlayInbound is one peer's encapsulated traffic at this node's input.
+type OverlayInbound struct {
+	From    string  `json:"from"` // the peer node's address
+	Verdict Verdict `json:"verdict"`
 }
 
 // SideResult is everything one side ran.

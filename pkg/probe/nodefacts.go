@@ -36,7 +36,15 @@ type Raw struct {
 	// Procs are the Service proxies seen running (hostPID); ProcsRead says the list was read.
 	Procs     []string
 	ProcsRead bool
-	IPVSAddrs string // kube-ipvs0's addresses, when the link exists
+	// Agents are the CNI agents seen running (flanneld, or k3s that embeds it).
+	Agents     []string
+	AgentsRead bool
+	// VXLAN is `ip -d -o link show type vxlan`; FDB and Neigh are per device.
+	VXLAN         string
+	FDB, Neigh    map[string]string
+	SubnetEnv     string // /run/flannel/subnet.env
+	SubnetEnvRead bool
+	IPVSAddrs     string // kube-ipvs0's addresses, when the link exists
 	// NftRuleset is `nft -j list table` of each native table; NftRead
 	// says nft could be run at all.
 	NftRuleset string

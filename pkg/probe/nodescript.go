@@ -59,6 +59,17 @@ if [ -z "$found" ]; then
   for tool in iptables-save ip6tables-save; do sec "dump $tool"; nsenter -t "$xm" -m -- "$tool" 2>&1; end $?; done
 fi
 sec procs; for p in kube-proxy cilium-agent kube-router antrea-agent; do pidof "$p" >/dev/null 2>&1 && echo "$p"; done; end 0
+sec agents; for p in flanneld k3s-server k3s-agent k3s; do pidof "$p" >/dev/null 2>&1 && echo "$p"; done; end 0
+# The overlay as the kernel has it (the host's ip: busybox has no -d), its
+# forwarding database and neighbours; flannel's lease of this node.
+if vx=$(nsenter -t 1 -m -- ip -d -o link show type vxlan 2>/dev/null) && [ -n "$vx" ]; then
+  sec vxlan; echo "$vx"; end 0
+  for d in $(echo "$vx" | sed -n 's/^[0-9]*: \([^:@]*\).*/\1/p'); do
+    sec "fdb $d"; nsenter -t 1 -m -- bridge fdb show dev "$d" 2>&1; end $?
+    sec "neigh $d"; ip neigh show dev "$d" 2>&1; end $?
+  done
+fi
+sec subnetenv; nsenter -t 1 -m -- cat /run/flannel/subnet.env 2>&1; end $?
 if ip link show kube-ipvs0 >/dev/null 2>&1; then sec ipvs; ip -o addr show dev kube-ipvs0 2>&1; end $?; fi
 # The native tables only: iptables-nft's own (already dumped above) can be
 # megabytes on a large cluster. Table names are passed as arguments.
@@ -115,7 +126,7 @@ func splitSections(out string) []section {
 // ParseFacts turns the script's output into Raw. Targets are matched back
 // by address.
 func ParseFacts(out, podIP string, targets []FactTarget) Raw {
-	raw := Raw{RouteGet: map[string]observe.Route{}, PodRouteGet: map[string]observe.Route{}}
+	raw := Raw{RouteGet: map[string]observe.Route{}, PodRouteGet: map[string]observe.Route{}, FDB: map[string]string{}, Neigh: map[string]string{}}
 	keys := map[string][]string{}
 	for _, t := range targets {
 		keys[t.Addr.String()] = append(keys[t.Addr.String()], t.Key)
@@ -156,6 +167,16 @@ func ParseFacts(out, podIP string, targets []FactTarget) Raw {
 			raw.Procs = strings.Fields(s.body)
 		case "ipvs":
 			raw.IPVSAddrs = s.body
+		case "agents":
+			raw.AgentsRead, raw.Agents = true, strings.Fields(s.body)
+		case "vxlan":
+			raw.VXLAN = s.body
+		case "fdb":
+			raw.FDB[arg] = s.body
+		case "neigh":
+			raw.Neigh[arg] = s.body
+		case "subnetenv":
+			raw.SubnetEnv, raw.SubnetEnvRead = s.body, s.rc == 0
 		case "via":
 			kind, _, _ := strings.Cut(arg, " ")
 			if kind == "nft" {
