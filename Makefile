@@ -9,7 +9,7 @@ LDFLAGS := -s -w -X github.com/netcheck/kubectl-netcheck/pkg/cmd.Version=$(VERSI
 	-X github.com/netcheck/kubectl-netcheck/pkg/cmd.Date=$(DATE)
 PREFIX ?= /usr/local
 
-.PHONY: build install test ci-cold unit fuzz vet lint check-pipes krew-check release-check e2e-cluster e2e-down e2e e2e-nft clean
+.PHONY: build install test ci-cold unit fuzz vet lint check-pipes krew-check release-check e2e-cluster e2e-down e2e e2e-nft e2e-flannel clean
 
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kubectl-netcheck
@@ -73,6 +73,11 @@ e2e: build
 # in nftables mode.
 e2e-nft: build
 	NETCHECK_E2E_PROXY_MODE=nftables E2E_RUN='^Test(Service|DNS|API|Nftables)' bash e2e/run.sh
+
+# The flannel profile (VXLAN, K3s's CIDRs): its own scenarios and the healthy
+# run of every command.
+e2e-flannel: build
+	NETCHECK_E2E_PROFILE=flannel E2E_RUN='^Test(Flannel|NodeHealthy|PodsHealthy|PodsMTUBlackhole)' bash e2e/run.sh
 
 clean:
 	rm -rf bin dist

@@ -56,15 +56,21 @@ func lab(t *testing.T) {
 }
 
 // proxyMode is the lab kube-proxy's mode (NETCHECK_E2E_PROXY_MODE of up.sh).
-func proxyMode() string {
+func proxyMode() string { return labSetting("proxy-mode", "iptables") }
+
+// profile is the lab's network profile (NETCHECK_E2E_PROFILE of up.sh).
+func profile() string { return labSetting("profile", "bridge") }
+
+// labSetting reads what up.sh recorded of the running lab.
+func labSetting(name, dflt string) string {
 	state := os.Getenv("NETCHECK_E2E_STATE")
 	if state == "" {
 		state = "/run/netcheck-e2e"
 	}
-	if b, err := os.ReadFile(filepath.Join(state, "proxy-mode")); err == nil && len(b) > 1 {
+	if b, err := os.ReadFile(filepath.Join(state, name)); err == nil && len(b) > 1 {
 		return strings.TrimSpace(string(b))
 	}
-	return "iptables"
+	return dflt
 }
 
 // result is one plugin run.
@@ -140,6 +146,21 @@ func fault(t *testing.T, node, name string) {
 			t.Errorf("restore %s on %s: %v", name, node, err)
 		}
 	})
+}
+
+// restoreFault restores a fault now, as the fix for it (fault's cleanup
+// restores again: a restore of a healthy node changes nothing).
+func restoreFault(t *testing.T, node, name string) {
+	t.Helper()
+	out, err := exec.Command("bash", filepath.Join(repoRoot(), "e2e", "cluster", "fault.sh"), node, name, "restore").CombinedOutput()
+	if err != nil {
+		t.Fatalf("restore %s on %s: %v\n%s", name, node, err, out)
+	}
+}
+
+// runOnNode runs argv inside a lab node; for cleanups, where a failure is no test's.
+func runOnNode(node string, argv ...string) error {
+	return exec.Command("bash", append([]string{filepath.Join(repoRoot(), "e2e", "cluster", "exec-node.sh"), node}, argv...)...).Run()
 }
 
 // noProbePodsLeft fails unless every probe pod is gone within 10 s.

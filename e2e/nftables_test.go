@@ -21,10 +21,37 @@ func onNode(t *testing.T, node string, argv ...string) {
 	}
 }
 
-// command is a fix line as the user would type it: without its comment.
+// command is a fix line as a shell would read it: words, quotes, and no
+// trailing "# comment".
 func command(line string) []string {
-	cmd, _, _ := strings.Cut(line, "#")
-	return strings.Fields(cmd)
+	var out []string
+	var word strings.Builder
+	inWord := false
+	var quote rune
+	for _, r := range line {
+		switch {
+		case quote != 0 && r == quote:
+			quote = 0
+		case quote != 0:
+			word.WriteRune(r)
+		case r == '"' || r == '\'':
+			quote, inWord = r, true
+		case r == '#' && !inWord:
+			return out
+		case r == ' ' || r == '\t':
+			if inWord {
+				out, inWord = append(out, word.String()), false
+				word.Reset()
+			}
+		default:
+			word.WriteRune(r)
+			inWord = true
+		}
+	}
+	if inWord {
+		out = append(out, word.String())
+	}
+	return out
 }
 
 // TestExternalNftablesForwardDrop: a firewalld-like native table drops

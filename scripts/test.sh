@@ -43,8 +43,9 @@ declare -A run=(
   [krew]="krew_stage"
   [e2e]="make e2e"
   [e2e-nft]="make e2e-nft"
+  [e2e-flannel]="make e2e-flannel"
 )
-order=(vet check-pipes lint unit fuzz bench-quick krew e2e e2e-nft)
+order=(vet check-pipes lint unit fuzz bench-quick krew e2e e2e-nft e2e-flannel)
 read -r -a stages <<<"${NETCHECK_STAGES:-${order[*]}}"
 
 declare -A took

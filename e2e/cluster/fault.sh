@@ -13,6 +13,11 @@
 #                                  map (restore puts them back)
 #   host-tools-hidden[:alone]      iptables*-save and nft gone from the node's own mount namespace (a Talos-like
 #                                  host); without :alone a CNI agent's container (calico-node) still has them
+#   vxlan-drop, nft-vxlan-drop     a host firewall rule (iptables INPUT; or a native nft table's input hook)
+#                                  dropping UDP 8472: flannel's VXLAN from the other nodes
+#   flanneld-stop[:lease]          flanneld killed (with :lease, /run/flannel/subnet.env removed as well)
+#   flannel-masq-off               flanneld restarted with --ip-masq=false, its masquerade rules flushed, the CNI
+#                                  delegate told not to masquerade: pods leave with their own addresses
 #   proxy-rule-del:<address>      delete kube-proxy's KUBE-SERVICES rules for one Service address (e.g. an
 #                                  external IP); kube-proxy does not rewrite them until a later resync
 #   conntrack-fill                 fill the node's conntrack table to 97% of nf_conntrack_max with idle
@@ -303,6 +308,81 @@ EOF
       rm -rf "$dir"
     fi
     ;;
+  vxlan-drop)
+    # A host firewall rule dropping flannel's VXLAN (UDP 8472) at the node's input.
+    rule=(INPUT -p udp --dport 8472 -m comment --comment "netcheck-e2e fault" -j DROP)
+    if [[ $action == inject ]]; then
+      : >"$rec"; inn iptables -C "${rule[@]}" 2>/dev/null || inn iptables -I "${rule[@]}"
+    else
+      while inn iptables -C "${rule[@]}" 2>/dev/null; do inn iptables -D "${rule[@]}"; done
+    fi
+    ;;
+  nft-vxlan-drop)
+    # The same, in a native nftables table (a base chain on the input hook).
+    if [[ $action == inject ]]; then
+      : >"$rec"
+      inn nft -f - <<'NFT'
+table inet netcheck_in {
+	chain input {
+		type filter hook input priority filter; policy accept;
+		udp dport 8472 counter drop comment "netcheck-e2e fault"
+	}
+}
+NFT
+    else
+      inn nft delete table inet netcheck_in 2>/dev/null || true
+    fi
+    ;;
+  flanneld-stop|flanneld-stop:lease)
+    # flanneld dies; with ":lease" its /run/flannel/subnet.env goes too (new
+    # pods on the node then get no network from the flannel CNI plugin).
+    [[ $PROFILE == flannel ]] || die "$fault needs the flannel profile"
+    pidf="$STATE/pids/$node.flanneld.pid"
+    lease="$STATE/machines/$node/run-flannel/subnet.env"
+    if [[ $action == inject ]]; then
+      cp "$lease" "$rec" 2>/dev/null || : >"$rec"
+      if [[ -f $pidf ]] && pid=$(<"$pidf") && [[ -d /proc/$pid ]]; then
+        kill -TERM "$pid" 2>/dev/null || true
+        wait_for "flanneld on $node to exit" 10 bash -c "! test -d /proc/$pid" || kill -KILL "$pid" 2>/dev/null || true
+      fi
+      rm -f "$pidf"
+      [[ $fault == *:lease ]] && rm -f "$lease"
+    else
+      [[ -s $rec && ! -e $lease ]] && cp "$rec" "$lease"
+      if ! { [[ -f $pidf ]] && [[ -d /proc/$(<"$pidf") ]]; }; then start_flanneld "$node"; fi
+      wait_for "flannel's lease on $node" 20 test -s "$lease" || die "flanneld on $node wrote no lease"
+    fi
+    ;;
+  flannel-masq-off)
+    # flanneld restarted with --ip-masq=false and its masquerade rules gone, the
+    # CNI delegate told not to masquerade either: pods' traffic leaves with
+    # their own addresses (nodes still reach outside: the first seed's symptom).
+    [[ $PROFILE == flannel ]] || die "$fault needs the flannel profile"
+    pidf="$STATE/pids/$node.flanneld.pid"
+    conf="$STATE/machines/$node/etc-cni-net.d/10-flannel.conflist"
+    flannel_masquerades() { grep -q MASQUERADE <<<"$(in_netns "$1" iptables -t nat -S FLANNEL-POSTRTG 2>/dev/null)"; }
+    stop_flanneld() {
+      if [[ -f $pidf ]] && pid=$(<"$pidf") && [[ -d /proc/$pid ]]; then
+        kill -TERM "$pid" 2>/dev/null || true
+        wait_for "flanneld on $node to exit" 10 bash -c "! test -d /proc/$pid" || kill -KILL "$pid" 2>/dev/null || true
+      fi
+      rm -f "$pidf"
+    }
+    if [[ $action == inject ]]; then
+      cp "$conf" "$rec"
+      stop_flanneld
+      inn iptables -t nat -F FLANNEL-POSTRTG 2>/dev/null || true
+      sed -i 's/"delegate": {/"delegate": {"ipMasq": false, /' "$conf"
+      FLANNEL_ARGS=--ip-masq=false start_flanneld "$node"
+      wait_for "flannel's lease on $node without masquerade" 20 \
+        grep -qx FLANNEL_IPMASQ=false "$STATE/machines/$node/run-flannel/subnet.env"
+    else
+      [[ -s $rec ]] && cp "$rec" "$conf"
+      stop_flanneld
+      start_flanneld "$node"
+      wait_for "flannel's masquerade on $node" 20 flannel_masquerades "$node"
+    fi
+    ;;
   uplink-mtu)
     if [[ $action == inject ]]; then
       inn cat /sys/class/net/eth0/mtu >"$rec"
@@ -313,7 +393,7 @@ EOF
     fi
     ;;
   *)
-    die "unknown fault '$fault' (route-del-podcidr:<node>, masquerade-del, forward-drop, ip-forward-off, ext-route-del, kube-proxy-stop, kube-proxy-kill, proxy-rule-del:<address>, proxy-map-del:<address>, conntrack-fill, hairpin-off, nft-forward-drop, nft-masquerade, iptables-legacy-rule, uplink-mtu, host-tools-hidden[:alone])"
+    die "unknown fault '$fault' (route-del-podcidr:<node>, masquerade-del, forward-drop, ip-forward-off, ext-route-del, kube-proxy-stop, kube-proxy-kill, proxy-rule-del:<address>, proxy-map-del:<address>, conntrack-fill, hairpin-off, nft-forward-drop, nft-masquerade, iptables-legacy-rule, uplink-mtu, host-tools-hidden[:alone], vxlan-drop, nft-vxlan-drop, flanneld-stop[:lease], flannel-masq-off)"
     ;;
 esac
 

@@ -110,6 +110,11 @@ func natFix(t target.Target, podCIDR string, f *observe.TargetFacts, n observe.N
 	if n.IP != "" {
 		fix = append(fix, fmt.Sprintf("or, on the router in front of %s: ip route add %s via %s   # lets replies reach pod IPs without NAT", cidrOf(t), src, n.IP))
 	}
+	if o := n.Facts.Overlay; o != nil && o.LeaseRead && o.Lease["FLANNEL_IPMASQ"] == "false" {
+		// flannel runs the pod network here and was told not to masquerade.
+		return append(fix, "persist: flannel masquerades pod traffic itself when started with --ip-masq, and this node's lease says FLANNEL_IPMASQ=false: "+
+			"add --ip-masq to flanneld (kube-flannel: kubectl -n kube-flannel edit daemonset kube-flannel-ds; K3s: drop --flannel-ipmasq=false) and restart it")
+	}
 	fix = append(fix, "persist: enable masquerade in the CNI (flannel --ip-masq, Calico natOutgoing: true, ip-masq-agent nonMasqueradeCIDRs) or run the rule from a privileged hostNetwork DaemonSet")
 	return fix
 }

@@ -30,6 +30,7 @@ func Node(nodes []observe.Node) []Finding {
 			continue
 		}
 		out = append(out, nodeSettings(n)...)
+		out = append(out, overlayFindings(n, false)...)
 	}
 	return merge(out)
 }

@@ -79,6 +79,13 @@ func Pods(in PodsInput) []Finding {
 	var ran []observe.Node
 	for _, n := range in.Nodes {
 		if n.Err != "" || n.Pod.Err != "" {
+			// A pod probe that never got a network is often the overlay's
+			// doing: the node probe's facts then name the cause.
+			if f := overlayCause(n); n.Err == "" && f != nil {
+				f.Evidence = append(f.Evidence, "pod@"+n.Name+": "+n.Pod.Err)
+				out = append(out, *f)
+				continue
+			}
 			out = append(out, probeFailed(n.Name, n.Err, n.Pod.Err))
 			continue
 		}
@@ -117,6 +124,15 @@ func Pods(in PodsInput) []Finding {
 		}
 	}
 	sort.Slice(pairs, func(i, j int) bool { return pairs[i][0]+pairs[i][1] < pairs[j][0]+pairs[j][1] })
+	// A node whose overlay is blocked or whose agent is gone explains its pairs.
+	for _, n := range ran {
+		for _, f := range overlayFindings(n, involved[n.Name] > 0) {
+			out = append(out, f)
+			if f.Severity == Error {
+				pairs = dropPairsOf(pairs, n.Name)
+			}
+		}
+	}
 	ov, known := overlayOf(ran)
 	overlay := overlayName(ov, known)
 	switch {
@@ -327,6 +343,10 @@ func mtuPaths(nodes []observe.Node, reach map[[2]string]pairReach) []Finding {
 // uplink is the interface a node reaches other nodes' pods through, from
 // its routes to their podCIDRs, with its MTU.
 func uplink(n observe.Node) (string, int) {
+	// Through an overlay the encapsulated packets leave by the device it sends from.
+	if o := n.Facts.Overlay; o != nil && o.Dev != "" {
+		return o.Dev, n.Facts.MTUs[o.Dev]
+	}
 	for _, tf := range n.Facts.Targets {
 		// The node's own podCIDR routes to the pod bridge, its gateway address to lo.
 		if d := tf.NodeRoute.Dev; d != "" && d != n.Facts.PodDev && d != "lo" {

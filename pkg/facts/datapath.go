@@ -34,6 +34,9 @@ type Fixer interface {
 	// AllowForward lets pod traffic of podCIDR through what v says drops it;
 	// both also accepts new flows towards the pods (pod-to-pod traffic).
 	AllowForward(v observe.Verdict, podCIDR string, both bool) []string
+	// AllowInbound lets the node accept proto/port from the peers (an
+	// overlay's encapsulated traffic) through what v says drops it.
+	AllowInbound(v observe.Verdict, proto string, port int, peers string) []string
 }
 
 // Masquerade describes the traffic a masquerade rule must cover.

@@ -62,6 +62,24 @@ func (ip Iptables) filter(chain string, p Packet) observe.Verdict {
 	return v
 }
 
+// AllowInbound implements Fixer.
+func (iptablesFixer) AllowInbound(v observe.Verdict, proto string, port int, peers string) []string {
+	accept := fmt.Sprintf("iptables -I INPUT -p %s --dport %d -s %s -j ACCEPT", proto, port, peers)
+	if v.Owner == "ufw" {
+		return []string{fmt.Sprintf("ufw allow from %s to any port %d proto %s   # ufw owns INPUT here", peers, port, proto)}
+	}
+	var fix []string
+	for _, r := range v.Rules {
+		if strings.HasPrefix(r, "-A ") {
+			fix = append(fix, "iptables -D "+strings.TrimPrefix(r, "-A ")+"   # remove the rule that drops it")
+		}
+	}
+	if len(fix) > 0 {
+		return append(fix, "or accept it before that rule: "+accept)
+	}
+	return []string{accept}
+}
+
 // Masquerading lists the nat rules that masquerade or SNAT anything.
 func (ip Iptables) Masquerading() []string {
 	var out []string

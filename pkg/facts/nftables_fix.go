@@ -31,6 +31,27 @@ func (nftablesFixer) Masquerade(m Masquerade) []string {
 		fam, m.Src, dst, m.Out)}
 }
 
+// AllowInbound implements Fixer.
+func (nftablesFixer) AllowInbound(v observe.Verdict, proto string, port int, peers string) []string {
+	r := v.Rule
+	if r == nil {
+		return []string{fmt.Sprintf("nft list ruleset   # find the input rule that drops %s/%d", proto, port)}
+	}
+	if r.Family == "inet" && r.Table == "firewalld" {
+		return []string{fmt.Sprintf("firewall-cmd --permanent --add-port=%d/%s   # firewalld owns table inet firewalld", port, proto), "firewall-cmd --reload"}
+	}
+	where := fmt.Sprintf("%s %s %s", r.Family, r.Table, r.Chain)
+	from := peers
+	if strings.Contains(peers, ",") {
+		from = "{ " + strings.ReplaceAll(peers, ",", ", ") + " }"
+	}
+	accept := fmt.Sprintf("nft insert rule %s %s saddr %s %s dport %d accept", where, addrKeyword(peers), from, proto, port)
+	if r.Handle > 0 {
+		return []string{fmt.Sprintf("nft delete rule %s handle %d   # remove the rule that drops it", where, r.Handle), "or accept it before that rule: " + accept}
+	}
+	return []string{accept}
+}
+
 func (nftablesFixer) AllowForward(v observe.Verdict, podCIDR string, both bool) []string {
 	r := v.Rule
 	if r == nil {

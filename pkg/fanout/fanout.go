@@ -100,10 +100,14 @@ func Run(ctx context.Context, cfg Config, nodes []corev1.Node) ([]observe.Node, 
 		cfg.roster = newRoster(len(nodes))
 	}
 	g.SetLimit(limit)
+	var all []Peer
+	for _, n := range nodes {
+		all = append(all, Peer{Node: n.Name, PodIP: plan.InternalIP(n)}) // PodIP holds the node's address here
+	}
 	for i := range nodes {
 		i := i
 		g.Go(func() error {
-			obs, err := runNode(gctx, cfg, nodes[i], i, func() {
+			obs, err := runNode(gctx, cfg, nodes[i], i, overlayPeers(nodes[i].Name, all), func() {
 				firstReady.Do(func() { timing.FirstReady = time.Since(start) })
 			})
 			out[i] = obs
@@ -138,7 +142,22 @@ type trip struct {
 	reportedToRoster bool
 }
 
-func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, onReady func()) (observe.Node, error) {
+// overlayPeers are the nodes whose overlay packets a node's input hook is
+// asked about: its ring neighbours, a bounded number whatever the cluster size.
+func overlayPeers(self string, all []Peer) []netip.Addr {
+	var out []netip.Addr
+	for _, p := range RingPeers(self, all, maxOverlayPeers) {
+		if a, err := netip.ParseAddr(p.PodIP); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// maxOverlayPeers bounds the peers walked through each node's input hook.
+const maxOverlayPeers = 8
+
+func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, peers []netip.Addr, onReady func()) (observe.Node, error) {
 	t := &trip{cfg: cfg, n: n, obs: observe.Node{Name: n.Name, IP: plan.InternalIP(n)}}
 	defer t.toRoster("")
 	if stop, err := t.start(ctx, idx); stop {
@@ -156,7 +175,9 @@ func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, onReady fu
 		cfg.progress(n.Name, "reading node facts")
 		named := t.factsOfNames(factsCtx)
 		t.flowWitness(factsCtx)
-		t.obs.Facts = probe.Assemble(t.raw, t.obs.Pod.IP, n.Spec.PodCIDRs, append(t.literal, named...), cfg.Plan.VIPs)
+		self, _ := netip.ParseAddr(t.obs.IP)
+		t.obs.Facts = probe.AssembleFlows(t.raw, probe.Flows{PodIP: t.obs.Pod.IP, PodCIDRs: n.Spec.PodCIDRs,
+			Targets: append(t.literal, named...), VIPs: cfg.Plan.VIPs, Self: self, Peers: peers})
 	}
 	cfg.progress(n.Name, "done")
 	return t.obs, nil

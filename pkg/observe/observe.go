@@ -220,7 +220,7 @@ type Overlay struct {
 	VNI     int    `json:"vni,omitempty"`
 	Local   string `json:"local,omitempty"`
 	Dev     string `json:"dev,omitempty"`
-	DstPort int    `json:"dstPort,omitempty"`
+	DstPort int    `json:"dstPort,omitempty"` // its UDP port: the device's, else the encapsulation's usual one
 	MTU     int    `json:"mtu,omitempty"`
 	// FDB maps each remote VTEP's MAC to the node address its frames go
 	// to; Neigh each remote subnet's gateway address to its VTEP MAC.

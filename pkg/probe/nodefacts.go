@@ -91,9 +91,27 @@ func (g Gatherer) Conntrack(ctx context.Context, podIP string, raw *Raw) {
 	raw.Notes = append(raw.Notes, "conntrack not readable: no /proc/net/nf_conntrack and no host conntrack tool; the flow witness is unavailable")
 }
 
+// Flows are what a node's facts are asked about.
+type Flows struct {
+	PodIP    string
+	PodCIDRs []string
+	Targets  []FactTarget
+	VIPs     []facts.VIP // Service addresses, for the Service proxy's rules
+	// Self and Peers are this node's address and the other nodes': their
+	// overlay packets are walked through this node's input hook.
+	Self  netip.Addr
+	Peers []netip.Addr
+}
+
 // Assemble turns raw output into facts for each target and, when vips
 // are given, for the Service proxy.
 func Assemble(raw Raw, podIP string, podCIDRs []string, targets []FactTarget, vips []facts.VIP) observe.NodeFacts {
+	return AssembleFlows(raw, Flows{PodIP: podIP, PodCIDRs: podCIDRs, Targets: targets, VIPs: vips})
+}
+
+// AssembleFlows is Assemble with the overlay's peers.
+func AssembleFlows(raw Raw, fl Flows) observe.NodeFacts {
+	podIP, podCIDRs, targets, vips := fl.PodIP, fl.PodCIDRs, fl.Targets, fl.VIPs
 	nf := observe.NodeFacts{PodCIDRs: podCIDRs, IPForward: observe.Unknown, BridgeNF: observe.Unknown, PodDev: raw.PodRouteDev.Dev}
 	nf.Notes = append(nf.Notes, raw.Notes...)
 	sc := facts.ParseSysctls(raw.Sysctls)
@@ -130,6 +148,7 @@ func Assemble(raw Raw, podIP string, podCIDRs []string, targets []FactTarget, vi
 	}
 	table := facts.ParseRouteTable(raw.RouteTable, false)
 	table6 := facts.ParseRouteTable(raw.Route6Table, true)
+	overlayFacts(&nf, raw, fl, table, dps)
 	src, _ := netip.ParseAddr(podIP)
 	for _, t := range targets {
 		tf := observe.TargetFacts{Target: t.Key, NodeRoute: raw.RouteGet[t.Key], ConntrackRead: raw.ConntrackSrc != ""}
@@ -175,4 +194,43 @@ func readNftables(raw Raw, nf *observe.NodeFacts) (facts.Nftables, bool) {
 	nf.RulesRead = true
 	nf.Tools = append(nf.Tools, nft.Tool())
 	return nft, !nft.Empty()
+}
+
+// overlayFacts fills in the overlay: the VXLAN device, its FDB and
+// neighbours, flannel's lease, the agents, and each peer's encapsulated
+// packets at this node's input hook.
+func overlayFacts(nf *observe.NodeFacts, raw Raw, fl Flows, table []facts.RouteEntry, dps []facts.Datapath) {
+	o := nf.Overlay
+	if o == nil {
+		if !raw.SubnetEnvRead {
+			return
+		}
+		o = &observe.Overlay{Name: "flannel VXLAN (no device)", Link: "flannel.1", Port: "VXLAN UDP 8472", Overhead: 50, DstPort: 8472}
+		nf.Overlay = o
+	}
+	o.Agents, o.AgentsRead = raw.Agents, raw.AgentsRead
+	if raw.SubnetEnvRead {
+		o.Lease, o.LeaseRead = facts.ParseEnvFile(raw.SubnetEnv), true
+	}
+	for _, d := range facts.ParseVXLAN(raw.VXLAN) {
+		if d.Name != o.Link {
+			continue
+		}
+		o.VNI, o.Local, o.Dev, o.MTU = d.VNI, d.Local, d.Dev, d.MTU
+		if d.DstPort != 0 {
+			o.DstPort = d.DstPort // the device's own, over the encapsulation's usual one
+		}
+		o.FDB, o.Neigh = facts.ParseFDB(raw.FDB[d.Name]), facts.ParseNeigh(raw.Neigh[d.Name])
+	}
+	port := o.DstPort // UDP encapsulations only (IP-in-IP has no port)
+	if port == 0 || !fl.Self.IsValid() || len(dps) == 0 {
+		return
+	}
+	for _, peer := range fl.Peers {
+		p := facts.Packet{Src: peer, Dst: fl.Self, Proto: "udp", DPort: port}
+		if e := facts.Lookup(table, peer); e != nil {
+			p.In = e.Dev
+		}
+		o.Inbound = append(o.Inbound, observe.OverlayInbound{From: peer.String(), Verdict: facts.Input(dps, p)})
+	}
 }

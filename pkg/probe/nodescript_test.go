@@ -166,3 +166,40 @@ func TestToolsVia(t *testing.T) {
 		}
 	}
 }
+
+// The fact script on the flannel profile's nc-node2 with a host firewall
+// rule dropping UDP 8472 (fault.sh nc-node2 vxlan-drop): the VXLAN device,
+// its FDB and neighbours, flannel's lease, flanneld running, and the other
+// nodes' encapsulated packets refused at the input hook.
+func TestFactsFlannelOverlay(t *testing.T) {
+	out, err := os.ReadFile("testdata/facts-script.flannel-node2-vxlan-drop.out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := []FactTarget{ft("198.19.0.1", "198.19.0.1")}
+	raw := ParseFacts(string(out), "10.42.2.15", targets)
+	nf := AssembleFlows(raw, Flows{PodIP: "10.42.2.15", PodCIDRs: []string{"10.42.2.0/24"}, Targets: targets,
+		Self: netip.MustParseAddr("198.18.0.12"), Peers: []netip.Addr{netip.MustParseAddr("198.18.0.13"), netip.MustParseAddr("198.18.0.11")}})
+	o := nf.Overlay
+	if o == nil || o.Name != "flannel VXLAN" || o.VNI != 1 || o.Local != "198.18.0.12" || o.Dev != "eth0" || o.DstPort != 8472 || o.MTU != 1450 {
+		t.Fatalf("overlay %+v", o)
+	}
+	if o.FDB["1a:da:0f:d3:d7:94"] != "198.18.0.11" || o.FDB["b2:43:43:d5:8f:18"] != "198.18.0.13" || o.Neigh["10.42.1.0"] != "1a:da:0f:d3:d7:94" {
+		t.Errorf("fdb %v neigh %v", o.FDB, o.Neigh)
+	}
+	if !o.LeaseRead || o.Lease["FLANNEL_SUBNET"] != "10.42.2.1/24" || o.Lease["FLANNEL_IPMASQ"] != "true" {
+		t.Errorf("lease %v", o.Lease)
+	}
+	if !o.AgentsRead || len(o.Agents) != 1 || o.Agents[0] != "flanneld" {
+		t.Errorf("agents %v", o.Agents)
+	}
+	if len(o.Inbound) != 2 {
+		t.Fatalf("inbound %+v", o.Inbound)
+	}
+	for _, in := range o.Inbound {
+		v := in.Verdict
+		if v.Result != observe.No || v.Action != "DROP" || len(v.Rules) != 1 || !strings.Contains(v.Rules[0], "--dport 8472") {
+			t.Errorf("from %s: %+v", in.From, v)
+		}
+	}
+}

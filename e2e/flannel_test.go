@@ -1,0 +1,150 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
+)
+
+var labNodes = []string{"nc-node1", "nc-node2", "nc-node3"}
+
+// flannel skips unless the lab runs the flannel profile.
+func flannel(t *testing.T) {
+	t.Helper()
+	lab(t)
+	if profile() != "flannel" {
+		t.Skip("needs the lab's flannel profile (NETCHECK_E2E_PROFILE=flannel)")
+	}
+}
+
+// TestFlannelHealthy: on flannel VXLAN every command is healthy, and the
+// node facts carry the overlay as the kernel and flannel have it.
+func TestFlannelHealthy(t *testing.T) {
+	flannel(t)
+	for _, args := range [][]string{{"node"}, {"pods"}, {"external", extCIDR, "--port", "80"}, {"dns"}, {"api"}} {
+		r := netcheck(t, 2*time.Minute, append(args, "-o", "json")...)
+		healthy(t, r)
+		if args[0] != "pods" {
+			continue
+		}
+		for _, n := range r.report.Nodes {
+			o := n.Facts.Overlay
+			if o == nil || o.Name != "flannel VXLAN" || o.DstPort != 8472 || o.VNI != 1 || len(o.FDB) != 2 || !o.LeaseRead || len(o.Inbound) != 2 {
+				t.Errorf("%s: overlay facts %+v", n.Name, o)
+			}
+		}
+	}
+	noProbePodsLeft(t)
+}
+
+// TestFlannelMasqueradeOff is the first seed: flannel's masquerade off on
+// every node (nodes reach the outside subnet, pods do not). external names
+// missing-nat on each node with flannel's own fix; the printed iptables
+// rule, applied on each node, makes it healthy.
+func TestFlannelMasqueradeOff(t *testing.T) {
+	flannel(t)
+	for _, n := range labNodes {
+		fault(t, n, "flannel-masq-off")
+	}
+	r := netcheck(t, 2*time.Minute, "external", extCIDR, "--port", "80", "-o", "json")
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", r.code, r.stdout)
+	}
+	byNode := map[string]diagnose.Finding{}
+	for _, f := range r.report.Findings {
+		if f.Cause != diagnose.CauseMissingNAT {
+			t.Fatalf("only missing-nat expected, got %s on %v: %s", f.Cause, f.Nodes, f.Summary)
+		}
+		for _, n := range f.Nodes {
+			byNode[n] = f
+		}
+	}
+	for _, n := range labNodes {
+		f, ok := byNode[n]
+		if !ok {
+			t.Fatalf("no missing-nat on %s: %+v", n, r.report.Findings)
+		}
+		mustContain(t, "fix", f.Fix, "this node's lease says FLANNEL_IPMASQ=false: add --ip-masq to flanneld")
+		if !strings.HasPrefix(f.Fix[0], "iptables -t nat -A POSTROUTING -s 10.42.") {
+			t.Fatalf("%s: first fix %q", n, f.Fix[0])
+		}
+		onNode(t, n, command(f.Fix[0])...)
+		t.Cleanup(func() { _ = runOnNode(n, append([]string{"iptables", "-t", "nat", "-D"}, command(f.Fix[0])[4:]...)...) })
+	}
+	healthy(t, netcheck(t, 2*time.Minute, "external", extCIDR, "--port", "80", "-o", "json"))
+	noProbePodsLeft(t)
+}
+
+// TestFlannelVXLANDropped: a host firewall rule on nc-node2 drops UDP 8472.
+// pods names that node and the port; the printed fix, applied there, heals it.
+func TestFlannelVXLANDropped(t *testing.T) {
+	flannel(t)
+	fault(t, "nc-node2", "vxlan-drop")
+	r := netcheck(t, 2*time.Minute, "pods", "-o", "json")
+	if r.code != 1 || len(r.report.Findings) != 1 {
+		t.Fatalf("exit %d, findings %+v", r.code, r.report.Findings)
+	}
+	f := finding(t, r, diagnose.CauseOverlayBlocked)
+	if strings.Join(f.Nodes, ",") != "nc-node2" || !strings.Contains(f.Summary, "UDP 8472") {
+		t.Fatalf("%v: %s", f.Nodes, f.Summary)
+	}
+	if !strings.HasPrefix(f.Fix[0], "iptables -D INPUT -p udp -m udp --dport 8472 ") {
+		t.Fatalf("fix %q", f.Fix)
+	}
+	onNode(t, "nc-node2", command(f.Fix[0])...)
+	healthy(t, netcheck(t, 2*time.Minute, "pods", "-o", "json"))
+	noProbePodsLeft(t)
+}
+
+// TestFlannelVXLANDroppedNftables: the same drop in a native nft table on
+// nc-node3, found by `node` from the facts alone; its nft fix heals it.
+func TestFlannelVXLANDroppedNftables(t *testing.T) {
+	flannel(t)
+	fault(t, "nc-node3", "nft-vxlan-drop")
+	r := netcheck(t, 2*time.Minute, "node", "-o", "json")
+	f := finding(t, r, diagnose.CauseOverlayBlocked)
+	if strings.Join(f.Nodes, ",") != "nc-node3" || !strings.HasPrefix(f.Fix[0], "nft delete rule inet netcheck_in input handle ") {
+		t.Fatalf("%v: fix %q", f.Nodes, f.Fix)
+	}
+	mustContain(t, "evidence", f.Evidence, "nftables input hook: drop: table inet netcheck_in chain input handle ")
+	onNode(t, "nc-node3", command(f.Fix[0])...)
+	healthy(t, netcheck(t, 2*time.Minute, "node", "-o", "json"))
+	noProbePodsLeft(t)
+}
+
+// TestFlanneldStopped: flanneld dies on nc-node1, its routes and lease stay:
+// pods still work, a warning names the node; a restarted flanneld clears it.
+func TestFlanneldStopped(t *testing.T) {
+	flannel(t)
+	fault(t, "nc-node1", "flanneld-stop")
+	r := netcheck(t, 2*time.Minute, "pods", "-o", "json")
+	f := finding(t, r, diagnose.CauseFlannelDown)
+	if strings.Join(f.Nodes, ",") != "nc-node1" || f.Severity != diagnose.Warning || len(r.report.Findings) != 1 {
+		t.Fatalf("%+v", r.report.Findings)
+	}
+	mustContain(t, "fix", f.Fix, "systemctl restart flanneld")
+	restoreFault(t, "nc-node1", "flanneld-stop") // the lab's flanneld restart
+	healthy(t, netcheck(t, 2*time.Minute, "pods", "-o", "json"))
+	noProbePodsLeft(t)
+}
+
+// TestFlanneldStoppedLeaseGone: flanneld dead and its lease gone on nc-node1:
+// the node's pods get no network, and the verdict names flannel, not a
+// pod that would not start.
+func TestFlanneldStoppedLeaseGone(t *testing.T) {
+	flannel(t)
+	fault(t, "nc-node1", "flanneld-stop:lease")
+	r := netcheck(t, 2*time.Minute, "pods", "--start-timeout", "15s", "-o", "json")
+	f := finding(t, r, diagnose.CauseFlannelDown)
+	if strings.Join(f.Nodes, ",") != "nc-node1" || f.Severity != diagnose.Error {
+		t.Fatalf("%+v", r.report.Findings)
+	}
+	mustContain(t, "evidence", f.Evidence, "/run/flannel/subnet.env is missing")
+	restoreFault(t, "nc-node1", "flanneld-stop:lease")
+	healthy(t, netcheck(t, 2*time.Minute, "pods", "-o", "json"))
+	noProbePodsLeft(t)
+}
