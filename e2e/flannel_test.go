@@ -148,3 +148,24 @@ func TestFlanneldStoppedLeaseGone(t *testing.T) {
 	healthy(t, netcheck(t, 2*time.Minute, "pods", "-o", "json"))
 	noProbePodsLeft(t)
 }
+
+// TestFlannelWrongPublicIP: flanneld on nc-node2 advertises 198.18.0.99, an
+// address nothing has; the other nodes send its VXLAN there. pods names the
+// node, the FDB entries and flannel's --iface/--public-ip; flanneld started
+// with the right address heals it.
+func TestFlannelWrongPublicIP(t *testing.T) {
+	flannel(t)
+	fault(t, "nc-node2", "flannel-public-ip:198.18.0.99")
+	time.Sleep(2 * time.Second) // the other flanneld's watch rewrites their FDBs
+	r := netcheck(t, 2*time.Minute, "pods", "-o", "json")
+	f := finding(t, r, diagnose.CauseVTEPAddress)
+	if strings.Join(f.Nodes, ",") != "nc-node2" || len(r.report.Findings) != 1 || !strings.Contains(f.Summary, "198.18.0.99") {
+		t.Fatalf("%+v", r.report.Findings)
+	}
+	mustContain(t, "evidence", f.Evidence, "node@nc-node1: bridge fdb: ")
+	mustContain(t, "fix", f.Fix, "--iface=eth0 (or --public-ip=198.18.0.12)")
+	restoreFault(t, "nc-node2", "flannel-public-ip:198.18.0.99") // flanneld started with the node's own address
+	time.Sleep(2 * time.Second)
+	healthy(t, netcheck(t, 2*time.Minute, "pods", "-o", "json"))
+	noProbePodsLeft(t)
+}

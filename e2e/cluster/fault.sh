@@ -16,6 +16,8 @@
 #   vxlan-drop, nft-vxlan-drop     a host firewall rule (iptables INPUT; or a native nft table's input hook)
 #                                  dropping UDP 8472: flannel's VXLAN from the other nodes
 #   flanneld-stop[:lease]          flanneld killed (with :lease, /run/flannel/subnet.env removed as well)
+#   flannel-public-ip:<address>    flanneld restarted with --public-ip=<address>: it advertises an address it
+#                                  does not send from
 #   flannel-masq-off               flanneld restarted with --ip-masq=false, its masquerade rules flushed, the CNI
 #                                  delegate told not to masquerade: pods leave with their own addresses
 #   proxy-rule-del:<address>      delete kube-proxy's KUBE-SERVICES rules for one Service address (e.g. an
@@ -353,6 +355,28 @@ NFT
       wait_for "flannel's lease on $node" 20 test -s "$lease" || die "flanneld on $node wrote no lease"
     fi
     ;;
+  flannel-public-ip:*)
+    # flanneld advertises an address the node does not send from (the wrong
+    # interface picked, k3s#1131): the other nodes' FDBs point at it.
+    [[ $PROFILE == flannel ]] || die "$fault needs the flannel profile"
+    addr=${fault#flannel-public-ip:}
+    [[ $addr =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "flannel-public-ip needs an IPv4 address, got '$addr'"
+    pidf="$STATE/pids/$node.flanneld.pid"
+    if [[ -f $pidf ]] && pid=$(<"$pidf") && [[ -d /proc/$pid ]]; then
+      kill -TERM "$pid" 2>/dev/null || true
+      wait_for "flanneld on $node to exit" 10 bash -c "! test -d /proc/$pid" || kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$pidf"
+    want=${IP[$node]}
+    if [[ $action == inject ]]; then
+      : >"$rec"; want=$addr
+      FLANNEL_ARGS=--public-ip=$addr start_flanneld "$node"
+    else
+      start_flanneld "$node"
+    fi
+    public_ip_is() { [[ $(kctl get node "$1" -o jsonpath='{.metadata.annotations.flannel\.alpha\.coreos\.com/public-ip}') == "$2" ]]; }
+    wait_for "flannel's public-ip annotation of $node to read $want" 20 public_ip_is "$node" "$want"
+    ;;
   flannel-masq-off)
     # flanneld restarted with --ip-masq=false and its masquerade rules gone, the
     # CNI delegate told not to masquerade either: pods' traffic leaves with
@@ -393,7 +417,7 @@ NFT
     fi
     ;;
   *)
-    die "unknown fault '$fault' (route-del-podcidr:<node>, masquerade-del, forward-drop, ip-forward-off, ext-route-del, kube-proxy-stop, kube-proxy-kill, proxy-rule-del:<address>, proxy-map-del:<address>, conntrack-fill, hairpin-off, nft-forward-drop, nft-masquerade, iptables-legacy-rule, uplink-mtu, host-tools-hidden[:alone], vxlan-drop, nft-vxlan-drop, flanneld-stop[:lease], flannel-masq-off)"
+    die "unknown fault '$fault' (route-del-podcidr:<node>, masquerade-del, forward-drop, ip-forward-off, ext-route-del, kube-proxy-stop, kube-proxy-kill, proxy-rule-del:<address>, proxy-map-del:<address>, conntrack-fill, hairpin-off, nft-forward-drop, nft-masquerade, iptables-legacy-rule, uplink-mtu, host-tools-hidden[:alone], vxlan-drop, nft-vxlan-drop, flanneld-stop[:lease], flannel-masq-off, flannel-public-ip:<address>)"
     ;;
 esac
 

@@ -16,6 +16,29 @@ const (
 	CauseMixedIptables Cause = "mixed-iptables-backends"
 )
 
+// uplinkMTUs: a node whose uplink MTU is below the other nodes' drops
+// their full-size packets silently — from the facts alone, no probe.
+func uplinkMTUs(nodes []observe.Node) []Finding {
+	top := 0
+	for _, n := range nodes {
+		if _, mtu := uplink(n); mtu > top {
+			top = mtu
+		}
+	}
+	var out []Finding
+	for _, n := range nodes {
+		dev, mtu := uplink(n)
+		if mtu == 0 || mtu >= top {
+			continue
+		}
+		out = append(out, Finding{Severity: Warning, Cause: CauseMTUMismatch, Nodes: []string{n.Name},
+			Summary:  fmt.Sprintf("this node's uplink MTU (%d) is below the other nodes' (%d): full-size packets from them die on it, small ones pass (TLS handshakes and large transfers hang)", mtu, top),
+			Evidence: []string{fmt.Sprintf("node@%s: uplink %s MTU %d; the largest among the nodes: %d", n.Name, dev, mtu, top)},
+			Fix:      []string{fmt.Sprintf("ip link set dev %s mtu %d   # on %s, if its network carries %d; else lower the other nodes' and the pod network's MTU", dev, top, n.Name, top)}})
+	}
+	return out
+}
+
 // SampleKey is the facts key of the representative outside flow `node`
 // walks through the rules (TEST-NET-1: routed, never sent).
 const SampleKey = "192.0.2.1"
@@ -32,6 +55,7 @@ func Node(nodes []observe.Node) []Finding {
 		out = append(out, nodeSettings(n)...)
 		out = append(out, overlayFindings(n, false)...)
 	}
+	out = append(out, uplinkMTUs(nodes)...)
 	return merge(out)
 }
 

@@ -72,3 +72,16 @@ func TestNode(t *testing.T) {
 		})
 	}
 }
+
+// Across nodes: the one whose uplink MTU is below the others' is named.
+func TestNodeUplinkMTUs(t *testing.T) {
+	low := settled("n2", func(n *observe.Node) { n.Facts.MTUs["eth0"], n.Facts.MTUs["cni0"] = 1400, 1400 })
+	fs := Node([]observe.Node{settled("n1", nil), low, settled("n3", nil)})
+	if len(fs) != 1 || fs[0].Cause != CauseMTUMismatch || fs[0].Severity != Warning || fs[0].Nodes[0] != "n2" ||
+		fs[0].Fix[0] != "ip link set dev eth0 mtu 1500   # on n2, if its network carries 1500; else lower the other nodes' and the pod network's MTU" {
+		t.Fatalf("%+v", fs)
+	}
+	if fs := Node([]observe.Node{settled("n1", nil), settled("n3", nil)}); len(fs) != 0 {
+		t.Fatalf("equal MTUs: %+v", fs)
+	}
+}

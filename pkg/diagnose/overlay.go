@@ -16,6 +16,9 @@ import (
 const (
 	CauseOverlayBlocked Cause = "overlay-blocked"
 	CauseFlannelDown    Cause = "flannel-down"
+	// CauseVTEPAddress: the other nodes send a node's overlay traffic to an
+	// address it does not send from (flannel's public-ip, k3s#1131).
+	CauseVTEPAddress Cause = "overlay-wrong-address"
 )
 
 // overlayFindings judges n's overlay. lost says whether pods on n lose
@@ -97,4 +100,55 @@ func overlayCause(n observe.Node) *Finding {
 		}
 	}
 	return nil
+}
+
+// vtepAddresses: every other node's FDB maps a node's VTEP MAC to the
+// address its overlay frames are sent to; that must be the address the
+// node's own device sends from. A node that advertises another one (the
+// wrong interface picked, a NATed public IP) receives nothing.
+func vtepAddresses(nodes []observe.Node) []Finding {
+	var out []Finding
+	for _, x := range nodes {
+		o := x.Facts.Overlay
+		if o == nil || o.MAC == "" || o.Local == "" {
+			continue
+		}
+		var ev []string
+		var wrong string
+		if o.LocalOwned != nil && !*o.LocalOwned {
+			// flannel sends from the address it advertises: one the node lacks.
+			wrong = o.Local
+			ev = append(ev, fmt.Sprintf("node@%s: %s sends from %s, which is not an address of this node (ip addr)", x.Name, o.Link, o.Local))
+		}
+		for _, y := range nodes {
+			if y.Name == x.Name || y.Facts.Overlay == nil {
+				continue
+			}
+			if dst, ok := y.Facts.Overlay.FDB[o.MAC]; ok && (dst != o.Local || dst == wrong) {
+				wrong = dst
+				ev = append(ev, fmt.Sprintf("node@%s: bridge fdb: %s dst %s", y.Name, o.MAC, dst))
+			}
+		}
+		if len(ev) == 0 {
+			continue
+		}
+		summary := fmt.Sprintf("the other nodes send this node's %s traffic to %s, but it sends from and listens on %s: the address flannel advertises for it is wrong, so its pods are cut off", o.Name, wrong, o.Local)
+		if wrong == o.Local {
+			summary = fmt.Sprintf("flannel advertises %s for this node and its %s sends from it, but the node has no such address: the other nodes' overlay traffic to it goes nowhere, so its pods are cut off", wrong, o.Link)
+		} else {
+			ev = append(ev, fmt.Sprintf("node@%s: %s sends from %s (%s, mac %s)", x.Name, o.Link, o.Local, o.Dev, o.MAC))
+		}
+		own := x.IP
+		if own == "" {
+			own = "<the node's address>"
+		}
+		out = append(out, Finding{Severity: Error, Cause: CauseVTEPAddress, Nodes: []string{x.Name},
+			Summary:  summary,
+			Evidence: ev,
+			Fix: []string{
+				"kubectl get node " + x.Name + " -o jsonpath='{.metadata.annotations.flannel\\.alpha\\.coreos\\.com/public-ip}'   # what flannel advertises",
+				"start flanneld on " + x.Name + " with --iface=" + o.Dev + " (or --public-ip=" + own + "); K3s: --flannel-iface=" + o.Dev + " or --node-external-ip",
+			}})
+	}
+	return out
 }

@@ -78,3 +78,50 @@ func TestPodsOverlayBlocked(t *testing.T) {
 		t.Fatalf("%+v", fs)
 	}
 }
+
+func TestVTEPAddresses(t *testing.T) {
+	mk := func(name, mac, local string, fdb map[string]string) observe.Node {
+		return flannelNode(name, func(o *observe.Overlay) { o.MAC, o.Local, o.Dev, o.FDB = mac, local, "eth0", fdb })
+	}
+	healthy := []observe.Node{
+		mk("n1", "aa:00:00:00:00:01", "198.18.0.11", map[string]string{"aa:00:00:00:00:02": "198.18.0.12", "aa:00:00:00:00:03": "198.18.0.13"}),
+		mk("n2", "aa:00:00:00:00:02", "198.18.0.12", map[string]string{"aa:00:00:00:00:01": "198.18.0.11", "aa:00:00:00:00:03": "198.18.0.13"}),
+		mk("n3", "aa:00:00:00:00:03", "198.18.0.13", map[string]string{"aa:00:00:00:00:01": "198.18.0.11", "aa:00:00:00:00:02": "198.18.0.12"}),
+	}
+	if fs := vtepAddresses(healthy); len(fs) != 0 {
+		t.Fatalf("healthy: %+v", fs)
+	}
+	// n2 advertises 198.18.0.99 (flanneld --public-ip, or the wrong interface).
+	healthy[0].Facts.Overlay.FDB["aa:00:00:00:00:02"] = "198.18.0.99"
+	healthy[2].Facts.Overlay.FDB["aa:00:00:00:00:02"] = "198.18.0.99"
+	fs := vtepAddresses(healthy)
+	if len(fs) != 1 || fs[0].Cause != CauseVTEPAddress || fs[0].Nodes[0] != "n2" || !strings.Contains(fs[0].Summary, "to 198.18.0.99") {
+		t.Fatalf("%+v", fs)
+	}
+	all := strings.Join(append(fs[0].Evidence, fs[0].Fix...), "\n")
+	for _, want := range []string{"node@n1: bridge fdb: aa:00:00:00:00:02 dst 198.18.0.99", `flannel\.alpha\.coreos\.com/public-ip`, "--iface=eth0"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("%q not in\n%s", want, all)
+		}
+	}
+}
+
+// flannel --public-ip with an address the node lacks: its VXLAN sends from
+// it too, so only the node's own addresses tell (ip addr).
+func TestVTEPAddressNotOnNode(t *testing.T) {
+	no := false
+	x := flannelNode("n2", func(o *observe.Overlay) {
+		o.MAC, o.Local, o.Dev, o.LocalOwned = "aa:00:00:00:00:02", "198.18.0.99", "eth0", &no
+	})
+	x.IP = "198.18.0.12"
+	y := flannelNode("n1", func(o *observe.Overlay) { o.FDB = map[string]string{"aa:00:00:00:00:02": "198.18.0.99"} })
+	fs := vtepAddresses([]observe.Node{y, x})
+	if len(fs) != 1 || fs[0].Nodes[0] != "n2" || !strings.Contains(fs[0].Summary, "flannel advertises 198.18.0.99") ||
+		!strings.Contains(strings.Join(fs[0].Fix, "\n"), "--public-ip=198.18.0.12") {
+		t.Fatalf("%+v", fs)
+	}
+	mustEv := strings.Join(fs[0].Evidence, "\n")
+	if !strings.Contains(mustEv, "not an address of this node") || !strings.Contains(mustEv, "node@n1: bridge fdb: aa:00:00:00:00:02 dst 198.18.0.99") {
+		t.Errorf("evidence:\n%s", mustEv)
+	}
+}

@@ -124,7 +124,11 @@ func Pods(in PodsInput) []Finding {
 		}
 	}
 	sort.Slice(pairs, func(i, j int) bool { return pairs[i][0]+pairs[i][1] < pairs[j][0]+pairs[j][1] })
-	// A node whose overlay is blocked or whose agent is gone explains its pairs.
+	// A node whose overlay is blocked, misaddressed or without its agent explains its pairs.
+	for _, f := range vtepAddresses(ran) {
+		out = append(out, f)
+		pairs = dropPairsOf(pairs, f.Nodes[0])
+	}
 	for _, n := range ran {
 		for _, f := range overlayFindings(n, involved[n.Name] > 0) {
 			out = append(out, f)

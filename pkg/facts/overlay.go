@@ -114,3 +114,18 @@ func ParseEnvFile(text string) map[string]string {
 	}
 	return out
 }
+
+// ParseAddrs reads `ip -o addr show`: the node's addresses.
+func ParseAddrs(text string) map[string]bool {
+	out := map[string]bool{}
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] == "inet" || f[i] == "inet6" {
+				a, _, _ := strings.Cut(f[i+1], "/")
+				out[a] = true
+			}
+		}
+	}
+	return out
+}

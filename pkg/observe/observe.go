@@ -217,11 +217,14 @@ type Overlay struct {
 	Overhead int `json:"overhead"`
 	// The VXLAN device as the kernel has it (ip -d link): its VNI, the
 	// local address and device it sends from, its UDP port and MTU.
-	VNI     int    `json:"vni,omitempty"`
-	Local   string `json:"local,omitempty"`
-	Dev     string `json:"dev,omitempty"`
-	DstPort int    `json:"dstPort,omitempty"` // its UDP port: the device's, else the encapsulation's usual one
-	MTU     int    `json:"mtu,omitempty"`
+	VNI   int    `json:"vni,omitempty"`
+	MAC   string `json:"mac,omitempty"` // the device's own: the VTEP MAC the other nodes' FDBs map to this node
+	Local string `json:"local,omitempty"`
+	// LocalOwned says whether Local is an address of this node (nil: not read).
+	LocalOwned *bool  `json:"localOwned,omitempty"`
+	Dev        string `json:"dev,omitempty"`
+	DstPort    int    `json:"dstPort,omitempty"` // its UDP port: the device's, else the encapsulation's usual one
+	MTU        int    `json:"mtu,omitempty"`
 	// FDB maps each remote VTEP's MAC to the node address its frames go
 	// to; Neigh each remote subnet's gateway address to its VTEP MAC.
 	FDB   map[string]string `json:"fdb,omitempty"`

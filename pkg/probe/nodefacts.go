@@ -43,6 +43,7 @@ type Raw struct {
 	VXLAN         string
 	FDB, Neigh    map[string]string
 	SubnetEnv     string // /run/flannel/subnet.env
+	Addrs         string // ip -o addr show
 	SubnetEnvRead bool
 	IPVSAddrs     string // kube-ipvs0's addresses, when the link exists
 	// NftRuleset is `nft -j list table` of each native table; NftRead
@@ -216,7 +217,11 @@ func overlayFacts(nf *observe.NodeFacts, raw Raw, fl Flows, table []facts.RouteE
 		if d.Name != o.Link {
 			continue
 		}
-		o.VNI, o.Local, o.Dev, o.MTU = d.VNI, d.Local, d.Dev, d.MTU
+		o.VNI, o.MAC, o.Local, o.Dev, o.MTU = d.VNI, d.MAC, d.Local, d.Dev, d.MTU
+		if addrs := facts.ParseAddrs(raw.Addrs); len(addrs) > 0 && d.Local != "" {
+			owned := addrs[d.Local]
+			o.LocalOwned = &owned
+		}
 		if d.DstPort != 0 {
 			o.DstPort = d.DstPort // the device's own, over the encapsulation's usual one
 		}

@@ -20,6 +20,7 @@ sec() { echo "@@$1"; }
 end() { echo "@@rc $1"; }
 sec sysctl; grep -H . /proc/sys/net/ipv4/ip_forward /proc/sys/net/bridge/bridge-nf-call-iptables /proc/sys/net/ipv6/conf/all/forwarding /proc/sys/net/netfilter/nf_conntrack_count /proc/sys/net/netfilter/nf_conntrack_max /sys/fs/selinux/enforce 2>/dev/null; end 0
 sec links; ip -o link show 2>&1; end $?
+sec addrs; ip -o addr show 2>&1; end $?
 sec hairpin; grep -H . /sys/class/net/*/brport/hairpin_mode 2>/dev/null; end 0
 sec route4; ip route show 2>&1; end $?
 sec route6; ip -6 route show 2>&1; end $?
@@ -167,6 +168,8 @@ func ParseFacts(out, podIP string, targets []FactTarget) Raw {
 			raw.Procs = strings.Fields(s.body)
 		case "ipvs":
 			raw.IPVSAddrs = s.body
+		case "addrs":
+			raw.Addrs = s.body
 		case "agents":
 			raw.AgentsRead, raw.Agents = true, strings.Fields(s.body)
 		case "vxlan":
