@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
@@ -91,7 +92,7 @@ func (o *CleanupOptions) Run(parent context.Context) error {
 	}
 	ctx, stop := signalContext(parent)
 	defer stop()
-	sel := launch.LabelApp + "=" + launch.AppName
+	sel := launch.OwnedSelector
 	if o.RunID != "" {
 		sel += "," + launch.Selector(o.RunID)
 	}
@@ -99,6 +100,13 @@ func (o *CleanupOptions) Run(parent context.Context) error {
 	if err != nil {
 		return apiError("list probe pods", err)
 	}
+	var ours []corev1.Pod
+	for _, p := range list.Items {
+		if launch.Ours(p) {
+			ours = append(ours, p)
+		}
+	}
+	list.Items = ours
 	if len(list.Items) == 0 {
 		fmt.Fprintln(o.Out, "no probe pods found")
 		return nil

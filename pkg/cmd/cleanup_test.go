@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes/fake"
@@ -26,6 +27,17 @@ func TestCleanup(t *testing.T) {
 	if _, err := cs.CoreV1().Pods("a").Create(context.Background(), other, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// Nor one that wears netcheck's labels without being netcheck's: a
+	// foreign pod labelled like ours, and one with every label but our name.
+	foreign := launch.PodProbe(opts("a", "x"), "n1", 9)
+	foreign.Name, foreign.Labels = "lookalike", map[string]string{launch.LabelApp: launch.AppName}
+	renamed := launch.PodProbe(opts("a", "run111"), "n1", 7)
+	renamed.Name = "database-0"
+	for _, p := range []*corev1.Pod{foreign, renamed} {
+		if _, err := cs.CoreV1().Pods("a").Create(context.Background(), p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	count := func() int {
 		l, _ := cs.CoreV1().Pods("").List(context.Background(), metav1.ListOptions{})
 		return len(l.Items)
@@ -38,13 +50,13 @@ func TestCleanup(t *testing.T) {
 		}
 		return out.String()
 	}
-	if out := run(&CleanupOptions{Namespace: "", DryRun: true}); strings.Count(out, "would delete") != 3 || count() != 4 {
+	if out := run(&CleanupOptions{Namespace: "", DryRun: true}); strings.Count(out, "would delete") != 3 || count() != 6 {
 		t.Fatalf("dry run deleted or missed something: %q, %d pods", out, count())
 	}
-	if out := run(&CleanupOptions{Namespace: "", RunID: "run222"}); !strings.Contains(out, "deleted pod b/netcheck-pod-run222-0") || count() != 3 {
+	if out := run(&CleanupOptions{Namespace: "", RunID: "run222"}); !strings.Contains(out, "deleted pod b/netcheck-pod-run222-0") || count() != 5 {
 		t.Fatalf("--run-id: %q, %d pods", out, count())
 	}
-	if out := run(&CleanupOptions{Namespace: "a"}); strings.Count(out, "deleted pod a/") != 2 || count() != 1 {
+	if out := run(&CleanupOptions{Namespace: "a"}); strings.Count(out, "deleted pod a/") != 2 || count() != 3 {
 		t.Fatalf("namespace a: %q, %d pods", out, count())
 	}
 	if out := run(&CleanupOptions{Namespace: ""}); out != "no probe pods found\n" {

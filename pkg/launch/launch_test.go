@@ -275,12 +275,16 @@ func TestReapRemovesOnlyEndedProbePods(t *testing.T) {
 	user := PodProbe(opts, "n1", 1)
 	user.Labels = map[string]string{"app": "web"}
 	user.Status.Phase = corev1.PodFailed
-	cs := fake.NewClientset(ended, running, user)
+	// An ended pod of someone else's that wears all of netcheck's labels.
+	lookalike := PodProbe(opts, "n1", 2)
+	lookalike.Name = "batch-job-7"
+	lookalike.Status.Phase = corev1.PodSucceeded
+	cs := fake.NewClientset(ended, running, user, lookalike)
 	if n := Reap(context.Background(), cs, "ns1"); n != 1 {
 		t.Fatalf("reaped %d, want 1", n)
 	}
 	left, _ := cs.CoreV1().Pods("ns1").List(context.Background(), metav1.ListOptions{})
-	if len(left.Items) != 2 {
-		t.Fatalf("left %d pods, want the running probe and the user's pod", len(left.Items))
+	if len(left.Items) != 3 {
+		t.Fatalf("left %d pods, want the running probe, the user's pod and the lookalike", len(left.Items))
 	}
 }

@@ -297,13 +297,13 @@ func (l *Launcher) Cleanup(parent context.Context, timeout time.Duration) (int, 
 // holds no privilege, but its object would linger. Pods still running
 // belong to a run in progress and are left alone. Returns how many it removed.
 func Reap(ctx context.Context, cs kubernetes.Interface, namespace string) int {
-	list, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelApp + "=" + AppName})
+	list, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: OwnedSelector})
 	if err != nil {
 		return 0
 	}
 	n := 0
 	for _, p := range list.Items {
-		if p.Status.Phase != corev1.PodFailed && p.Status.Phase != corev1.PodSucceeded {
+		if !Ours(p) || (p.Status.Phase != corev1.PodFailed && p.Status.Phase != corev1.PodSucceeded) {
 			continue
 		}
 		if err := cs.CoreV1().Pods(namespace).Delete(ctx, p.Name, metav1.DeleteOptions{}); err == nil {
