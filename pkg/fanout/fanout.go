@@ -154,6 +154,15 @@ func overlayPeers(self string, all []Peer) []netip.Addr {
 	return out
 }
 
+// podIP is a pod's address from its status, parsed before it can reach
+// any argv ("" when it is not an IP address).
+func podIP(p *corev1.Pod) string {
+	if a, err := netip.ParseAddr(p.Status.PodIP); err == nil {
+		return a.String()
+	}
+	return ""
+}
+
 // maxOverlayPeers bounds the peers walked through each node's input hook.
 const maxOverlayPeers = 8
 
@@ -235,12 +244,12 @@ func (t *trip) start(ctx context.Context, idx int) (stop bool, fatal error) {
 	if t.podErr != nil {
 		t.obs.Pod.Err = t.podErr.Error()
 	} else {
-		t.obs.Pod.IP = t.podPod.Status.PodIP
+		t.obs.Pod.IP = podIP(t.podPod)
 	}
 	if t.nodeErr != nil {
 		t.obs.Host.Err = t.nodeErr.Error()
 	} else {
-		t.obs.Host.IP = t.nodePod.Status.PodIP
+		t.obs.Host.IP = podIP(t.nodePod)
 	}
 	t.gather = probe.Gatherer{Exec: cfg.Exec, Namespace: opts.Namespace, Pod: nodePod.Name, Container: launch.Container}
 	return false, nil

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"io"
+	"net/netip"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -59,7 +60,10 @@ func (s DNS) Diagnose(nodes []observe.Node) []diagnose.Finding {
 func DNSServers(pods []corev1.Pod) []diagnose.DNSServer {
 	var out []diagnose.DNSServer
 	for _, p := range pods {
-		s := diagnose.DNSServer{Name: p.Name, Node: p.Spec.NodeName, IP: p.Status.PodIP, Ready: podReady(p)}
+		s := diagnose.DNSServer{Name: p.Name, Node: p.Spec.NodeName, Ready: podReady(p)}
+		if ip, err := netip.ParseAddr(p.Status.PodIP); err == nil {
+			s.IP = ip.String() // API text, parsed before it can reach an argv
+		}
 		for _, cs := range p.Status.ContainerStatuses {
 			s.Restarts += cs.RestartCount
 			if cs.State.Waiting != nil {

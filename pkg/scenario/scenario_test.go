@@ -59,9 +59,11 @@ func TestDNSServersAndPlan(t *testing.T) {
 	servers := DNSServers([]corev1.Pod{
 		{ObjectMeta: metav1.ObjectMeta{Name: "coredns-a"}, Spec: corev1.PodSpec{NodeName: "n1"}, Status: ready},
 		{ObjectMeta: metav1.ObjectMeta{Name: "coredns-b"}, Spec: corev1.PodSpec{NodeName: "n2"}, Status: crashing},
+		{ObjectMeta: metav1.ObjectMeta{Name: "coredns-c"}, Spec: corev1.PodSpec{NodeName: "n3"}, Status: corev1.PodStatus{PodIP: "$(id)"}},
 	})
 	want := []diagnose.DNSServer{{Name: "coredns-a", Node: "n1", IP: "10.244.1.3", Ready: true},
-		{Name: "coredns-b", Node: "n2", IP: "10.244.2.3", Restarts: 7, Reason: "CrashLoopBackOff"}}
+		{Name: "coredns-b", Node: "n2", IP: "10.244.2.3", Restarts: 7, Reason: "CrashLoopBackOff"},
+		{Name: "coredns-c", Node: "n3"}} // an IP that does not parse is dropped
 	if d := cmp.Diff(want, servers); d != "" {
 		t.Fatalf("servers (-want +got):\n%s", d)
 	}
@@ -77,7 +79,7 @@ func TestDNSServersAndPlan(t *testing.T) {
 	if len(p.Reach) != 0 || len(p.Consider) != 1 {
 		t.Errorf("dns reaches nothing but its servers: %+v", p)
 	}
-	in.Servers = servers[1:]
+	in.Servers = servers[1:2]
 	if _, skip := (DNS{In: in}).Plan(); skip != "no DNS server is ready: no probe pod was started" {
 		t.Errorf("no ready server: skip %q", skip)
 	}

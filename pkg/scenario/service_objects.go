@@ -147,7 +147,11 @@ func Endpoints(slices []discoveryv1.EndpointSlice, sp corev1.ServicePort) []diag
 				ep.Pod = e.TargetRef.Name
 			}
 			for _, a := range e.Addresses {
-				ep.IP = a
+				ip, err := netip.ParseAddr(a)
+				if err != nil {
+					continue // API text, parsed before it can reach an argv
+				}
+				ep.IP = ip.String()
 				out = append(out, ep)
 			}
 		}

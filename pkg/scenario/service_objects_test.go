@@ -99,7 +99,9 @@ func TestEndpoints(t *testing.T) {
 	sp := webService().Spec.Ports[0]
 	fqdn := discoveryv1.EndpointSlice{AddressType: discoveryv1.AddressTypeFQDN, Ports: slice("http").Ports,
 		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"db.example"}}}}
-	got := Endpoints([]discoveryv1.EndpointSlice{slice("http", true, false), slice("metrics", true), fqdn}, sp)
+	bad := slice("http", true)
+	bad.Endpoints[0].Addresses = []string{"10.244.9.9; reboot"} // not an address: never reaches an argv
+	got := Endpoints([]discoveryv1.EndpointSlice{slice("http", true, false), slice("metrics", true), fqdn, bad}, sp)
 	want := []diagnose.Endpoint{ // sorted by address; other ports' and FQDN slices left out
 		{IP: "10.244.2.9", Port: 8080, Node: "n2", Pod: "web-b"},
 		{IP: "10.244.3.9", Port: 8080, Node: "n1", Pod: "web-a", Ready: true},

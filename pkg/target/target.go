@@ -190,7 +190,13 @@ func ValidateDNSName(h string) error {
 	if name == "" || len(name) > 253 {
 		return fmt.Errorf("%q is not a valid DNS name", h)
 	}
-	for _, label := range strings.Split(name, ".") {
+	labels := strings.Split(name, ".")
+	// An all-numeric top label ("12345", "1.2.3.999") is an address typed
+	// wrong, which resolvers and ping read as a number (RFC 1123 2.1).
+	if top := labels[len(labels)-1]; strings.Trim(top, "0123456789") == "" {
+		return fmt.Errorf("%q is neither an IP address nor a DNS name (a name's last label is not all digits): check the address", h)
+	}
+	for _, label := range labels {
 		if len(label) == 0 || len(label) > 63 {
 			return fmt.Errorf("%q is not a valid DNS name (empty or too long label)", h)
 		}
