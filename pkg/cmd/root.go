@@ -60,8 +60,14 @@ type command interface {
 	Run(ctx context.Context) error
 }
 
-// runCommand is every probing command's RunE body.
-func runCommand(c *cobra.Command, o command) error {
+// runCommand is every probing command's RunE body. A panic becomes an
+// exit-2 error after the deferred cleanups have run, never a stack trace.
+func runCommand(c *cobra.Command, o command) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = cannotRun("internal error: %v (probe pods were removed; please report it)", r)
+		}
+	}()
 	if err := o.Complete(); err != nil {
 		return err
 	}

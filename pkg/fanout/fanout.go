@@ -7,6 +7,7 @@ package fanout
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"sync"
 	"time"
@@ -106,7 +107,15 @@ func Run(ctx context.Context, cfg Config, nodes []corev1.Node) ([]observe.Node, 
 	}
 	for i := range nodes {
 		i := i
-		g.Go(func() error {
+		g.Go(func() (err error) {
+			// A bug on one node's trip is that node's error, not a crash that
+			// would skip the run's cleanup.
+			defer func() {
+				if r := recover(); r != nil {
+					out[i] = observe.Node{Name: nodes[i].Name, Err: fmt.Sprintf("internal error probing this node: %v (please report it)", r)}
+					err = nil
+				}
+			}()
 			obs, err := runNode(gctx, cfg, nodes[i], i, overlayPeers(nodes[i].Name, all), func() {
 				firstReady.Do(func() { timing.FirstReady = time.Since(start) })
 			})

@@ -252,7 +252,9 @@ func (l *Launcher) Cleanup(parent context.Context, timeout time.Duration) (int, 
 	}
 	pods := l.Client.CoreV1().Pods(l.Opts.Namespace)
 	grace := metav1.DeleteOptions{GracePeriodSeconds: new(int64)}
-	sel := metav1.ListOptions{LabelSelector: Selector(l.Opts.RunID)}
+	// Only this run's pods, by every label netcheck sets: never a pod that
+	// shares one label with ours.
+	sel := metav1.ListOptions{LabelSelector: LabelApp + "=" + AppName + "," + LabelManaged + "=" + AppName + "," + Selector(l.Opts.RunID)}
 	// One call for the whole run; then whatever is still listed (a role
 	// without deletecollection, a create that landed late) one by one.
 	_ = pods.DeleteCollection(ctx, grace, sel)
@@ -269,7 +271,7 @@ func (l *Launcher) Cleanup(parent context.Context, timeout time.Duration) (int, 
 	sem := make(chan struct{}, 32)
 	var wg sync.WaitGroup
 	for _, p := range left.Items {
-		if p.DeletionTimestamp != nil {
+		if p.DeletionTimestamp != nil || (err == nil && !Ours(p)) {
 			continue
 		}
 		wg.Add(1)
