@@ -354,6 +354,9 @@ func runChecks(ctx context.Context, cfg Config, ns, pod string, specs []probe.Sp
 			defer cancel()
 			r := cfg.Exec.Exec(cctx, ns, pod, launch.Container, s.Argv)
 			c := s.Classify(r)
+			if r.Truncated {
+				c.Outcome, c.Detail = observe.Error, "cannot judge: the output was cut at its size limit"
+			}
 			if c.Outcome == observe.Error && r.Err == nil && c.Detail == "inconclusive: success with no output" {
 				// One retry: the exec stream dropped the output.
 				c = s.Classify(cfg.Exec.Exec(cctx, ns, pod, launch.Container, s.Argv))

@@ -26,6 +26,32 @@ type Result struct {
 	Stderr   string
 	ExitCode int
 	Err      error
+	// Truncated: a stream passed MaxOutput and the rest was dropped; what
+	// was kept must not be judged as if whole.
+	Truncated bool
+}
+
+// MaxOutput bounds what one exec's stdout or stderr may hold in memory:
+// a kube-proxy ruleset of tens of thousands of Services is tens of MiB.
+const MaxOutput = 64 << 20
+
+// capped keeps the first max bytes and drains the rest, so the remote
+// side is never blocked and the plugin's memory stays bounded.
+type capped struct {
+	buf       bytes.Buffer
+	max       int
+	truncated bool
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if room := c.max - c.buf.Len(); room < len(p) {
+		c.truncated = true
+		if room > 0 {
+			c.buf.Write(p[:room])
+		}
+		return len(p), nil
+	}
+	return c.buf.Write(p)
 }
 
 // Execer runs argv in a container of a pod.
@@ -54,9 +80,9 @@ func (r *Remote) Exec(ctx context.Context, namespace, pod, container string, arg
 	if err != nil {
 		return Result{Err: err, ExitCode: -1}
 	}
-	var stdout, stderr bytes.Buffer
-	err = exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr})
-	res := Result{Stdout: stdout.String(), Stderr: stderr.String()}
+	stdout, stderr := &capped{max: MaxOutput}, &capped{max: MaxOutput}
+	err = exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: stdout, Stderr: stderr})
+	res := Result{Stdout: stdout.buf.String(), Stderr: stderr.buf.String(), Truncated: stdout.truncated || stderr.truncated}
 	var exitErr utilexec.CodeExitError
 	switch {
 	case err == nil:

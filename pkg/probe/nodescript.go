@@ -8,6 +8,7 @@ import (
 
 	"github.com/netcheck/kubectl-netcheck/pkg/facts"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+	"github.com/netcheck/kubectl-netcheck/pkg/podexec"
 )
 
 // factsScript reads every static fact of a node in one exec, instead of a
@@ -231,6 +232,9 @@ func toolsVia(arg, body string) string {
 // ReadFacts runs the fact script once.
 func (g Gatherer) ReadFacts(ctx context.Context, podIP string, targets []FactTarget) Raw {
 	r := g.run(ctx, FactsArgv(podIP, targets)...)
+	if r.Err == nil && r.Truncated {
+		r.Err = fmt.Errorf("the output passed %d MiB and was cut: nothing of it is judged", podexec.MaxOutput>>20)
+	}
 	if r.Err != nil {
 		raw := Raw{RouteGet: map[string]observe.Route{}, PodRouteGet: map[string]observe.Route{}}
 		raw.Notes = append(raw.Notes, "node facts not read: "+r.Err.Error())

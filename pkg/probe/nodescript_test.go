@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"context"
 	"net/netip"
 	"os"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/netcheck/kubectl-netcheck/pkg/facts"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+	"github.com/netcheck/kubectl-netcheck/pkg/podexec"
 )
 
 func ft(key, addr string) FactTarget {
@@ -201,5 +203,26 @@ func TestFactsFlannelOverlay(t *testing.T) {
 		if v.Result != observe.No || v.Action != "DROP" || len(v.Rules) != 1 || !strings.Contains(v.Rules[0], "--dport 8472") {
 			t.Errorf("from %s: %+v", in.From, v)
 		}
+	}
+}
+
+type truncatingExec struct{ out string }
+
+func (e truncatingExec) Exec(context.Context, string, string, string, []string) podexec.Result {
+	return podexec.Result{Stdout: e.out, Truncated: true}
+}
+
+// Facts whose output was cut are not judged: a half ruleset would give
+// wrong verdicts.
+func TestFactsTruncatedAreNotJudged(t *testing.T) {
+	out, err := os.ReadFile("testdata/facts-script.node1.out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := []FactTarget{ft("198.19.0.1", "198.19.0.1")}
+	raw := Gatherer{Exec: truncatingExec{string(out)}}.ReadFacts(context.Background(), "10.244.1.25", targets)
+	nf := Assemble(raw, "10.244.1.25", []string{"10.244.1.0/24"}, targets, nil)
+	if nf.RulesRead || nf.Targets[0].Forward.Result == observe.Yes || !strings.Contains(strings.Join(nf.Notes, "\n"), "was cut: nothing of it is judged") {
+		t.Fatalf("rules read %v, forward %+v, notes %q", nf.RulesRead, nf.Targets[0].Forward, nf.Notes)
 	}
 }
