@@ -355,3 +355,16 @@ func TestExternalUnreadableExtrasAreNoted(t *testing.T) {
 		}
 	}
 }
+
+// --start-timeout has a ceiling: the pods' server-side deadline grows with it.
+func TestStartTimeoutBounded(t *testing.T) {
+	o := NewProbeOptions(genericiooptions.IOStreams{})
+	o.StartTimeout = 11 * time.Minute
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "between 1s and 10m") {
+		t.Fatalf("11m: %v", err)
+	}
+	o.StartTimeout = time.Minute
+	if err := o.Validate(); err != nil {
+		t.Fatalf("1m: %v", err)
+	}
+}

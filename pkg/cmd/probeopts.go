@@ -144,8 +144,8 @@ func (o *ProbeOptions) Validate() error {
 	if o.Timeout < time.Second || o.Timeout > 5*time.Minute {
 		return cannotRun("--timeout %s: give between 1s and 5m", o.Timeout)
 	}
-	if o.StartTimeout < time.Second {
-		return cannotRun("--start-timeout %s: give at least 1s", o.StartTimeout)
+	if o.StartTimeout < time.Second || o.StartTimeout > 10*time.Minute {
+		return cannotRun("--start-timeout %s: give between 1s and 10m (the pods' server-side deadline grows with it)", o.StartTimeout)
 	}
 	if o.Concurrency < 0 || o.MaxNodes < 0 {
 		return cannotRun("--concurrency and --max-nodes must not be negative")
@@ -268,6 +268,10 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, p fanout.Plan, sel pl
 		Namespace: o.Namespace, RunID: o.RunID, Image: o.Image, NodeImage: o.NodeImage,
 		Lifetime: lifetime, CreatedBy: "kubectl-netcheck " + Version, ServiceAccount: o.ServiceAccount,
 	}}
+	// The permission preflight comes before anything watches or creates.
+	if err := launch.CheckAccess(ctx, client, o.Namespace, launch.Needed); err != nil {
+		return run, cannotRun("%v", err)
+	}
 	l.Start(ctx)
 	defer l.Stop()
 	defer func() {
@@ -290,9 +294,6 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, p fanout.Plan, sel pl
 	}()
 	if n := launch.Reap(ctx, client, o.Namespace); n > 0 {
 		fmt.Fprintf(o.ErrOut, "removed %d ended probe pod(s) of earlier interrupted runs\n", n)
-	}
-	if err := launch.CheckAccess(ctx, client, o.Namespace, launch.Needed); err != nil {
-		return run, cannotRun("%v", err)
 	}
 	adm, err := launch.CheckAdmission(ctx, client, l.Opts, sel.Nodes[0].Name)
 	if err != nil {
