@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/netcheck/kubectl-netcheck/pkg/facts"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 	"github.com/netcheck/kubectl-netcheck/pkg/target"
 )
@@ -257,7 +258,7 @@ func routeDst(t target.Target, good *observe.Route) string {
 func routeFix(dst string, good *observe.Route) []string {
 	if good != nil && good.Via != "" {
 		return []string{
-			fmt.Sprintf("ip route add %s via %s dev %s", dst, good.Via, good.Dev),
+			fmt.Sprintf("ip route add %s via %s dev %s", dst, good.Via, facts.ShellQuote(good.Dev)),
 			"persist it in the node's network config (e.g. a `routes:` entry in netplan, a post-up line in /etc/network/interfaces) or with a DaemonSet that re-adds it",
 		}
 	}

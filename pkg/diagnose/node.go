@@ -34,7 +34,7 @@ func uplinkMTUs(nodes []observe.Node) []Finding {
 		out = append(out, Finding{Severity: Warning, Cause: CauseMTUMismatch, Nodes: []string{n.Name},
 			Summary:  fmt.Sprintf("this node's uplink MTU (%d) is below the other nodes' (%d): full-size packets from them die on it, small ones pass (TLS handshakes and large transfers hang)", mtu, top),
 			Evidence: []string{fmt.Sprintf("node@%s: uplink %s MTU %d; the largest among the nodes: %d", n.Name, dev, mtu, top)},
-			Fix:      []string{fmt.Sprintf("ip link set dev %s mtu %d   # on %s, if its network carries %d; else lower the other nodes' and the pod network's MTU", dev, top, n.Name, top)}})
+			Fix:      []string{fmt.Sprintf("ip link set dev %s mtu %d   # on %s, if its network carries %d; else lower the other nodes' and the pod network's MTU", facts.ShellQuote(dev), top, n.Name, top)}})
 	}
 	return out
 }

@@ -147,7 +147,7 @@ func vtepAddresses(nodes []observe.Node) []Finding {
 			Evidence: ev,
 			Fix: []string{
 				"kubectl get node " + x.Name + " -o jsonpath='{.metadata.annotations.flannel\\.alpha\\.coreos\\.com/public-ip}'   # what flannel advertises",
-				"start flanneld on " + x.Name + " with --iface=" + o.Dev + " (or --public-ip=" + own + "); K3s: --flannel-iface=" + o.Dev + " or --node-external-ip",
+				"start flanneld on " + x.Name + " with --iface=" + facts.ShellQuote(o.Dev) + " (or --public-ip=" + own + "); K3s: --flannel-iface=" + facts.ShellQuote(o.Dev) + " or --node-external-ip",
 			}})
 	}
 	return out

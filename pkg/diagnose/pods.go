@@ -334,7 +334,7 @@ func mtuPaths(nodes []observe.Node, reach map[[2]string]pairReach) []Finding {
 		}
 		if mine > 0 && most > mine {
 			f.Summary = fmt.Sprintf("full-size packets to and from pods on %s are lost while small ones pass: its uplink %s has MTU %d, the other nodes %d", n.Name, dev, mine, most)
-			f.Fix = []string{fmt.Sprintf("ip link set dev %s mtu %d   # on %s, to match the other nodes (persist it in the node's network config)", dev, most, n.Name),
+			f.Fix = []string{fmt.Sprintf("ip link set dev %s mtu %d   # on %s, to match the other nodes (persist it in the node's network config)", facts.ShellQuote(dev), most, n.Name),
 				fmt.Sprintf("or give the pod network an MTU of at most %d (less the overlay's header) in the CNI's configuration, on every node", mine)}
 		}
 	}

@@ -231,3 +231,18 @@ func TestUfwForwardDrop(t *testing.T) {
 		t.Fatalf("after the fix: %+v", v)
 	}
 }
+
+// A rule's text comes from the node: the printed delete is quoted so that a
+// comment crafted to run something when pasted runs nothing.
+func TestDeleteRuleIsQuoted(t *testing.T) {
+	for in, want := range map[string]string{
+		`-A INPUT -p udp -m udp --dport 8472 -m comment --comment "netcheck-e2e fault" -j DROP`: `iptables -D INPUT -p udp -m udp --dport 8472 -m comment --comment 'netcheck-e2e fault' -j DROP`,
+		`-A FORWARD -m comment --comment "$(reboot)" -j DROP`:                                   `iptables -D FORWARD -m comment --comment '$(reboot)' -j DROP`,
+		`-A FORWARD -m comment --comment "it's" -j DROP`:                                        `iptables -D FORWARD -m comment --comment 'it'\''s' -j DROP`,
+		`-A FORWARD -s 10.244.0.0/16 -j REJECT`:                                                 `iptables -D FORWARD -s 10.244.0.0/16 -j REJECT`,
+	} {
+		if got := deleteRule(in); got != want {
+			t.Errorf("deleteRule(%q)\n got %s\nwant %s", in, got, want)
+		}
+	}
+}

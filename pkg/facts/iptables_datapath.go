@@ -71,7 +71,7 @@ func (iptablesFixer) AllowInbound(v observe.Verdict, proto string, port int, pee
 	var fix []string
 	for _, r := range v.Rules {
 		if strings.HasPrefix(r, "-A ") {
-			fix = append(fix, "iptables -D "+strings.TrimPrefix(r, "-A ")+"   # remove the rule that drops it")
+			fix = append(fix, deleteRule(r)+"   # remove the rule that drops it")
 		}
 	}
 	if len(fix) > 0 {
@@ -104,7 +104,7 @@ func (iptablesFixer) Masquerade(m Masquerade) []string {
 	if m.NotDst {
 		dst = "! -d " + m.Dst
 	}
-	return []string{fmt.Sprintf("%s -t nat -A POSTROUTING -s %s %s -o %s -j MASQUERADE", tool, m.Src, dst, m.Out)}
+	return []string{fmt.Sprintf("%s -t nat -A POSTROUTING -s %s %s -o %s -j MASQUERADE", tool, m.Src, dst, ShellQuote(m.Out))}
 }
 
 func (iptablesFixer) AllowForward(v observe.Verdict, podCIDR string, both bool) []string {
@@ -130,7 +130,7 @@ func (iptablesFixer) AllowForward(v observe.Verdict, podCIDR string, both bool) 
 	fix := []string{}
 	for _, r := range v.Rules {
 		if strings.HasPrefix(r, "-A ") {
-			fix = append(fix, "iptables -D "+strings.TrimPrefix(r, "-A ")+"   # remove the rule that drops pod traffic")
+			fix = append(fix, deleteRule(r)+"   # remove the rule that drops pod traffic")
 		}
 	}
 	return append(fix, fmt.Sprintf("or allow pod traffic before it: iptables -I FORWARD -s %s -j ACCEPT", podCIDR))

@@ -27,8 +27,12 @@ func (nftablesFixer) Masquerade(m Masquerade) []string {
 	if m.NotDst {
 		dst = fam + " daddr != " + m.Dst
 	}
+	out := m.Out
+	if !shellSafe.MatchString(out) {
+		out = "IFACE" // a name that would need quoting inside the quoted nft script: the user fills it in
+	}
 	return []string{fmt.Sprintf("nft 'add table %[1]s pod_masq; add chain %[1]s pod_masq post { type nat hook postrouting priority srcnat; }; add rule %[1]s pod_masq post %[1]s saddr %[2]s %[3]s oifname \"%[4]s\" masquerade'",
-		fam, m.Src, dst, m.Out)}
+		fam, m.Src, dst, out)}
 }
 
 // AllowInbound implements Fixer.
