@@ -33,7 +33,9 @@ spec:
 		t.Fatal(err)
 	}
 	kubectl(t, "apply", "-f", manifest)
-	t.Cleanup(func() { _ = exec.Command("kubectl", "--kubeconfig", kubeconfig(), "-n", "default", "delete", "pod", "lookalike", "--grace-period=0", "--ignore-not-found").Run() })
+	t.Cleanup(func() {
+		_ = exec.Command("kubectl", "--kubeconfig", kubeconfig(), "-n", "default", "delete", "pod", "lookalike", "--grace-period=0", "--ignore-not-found").Run()
+	})
 	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(kubectl(t, "-n", "default", "get", "pod", "lookalike", "-o", "jsonpath={.status.phase}"), "Succeeded") {
 		if time.Now().After(deadline) {
@@ -45,5 +47,5 @@ spec:
 		t.Fatalf("cleanup: exit %d\n%s", r.code, r.stdout)
 	}
 	healthy(t, netcheck(t, 2*time.Minute, "node", "-o", "json")) // its reaper runs first
-	kubectl(t, "-n", "default", "get", "pod", "lookalike")      // still there
+	kubectl(t, "-n", "default", "get", "pod", "lookalike")       // still there
 }
