@@ -343,11 +343,7 @@ NFT
     lease="$STATE/machines/$node/run-flannel/subnet.env"
     if [[ $action == inject ]]; then
       cp "$lease" "$rec" 2>/dev/null || : >"$rec"
-      if [[ -f $pidf ]] && pid=$(<"$pidf") && [[ -d /proc/$pid ]]; then
-        kill -TERM "$pid" 2>/dev/null || true
-        wait_for "flanneld on $node to exit" 10 bash -c "! test -d /proc/$pid" || kill -KILL "$pid" 2>/dev/null || true
-      fi
-      rm -f "$pidf"
+      stop_flanneld "$node"
       [[ $fault == *:lease ]] && rm -f "$lease"
     else
       [[ -s $rec && ! -e $lease ]] && cp "$rec" "$lease"
@@ -361,12 +357,7 @@ NFT
     [[ $PROFILE == flannel ]] || die "$fault needs the flannel profile"
     addr=${fault#flannel-public-ip:}
     [[ $addr =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "flannel-public-ip needs an IPv4 address, got '$addr'"
-    pidf="$STATE/pids/$node.flanneld.pid"
-    if [[ -f $pidf ]] && pid=$(<"$pidf") && [[ -d /proc/$pid ]]; then
-      kill -TERM "$pid" 2>/dev/null || true
-      wait_for "flanneld on $node to exit" 10 bash -c "! test -d /proc/$pid" || kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -f "$pidf"
+    stop_flanneld "$node"
     want=${IP[$node]}
     if [[ $action == inject ]]; then
       : >"$rec"; want=$addr
@@ -382,19 +373,11 @@ NFT
     # CNI delegate told not to masquerade either: pods' traffic leaves with
     # their own addresses (nodes still reach outside: the first seed's symptom).
     [[ $PROFILE == flannel ]] || die "$fault needs the flannel profile"
-    pidf="$STATE/pids/$node.flanneld.pid"
     conf="$STATE/machines/$node/etc-cni-net.d/10-flannel.conflist"
     flannel_masquerades() { grep -q MASQUERADE <<<"$(in_netns "$1" iptables -t nat -S FLANNEL-POSTRTG 2>/dev/null)"; }
-    stop_flanneld() {
-      if [[ -f $pidf ]] && pid=$(<"$pidf") && [[ -d /proc/$pid ]]; then
-        kill -TERM "$pid" 2>/dev/null || true
-        wait_for "flanneld on $node to exit" 10 bash -c "! test -d /proc/$pid" || kill -KILL "$pid" 2>/dev/null || true
-      fi
-      rm -f "$pidf"
-    }
     if [[ $action == inject ]]; then
       cp "$conf" "$rec"
-      stop_flanneld
+      stop_flanneld "$node"
       inn iptables -t nat -F FLANNEL-POSTRTG 2>/dev/null || true
       sed -i 's/"delegate": {/"delegate": {"ipMasq": false, /' "$conf"
       FLANNEL_ARGS=--ip-masq=false start_flanneld "$node"
@@ -402,7 +385,7 @@ NFT
         grep -qx FLANNEL_IPMASQ=false "$STATE/machines/$node/run-flannel/subnet.env"
     else
       [[ -s $rec ]] && cp "$rec" "$conf"
-      stop_flanneld
+      stop_flanneld "$node"
       start_flanneld "$node"
       wait_for "flannel's masquerade on $node" 20 flannel_masquerades "$node"
     fi

@@ -116,6 +116,14 @@ start_flanneld() {
     --kubeconfig-file=/etc/kubernetes/flannel.conf --iface=eth0 --ip-masq \
     --net-config-path=/etc/kubernetes/flannel-net-conf.json --subnet-file=/run/flannel/subnet.env ${FLANNEL_ARGS:-}
 }
+stop_flanneld() {
+  local pidf="$STATE/pids/$1.flanneld.pid" pid
+  if [[ -f $pidf ]] && pid=$(<"$pidf") && [[ -d /proc/$pid ]]; then
+    kill -TERM "$pid" 2>/dev/null || true
+    wait_for "flanneld on $1 to exit" 10 bash -c "! test -d /proc/$pid" || kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidf"
+}
 start_kube_proxy() {
   start_in "$1" kube-proxy "$BIN/kube-proxy" --config=/etc/kubernetes/kube-proxy.yaml --v=1
 }
