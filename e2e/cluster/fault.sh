@@ -121,42 +121,23 @@ case $fault in
       inn sysctl -qw "net.ipv4.ip_forward=${v:-1}"
     fi
     ;;
-  kube-proxy-stop)
-    pidf="$STATE/pids/$node.kube-proxy.pid"
+  kube-proxy-stop|kube-proxy-kill)
+    # stop: kube-proxy stopped and its rules removed, as `kube-proxy --cleanup`
+    # does on a real node. kill: it dies (a crash, an OOM kill), its rules stay.
     if [[ $action == inject ]]; then
       : >"$rec"
-      if [[ -f $pidf ]] && pid=$(<"$pidf") && [[ -d /proc/$pid ]]; then
-        kill -TERM "$pid" 2>/dev/null || true
-        wait_for "kube-proxy on $node to exit" 10 bash -c "! test -d /proc/$pid" || kill -KILL "$pid" 2>/dev/null || true
-      fi
-      rm -f "$pidf"
-      # what `kube-proxy --cleanup` does on a real node: remove every rule and chain it owns
-      in_machine "$node" "$BIN/kube-proxy" --cleanup >>"$STATE/logs/$node.kube-proxy-cleanup.log" 2>&1 || true
-      if grep -qE '^:KUBE-(SERVICES|SVC-|SEP-|POSTROUTING|NODEPORTS)' <<<"$(inn iptables-save 2>/dev/null)" ||
-        inn nft list table ip kube-proxy >/dev/null 2>&1; then
-        die "kube-proxy rules still present on $node after cleanup"
+      if [[ $fault == kube-proxy-kill ]]; then
+        stop_in "$node" kube-proxy KILL
+      else
+        stop_in "$node" kube-proxy
+        in_machine "$node" "$BIN/kube-proxy" --cleanup >>"$STATE/logs/$node.kube-proxy-cleanup.log" 2>&1 || true
+        if grep -qE '^:KUBE-(SERVICES|SVC-|SEP-|POSTROUTING|NODEPORTS)' <<<"$(inn iptables-save 2>/dev/null)" ||
+          inn nft list table ip kube-proxy >/dev/null 2>&1; then
+          die "kube-proxy rules still present on $node after cleanup"
+        fi
       fi
     else
-      if ! { [[ -f $pidf ]] && [[ -d /proc/$(<"$pidf") ]]; }; then
-        start_kube_proxy "$node"
-      fi
-      wait_for "kube-proxy rules on $node" 30 kube_proxy_synced "$node" || die "kube-proxy on $node did not program the Services"
-    fi
-    ;;
-  kube-proxy-kill)
-    # kube-proxy dies (a crash, an OOM kill); the rules it wrote stay behind.
-    pidf="$STATE/pids/$node.kube-proxy.pid"
-    if [[ $action == inject ]]; then
-      : >"$rec"
-      if [[ -f $pidf ]] && pid=$(<"$pidf") && [[ -d /proc/$pid ]]; then
-        kill -KILL "$pid" 2>/dev/null || true
-        wait_for "kube-proxy on $node to exit" 10 bash -c "! test -d /proc/$pid" || true
-      fi
-      rm -f "$pidf"
-    else
-      if ! { [[ -f $pidf ]] && [[ -d /proc/$(<"$pidf") ]]; }; then
-        start_kube_proxy "$node"
-      fi
+      running_in "$node" kube-proxy || start_kube_proxy "$node"
       wait_for "kube-proxy rules on $node" 30 kube_proxy_synced "$node" || die "kube-proxy on $node did not program the Services"
     fi
     ;;
@@ -339,15 +320,14 @@ NFT
     # flanneld dies; with ":lease" its /run/flannel/subnet.env goes too (new
     # pods on the node then get no network from the flannel CNI plugin).
     [[ $PROFILE == flannel ]] || die "$fault needs the flannel profile"
-    pidf="$STATE/pids/$node.flanneld.pid"
     lease="$STATE/machines/$node/run-flannel/subnet.env"
     if [[ $action == inject ]]; then
       cp "$lease" "$rec" 2>/dev/null || : >"$rec"
-      stop_flanneld "$node"
+      stop_in "$node" flanneld
       [[ $fault == *:lease ]] && rm -f "$lease"
     else
       [[ -s $rec && ! -e $lease ]] && cp "$rec" "$lease"
-      if ! { [[ -f $pidf ]] && [[ -d /proc/$(<"$pidf") ]]; }; then start_flanneld "$node"; fi
+      running_in "$node" flanneld || start_flanneld "$node"
       wait_for "flannel's lease on $node" 20 test -s "$lease" || die "flanneld on $node wrote no lease"
     fi
     ;;
@@ -357,7 +337,7 @@ NFT
     [[ $PROFILE == flannel ]] || die "$fault needs the flannel profile"
     addr=${fault#flannel-public-ip:}
     [[ $addr =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "flannel-public-ip needs an IPv4 address, got '$addr'"
-    stop_flanneld "$node"
+    stop_in "$node" flanneld
     want=${IP[$node]}
     if [[ $action == inject ]]; then
       : >"$rec"; want=$addr
@@ -377,7 +357,7 @@ NFT
     flannel_masquerades() { grep -q MASQUERADE <<<"$(in_netns "$1" iptables -t nat -S FLANNEL-POSTRTG 2>/dev/null)"; }
     if [[ $action == inject ]]; then
       cp "$conf" "$rec"
-      stop_flanneld "$node"
+      stop_in "$node" flanneld
       inn iptables -t nat -F FLANNEL-POSTRTG 2>/dev/null || true
       sed -i 's/"delegate": {/"delegate": {"ipMasq": false, /' "$conf"
       FLANNEL_ARGS=--ip-masq=false start_flanneld "$node"
@@ -385,7 +365,7 @@ NFT
         grep -qx FLANNEL_IPMASQ=false "$STATE/machines/$node/run-flannel/subnet.env"
     else
       [[ -s $rec ]] && cp "$rec" "$conf"
-      stop_flanneld "$node"
+      stop_in "$node" flanneld
       start_flanneld "$node"
       wait_for "flannel's masquerade on $node" 20 flannel_masquerades "$node"
     fi

@@ -116,14 +116,18 @@ start_flanneld() {
     --kubeconfig-file=/etc/kubernetes/flannel.conf --iface=eth0 --ip-masq \
     --net-config-path=/etc/kubernetes/flannel-net-conf.json --subnet-file=/run/flannel/subnet.env ${FLANNEL_ARGS:-}
 }
-stop_flanneld() {
-  local pidf="$STATE/pids/$1.flanneld.pid" pid
+# stop_in NODE NAME [KILL]: stop a component start_in started (TERM, then KILL
+# if it lingers; KILL at once for a crash) and forget its pid.
+stop_in() {
+  local pidf="$STATE/pids/$1.$2.pid" pid sig=${3:-TERM}
   if [[ -f $pidf ]] && pid=$(<"$pidf") && [[ -d /proc/$pid ]]; then
-    kill -TERM "$pid" 2>/dev/null || true
-    wait_for "flanneld on $1 to exit" 10 bash -c "! test -d /proc/$pid" || kill -KILL "$pid" 2>/dev/null || true
+    kill -"$sig" "$pid" 2>/dev/null || true
+    wait_for "$2 on $1 to exit" 10 bash -c "! test -d /proc/$pid" || kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$pidf"
 }
+# running_in NODE NAME: the component's recorded process is alive.
+running_in() { [[ -f $STATE/pids/$1.$2.pid ]] && [[ -d /proc/$(<"$STATE/pids/$1.$2.pid") ]]; }
 start_kube_proxy() {
   start_in "$1" kube-proxy "$BIN/kube-proxy" --config=/etc/kubernetes/kube-proxy.yaml --v=1
 }

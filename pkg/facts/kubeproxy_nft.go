@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 )
@@ -188,7 +189,8 @@ func countNftEndpoints(t *NftTable, chain string, depth int) int {
 					var j struct {
 						Target string `json:"target"`
 					}
-					if json.Unmarshal(raw, &j) == nil && j.Target != "" && isServiceChain(j.Target) {
+					// kube-proxy's per-port chains: service-…, and external-… in front of it.
+					if json.Unmarshal(raw, &j) == nil && (strings.HasPrefix(j.Target, "service-") || strings.HasPrefix(j.Target, "external-")) {
 						if n := countNftEndpoints(t, j.Target, depth+1); n >= 0 {
 							return n
 						}
@@ -198,14 +200,4 @@ func countNftEndpoints(t *NftTable, chain string, depth int) int {
 		}
 	}
 	return 0
-}
-
-// isServiceChain: the chains kube-proxy names per Service port.
-func isServiceChain(name string) bool {
-	for _, p := range []string{"service-", "external-"} {
-		if len(name) > len(p) && name[:len(p)] == p {
-			return true
-		}
-	}
-	return false
 }

@@ -50,6 +50,17 @@ func renderExpr(k string, v json.RawMessage) string {
 	return k + " " + string(v)
 }
 
+// renderList renders a JSON list of values joined by sep.
+func renderList(x json.RawMessage, sep string) string {
+	var elems []json.RawMessage
+	_ = json.Unmarshal(x, &elems)
+	var out []string
+	for _, e := range elems {
+		out = append(out, renderValue(e))
+	}
+	return strings.Join(out, sep)
+}
+
 func renderValue(v json.RawMessage) string {
 	var s string
 	if json.Unmarshal(v, &s) == nil {
@@ -86,13 +97,7 @@ func renderValue(v json.RawMessage) string {
 			_ = json.Unmarshal(x, &p)
 			return fmt.Sprintf("%s/%d", p.Addr, p.Len)
 		case "set":
-			var elems []json.RawMessage
-			_ = json.Unmarshal(x, &elems)
-			var out []string
-			for _, e := range elems {
-				out = append(out, renderValue(e))
-			}
-			return "{ " + strings.Join(out, ", ") + " }"
+			return "{ " + renderList(x, ", ") + " }"
 		case "range":
 			var ends []json.RawMessage
 			_ = json.Unmarshal(x, &ends)
@@ -100,13 +105,7 @@ func renderValue(v json.RawMessage) string {
 				return renderValue(ends[0]) + "-" + renderValue(ends[1])
 			}
 		case "concat":
-			var parts []json.RawMessage
-			_ = json.Unmarshal(x, &parts)
-			var out []string
-			for _, e := range parts {
-				out = append(out, renderValue(e))
-			}
-			return strings.Join(out, " . ")
+			return renderList(x, " . ")
 		case "&":
 			var ops []json.RawMessage
 			_ = json.Unmarshal(x, &ops)
