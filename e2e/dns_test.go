@@ -36,12 +36,7 @@ func TestDNSForwardDrop(t *testing.T) {
 // TestDNSScaledToZero: no DNS server: named at once, no probe pod needed.
 func TestDNSScaledToZero(t *testing.T) {
 	lab(t)
-	kubectl(t, "-n", "kube-system", "scale", "deployment", "coredns", "--replicas=0")
-	t.Cleanup(func() {
-		kubectl(t, "-n", "kube-system", "scale", "deployment", "coredns", "--replicas=1")
-		kubectl(t, "-n", "kube-system", "rollout", "status", "deployment", "coredns", "--timeout=120s")
-	})
-	kubectl(t, "-n", "kube-system", "wait", "--for=delete", "pod", "-l", "k8s-app=kube-dns", "--timeout=60s")
+	noCoreDNS(t)
 	r := netcheck(t, time.Minute, "dns", "-o", "json")
 	if r.code != 1 {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)

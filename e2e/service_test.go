@@ -151,16 +151,36 @@ func shop(t *testing.T) {
 		for _, d := range []string{"web", "deaf", "solo"} {
 			kubectl(t, "-n", "nc-shop", "rollout", "status", "deployment/"+d, "--timeout=120s")
 		}
-		// EndpointSlices and every node's kube-proxy follow the rollout.
-		deadline := time.Now().Add(30 * time.Second)
-		for strings.Count(kubectl(t, "-n", "nc-shop", "get", "endpointslices", "-l", "kubernetes.io/service-name=web", "-o", "jsonpath={.items[*].endpoints[*].conditions.ready}"), "true") < 3 {
-			if time.Now().After(deadline) {
-				t.Fatal("web's EndpointSlice never listed 3 ready endpoints")
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
-		time.Sleep(2 * time.Second) // kube-proxy's minSyncPeriod is 1 s
+		readyEndpoints(t, "nc-shop", "web", 3)
 	})
+}
+
+// readyEndpoints waits until the Service's EndpointSlices list n ready
+// endpoints, then for every node's kube-proxy to follow: a test that breaks
+// kube-proxy next must not freeze rules written before the endpoints came.
+func readyEndpoints(t *testing.T, ns, svc string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(kubectl(t, "-n", ns, "get", "endpointslices", "-l", "kubernetes.io/service-name="+svc, "-o", "jsonpath={.items[*].endpoints[*].conditions.ready}"), "true") < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/%s's EndpointSlices never listed %d ready endpoints", ns, svc, n)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // kube-proxy's minSyncPeriod is 1 s
+}
+
+// noCoreDNS scales CoreDNS to zero for the test and back after it, waiting
+// until the kube-dns Service has its endpoint again on every node.
+func noCoreDNS(t *testing.T) {
+	t.Helper()
+	kubectl(t, "-n", "kube-system", "scale", "deployment", "coredns", "--replicas=0")
+	t.Cleanup(func() {
+		kubectl(t, "-n", "kube-system", "scale", "deployment", "coredns", "--replicas=1")
+		kubectl(t, "-n", "kube-system", "rollout", "status", "deployment", "coredns", "--timeout=120s")
+		readyEndpoints(t, "kube-system", "kube-dns", 1)
+	})
+	kubectl(t, "-n", "kube-system", "wait", "--for=delete", "pod", "-l", "k8s-app=kube-dns", "--timeout=60s")
 }
 
 func svcCheck(t *testing.T, name string, args ...string) result {
@@ -249,12 +269,7 @@ func TestServicePodCIDRRouteDeleted(t *testing.T) {
 
 func TestServiceCoreDNSScaledToZero(t *testing.T) {
 	shop(t)
-	kubectl(t, "-n", "kube-system", "scale", "deployment", "coredns", "--replicas=0")
-	t.Cleanup(func() {
-		kubectl(t, "-n", "kube-system", "scale", "deployment", "coredns", "--replicas=1")
-		kubectl(t, "-n", "kube-system", "rollout", "status", "deployment", "coredns", "--timeout=120s")
-	})
-	kubectl(t, "-n", "kube-system", "wait", "--for=delete", "pod", "-l", "k8s-app=kube-dns", "--timeout=60s")
+	noCoreDNS(t)
 	r := svcCheck(t, "web")
 	only(t, r, map[diagnose.Cause]string{diagnose.CauseServiceDNS: "nc-node1,nc-node2,nc-node3"})
 	mustContain(t, "fix", finding(t, r, diagnose.CauseServiceDNS).Fix, "kubectl netcheck dns")
