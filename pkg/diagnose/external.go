@@ -28,6 +28,7 @@ func External(in ExternalInput) []Finding {
 			continue
 		}
 		out = append(out, externalTarget(t, in)...)
+		out = append(out, externalMTU(t, in.Nodes)...)
 	}
 	for _, n := range in.Nodes {
 		if n.Err != "" {

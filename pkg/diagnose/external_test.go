@@ -278,3 +278,46 @@ func dump(fs []Finding) string {
 	}
 	return b.String()
 }
+
+// Path MTU to an external target: the pod side short of the node side names
+// the pod network's MTU; both short, the path beyond the node.
+func TestExternalMTU(t *testing.T) {
+	tgt := mustTarget(t, ext)
+	mtu := func(o observe.Outcome, largest, told int) observe.Check {
+		p := observe.PathMTU{Dev: "eth0", Local: 1500, Largest: largest, Told: told, Probes: 6, Tool: "busybox"}
+		if largest < 1500 {
+			p.Failed = largest + 1
+		}
+		return observe.Check{Kind: observe.MTUProbe, ID: TargetMTUKey(tgt), Outcome: o, PathMTU: &p}
+	}
+	for _, tt := range []struct {
+		name      string
+		pod, node observe.Check
+		sev       Severity
+		text      string
+	}{
+		{"pods short, node whole", mtu(observe.Timeout, 1400, 0), mtu(observe.OK, 1500, 0), Error,
+			"set the pod network's MTU to at most 1400"},
+		{"both short, a router says so", mtu(observe.Timeout, 1400, 1400), mtu(observe.Timeout, 1400, 1400), Warning,
+			"raise the MTU of the link or tunnel toward 198.19.0.1 to 1500"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			n := healthy("n1")
+			n.Pod.Checks = append(n.Pod.Checks, tt.pod)
+			n.Host.Checks = append(n.Host.Checks, tt.node)
+			fs := External(ExternalInput{Targets: []target.Target{tgt}, Nodes: []observe.Node{n, healthy("n2")}})
+			if len(fs) != 1 || fs[0].Cause != CauseMTUPath || fs[0].Severity != tt.sev || strings.Join(fs[0].Nodes, ",") != "n1" {
+				t.Fatalf("want one %s %s on n1:\n%s", tt.sev, CauseMTUPath, dump(fs))
+			}
+			if !strings.Contains(strings.Join(fs[0].Fix, "\n"), tt.text) {
+				t.Fatalf("fix %q lacks %q", fs[0].Fix, tt.text)
+			}
+		})
+	}
+	// Whole paths, or a target that answers no probe at all: nothing to say.
+	n := healthy("n1")
+	n.Pod.Checks = append(n.Pod.Checks, mtu(observe.OK, 1500, 0), observe.Check{Kind: observe.MTUProbe, ID: TargetMTUKey(tgt), Outcome: observe.Error, PathMTU: &observe.PathMTU{}})
+	if fs := External(ExternalInput{Targets: []target.Target{tgt}, Nodes: []observe.Node{n}}); len(fs) != 0 {
+		t.Fatalf("want none:\n%s", dump(fs))
+	}
+}

@@ -16,29 +16,6 @@ const (
 	CauseMixedIptables Cause = "mixed-iptables-backends"
 )
 
-// uplinkMTUs: a node whose uplink MTU is below the other nodes' drops
-// their full-size packets silently — from the facts alone, no probe.
-func uplinkMTUs(nodes []observe.Node) []Finding {
-	top := 0
-	for _, n := range nodes {
-		if _, mtu := uplink(n); mtu > top {
-			top = mtu
-		}
-	}
-	var out []Finding
-	for _, n := range nodes {
-		dev, mtu := uplink(n)
-		if mtu == 0 || mtu >= top {
-			continue
-		}
-		out = append(out, Finding{Severity: Warning, Cause: CauseMTUMismatch, Nodes: []string{n.Name},
-			Summary:  fmt.Sprintf("this node's uplink MTU (%d) is below the other nodes' (%d): full-size packets from them die on it, small ones pass (TLS handshakes and large transfers hang)", mtu, top),
-			Evidence: []string{fmt.Sprintf("node@%s: uplink %s MTU %d; the largest among the nodes: %d", n.Name, dev, mtu, top)},
-			Fix:      []string{fmt.Sprintf("ip link set dev %s mtu %d   # on %s, if its network carries %d; else lower the other nodes' and the pod network's MTU", facts.ShellQuote(dev), top, n.Name, top)}})
-	}
-	return out
-}
-
 // SampleKey is the facts key of the representative outside flow `node`
 // walks through the rules (TEST-NET-1: routed, never sent).
 const SampleKey = "192.0.2.1"
@@ -167,27 +144,7 @@ func nodeSettings(n observe.Node) []Finding {
 				Summary: "the conntrack table is over 80% full: new connections will be dropped when it fills", Evidence: ev, Fix: fix})
 		}
 	}
-	if out2 := mtuMismatch(n); out2 != nil {
-		out = append(out, *out2)
-	}
-	return out
-}
-
-// mtuMismatch: pods sending frames bigger than the node's uplink carries
-// see large transfers hang while small requests work.
-func mtuMismatch(n observe.Node) *Finding {
-	sample := factsFor(n, SampleKey)
-	if sample == nil || n.Facts.PodDev == "" {
-		return nil
-	}
-	pod, up := n.Facts.MTUs[n.Facts.PodDev], n.Facts.MTUs[sample.NodeRoute.Dev]
-	if pod == 0 || up == 0 || pod <= up {
-		return nil
-	}
-	return &Finding{Severity: Warning, Cause: CauseMTUMismatch, Nodes: []string{n.Name},
-		Summary:  fmt.Sprintf("the pod network's MTU (%s %d) is larger than the uplink's (%s %d): large packets from pods are dropped or fragmented", n.Facts.PodDev, pod, sample.NodeRoute.Dev, up),
-		Evidence: []string{fmt.Sprintf("node@%s: mtu %s=%d, %s=%d", n.Name, n.Facts.PodDev, pod, sample.NodeRoute.Dev, up)},
-		Fix:      []string{fmt.Sprintf("set the CNI's MTU to at most %d (less the overlay's overhead: VXLAN 50, WireGuard 80)", up)}}
+	return append(out, podMTUFits(n)...)
 }
 
 func orIf(dev string) string {

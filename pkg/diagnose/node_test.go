@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/netcheck/kubectl-netcheck/pkg/facts"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 )
 
@@ -43,6 +44,21 @@ func TestNode(t *testing.T) {
 			want: CauseConntrackFull, severity: Error},
 		{name: "pod MTU above the uplink's", node: settled("n1", func(n *observe.Node) { n.Facts.MTUs["eth0"] = 1450 }),
 			want: CauseMTUMismatch, severity: Warning, fix: "at most 1450"},
+		{name: "flannel.1's MTU above what the uplink carries with VXLAN's 50 bytes", node: settled("n1", func(n *observe.Node) {
+			n.Facts.MTUs["flannel.1"], n.Facts.MTUs["cni0"] = 1500, 1450
+			n.Facts.Overlay = facts.DetectOverlay(n.Facts.MTUs)
+			n.Facts.Overlay.Dev, n.Facts.Overlay.MTU = "eth0", 1500
+		}), want: CauseMTUMismatch, severity: Warning, fix: "ip link set dev flannel.1 mtu 1450   # on n1"},
+		{name: "flannel healthy: pods 1450, flannel.1 1450, uplink 1500", node: settled("n1", func(n *observe.Node) {
+			n.Facts.MTUs["flannel.1"], n.Facts.MTUs["cni0"] = 1450, 1450
+			n.Facts.Overlay = facts.DetectOverlay(n.Facts.MTUs)
+			n.Facts.Overlay.Dev, n.Facts.Overlay.MTU = "eth0", 1450
+		})},
+		{name: "pods at 1500 on flannel: above flannel.1's 1450", node: settled("n1", func(n *observe.Node) {
+			n.Facts.MTUs["flannel.1"] = 1450
+			n.Facts.Overlay = facts.DetectOverlay(n.Facts.MTUs)
+			n.Facts.Overlay.Dev, n.Facts.Overlay.MTU = "eth0", 1450
+		}), want: CauseMTUMismatch, severity: Warning, fix: "at most 1450 on n1"},
 		{name: "rules unread: no NAT/FORWARD verdict claimed", node: settled("n1", func(n *observe.Node) {
 			n.Facts.RulesRead = false
 			n.Facts.Targets[0].NAT = observe.Verdict{Result: observe.Unknown}

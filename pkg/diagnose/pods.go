@@ -1,7 +1,6 @@
 package diagnose
 
 import (
-	"fmt"
 	"sort"
 	"strings"
 
@@ -27,13 +26,10 @@ func PeerKey(node string) observe.CheckID {
 	return observe.NewCheckID(observe.RolePeer, "", 0).Concerning(node)
 }
 
-// PeerMTUKey identifies the full-size ping to the pod probe on node.
+// PeerMTUKey identifies the path-MTU measurement to the pod probe on node.
 func PeerMTUKey(node string) observe.CheckID {
 	return observe.NewCheckID(observe.RolePeerMTU, "", 0).Concerning(node)
 }
-
-// CauseMTUPath is full-size packets between two nodes dying while small ones pass.
-const CauseMTUPath Cause = "mtu-blackhole"
 
 // PeerPort is where the TCP check connects: nothing listens there, so a
 // refusal (the peer's kernel answering RST) proves the path as well as a
@@ -266,123 +262,4 @@ func crossNodeFinding(from, to string, ev []string, nodes []observe.Node, more .
 		Evidence: ev,
 		Candidates: append([]string{overlayPorts(overlayOf(nodes)) + " blocked between " + from + " and " + to + " by a host or cloud firewall",
 			"a FORWARD rule on one of the two nodes (kubectl netcheck node --node " + from + " --node " + to + ")"}, more...)}
-}
-
-// mtuPaths: pairs that reach each other with small packets but lose
-// full-size ones. The node whose uplink MTU is below the others' is named:
-// frames as large as the rest of the network sends die on its interface.
-func mtuPaths(nodes []observe.Node, reach map[[2]string]pairReach) []Finding {
-	byName := map[string]observe.Node{}
-	for _, n := range nodes {
-		byName[n.Name] = n
-	}
-	var bad [][2]string
-	for _, a := range nodes {
-		for _, b := range nodes {
-			if a.Name == b.Name || reach[[2]string{a.Name, b.Name}] != pairOK {
-				continue
-			}
-			if c := check(a.Pod.Checks, PeerMTUKey(b.Name)); c != nil && c.Outcome.Failed() {
-				bad = append(bad, [2]string{a.Name, b.Name})
-			}
-		}
-	}
-	if len(bad) == 0 {
-		return nil
-	}
-	// The node in every failing pair, when there is one, is the one to blame.
-	count := map[string]int{}
-	for _, p := range bad {
-		count[p[0]]++
-		count[p[1]]++
-	}
-	var blamed []string
-	for name, c := range count {
-		if c == len(bad) {
-			blamed = append(blamed, name)
-		}
-	}
-	sort.Strings(blamed)
-	if len(blamed) != 1 {
-		blamed = nil
-	}
-	var ev []string
-	for _, p := range bad {
-		a := byName[p[0]]
-		ev = append(ev, fmt.Sprintf("pod@%s → pod on %s: small ping ok, full-size ping (packets of the pod network's MTU, %d on %s) %s", p[0], p[1],
-			a.Facts.MTUs[a.Facts.PodDev], a.Facts.PodDev, check(a.Pod.Checks, PeerMTUKey(p[1])).Outcome))
-	}
-	up := map[string]int{}
-	for _, n := range nodes {
-		dev, mtu := uplink(n)
-		up[n.Name] = mtu
-		if mtu > 0 {
-			ev = append(ev, fmt.Sprintf("node@%s: uplink %s MTU %d", n.Name, dev, mtu))
-		}
-	}
-	f := Finding{Severity: Error, Cause: CauseMTUPath, Nodes: blamed,
-		Summary:  "full-size packets between pods on these nodes are lost while small ones pass: an MTU blackhole (TLS handshakes and large responses hang)",
-		Evidence: ev}
-	if len(blamed) == 1 {
-		n := byName[blamed[0]]
-		dev, mine := uplink(n)
-		most := 0
-		for name, m := range up {
-			if name != n.Name && m > most {
-				most = m
-			}
-		}
-		if mine > 0 && most > mine {
-			f.Summary = fmt.Sprintf("full-size packets to and from pods on %s are lost while small ones pass: its uplink %s has MTU %d, the other nodes %d", n.Name, dev, mine, most)
-			f.Fix = []string{fmt.Sprintf("ip link set dev %s mtu %d   # on %s, to match the other nodes (persist it in the node's network config)", facts.ShellQuote(dev), most, n.Name),
-				fmt.Sprintf("or give the pod network an MTU of at most %d (less the overlay's header) in the CNI's configuration, on every node", mine)}
-		}
-	}
-	if f.Fix == nil {
-		f.Fix = []string{"compare the MTUs on the path between the nodes (ip link on each; a tunnel or a router with a smaller MTU), and set the pod network's MTU in the CNI to the smallest less the overlay's header"}
-	}
-	return []Finding{f}
-}
-
-// uplink is the interface a node reaches other nodes' pods through, from
-// its routes to their podCIDRs, with its MTU.
-func uplink(n observe.Node) (string, int) {
-	// Through an overlay the encapsulated packets leave by the device it sends from.
-	if o := n.Facts.Overlay; o != nil && o.Dev != "" {
-		return o.Dev, n.Facts.MTUs[o.Dev]
-	}
-	for _, tf := range n.Facts.Targets {
-		// The node's own podCIDR routes to the pod bridge, its gateway address to lo.
-		if d := tf.NodeRoute.Dev; d != "" && d != n.Facts.PodDev && d != "lo" {
-			return d, n.Facts.MTUs[d]
-		}
-	}
-	return "", 0
-}
-
-// mtuBetweenNodes: pods on nodes whose pod interfaces have different MTUs
-// lose the large packets between them (small pings pass, transfers hang).
-func mtuBetweenNodes(nodes []observe.Node) *Finding {
-	byMTU := map[int][]string{}
-	for _, n := range nodes {
-		if mtu := n.Facts.MTUs[n.Facts.PodDev]; mtu > 0 {
-			byMTU[mtu] = append(byMTU[mtu], n.Name)
-		}
-	}
-	if len(byMTU) < 2 {
-		return nil
-	}
-	var mtus []int
-	for m := range byMTU {
-		mtus = append(mtus, m)
-	}
-	sort.Ints(mtus)
-	var ev []string
-	for _, m := range mtus {
-		ev = append(ev, fmt.Sprintf("pod interface MTU %d on %s", m, strings.Join(byMTU[m], ", ")))
-	}
-	return &Finding{Severity: Warning, Cause: CauseMTUMismatch, Nodes: byMTU[mtus[len(mtus)-1]],
-		Summary:  fmt.Sprintf("the pod network's MTU differs between nodes (%d vs %d): large packets between them are dropped while pings and small requests pass", mtus[0], mtus[len(mtus)-1]),
-		Evidence: ev,
-		Fix:      []string{fmt.Sprintf("set one MTU for the pod network in the CNI's configuration (at most %d, less the overlay's header), then restart the CNI agent on the listed nodes", mtus[0])}}
 }

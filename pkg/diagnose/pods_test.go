@@ -21,7 +21,8 @@ func podsInput() PodsInput {
 			n.Pod.Checks = append(n.Pod.Checks,
 				observe.Check{Kind: observe.Ping, ID: PeerKey(other.Name), Outcome: observe.OK},
 				observe.Check{Kind: observe.TCP, ID: PeerKey(other.Name), Outcome: observe.Refused},
-				observe.Check{Kind: observe.Ping, ID: PeerMTUKey(other.Name), Outcome: observe.OK})
+				observe.Check{Kind: observe.MTUProbe, ID: PeerMTUKey(other.Name), Outcome: observe.OK,
+					PathMTU: &observe.PathMTU{Dev: "eth0", Local: 1500, Largest: 1500, Probes: 1, Tool: "busybox"}})
 			key, _ := PodCIDRKey(other.PodCIDRs[0])
 			n.Facts.Targets = append(n.Facts.Targets, observe.TargetFacts{Target: key,
 				NodeRoute: observe.Route{Query: "ip route get " + key, Line: key + " via " + other.IP + " dev eth0", Via: other.IP, Dev: "eth0"},
@@ -106,14 +107,39 @@ func TestPodsDiagnosis(t *testing.T) {
 				in.Nodes[i].Facts.Targets = append([]observe.TargetFacts{{Target: "10.244.0.1", NodeRoute: observe.Route{Dev: "lo"}}}, in.Nodes[i].Facts.Targets...)
 			}
 			in.Nodes[1].Facts.MTUs["eth0"] = 1400
+			measured(in, "n2", observe.PathMTU{Largest: 1404, Failed: 1405, NoDF: "lost"})
+		}, CauseMTUPath, "n2", "ip link set dev eth0 mtu 1500   # on n2"},
+		{"silent loss is an error, with the measured numbers", func(in *PodsInput) {
+			measured(in, "n2", observe.PathMTU{Largest: 1404, Failed: 1405, NoDF: "lost"})
+		}, CauseMTUPath, "n2", "with DF set, 1404-byte packets pass and 1405-byte ones are lost (the sender's eth0 MTU is 1500); a 1501-byte packet fragmented by the sender is lost too"},
+		{"flannel, uplinks at 1500, but the network between n2 and the others carries 1400 (a tunnel)", func(in *PodsInput) {
 			for i := range in.Nodes {
-				for j, c := range in.Nodes[i].Pod.Checks {
-					if c.ID.Role == observe.RolePeerMTU && (in.Nodes[i].Name == "n2" || c.ID.Of == "n2") {
-						in.Nodes[i].Pod.Checks[j].Outcome = observe.Timeout
+				in.Nodes[i].Facts.MTUs["flannel.1"], in.Nodes[i].Facts.MTUs["cni0"] = 1450, 1450
+				in.Nodes[i].Facts.Overlay = facts.DetectOverlay(in.Nodes[i].Facts.MTUs)
+				in.Nodes[i].Facts.Overlay.Dev, in.Nodes[i].Facts.Overlay.MTU = "eth0", 1450
+				for _, other := range in.Nodes {
+					if other.Name != in.Nodes[i].Name {
+						m := observe.PathMTU{Dev: "eth0", Local: 1500, Largest: 1500, Probes: 1, Tool: "busybox"}
+						o := observe.OK
+						if other.Name == "n2" || in.Nodes[i].Name == "n2" {
+							m.Largest, m.Failed, o = 1400, 1401, observe.Timeout
+						}
+						in.Nodes[i].Host.Checks = append(in.Nodes[i].Host.Checks, observe.Check{Kind: observe.MTUProbe, ID: PeerMTUKey(other.Name), Outcome: o, PathMTU: &m})
 					}
 				}
 			}
-		}, CauseMTUPath, "n2", "ip link set dev eth0 mtu 1500   # on n2"},
+			measured(in, "n2", observe.PathMTU{Largest: 1350, Failed: 1351, NoDF: "lost"})
+		}, CauseMTUPath, "n2", "set the pod network's MTU to at most 1350 in the CNI's configuration on every node (1400 less 50 bytes of overlay headers)"},
+		{"flannel.1 above what n2's uplink carries: the router (n2 itself) says so", func(in *PodsInput) {
+			for i := range in.Nodes {
+				in.Nodes[i].Facts.MTUs["flannel.1"] = 1450
+				in.Nodes[i].Facts.Overlay = facts.DetectOverlay(in.Nodes[i].Facts.MTUs)
+				in.Nodes[i].Facts.Overlay.Dev, in.Nodes[i].Facts.Overlay.MTU = "eth0", 1450
+			}
+			in.Nodes[1].Facts.Overlay.MTU = 1500
+			measured(in, "n2", observe.PathMTU{Largest: 1450, Failed: 1500, Told: 1450, ToldBy: "10.244.1.1", NoDF: "ok"})
+		}, CauseMTUPath, "n2", "ip link set dev flannel.1 mtu 1450   # on n2"},
+
 		{"a node whose probe failed", func(in *PodsInput) {
 			in.Nodes[2].Err = "image busybox:1.36 cannot be pulled"
 		}, CauseProbeFailed, "n3", "cannot be pulled"},
@@ -124,6 +150,39 @@ func TestPodsDiagnosis(t *testing.T) {
 			tc.edit(&in)
 			wantOne(t, Pods(in), tc.cause, tc.nodes, tc.text)
 		})
+	}
+}
+
+// A path MTU nobody announced is a blackhole (error); one a router
+// announced is a warning: TCP finds it, UDP does not.
+func TestPodsMTUSeverity(t *testing.T) {
+	for _, tt := range []struct {
+		m    observe.PathMTU
+		want Severity
+	}{
+		{observe.PathMTU{Largest: 1404, Failed: 1405, NoDF: "lost"}, Error},
+		{observe.PathMTU{Largest: 1400, Failed: 1500, Told: 1400, ToldBy: "10.0.0.254", NoDF: "ok"}, Warning},
+	} {
+		in := podsInput()
+		measured(&in, "n2", tt.m)
+		fs := Pods(in)
+		if len(fs) != 1 || fs[0].Cause != CauseMTUPath || fs[0].Severity != tt.want {
+			t.Errorf("%+v: want one %s %s:\n%s", tt.m, tt.want, CauseMTUPath, dump(fs))
+		}
+	}
+}
+
+// measured gives every path-MTU check to or from node the measurement m
+// (a 1500-byte pod interface on eth0 sending).
+func measured(in *PodsInput, node string, m observe.PathMTU) {
+	m.Dev, m.Local, m.Probes, m.Tool = "eth0", 1500, 5, "busybox"
+	for i := range in.Nodes {
+		for j, c := range in.Nodes[i].Pod.Checks {
+			if c.ID.Role == observe.RolePeerMTU && (in.Nodes[i].Name == node || c.ID.Of == node) {
+				m := m
+				in.Nodes[i].Pod.Checks[j].Outcome, in.Nodes[i].Pod.Checks[j].PathMTU = observe.Timeout, &m
+			}
+		}
 	}
 }
 

@@ -23,7 +23,8 @@ const (
 	RoleAsSA        Role = "as-sa"        // a request with a ServiceAccount's token (Addr is the URL)
 	RoleHairpin     Role = "hairpin"      // a backend to its own Service (Of: the pod)
 	RolePeer        Role = "peer"         // a pod probe on another node (Of: the node)
-	RolePeerMTU     Role = "peer-mtu"     // a full-size ping (the pod interface's MTU) to it
+	RolePeerMTU     Role = "peer-mtu"     // the path MTU to it, measured with DF set
+	RoleTargetMTU   Role = "target-mtu"   // the path MTU to an `external` address target (Addr is its key)
 	RoleDNSService  Role = "dns-service"  // a query to the DNS Service's ClusterIP
 	RoleDNSPod      Role = "dns-pod"      // a query to one DNS server pod
 	RoleResolvConf  Role = "resolv.conf"  // the side's /etc/resolv.conf
@@ -52,7 +53,7 @@ func (id CheckID) Concerning(of string) CheckID {
 // String is the check's name as the user reads it in tables and evidence.
 func (id CheckID) String() string {
 	switch id.Role {
-	case RoleTarget, RoleServiceDNS, RoleResolvConf:
+	case RoleTarget, RoleTargetMTU, RoleServiceDNS, RoleResolvConf:
 		if id.Addr == "" {
 			return string(id.Role)
 		}
@@ -61,10 +62,8 @@ func (id CheckID) String() string {
 		return "http " + id.Addr
 	case RoleHairpin:
 		return "hairpin " + id.Of
-	case RolePeer:
+	case RolePeer, RolePeerMTU: // the kind tells them apart: "ping pod on b", "path-mtu pod on b"
 		return "pod on " + id.Of
-	case RolePeerMTU:
-		return "pod on " + id.Of + " (full-size)"
 	case RoleDNSService:
 		return "service " + id.Addr
 	case RoleDNSPod:

@@ -50,6 +50,8 @@ const (
 	DNS  CheckKind = "dns"
 	// ResolvConf is the side's /etc/resolv.conf (Resolved = its nameservers).
 	ResolvConf CheckKind = "resolv.conf"
+	// MTUProbe is the largest packet that passes with DF set (Check.PathMTU).
+	MTUProbe CheckKind = "path-mtu"
 )
 
 // Check is one test from one side.
@@ -66,6 +68,26 @@ type Check struct {
 	HTTPStatus int `json:"httpStatus,omitempty"`
 	// Resolved lists addresses when Kind is DNS.
 	Resolved []string `json:"resolved,omitempty"`
+	// PathMTU is the measurement when Kind is PathMTU.
+	PathMTU *PathMTU `json:"pathMTU,omitempty"`
+}
+
+// PathMTU is what probing with the don't-fragment bit found (sizes are whole
+// IP packets, headers included).
+type PathMTU struct {
+	Dev   string `json:"dev,omitempty"` // the interface the side sent on
+	Local int    `json:"local"`         // its MTU
+	// Largest is the largest size the host answered; Failed the smallest it did not.
+	Largest int `json:"largest"`
+	Failed  int `json:"failed,omitempty"`
+	// Told is the MTU a router named in "fragmentation needed" (ToldBy), 0 if none did.
+	Told   int    `json:"told,omitempty"`
+	ToldBy string `json:"toldBy,omitempty"`
+	// NoDF is "ok" or "lost" for one packet 1 byte over Local, fragmented
+	// by the sender (no DF), sent when a full-size DF packet was lost.
+	NoDF   string `json:"noDF,omitempty"`
+	Probes int    `json:"probes"`
+	Tool   string `json:"tool"`
 }
 
 // Route is a forwarding decision as `ip route get` printed it.

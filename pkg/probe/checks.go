@@ -23,18 +23,6 @@ func PingArgv(host string, timeout time.Duration) []string {
 	return []string{"ping", "-c", "3", "-i", "0.2", "-W", secs, "-w", secs, host}
 }
 
-// fullPingScript pings with packets as large as the pod interface's MTU
-// allows (MTU - 28 bytes of IP and ICMP headers): a path that drops them
-// while small pings pass is an MTU blackhole. Constant text; the timeout
-// and the address arrive as parameters.
-const fullPingScript = `m=$(cat /sys/class/net/eth0/mtu 2>/dev/null) || m=1500
-exec ping -c 2 -i 0.2 -s $((m - 28)) -W "$1" -w "$1" "$2"`
-
-// FullPingArgv pings host with full-size packets.
-func FullPingArgv(host string, timeout time.Duration) []string {
-	return []string{"sh", "-c", fullPingScript, "netcheck-mtu", strconv.Itoa(seconds(timeout)), host}
-}
-
 // TCPArgv connects to host:port and closes (busybox nc -z). -v makes nc
 // name timeouts and unreachable networks; a refusal it leaves silent.
 func TCPArgv(host string, port int, timeout time.Duration) []string {

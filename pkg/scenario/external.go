@@ -3,6 +3,7 @@ package scenario
 import (
 	"io"
 
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -10,6 +11,7 @@ import (
 	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
 	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+	"github.com/netcheck/kubectl-netcheck/pkg/probe"
 	"github.com/netcheck/kubectl-netcheck/pkg/report"
 	"github.com/netcheck/kubectl-netcheck/pkg/target"
 )
@@ -32,9 +34,24 @@ type External struct {
 // Kind implements Scenario.
 func (External) Kind() string { return KindExternal }
 
-// Plan reaches every target from both sides.
+// Plan reaches every target from both sides, and measures the path MTU to
+// each IPv4 address from both: pods that lose what their node carries have
+// an MTU above the path's.
 func (s External) Plan() (fanout.Plan, string) {
-	return fanout.Plan{Reach: s.Targets, Port: s.Port}, ""
+	var pod, node []probe.Spec
+	for _, t := range s.Targets {
+		if !t.Addr.Is4() {
+			continue
+		}
+		id := diagnose.TargetMTUKey(t)
+		pod = append(pod, probe.Spec{Kind: observe.MTUProbe, ID: id, Argv: probe.PathMTUArgv(t.Addr.String(), "eth0", 1), Classify: probe.ClassifyPathMTU})
+		node = append(node, probe.Spec{Kind: observe.MTUProbe, ID: id, Argv: probe.PathMTUArgv(t.Addr.String(), "", 1), Classify: probe.ClassifyPathMTU})
+	}
+	p := fanout.Plan{Reach: s.Targets, Port: s.Port, PodSpecs: pod}
+	if len(node) > 0 {
+		p.NodeSpecs = func(corev1.Node) []probe.Spec { return node }
+	}
+	return p, ""
 }
 
 // Diagnose implements Scenario.

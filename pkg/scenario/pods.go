@@ -1,20 +1,23 @@
 package scenario
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
 	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 	"github.com/netcheck/kubectl-netcheck/pkg/probe"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // KindPods is the report of `pods`.
 const KindPods = "PodsCheck"
 
 // Pods is `kubectl netcheck pods`: once every pod probe is up, each pings
-// and TCP-connects the others (a ring of at most Peers), plus one
-// full-size ping each for the path MTU; node facts for every podCIDR.
+// and TCP-connects the others (a ring of at most Peers) and measures the
+// path MTU to each (one DF probe when it is whole); node facts for every
+// podCIDR.
 //
 // Requires: the nodes (read by the command); both probes on every node at
 // once (the peer checks wait for all of them).
@@ -37,11 +40,26 @@ func (s Pods) Plan() (fanout.Plan, string) {
 			out = append(out,
 				probe.Spec{Kind: observe.Ping, ID: key, Argv: probe.PingArgv(p.PodIP, t), Classify: probe.ClassifyPing},
 				probe.Spec{Kind: observe.TCP, ID: key, Argv: probe.TCPArgv(p.PodIP, diagnose.PeerPort, t), Classify: probe.ClassifyTCP},
-				probe.Spec{Kind: observe.Ping, ID: diagnose.PeerMTUKey(p.Node), Argv: probe.FullPingArgv(p.PodIP, t), Classify: probe.ClassifyPing})
+				probe.Spec{Kind: observe.MTUProbe, ID: diagnose.PeerMTUKey(p.Node), Argv: probe.PathMTUArgv(p.PodIP, "eth0", 1), Classify: probe.ClassifyPathMTU})
 		}
 		return out
 	}
-	return fanout.Plan{Consider: PodCIDRTargets(s.Nets), PeerSpecs: peers}, ""
+	// The nodes' own path MTU to the same ring of nodes: the network under
+	// the pod network, against which the pod paths are read.
+	var all []fanout.Peer
+	for _, n := range s.Nets {
+		if a, err := netip.ParseAddr(n.IP); err == nil {
+			all = append(all, fanout.Peer{Node: n.Name, PodIP: a.String()})
+		}
+	}
+	nodes := func(n corev1.Node) []probe.Spec {
+		var out []probe.Spec
+		for _, p := range fanout.RingPeers(n.Name, all, s.Peers) {
+			out = append(out, probe.Spec{Kind: observe.MTUProbe, ID: diagnose.PeerMTUKey(p.Node), Argv: probe.PathMTUArgv(p.PodIP, "", 1), Classify: probe.ClassifyPathMTU})
+		}
+		return out
+	}
+	return fanout.Plan{Consider: PodCIDRTargets(s.Nets), PeerSpecs: peers, NodeSpecs: nodes}, ""
 }
 
 // Diagnose implements Scenario.

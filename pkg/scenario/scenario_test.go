@@ -88,7 +88,7 @@ func TestDNSServersAndPlan(t *testing.T) {
 func TestPodsPlanRing(t *testing.T) {
 	p, _ := Pods{Peers: 1, Timeout: time.Second, Nets: []diagnose.NodeNet{{Name: "a", PodCIDRs: []string{"10.244.0.0/24"}}}}.Plan()
 	got := specIDs(p.PeerSpecs("a", []fanout.Peer{{Node: "a", PodIP: "10.244.0.5"}, {Node: "b", PodIP: "10.244.1.5"}, {Node: "c", PodIP: "10.244.2.5"}}))
-	if d := cmp.Diff([]string{"ping pod on b", "tcp pod on b", "ping pod on b (full-size)"}, got); d != "" {
+	if d := cmp.Diff([]string{"ping pod on b", "tcp pod on b", "path-mtu pod on b"}, got); d != "" {
 		t.Errorf("one peer, the next in the ring (-want +got):\n%s", d)
 	}
 	if len(p.Consider) != 1 || p.Consider[0].Key() != "10.244.0.1" {
