@@ -169,3 +169,38 @@ func TestFlannelWrongPublicIP(t *testing.T) {
 	healthy(t, netcheck(t, 2*time.Minute, "pods", "-o", "json"))
 	noProbePodsLeft(t)
 }
+
+// restartFlanneld is the printed fix's "restart flanneld", as the lab can
+// apply it (flanneld runs as a process here: systemctl restart on a node).
+func restartFlanneld(t *testing.T, node string) {
+	t.Helper()
+	fault(t, node, "flanneld-stop")
+	restoreFault(t, node, "flanneld-stop")
+}
+
+// TestFlannelOverlayMTURaised: nc-node2's flannel.1 at MTU 1500 and flanneld
+// restarted, so its new pods get 1500: their full-size packets no longer fit
+// in the uplink's 1500 once VXLAN's 50 bytes are added. node names the
+// overlay device from the facts; pods measures the path (the node itself
+// answers "fragmentation needed", MTU 1450) and names nc-node2. The printed
+// fix (flannel.1 back to 1450, flanneld restarted) makes both healthy.
+func TestFlannelOverlayMTURaised(t *testing.T) {
+	flannel(t)
+	fault(t, "nc-node2", "flannel-mtu-high")
+	r := netcheck(t, 2*time.Minute, "node", "-o", "json")
+	only(t, r, map[diagnose.Cause]string{diagnose.CauseMTUMismatch: "nc-node2"})
+	f := finding(t, r, diagnose.CauseMTUMismatch)
+	mustContain(t, "evidence", f.Evidence, "node@nc-node2: flannel.1 MTU 1500; uplink eth0 MTU 1500 less flannel VXLAN's 50 bytes of headers")
+	r = podsCheck(t)
+	only(t, r, map[diagnose.Cause]string{diagnose.CauseMTUPath: "nc-node2"})
+	f = finding(t, r, diagnose.CauseMTUPath)
+	mustContain(t, "evidence", f.Evidence, "with DF set, 1450-byte packets pass and 1451-byte ones are lost (the sender's eth0 MTU is 1500)")
+	if len(f.Fix) < 2 || f.Fix[0] != "ip link set dev flannel.1 mtu 1450   # on nc-node2" || !strings.Contains(f.Fix[1], "restart flanneld") {
+		t.Fatalf("fix %q", f.Fix)
+	}
+	onNode(t, "nc-node2", command(f.Fix[0])...)
+	restartFlanneld(t, "nc-node2")
+	healthy(t, netcheck(t, 2*time.Minute, "node", "-o", "json"))
+	healthy(t, podsCheck(t))
+	noProbePodsLeft(t)
+}

@@ -18,6 +18,9 @@
 #   flanneld-stop[:lease]          flanneld killed (with :lease, /run/flannel/subnet.env removed as well)
 #   flannel-public-ip:<address>    flanneld restarted with --public-ip=<address>: it advertises an address it
 #                                  does not send from
+#   flannel-mtu-high               flannel.1 at MTU 1500 and flanneld restarted, which writes that into
+#                                  subnet.env (FLANNEL_MTU=1500): new pods get 1500, and their full-size
+#                                  packets no longer fit in the uplink's 1500 once VXLAN's 50 bytes are added
 #   flannel-masq-off               flanneld restarted with --ip-masq=false, its masquerade rules flushed, the CNI
 #                                  delegate told not to masquerade: pods leave with their own addresses
 #   proxy-rule-del:<address>      delete kube-proxy's KUBE-SERVICES rules for one Service address (e.g. an
@@ -41,7 +44,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
 
-usage() { sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,/^# inject twice/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 (($# == 3)) || usage
 node=$1 fault=$2 action=$3
 is_node "$node" || die "unknown node '$node' (nodes: ${NODES[*]})"
@@ -347,6 +350,17 @@ NFT
     fi
     public_ip_is() { [[ $(kctl get node "$1" -o jsonpath='{.metadata.annotations.flannel\.alpha\.coreos\.com/public-ip}') == "$2" ]]; }
     wait_for "flannel's public-ip annotation of $node to read $want" 20 public_ip_is "$node" "$want"
+    ;;
+  flannel-mtu-high)
+    [[ $PROFILE == flannel ]] || die "$fault needs the flannel profile"
+    lease="$STATE/machines/$node/run-flannel/subnet.env"
+    want=1450
+    [[ $action == inject ]] && { : >"$rec"; want=1500; }
+    stop_in "$node" flanneld
+    inn ip link set dev flannel.1 mtu "$want"
+    start_flanneld "$node"
+    wait_for "flanneld on $node to write FLANNEL_MTU=$want" 20 grep -qx "FLANNEL_MTU=$want" "$lease" ||
+      die "flanneld on $node kept $(grep FLANNEL_MTU "$lease" 2>/dev/null)"
     ;;
   flannel-masq-off)
     # flanneld restarted with --ip-masq=false and its masquerade rules gone, the
