@@ -31,6 +31,31 @@ func listServiceAccounts(ctx context.Context, cs kubernetes.Interface, ns string
 	return namesOf(cs.CoreV1().ServiceAccounts(ns).List(ctx, metav1.ListOptions{}))
 }
 
+// listWorkloads offers --from's KIND/NAME values: the namespace's
+// deployments, statefulsets, daemonsets and pods.
+func listWorkloads(ctx context.Context, cs kubernetes.Interface, ns string) ([]string, error) {
+	lists := []struct {
+		kind string
+		list func() (runtime.Object, error)
+	}{
+		{"deployment", func() (runtime.Object, error) { return cs.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{}) }},
+		{"statefulset", func() (runtime.Object, error) { return cs.AppsV1().StatefulSets(ns).List(ctx, metav1.ListOptions{}) }},
+		{"daemonset", func() (runtime.Object, error) { return cs.AppsV1().DaemonSets(ns).List(ctx, metav1.ListOptions{}) }},
+		{"pod", func() (runtime.Object, error) { return cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}) }},
+	}
+	var out []string
+	for _, l := range lists {
+		names, err := namesOf(l.list())
+		if err != nil {
+			continue // a kind the user may not list: offer the others
+		}
+		for _, n := range names {
+			out = append(out, l.kind+"/"+n)
+		}
+	}
+	return out, nil
+}
+
 // namesOf reads the names out of any list the API returned.
 func namesOf(list runtime.Object, err error) ([]string, error) {
 	if err != nil {

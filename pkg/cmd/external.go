@@ -9,15 +9,16 @@ import (
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
 	"github.com/netcheck/kubectl-netcheck/pkg/launch"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 	"github.com/netcheck/kubectl-netcheck/pkg/plan"
 	"github.com/netcheck/kubectl-netcheck/pkg/scenario"
 	"github.com/netcheck/kubectl-netcheck/pkg/target"
+	"github.com/netcheck/kubectl-netcheck/pkg/workload"
 )
 
 // ExternalOptions is `kubectl netcheck external`.
@@ -26,8 +27,10 @@ type ExternalOptions struct {
 	Args  []string
 	Hosts []string
 	Port  int
+	From  string
 
 	targets []target.Target
+	from    workload.Ref
 }
 
 const externalExample = `  # Pods can't reach 192.168.2.x behind a static route, nodes can: why?
@@ -38,6 +41,9 @@ const externalExample = `  # Pods can't reach 192.168.2.x behind a static route,
 
   # A database by name and port, and an HTTP health endpoint, from two nodes only
   kubectl netcheck external db.corp.example:5432 http://192.168.2.20:8080/health --node worker-1 --node worker-2
+
+  # As the workload would: in its pods' network namespaces, under its NetworkPolicies
+  kubectl netcheck external 198.19.0.10 --port 443 -n shop --from deployment/web
 
   # Machine-readable
   kubectl netcheck external 10.20.0.0/16 -o json`
@@ -78,6 +84,8 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 	o.addFlags(cmd)
 	cmd.Flags().StringArrayVar(&o.Hosts, "host", nil, "for a CIDR target: probe this address in it (repeatable; default: the first usable address)")
 	cmd.Flags().IntVar(&o.Port, "port", 0, "also TCP-connect to this port on IP and CIDR targets")
+	cmd.Flags().StringVar(&o.From, "from", "", fromHelp)
+	_ = cmd.RegisterFlagCompletionFunc("from", o.completeWith(listWorkloads))
 	return cmd
 }
 
@@ -91,6 +99,11 @@ func (o *ExternalOptions) Validate() error {
 		return cannotRun("--port %d: give 1-65535", o.Port)
 	}
 	o.targets = ts
+	if o.From != "" {
+		if o.from, err = workload.Parse(o.From); err != nil {
+			return cannotRun("%v", err)
+		}
+	}
 	return o.ProbeOptions.Validate()
 }
 
@@ -106,16 +119,23 @@ func (o *ExternalOptions) Run(parent context.Context) error {
 	if err != nil {
 		return err
 	}
+	var as map[string]fanout.Workload
+	var members map[string]workload.Member
+	if o.From != "" {
+		if sel, as, members, err = o.asWorkload(ctx, o.from, sel); err != nil {
+			return err
+		}
+	}
 	cidrs, cidrNote := o.serviceCIDRs(ctx)
 	cluster := observe.Cluster{PodCIDRs: nodeCIDRs(sel.All), ServiceCIDRs: cidrs}
-	egress, policyNote := o.egressPolicies(ctx)
+	policies, unread := o.policies(ctx, sel, members)
 
-	sc := scenario.External{Targets: o.targets, Port: o.Port, Cluster: cluster, EgressPolicies: egress}
+	sc := scenario.External{Targets: o.targets, Port: o.Port, Cluster: cluster, Policies: policies, As: as}
 	run, err := o.probe(ctx, sc, sel)
 	if err != nil {
 		return err
 	}
-	for _, n := range []string{cidrNote, policyNote} {
+	for _, n := range []string{cidrNote, unread, o.policyNote(ctx, policies)} {
 		if n != "" {
 			run.Notes = append(run.Notes, n)
 		}
@@ -148,15 +168,4 @@ func unreadNote(what, consequence string, err error) string {
 		return fmt.Sprintf("not allowed to %s: %s", what, consequence)
 	}
 	return fmt.Sprintf("could not %s (%s): %s", what, launch.StatusMessage(err), consequence)
-}
-
-// egressPolicies names the NetworkPolicies in the probe namespace that
-// select the pod probe and restrict its egress.
-func (o *ExternalOptions) egressPolicies(ctx context.Context) ([]string, string) {
-	list, err := o.Client.NetworkingV1().NetworkPolicies(o.Namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, unreadNote("list networkpolicies in "+o.Namespace, "egress NetworkPolicies selecting the probe were not checked", err)
-	}
-	probeLabels := labels.Set{launch.LabelApp: launch.AppName, launch.LabelManaged: launch.AppName, launch.LabelRole: string(launch.RolePod)}
-	return scenario.EgressPolicies(list.Items, probeLabels), ""
 }

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+
 	authv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -49,6 +52,7 @@ type fakeExec struct {
 	facts    string
 	block    bool // wait for cancellation: a run interrupted mid-probe
 	calls    atomic.Int32
+	inPod    atomic.Int32 // checks run in a workload's netns (--from)
 }
 
 func (f *fakeExec) Exec(ctx context.Context, _, pod, _ string, argv []string) podexec.Result {
@@ -58,6 +62,14 @@ func (f *fakeExec) Exec(ctx context.Context, _, pod, _ string, argv []string) po
 		return podexec.Result{ExitCode: -1, Err: ctx.Err()}
 	}
 	podSide := strings.HasPrefix(pod, "netcheck-pod-")
+	if len(argv) > 5 && argv[0] == "sh" && argv[3] == "netcheck-from" {
+		// --from: the check runs in the workload pod's netns, from the node probe.
+		if !strings.HasPrefix(pod, "netcheck-node-") {
+			f.t.Errorf("in-pod check sent to %s, not the node probe", pod)
+		}
+		f.inPod.Add(1)
+		podSide, argv = true, argv[5:]
+	}
 	switch argv[0] {
 	case "ping":
 		if podSide && f.podFails {
@@ -70,6 +82,9 @@ func (f *fakeExec) Exec(ctx context.Context, _, pod, _ string, argv []string) po
 		}
 		return captured(f.t, "tcp-ok")
 	case "sh":
+		if len(argv) > 3 && argv[3] == "netcheck-pmtu" {
+			return captured(f.t, "pmtu-ok")
+		}
 		return podexec.Result{Stdout: f.facts}
 	case "grep":
 		if f.podFails {
@@ -167,6 +182,10 @@ func runExternal(t *testing.T, ex *fakeExec, ctx context.Context, setup func(*fa
 			o.Output = args[i+1]
 		case "--port":
 			o.Port, _ = strconv.Atoi(args[i+1])
+		case "--from":
+			o.From = args[i+1]
+		case "-n":
+			o.WorkloadNamespace = args[i+1]
 		}
 	}
 	err := o.Validate()
@@ -348,7 +367,7 @@ func TestExternalUnreadableExtrasAreNoted(t *testing.T) {
 	if r.code != ExitHealthy {
 		t.Fatalf("exit %d: %v\n%s", r.code, r.err, r.stdout)
 	}
-	for _, want := range []string{"not allowed to list networkpolicies in default: egress NetworkPolicies selecting the probe were not checked",
+	for _, want := range []string{"not allowed to list networkpolicies in default: NetworkPolicies were not judged",
 		"not allowed to list servicecidrs: overlap of the targets with the Service network was not checked"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("report lacks the note %q:\n%s", want, r.stdout)
@@ -366,5 +385,60 @@ func TestStartTimeoutBounded(t *testing.T) {
 	o.StartTimeout = time.Minute
 	if err := o.Validate(); err != nil {
 		t.Fatalf("1m: %v", err)
+	}
+}
+
+// --from: the pod side runs in the workload pod's netns from the node probe
+// (no pod probe is created), only where the workload has a pod; the
+// default-deny egress policy of its namespace is named with the policy that
+// allows the flow; the workload's pod is left as it was.
+func TestExternalFromWorkload(t *testing.T) {
+	ex := &fakeExec{t: t, podFails: true, facts: testdata(t, "../probe/testdata/facts-script.node1.out")}
+	web := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "shop", Labels: map[string]string{"app": "web", "pod-template-hash": "x1"},
+		UID: "0b0c5e2e-8f1e-4c57-9d1b-aaaaaaaaaaaa"},
+		Spec:   corev1.PodSpec{NodeName: "nc-node1"},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.244.1.7", Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}}
+	r := runExternal(t, ex, context.Background(), func(cs *fake.Clientset) {
+		for _, o := range []runtime.Object{
+			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{"kubernetes.io/metadata.name": "shop"}}},
+			&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"},
+				Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}},
+			web,
+			&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "deny-egress", Namespace: "shop"},
+				Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}}},
+		} {
+			if err := cs.Tracker().Add(o); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}, "198.19.0.1", "--from", "deploy/web", "-n", "shop")
+	if r.code != ExitProblems {
+		t.Fatalf("exit %d: %v\n%s\n%s", r.code, r.err, r.stdout, r.stderr)
+	}
+	var res report.Result
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Nodes) != 1 || res.Nodes[0].Name != "nc-node1" || res.Nodes[0].Pod.IP != "10.244.1.7" || !strings.Contains(res.Nodes[0].Pod.As, "shop/web-1") {
+		t.Fatalf("nodes: %+v", res.Nodes)
+	}
+	if len(res.Skipped) != 1 || res.Skipped[0].Node != "nc-node2" || !strings.Contains(res.Skipped[0].Reason, "no running pod of deploy/web") {
+		t.Fatalf("skipped: %+v", res.Skipped)
+	}
+	if len(res.Findings) != 1 || res.Findings[0].Cause != diagnose.CauseNetworkPolicy || !strings.Contains(strings.Join(res.Findings[0].Fix, "\n"), "kubectl apply -f -") {
+		t.Fatalf("findings: %+v", res.Findings)
+	}
+	if ex.inPod.Load() == 0 {
+		t.Fatal("no check ran in the workload's netns")
+	}
+	for _, a := range r.cs.Actions() {
+		if c, ok := a.(k8stesting.CreateActionImpl); ok && a.GetResource().Resource == "pods" && len(c.CreateOptions.DryRun) == 0 {
+			if p := c.GetObject().(*corev1.Pod); strings.HasPrefix(p.Name, "netcheck-pod-") {
+				t.Fatalf("a pod probe was created: %s", p.Name)
+			}
+		}
+		if a.GetNamespace() == "shop" && a.GetVerb() != "get" && a.GetVerb() != "list" && a.GetVerb() != "watch" {
+			t.Fatalf("the workload's namespace was changed: %s %s", a.GetVerb(), a.GetResource().Resource)
+		}
 	}
 }

@@ -62,6 +62,8 @@ type ProbeOptions struct {
 	Namespace  string
 	Exec       podexec.Execer
 	RunID      string
+	// WorkloadNamespace is the current namespace (-n), where --from looks.
+	WorkloadNamespace string
 	// ServiceAccount runs the pod probe as this account (`api --service-account`).
 	ServiceAccount string
 	// Progress is forced on/off in tests; nil = on when stderr is a terminal.
@@ -124,12 +126,17 @@ func (o *ProbeOptions) Complete() error {
 		return cannotRun("cannot build a client: %v", err)
 	}
 	o.Client, o.RESTConfig, o.Exec = cs, cfg, ex
+	current := metav1.NamespaceDefault
+	if ns, _, err := o.ConfigFlags.ToRawKubeConfigLoader().Namespace(); err == nil && ns != "" {
+		current = ns
+	}
+	if o.WorkloadNamespace == "" {
+		o.WorkloadNamespace = current
+	}
 	if o.ProbeNamespace != "" {
 		o.Namespace = o.ProbeNamespace
-	} else if ns, _, err := o.ConfigFlags.ToRawKubeConfigLoader().Namespace(); err == nil && ns != "" {
-		o.Namespace = ns
 	} else {
-		o.Namespace = metav1.NamespaceDefault
+		o.Namespace = current
 	}
 	return nil
 }

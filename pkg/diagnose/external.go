@@ -14,8 +14,10 @@ type ExternalInput struct {
 	Targets []target.Target
 	Nodes   []observe.Node
 	Cluster observe.Cluster
-	// EgressPolicies names NetworkPolicies that select the pod probe and restrict egress.
-	EgressPolicies []string
+	// Port is also TCP-connected on address targets (--port).
+	Port int
+	// Policies are the NetworkPolicies and who the pod side ran as.
+	Policies Policies
 }
 
 // External diagnoses reachability of outside targets from pods and nodes.
@@ -158,6 +160,11 @@ func externalTarget(t target.Target, in ExternalInput) []Finding {
 			if fd, ok := icmpOnly(key, nr.n.Name, nr.pod, ev); ok {
 				out = append(out, fd)
 			}
+			if v, flow, ok := in.Policies.egressTo(nr.n.Name, nr.n.Pod.IP, t, in.Port); ok && !v.Allowed() {
+				fd := policyNotEnforced(key, nr.n.Name, v, flow)
+				fd.Evidence = ev
+				out = append(out, fd)
+			}
 		case nr.host.ok && !nr.pod.ok:
 			out = append(out, podOnlyFails(t, key, nr.n, nr.pod, f, in, ev))
 		case !nr.host.ok && nr.pod.ok:
@@ -281,6 +288,11 @@ func podOnlyFails(t target.Target, key string, n observe.Node, pod reach, f *obs
 			"kubectl netcheck dns   # CoreDNS health end to end"}
 		return fd
 	}
+	// The policies first: an enforcing CNI's own FORWARD rules would
+	// otherwise read as a host firewall.
+	if v, flow, ok := in.Policies.egressTo(n.Name, podIP, t, in.Port); ok && !v.Allowed() {
+		return policyDenied(fd, v, flow, in.Policies)
+	}
 	if n.Facts.IPForward == observe.No {
 		fd.Cause = CauseIPForwardOff
 		fd.Summary = "IP forwarding is off on the node: it drops every packet a pod sends off the node"
@@ -338,13 +350,6 @@ func podOnlyFails(t target.Target, key string, n observe.Node, pod reach, f *obs
 			fd.Candidates = append(fd.Candidates, "the NAT rules could not be fully judged; the conntrack entry (reply addressed to the pod IP) is the witness")
 		}
 		fd.Fix = natFix(t, podCIDR, f, n)
-		return fd
-	}
-	if len(in.EgressPolicies) > 0 {
-		fd.Cause = CauseNetworkPolicy
-		fd.Summary = "a NetworkPolicy restricts egress of pods in the probe's namespace"
-		fd.Evidence = append(fd.Evidence, "NetworkPolicies with egress rules selecting the probe: "+strings.Join(in.EgressPolicies, ", "))
-		fd.Fix = []string{fmt.Sprintf("add an egress rule allowing %s (ipBlock) to the policies above", cidrOf(t))}
 		return fd
 	}
 	if ctSNATUnreplied {

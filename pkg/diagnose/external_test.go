@@ -4,6 +4,10 @@ import (
 	"strings"
 	"testing"
 
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/netpol"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 	"github.com/netcheck/kubectl-netcheck/pkg/target"
 )
@@ -93,13 +97,25 @@ func healthy(name string) observe.Node {
 	return mkNode(nodeSpec{name: name, podOut: observe.OK, nodeOut: observe.OK, route: routeSpec, nat: natOK, fwd: fwdOK})
 }
 
+// denyEgress: a default-deny egress policy in shop, and node n1's pod side
+// running as shop's web pod (asWorkload) or as the pod probe in shop.
+func denyEgress(asWorkload bool) Policies {
+	np := networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "deny-egress", Namespace: "shop"},
+		Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}}}
+	client := netpol.Pod{Name: "web-1", Namespace: "shop", Labels: map[string]string{"app": "web"}}
+	if !asWorkload {
+		client = netpol.Pod{Name: "(pod probe)", Namespace: "shop", Labels: map[string]string{"app.kubernetes.io/name": "kubectl-netcheck"}}
+	}
+	return Policies{Read: true, List: []networkingv1.NetworkPolicy{np}, Clients: map[string]netpol.Pod{"n1": client}, AsWorkload: asWorkload}
+}
+
 func TestExternal(t *testing.T) {
 	tests := []struct {
 		name      string
 		target    string
 		nodes     []observe.Node
 		cluster   observe.Cluster
-		policies  []string
+		policies  Policies
 		want      []Cause // in order
 		wantNodes [][]string
 		severity  Severity
@@ -195,9 +211,18 @@ func TestExternal(t *testing.T) {
 				extra:     []observe.Check{dns("nope.corp.example", observe.DNSFailure), ping("nope.corp.example", observe.DNSFailure)},
 				extraNode: []observe.Check{dns("nope.corp.example", observe.DNSFailure), ping("nope.corp.example", observe.DNSFailure)}})},
 			want: []Cause{CauseNameUnresolved}, problems: true},
-		{name: "egress NetworkPolicy", target: ext, policies: []string{"deny-egress"},
+		{name: "default-deny egress on the workload (--from): the policy, its rule, the allowing policy", target: ext, policies: denyEgress(true),
 			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.OK, route: routeSpec, nat: natOK, fwd: fwdOK})},
-			want:  []Cause{CauseNetworkPolicy}, problems: true, evidence: "deny-egress"},
+			want:  []Cause{CauseNetworkPolicy}, problems: true, evidence: "policies isolating the egress of pod shop/web-1: shop/deny-egress"},
+		{name: "an enforcer's FORWARD drop is the policy, not a host firewall", target: ext, policies: denyEgress(true),
+			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.OK, route: routeSpec, nat: natOK, fwd: fwdReject})},
+			want:  []Cause{CauseNetworkPolicy}, problems: true},
+		{name: "the probe's own namespace denies: said so, not blamed on the network", target: ext, policies: denyEgress(false),
+			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.OK, route: routeSpec, nat: natOK, fwd: fwdOK})},
+			want:  []Cause{CauseNetworkPolicy}, problems: true, evidence: "policies isolating the egress of pod shop/(pod probe)"},
+		{name: "denied by the policies, passed anyway: not enforced", target: ext, policies: denyEgress(true),
+			nodes: []observe.Node{healthy("n1")},
+			want:  []Cause{CausePolicyNotEnforced}, problems: true},
 		{name: "node side only fails", target: ext,
 			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.OK, nodeOut: observe.Timeout, route: routeSpec, nat: natOK, fwd: fwdOK}), healthy("n2")},
 			want:  []Cause{CauseNodeOnlyFails}, severity: Warning, problems: true},
@@ -221,7 +246,7 @@ func TestExternal(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fs := External(ExternalInput{Targets: []target.Target{mustTarget(t, tt.target)}, Nodes: tt.nodes, Cluster: tt.cluster, EgressPolicies: tt.policies})
+			fs := External(ExternalInput{Targets: []target.Target{mustTarget(t, tt.target)}, Nodes: tt.nodes, Cluster: tt.cluster, Policies: tt.policies})
 			var got []Cause
 			for _, f := range fs {
 				got = append(got, f.Cause)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -61,6 +62,10 @@ type Plan struct {
 	// other nodes' pod probes; they start once every pod probe is up (or
 	// failed), so every node is probed at once whatever Concurrency says.
 	PeerSpecs func(self string, peers []Peer) []probe.Spec
+	// As, for the nodes it names, replaces the pod probe by a workload's
+	// running pod (--from): the pod-side checks run in its network
+	// namespace, entered from the node probe. No pod probe is created there.
+	As map[string]Workload
 }
 
 // Sides says which probes each node gets.
@@ -69,6 +74,13 @@ type Sides struct {
 	// privileged pods) and stands in each node's node-side error.
 	PodOnly bool
 	Why     string
+}
+
+// Workload is the user's pod a node's pod-side checks run as.
+type Workload struct {
+	Pod string // namespace/name, for the report
+	UID string // validated: finds its sandbox on the node
+	IP  string // its pod IP, parsed
 }
 
 // Timing records where the time went, for the report and the benchmark.
@@ -218,10 +230,18 @@ func (t *trip) start(ctx context.Context, idx int) (stop bool, fatal error) {
 	cfg.progress(t.n.Name, "creating probe pods")
 	startCtx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
 	defer cancel()
+	w, as := cfg.Plan.As[t.n.Name]
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
+		if as {
+			t.obs.Pod.Pod, t.obs.Pod.As = w.Pod, "workload pod "+w.Pod+" (its network namespace, entered from the node probe)"
+			if cfg.Sides.PodOnly {
+				t.podErr = errors.New("not run: --from enters the workload's pod from the node probe, which " + strings.TrimPrefix(cfg.Sides.Why, "not run: "))
+			}
+			return
+		}
 		if t.podErr = cfg.Launcher.Create(startCtx, podPod); t.podErr == nil {
 			t.podPod, t.podErr = cfg.Launcher.WaitReady(startCtx, podPod.Name)
 		}
@@ -250,9 +270,12 @@ func (t *trip) start(ctx context.Context, idx int) (stop bool, fatal error) {
 		}
 		return true, nil
 	}
-	if t.podErr != nil {
+	switch {
+	case t.podErr != nil:
 		t.obs.Pod.Err = t.podErr.Error()
-	} else {
+	case as:
+		t.obs.Pod.IP = w.IP
+	default:
 		t.obs.Pod.IP = podIP(t.podPod)
 	}
 	if t.nodeErr != nil {
@@ -286,6 +309,13 @@ func (t *trip) checksAndStaticFacts(ctx, factsCtx context.Context) {
 				waitCtx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
 				specs = append(specs, cfg.Plan.PeerSpecs(t.n.Name, cfg.roster.wait(waitCtx))...)
 				cancel()
+			}
+			if w, as := cfg.Plan.As[t.n.Name]; as {
+				if t.nodeErr != nil {
+					return
+				}
+				t.obs.Pod.Checks = runChecks(ctx, cfg, ns, t.obs.Host.Pod, probe.InPod(w.UID, specs))
+				return
 			}
 			t.obs.Pod.Checks = runChecks(ctx, cfg, ns, t.obs.Pod.Pod, specs)
 		}
@@ -354,6 +384,10 @@ func runChecks(ctx context.Context, cfg Config, ns, pod string, specs []probe.Sp
 			defer cancel()
 			r := cfg.Exec.Exec(cctx, ns, pod, launch.Container, s.Argv)
 			c := s.Classify(r)
+			if r.ExitCode == probe.InPodExit && strings.Contains(r.Stderr, "netcheck: no process of pod") {
+				// --from: the workload's pod ended or moved; not a verdict on the network.
+				c.Outcome, c.Detail = observe.Error, "not checked: the workload pod has no process on this node any more"
+			}
 			if r.Truncated {
 				c.Outcome, c.Detail = observe.Error, "cannot judge: the output was cut at its size limit"
 			}

@@ -272,7 +272,10 @@ type OverlayInbound struct {
 
 // SideResult is everything one side ran.
 type SideResult struct {
-	Pod    string  `json:"pod,omitempty"`
+	Pod string `json:"pod,omitempty"`
+	// As is set when the pod side ran as a workload's pod (--from): its
+	// checks ran in that pod's network namespace, entered from the node probe.
+	As     string  `json:"as,omitempty"`
 	IP     string  `json:"ip,omitempty"`
 	Checks []Check `json:"checks,omitempty"`
 	// Err is set when the side could not run at all (pod failed to start...).

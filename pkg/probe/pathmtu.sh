@@ -1,7 +1,9 @@
 # Run as: sh -c "$(cat pathmtu.sh)" netcheck-pmtu WAIT HOST [DEV] (see pathmtu.go).
 w=$1 h=$2 dev=$3
 [ -n "$dev" ] || dev=$(ip route get "$h" 2>/dev/null | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -n 1)
-m=$(cat "/sys/class/net/$dev/mtu" 2>/dev/null) || m=1500
+# ip, not /sys: sysfs shows the netns that mounted it, not the one entered.
+m=$(ip link show dev "$dev" 2>/dev/null | sed -n 's/.* mtu \([0-9]*\).*/\1/p' | head -n 1)
+[ -n "$m" ] || m=1500
 echo "local $dev $m $h"
 # One DF probe at the full size first, before anything can teach the kernel
 # a smaller path MTU: a router's answer (!F-N) names it.

@@ -4,9 +4,6 @@ import (
 	"io"
 
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
 	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
@@ -25,10 +22,12 @@ const KindExternal = "ExternalCheck"
 // Requires: both probes; the cluster's pod and Service CIDRs and the
 // egress NetworkPolicies selecting the probe (read by the command).
 type External struct {
-	Targets        []target.Target
-	Port           int
-	Cluster        observe.Cluster
-	EgressPolicies []string
+	Targets  []target.Target
+	Port     int
+	Cluster  observe.Cluster
+	Policies diagnose.Policies
+	// As runs each named node's pod side as that workload pod (--from).
+	As map[string]fanout.Workload
 }
 
 // Kind implements Scenario.
@@ -47,7 +46,7 @@ func (s External) Plan() (fanout.Plan, string) {
 		pod = append(pod, probe.Spec{Kind: observe.MTUProbe, ID: id, Argv: probe.PathMTUArgv(t.Addr.String(), "eth0", 1), Classify: probe.ClassifyPathMTU})
 		node = append(node, probe.Spec{Kind: observe.MTUProbe, ID: id, Argv: probe.PathMTUArgv(t.Addr.String(), "", 1), Classify: probe.ClassifyPathMTU})
 	}
-	p := fanout.Plan{Reach: s.Targets, Port: s.Port, PodSpecs: pod}
+	p := fanout.Plan{Reach: s.Targets, Port: s.Port, PodSpecs: pod, As: s.As}
 	if len(node) > 0 {
 		p.NodeSpecs = func(corev1.Node) []probe.Spec { return node }
 	}
@@ -56,7 +55,7 @@ func (s External) Plan() (fanout.Plan, string) {
 
 // Diagnose implements Scenario.
 func (s External) Diagnose(nodes []observe.Node) []diagnose.Finding {
-	return diagnose.External(diagnose.ExternalInput{Targets: s.Targets, Nodes: nodes, Cluster: s.Cluster, EgressPolicies: s.EgressPolicies})
+	return diagnose.External(diagnose.ExternalInput{Targets: s.Targets, Nodes: nodes, Cluster: s.Cluster, Port: s.Port, Policies: s.Policies})
 }
 
 // Inputs are the targets as the user typed them, for the report.
@@ -64,26 +63,6 @@ func (s External) Inputs() []string {
 	var out []string
 	for _, t := range s.Targets {
 		out = append(out, t.Input)
-	}
-	return out
-}
-
-// EgressPolicies names the policies that select a pod with these labels
-// and restrict its egress.
-func EgressPolicies(policies []networkingv1.NetworkPolicy, podLabels labels.Set) []string {
-	var out []string
-	for _, np := range policies {
-		egress := false
-		for _, t := range np.Spec.PolicyTypes {
-			if t == networkingv1.PolicyTypeEgress {
-				egress = true
-			}
-		}
-		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
-		if !egress || err != nil || !sel.Matches(podLabels) {
-			continue
-		}
-		out = append(out, np.Name)
 	}
 	return out
 }

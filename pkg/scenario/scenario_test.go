@@ -6,9 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
 	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
@@ -104,21 +102,5 @@ func TestAPIPlan(t *testing.T) {
 	want := []string{"http https https://10.96.0.1:443/version", "http as-sa https://10.96.0.1:443/api/v1/namespaces/x/pods"}
 	if d := cmp.Diff(want, got[len(got)-2:]); d != "" {
 		t.Errorf("HTTPS checks after the Service's (-want +got):\n%s", d)
-	}
-}
-
-func TestEgressPolicies(t *testing.T) {
-	np := func(name string, sel map[string]string, types ...networkingv1.PolicyType) networkingv1.NetworkPolicy {
-		return networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec: networkingv1.NetworkPolicySpec{PodSelector: metav1.LabelSelector{MatchLabels: sel}, PolicyTypes: types}}
-	}
-	got := EgressPolicies([]networkingv1.NetworkPolicy{
-		np("deny-all", nil, networkingv1.PolicyTypeEgress),
-		np("ingress-only", nil, networkingv1.PolicyTypeIngress),
-		np("other-app", map[string]string{"app": "db"}, networkingv1.PolicyTypeEgress),
-		np("probe", map[string]string{"app.kubernetes.io/name": "kubectl-netcheck"}, networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress),
-	}, labels.Set{"app.kubernetes.io/name": "kubectl-netcheck"})
-	if d := cmp.Diff([]string{"deny-all", "probe"}, got); d != "" {
-		t.Errorf("(-want +got):\n%s", d)
 	}
 }

@@ -1,0 +1,130 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
+	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
+	"github.com/netcheck/kubectl-netcheck/pkg/launch"
+	"github.com/netcheck/kubectl-netcheck/pkg/netpol"
+	"github.com/netcheck/kubectl-netcheck/pkg/plan"
+	"github.com/netcheck/kubectl-netcheck/pkg/workload"
+)
+
+// fromHelp is --from's flag text, shared by the commands that take it.
+const fromHelp = "run the pod-side checks as this workload: KIND/NAME (pod, deployment, statefulset, daemonset, replicaset) " +
+	"or a label selector, in the current namespace. One of its running pods per node; its network namespace is entered " +
+	"from the node probe, so its NetworkPolicies and CNI rules apply. The pods are not changed"
+
+// workloadNS is where --from looks: the current namespace.
+func (o *ProbeOptions) workloadNS() string {
+	if o.WorkloadNamespace != "" {
+		return o.WorkloadNamespace
+	}
+	return o.Namespace
+}
+
+// asWorkload narrows the selection to the nodes that run a pod of the
+// workload and says, per node, which pod the checks run as. The others are
+// listed as skipped, with the reason.
+func (o *ProbeOptions) asWorkload(ctx context.Context, ref workload.Ref, sel plan.Selected) (plan.Selected, map[string]fanout.Workload, map[string]workload.Member, error) {
+	pods, err := workload.Pods(ctx, o.Client, o.workloadNS(), ref)
+	switch {
+	case apierrors.IsNotFound(err):
+		return sel, nil, nil, cannotRun("--from %s: not found in namespace %q (use -n for the workload's namespace)", ref, o.workloadNS())
+	case err != nil:
+		return sel, nil, nil, apiError(fmt.Sprintf("read %s in namespace %s", ref, o.workloadNS()), err)
+	}
+	members, unusable := workload.PerNode(pods)
+	if len(members) == 0 {
+		why := "it has no pods"
+		if len(unusable) > 0 {
+			why = "none of its pods can be used: " + strings.Join(unusable, "; ")
+		}
+		return sel, nil, nil, cannotRun("--from %s in namespace %q: %s", ref, o.workloadNS(), why)
+	}
+	as := map[string]fanout.Workload{}
+	out := sel
+	out.Nodes = nil
+	for _, n := range sel.Nodes {
+		m, ok := members[n.Name]
+		if !ok {
+			out.Skipped = append(out.Skipped, plan.Skipped{Node: n.Name, Reason: fmt.Sprintf("no running pod of %s on this node", ref)})
+			continue
+		}
+		out.Nodes = append(out.Nodes, n)
+		as[n.Name] = fanout.Workload{Pod: m.Pod.Namespace + "/" + m.Pod.Name, UID: m.UID, IP: m.IP.String()}
+	}
+	if len(out.Nodes) == 0 {
+		var where []string
+		for node := range members {
+			where = append(where, node)
+		}
+		sort.Strings(where)
+		return out, nil, nil, cannotRun("--from %s: its pods run on %s, none of the selected nodes", ref, strings.Join(where, ", "))
+	}
+	return out, as, members, nil
+}
+
+// policies reads the NetworkPolicies of the namespaces the flows start in
+// and the identity each node's pod side runs as: the workload's pod, or the
+// pod probe with its own labels. A refused read leaves them unjudged, with
+// a note.
+func (o *ProbeOptions) policies(ctx context.Context, sel plan.Selected, members map[string]workload.Member) (diagnose.Policies, string) {
+	ns := o.Namespace
+	if members != nil {
+		ns = o.workloadNS()
+	}
+	list, err := o.Client.NetworkingV1().NetworkPolicies(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return diagnose.Policies{}, unreadNote("list networkpolicies in "+ns, "NetworkPolicies were not judged", err)
+	}
+	nsLabels := map[string]string{"kubernetes.io/metadata.name": ns}
+	if n, err := o.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err == nil {
+		nsLabels = n.Labels
+	}
+	p := diagnose.Policies{Read: true, List: list.Items, Clients: map[string]netpol.Pod{}, AsWorkload: members != nil}
+	for _, n := range sel.Nodes {
+		if m, ok := members[n.Name]; ok {
+			p.Clients[n.Name] = netpol.Pod{Name: m.Pod.Name, Namespace: ns, Labels: m.Pod.Labels, NamespaceLabels: nsLabels}
+			continue
+		}
+		p.Clients[n.Name] = netpol.Pod{Name: "(pod probe)", Namespace: ns, NamespaceLabels: nsLabels,
+			Labels: map[string]string{launch.LabelApp: launch.AppName, launch.LabelManaged: launch.AppName, launch.LabelRole: string(launch.RolePod)}}
+	}
+	return p, ""
+}
+
+// policyNote says, without --from, that policies of other namespaces were
+// not in play: the probe has its own labels and namespace.
+func (o *ProbeOptions) policyNote(ctx context.Context, p diagnose.Policies) string {
+	if p.AsWorkload || !p.Read {
+		return ""
+	}
+	all, err := o.Client.NetworkingV1().NetworkPolicies("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return ""
+	}
+	others := map[string]bool{}
+	for _, np := range all.Items {
+		if np.Namespace != o.Namespace {
+			others[np.Namespace] = true
+		}
+	}
+	if len(others) == 0 {
+		return ""
+	}
+	var names []string
+	for ns := range others {
+		names = append(names, ns)
+	}
+	sort.Strings(names)
+	return fmt.Sprintf("NetworkPolicies exist in namespace(s) %s; the pod probe ran with its own labels in %q, so they did not apply to it: use --from <workload> to check as one of your pods",
+		strings.Join(names, ", "), o.Namespace)
+}

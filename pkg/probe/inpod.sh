@@ -1,0 +1,16 @@
+# Run as: sh -c "$(cat inpod.sh)" netcheck-from POD-UID ARGV... (see inpod.go).
+uid=$1; shift
+u2=$(echo "$uid" | tr - _)
+pid=
+for c in /proc/[0-9]*/cgroup; do
+  if grep -q -e "pod$uid" -e "pod$u2" "$c" 2>/dev/null; then pid=${c#/proc/}; pid=${pid%/cgroup}; break; fi
+done
+[ -n "$pid" ] || { echo "netcheck: no process of pod $uid on this node" >&2; exit 125; }
+root=/proc/$pid/root
+# The workload's own resolver, not the node probe's.
+if [ "$1" = cat ] && [ "$2" = /etc/resolv.conf ]; then exec cat "$root/etc/resolv.conf"; fi
+if [ "$1" = nslookup ] && [ $# -eq 2 ]; then
+  ns=$(sed -n 's/^nameserver[[:space:]]*\([^[:space:]]*\).*/\1/p' "$root/etc/resolv.conf" | head -n 1)
+  [ -n "$ns" ] && set -- "$@" "$ns"
+fi
+exec nsenter -t "$pid" -n -- "$@"
