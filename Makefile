@@ -79,6 +79,11 @@ e2e-nft: build
 e2e-flannel: build
 	NETCHECK_E2E_PROFILE=flannel E2E_RUN='^Test(Flannel|NodeHealthy|PodsHealthy|PodsMTUBlackhole)' bash e2e/run.sh
 
+# NetworkPolicy for real: kube-router's firewall enforcing in the lab, the
+# policy scenarios and the healthy runs of the commands beside its rules.
+e2e-netpol: build
+	NETCHECK_E2E_POLICY=kube-router E2E_RUN='^Test(NetworkPolicy|ExternalHealthy|NodeHealthy|PodsHealthy|ServiceHealthy|DNSHealthy)$$' bash e2e/run.sh
+
 clean:
 	rm -rf bin dist
 -include mk/*.mk

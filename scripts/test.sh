@@ -44,8 +44,9 @@ declare -A run=(
   [e2e]="make e2e"
   [e2e-nft]="make e2e-nft"
   [e2e-flannel]="make e2e-flannel"
+  [e2e-netpol]="make e2e-netpol"
 )
-order=(vet check-pipes lint unit fuzz bench-quick krew e2e e2e-nft e2e-flannel)
+order=(vet check-pipes lint unit fuzz bench-quick krew e2e e2e-nft e2e-flannel e2e-netpol)
 read -r -a stages <<<"${NETCHECK_STAGES:-${order[*]}}"
 
 declare -A took

@@ -2,7 +2,8 @@
 # Installs and builds everything the e2e cluster runs, into the cache dir
 # ${NETCHECK_E2E_CACHE:-/var/cache/netcheck-e2e}. Idempotent: a second run only
 # checks stamps and takes seconds.
-#   bin/    kube-* and kubelet (build-k8s.sh), coredns, pause, echo, busybox, flanneld, flannel (CNI)
+#   bin/    kube-* and kubelet (build-k8s.sh), coredns, pause, echo, busybox, flanneld, flannel (CNI),
+#           kube-router (the NetworkPolicy enforcer of NETCHECK_E2E_POLICY=kube-router)
 #   cni-bin/ Debian's CNI plugins and flannel's, for the flannel profile
 #   images/ docker-archive tars: busybox:1.36, registry.k8s.io/pause:3.10,
 #           registry.k8s.io/coredns/coredns:v1.12.4, netcheck.local/echo:1
@@ -10,7 +11,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
 
-PKGS=(containerd runc containernetworking-plugins iptables nftables conntrack etcd-server openssl
+PKGS=(containerd runc containernetworking-plugins iptables nftables conntrack ipset etcd-server openssl
       busybox-static iproute2 util-linux dpkg-dev build-essential ca-certificates)
 STAMPS="$CACHE/stamps"
 mkdir -p "$BIN" "$IMAGES" "$STAMPS"
@@ -79,6 +80,9 @@ tool_build() {
 # flannel's profile: flanneld (its udp backend needs cgo) and the flannel CNI meta plugin
 tool_build flanneld "$BIN/flanneld" github.com/flannel-io/flannel 1
 tool_build flannel-cni "$BIN/flannel" github.com/containernetworking/plugins/plugins/meta/flannel 0
+# the NetworkPolicy enforcer of NETCHECK_E2E_POLICY=kube-router (test cluster only:
+# v2.1.0 has reported security flaws; never shipped or recommended by the plugin)
+tool_build kube-router "$BIN/kube-router" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router 0
 mkdir -p "$CACHE/cni-bin"
 for f in /usr/lib/cni/*; do ln -sfn "$f" "$CACHE/cni-bin/$(basename "$f")"; done
 ln -sfn "$BIN/flannel" "$CACHE/cni-bin/flannel"

@@ -57,6 +57,10 @@ PROFILE="${NETCHECK_E2E_PROFILE:-$(cat "$STATE/profile" 2>/dev/null || echo brid
 [[ $PROFILE == bridge || $PROFILE == flannel ]] || die "NETCHECK_E2E_PROFILE=$PROFILE: give bridge or flannel"
 profile_vars
 
+# The lab's NetworkPolicy enforcer: none, or kube-router (its firewall alone).
+POLICY="${NETCHECK_E2E_POLICY:-$(cat "$STATE/policy" 2>/dev/null || echo none)}"
+[[ $POLICY == none || $POLICY == kube-router ]] || die "NETCHECK_E2E_POLICY=$POLICY: give none or kube-router"
+
 # kube-proxy's mode in the lab: iptables or nftables. up.sh starts the one
 # asked for (iptables by default); the other scripts follow the running lab's.
 PROXY_MODE="${NETCHECK_E2E_PROXY_MODE:-$(cat "$STATE/proxy-mode" 2>/dev/null || echo iptables)}"
@@ -108,6 +112,12 @@ start_in() {
 start_kubelet() {
   start_in "$1" kubelet "$BIN/kubelet" --config=/var/lib/kubelet/config.yaml \
     --kubeconfig=/etc/kubernetes/kubelet.conf --hostname-override="$1" --node-ip="${IP[$1]}" --v=1
+}
+# kube-router as a NetworkPolicy enforcer only (iptables + ipset)
+start_kube_router() {
+  start_in "$1" kube-router "$BIN/kube-router" --kubeconfig=/etc/kubernetes/kube-router.conf \
+    --hostname-override="$1" --run-firewall=true --run-router=false --run-service-proxy=false \
+    --run-loadbalancer=false --metrics-port=0 --v=1
 }
 # flanneld as K3s runs it: the kube subnet manager (podCIDRs from the Node
 # objects), VXLAN, its own masquerade (--ip-masq); FLANNEL_ARGS adds more.

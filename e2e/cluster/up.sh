@@ -7,6 +7,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
 PROXY_MODE="${NETCHECK_E2E_PROXY_MODE:-iptables}"   # what is asked for, not what runs now
 PROFILE="${NETCHECK_E2E_PROFILE:-bridge}"
+POLICY="${NETCHECK_E2E_POLICY:-none}"
 profile_vars
 t0=$SECONDS
 
@@ -41,6 +42,7 @@ healthy() {
   [[ -f $STATE/up.done && -s $KUBECONFIG_OUT ]] || return 1
   [[ $(cat "$STATE/proxy-mode" 2>/dev/null) == "$PROXY_MODE" ]] || { log "the cluster's kube-proxy is not in $PROXY_MODE mode"; return 1; }
   [[ $(cat "$STATE/profile" 2>/dev/null || echo bridge) == "$PROFILE" ]] || { log "the cluster does not run the $PROFILE profile"; return 1; }
+  [[ $(cat "$STATE/policy" 2>/dev/null || echo none) == "$POLICY" ]] || { log "the cluster's NetworkPolicy enforcer is not $POLICY"; return 1; }
   for m in "${MACHINES[@]}"; do init_pid "$m" >/dev/null || { log "machine $m is not running"; return 1; }; done
   components_alive || return 1
   nodes_ready || { log "not all nodes are Ready"; return 1; }
@@ -96,6 +98,7 @@ gen_cert controller-manager /CN=system:kube-controller-manager clientAuth
 gen_cert scheduler /CN=system:kube-scheduler clientAuth
 gen_cert kube-proxy /CN=system:kube-proxy clientAuth
 gen_cert flannel /CN=flannel clientAuth
+gen_cert kube-router /CN=kube-router clientAuth
 for n in "${NODES[@]}"; do gen_cert "node-$n" "/O=system:nodes/CN=system:node:$n" clientAuth; done
 gen_key "$PKI/sa.key"
 openssl ec -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
@@ -149,6 +152,7 @@ write_node_files() {
   kubeconfig "$d/etc-kubernetes/kubelet.conf" "system:node:$n" "node-$n" "$APISERVER"
   kubeconfig "$d/etc-kubernetes/kube-proxy.conf" system:kube-proxy kube-proxy "$APISERVER"
   kubeconfig "$d/etc-kubernetes/flannel.conf" flannel flannel "$APISERVER"
+  kubeconfig "$d/etc-kubernetes/kube-router.conf" kube-router kube-router "$APISERVER"
   printf '{"Network": "%s", "Backend": {"Type": "vxlan"}}\n' "$CLUSTER_CIDR" >"$d/etc-kubernetes/flannel-net-conf.json"
   printf 'search cluster.local\nnameserver %s\noptions ndots:5\n' "$DNS_SVC_IP" >"$d/resolv.conf"
   # values the kubelet insists on, in private copies (see machine-init.sh)
@@ -464,6 +468,28 @@ for n in "${NODES[@]}"; do
   start_kubelet "$n"
   start_kube_proxy "$n"
 done
+if [[ $POLICY == kube-router ]]; then
+  # kube-router's NetworkPolicy controller alone (no routing, no service
+  # proxy): the lab's real enforcer. Test-only; never shipped or advised.
+  kctl apply -f - >/dev/null <<'EOF'
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: kube-router}
+rules:
+- {apiGroups: [""], resources: [namespaces, pods, services, nodes, endpoints], verbs: [get, list, watch]}
+- {apiGroups: [networking.k8s.io], resources: [networkpolicies], verbs: [get, list, watch]}
+- {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [get, list, watch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: kube-router}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kube-router}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: kube-router}
+EOF
+  log "starting kube-router's NetworkPolicy controller on the nodes"
+  for n in "${NODES[@]}"; do start_kube_router "$n"; done
+fi
 
 corefile() {
   cat <<'EOF'
@@ -611,6 +637,7 @@ done
 
 echo "$PROXY_MODE" >"$STATE/proxy-mode"
 echo "$PROFILE" >"$STATE/profile"
+echo "$POLICY" >"$STATE/policy"
 touch "$STATE/up.done"
 rm -f "$STATE/up.pid"
 log "cluster up in $((SECONDS - t_start))s (+${t_build}s build check). export KUBECONFIG=$KUBECONFIG_OUT"

@@ -1,0 +1,158 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
+)
+
+// enforcer is the lab's NetworkPolicy enforcer (NETCHECK_E2E_POLICY of up.sh).
+func enforcer() string { return labSetting("policy", "none") }
+
+// enforced skips unless the lab enforces NetworkPolicies (kube-router).
+func enforced(t *testing.T) {
+	t.Helper()
+	lab(t)
+	if enforcer() != "kube-router" {
+		t.Skip("needs the lab's NetworkPolicy enforcer (NETCHECK_E2E_POLICY=kube-router)")
+	}
+}
+
+// applyYAML applies manifests and deletes them when the test ends.
+func applyYAML(t *testing.T, y string) {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(f, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kubectl(t, "apply", "-f", f)
+	t.Cleanup(func() {
+		cmd := exec.Command("kubectl", "delete", "--ignore-not-found", "--wait", "-f", f)
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("delete %s: %v\n%s", f, err, out)
+		}
+		time.Sleep(2 * time.Second) // kube-router rewrites its rules on the event
+	})
+	time.Sleep(3 * time.Second) // kube-router programs its rules on the event
+}
+
+// appliedFix applies the manifest a printed "kubectl apply -f - <<'EOF' … EOF" fix holds.
+func appliedFix(t *testing.T, fix []string) {
+	t.Helper()
+	for _, f := range fix {
+		if i := strings.Index(f, "kubectl apply -f - <<'EOF'\n"); i >= 0 {
+			body := f[i+len("kubectl apply -f - <<'EOF'\n"):]
+			body = strings.TrimSuffix(body, "EOF")
+			applyYAML(t, body)
+			return
+		}
+	}
+	t.Fatalf("no kubectl apply in the fix: %q", fix)
+}
+
+// podSpecs is the web workload's pods as the API has them (spec, labels,
+// UIDs): --from must leave them exactly so.
+func podSpecs(t *testing.T) string {
+	return kubectl(t, "-n", "nc-shop", "get", "pods", "-l", "app=web", "-o",
+		"jsonpath={range .items[*]}{.metadata.uid} {.metadata.labels} {.metadata.annotations} {.spec}{\"\\n\"}{end}")
+}
+
+const denyEgress = `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-egress, namespace: nc-shop}
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+`
+
+// TestNetworkPolicyDefaultDenyEgress: a default-deny egress policy in the
+// workload's namespace, enforced by kube-router. Without --from the probe
+// (its own namespace) passes, and the note says the policies did not apply
+// to it; with --from deploy/web every node with a web pod names the policy,
+// its direction and the policy that allows the flow; applied, healthy. The
+// web pods are exactly as before.
+func TestNetworkPolicyDefaultDenyEgress(t *testing.T) {
+	enforced(t)
+	shop(t)
+	before := podSpecs(t)
+	applyYAML(t, denyEgress)
+	target := "198.19.0.1"
+
+	r := netcheck(t, 2*time.Minute, "external", target, "--port", "80", "-o", "json")
+	healthy(t, r)
+	if !strings.Contains(strings.Join(r.report.Notes, "\n"), "NetworkPolicies exist in namespace(s) nc-shop") {
+		t.Errorf("notes %q: want the hint that the probe ran outside the policies", r.report.Notes)
+	}
+
+	r = netcheck(t, 2*time.Minute, "external", target, "--port", "80", "-n", "nc-shop", "--from", "deploy/web", "-o", "json")
+	only(t, r, map[diagnose.Cause]string{diagnose.CauseNetworkPolicy: "nc-node1,nc-node2,nc-node3"})
+	f := finding(t, r, diagnose.CauseNetworkPolicy)
+	if !strings.Contains(f.Summary, "NetworkPolicy nc-shop/deny-egress selects egress of pod nc-shop/web-") {
+		t.Fatalf("summary: %s", f.Summary)
+	}
+	for _, n := range r.report.Nodes {
+		if !strings.HasPrefix(n.Pod.As, "workload pod nc-shop/web-") || !strings.HasPrefix(n.Pod.IP, "10.244.") {
+			t.Errorf("%s: pod side ran as %q (%s)", n.Name, n.Pod.As, n.Pod.IP)
+		}
+	}
+	appliedFix(t, f.Fix)
+	healthy(t, netcheck(t, 2*time.Minute, "external", target, "--port", "80", "-n", "nc-shop", "--from", "deploy/web", "-o", "json"))
+	if after := podSpecs(t); after != before {
+		t.Fatalf("--from changed the web pods:\nbefore %s\nafter  %s", before, after)
+	}
+	noProbePodsLeft(t)
+}
+
+// TestNetworkPolicyOneNodeWorkload: solo's single pod lives on one node;
+// the other nodes are listed as having no pod of it.
+func TestNetworkPolicyOneNodeWorkload(t *testing.T) {
+	enforced(t)
+	shop(t)
+	applyYAML(t, denyEgress)
+	r := netcheck(t, 2*time.Minute, "external", "198.19.0.1", "--port", "80", "-n", "nc-shop", "--from", "deploy/solo", "-o", "json")
+	if r.code != 1 || len(r.report.Nodes) != 1 || len(r.report.Skipped) != 2 {
+		t.Fatalf("exit %d, nodes %d, skipped %+v\n%s", r.code, len(r.report.Nodes), r.report.Skipped, r.stderr)
+	}
+	for _, s := range r.report.Skipped {
+		if !strings.Contains(s.Reason, "no running pod of deploy/solo") {
+			t.Errorf("skipped %s: %s", s.Node, s.Reason)
+		}
+	}
+	finding(t, r, diagnose.CauseNetworkPolicy)
+	noProbePodsLeft(t)
+}
+
+// TestNetworkPolicyProbeNamespaceDenied: a default-deny egress policy in the
+// probe's own namespace: the tool says its probe is blocked, not the network.
+func TestNetworkPolicyProbeNamespaceDenied(t *testing.T) {
+	enforced(t)
+	applyYAML(t, `apiVersion: v1
+kind: Namespace
+metadata:
+  name: nc-probes-denied
+  labels: {pod-security.kubernetes.io/enforce: privileged}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-all, namespace: nc-probes-denied}
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+`)
+	r := netcheck(t, 2*time.Minute, "external", "198.19.0.1", "--port", "80", "--probe-namespace", "nc-probes-denied", "-o", "json")
+	only(t, r, map[diagnose.Cause]string{diagnose.CauseNetworkPolicy: "nc-node1,nc-node2,nc-node3"})
+	f := finding(t, r, diagnose.CauseNetworkPolicy)
+	if !strings.Contains(f.Summary, "in the probe's own namespace blocks the probe") || !strings.Contains(f.Fix[0], "--probe-namespace") {
+		t.Fatalf("%s\n%q", f.Summary, f.Fix)
+	}
+	healthy(t, netcheck(t, 2*time.Minute, "external", "198.19.0.1", "--port", "80", "-o", "json"))
+	noProbePodsLeft(t)
+}
