@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 
+	networkingv1 "k8s.io/api/networking/v1"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -76,20 +78,29 @@ func (o *ProbeOptions) asWorkload(ctx context.Context, ref workload.Ref, sel pla
 // and the identity each node's pod side runs as: the workload's pod, or the
 // pod probe with its own labels. A refused read leaves them unjudged, with
 // a note.
-func (o *ProbeOptions) policies(ctx context.Context, sel plan.Selected, members map[string]workload.Member) (diagnose.Policies, string) {
+func (o *ProbeOptions) policies(ctx context.Context, sel plan.Selected, members map[string]workload.Member, more ...string) (diagnose.Policies, string) {
 	ns := o.Namespace
 	if members != nil {
 		ns = o.workloadNS()
 	}
-	list, err := o.Client.NetworkingV1().NetworkPolicies(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return diagnose.Policies{}, unreadNote("list networkpolicies in "+ns, "NetworkPolicies were not judged", err)
+	var items []networkingv1.NetworkPolicy
+	seen := map[string]bool{}
+	for _, n := range append([]string{ns}, more...) {
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		list, err := o.Client.NetworkingV1().NetworkPolicies(n).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return diagnose.Policies{}, unreadNote("list networkpolicies in "+n, "NetworkPolicies were not judged", err)
+		}
+		items = append(items, list.Items...)
 	}
 	nsLabels := map[string]string{"kubernetes.io/metadata.name": ns}
 	if n, err := o.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err == nil {
 		nsLabels = n.Labels
 	}
-	p := diagnose.Policies{Read: true, List: list.Items, Clients: map[string]netpol.Pod{}, AsWorkload: members != nil}
+	p := diagnose.Policies{Read: true, List: items, Clients: map[string]netpol.Pod{}, AsWorkload: members != nil}
 	for _, n := range sel.Nodes {
 		if m, ok := members[n.Name]; ok {
 			p.Clients[n.Name] = netpol.Pod{Name: m.Pod.Name, Namespace: ns, Labels: m.Pod.Labels, NamespaceLabels: nsLabels}

@@ -18,9 +18,12 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
+	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
+	"github.com/netcheck/kubectl-netcheck/pkg/netpol"
 	"github.com/netcheck/kubectl-netcheck/pkg/plan"
 	"github.com/netcheck/kubectl-netcheck/pkg/scenario"
 	"github.com/netcheck/kubectl-netcheck/pkg/target"
+	"github.com/netcheck/kubectl-netcheck/pkg/workload"
 )
 
 // ServiceOptions is `kubectl netcheck service NAME`.
@@ -31,8 +34,10 @@ type ServiceOptions struct {
 	HTTP          bool
 	ClusterDomain string
 	Hairpin       bool
+	From          string
 
 	svcNamespace string
+	from         workload.Ref
 }
 
 // NewServiceOptions holds the command's defaults.
@@ -80,6 +85,8 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 	cmd.Flags().StringVar(&o.Port, "port", "", "the Service port to check, by name or number (default: the first)")
 	cmd.Flags().BoolVar(&o.HTTP, "http", false, "also GET http://CLUSTER-IP:PORT/ (default: when the port's name or appProtocol says http)")
 	cmd.Flags().StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "the cluster's DNS domain, for the Service's FQDN")
+	cmd.Flags().StringVar(&o.From, "from", "", fromHelp)
+	_ = cmd.RegisterFlagCompletionFunc("from", o.completeWith(listWorkloads))
 	cmd.Flags().BoolVar(&o.Hairpin, "hairpin", false, "also connect from a backend pod per node to its own Service; CHANGES those pods: adds an ephemeral container, which Kubernetes cannot remove until the pod is replaced")
 	return cmd
 }
@@ -120,6 +127,15 @@ func (o *ServiceOptions) Validate() error {
 			}
 		} else if errs := validation.IsValidPortName(o.Port); len(errs) > 0 {
 			return cannotRun("--port %q is neither a number nor a port name: %s", o.Port, strings.Join(errs, "; "))
+		}
+	}
+	if o.From != "" {
+		var err error
+		if o.from, err = workload.Parse(o.From); err != nil {
+			return cannotRun("%v", err)
+		}
+		if o.Hairpin {
+			return cannotRun("--from and --hairpin: pick one (--hairpin runs in the Service's own backends)")
 		}
 	}
 	return o.ProbeOptions.Validate()
@@ -165,12 +181,26 @@ func (o *ServiceOptions) gather(ctx context.Context, as func(*scenario.Service) 
 	if err != nil {
 		return g, err
 	}
+	var from map[string]fanout.Workload
+	var members map[string]workload.Member
+	if o.From != "" {
+		if sel, from, members, err = o.asWorkload(ctx, o.from, sel); err != nil {
+			return g, err
+		}
+	}
+	pods := in.Policies.Pods
+	var unread string
+	in.Policies, unread = o.policies(ctx, sel, members, in.Namespace)
+	in.Policies.Pods = pods
+	if unread != "" {
+		notes = append(notes, unread)
+	}
 	in.NodeNets = scenario.NodeNets(sel.All)
 	g.desc = fmt.Sprintf("service %s/%s port %d/%s", in.Namespace, in.Name, in.Port.Port, in.Port.Protocol)
 	if in.Type == string(corev1.ServiceTypeExternalName) {
 		g.desc = fmt.Sprintf("service %s/%s (ExternalName %s)", in.Namespace, in.Name, in.ExternalName)
 	}
-	ss := &scenario.Service{In: in, HTTP: o.HTTP, Timeout: o.Timeout}
+	ss := &scenario.Service{In: in, HTTP: o.HTTP, Timeout: o.Timeout, As: from}
 	sc := as(ss)
 	var hairpin []diagnose.HairpinCheck
 	var hairpinNotes []string
@@ -239,8 +269,16 @@ func (o *ServiceOptions) read(ctx context.Context, svc *corev1.Service) (diagnos
 		if err != nil {
 			return in, nil, apiError("list the Service's pods", err)
 		}
+		nsLabels := map[string]string{"kubernetes.io/metadata.name": svc.Namespace}
+		if n, err := o.Client.CoreV1().Namespaces().Get(ctx, svc.Namespace, metav1.GetOptions{}); err == nil {
+			nsLabels = n.Labels
+		}
+		in.Policies.Pods = map[string]netpol.Pod{}
 		for _, p := range pods.Items {
 			in.Backends = append(in.Backends, scenario.Backend(p, sp))
+			if p.Status.PodIP != "" {
+				in.Policies.Pods[p.Status.PodIP] = scenario.PolicyPod(p, nsLabels)
+			}
 		}
 		if len(in.Backends) == 0 {
 			if all, err := o.Client.CoreV1().Pods(svc.Namespace).List(ctx, metav1.ListOptions{}); err == nil {

@@ -3,12 +3,14 @@ package diagnose
 import (
 	"fmt"
 	"net/netip"
+	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/netpol"
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 	"github.com/netcheck/kubectl-netcheck/pkg/target"
 )
 
@@ -26,6 +28,8 @@ type Policies struct {
 	Clients map[string]netpol.Pod
 	// AsWorkload: the pod side ran as the user's workload (--from).
 	AsWorkload bool
+	// Pods are the destination pods by IP (a Service's backends).
+	Pods map[string]netpol.Pod
 }
 
 // egressTo judges the pod side's flow from node to the target's address.
@@ -67,9 +71,18 @@ func policyDenied(fd Finding, v netpol.Verdict, f netpol.Flow, p Policies) Findi
 	} else {
 		fd.Evidence = append(fd.Evidence, "the policies have no "+strings.ToLower(string(dir))+" rule at all (default deny)")
 	}
-	if !p.AsWorkload {
+	if !p.AsWorkload && dir == networkingv1.PolicyTypeEgress {
 		fd.Summary = fmt.Sprintf("NetworkPolicy %s in the probe's own namespace blocks the probe (%s): this result is about the probe, not your workloads", strings.Join(d.Isolating, ", "), flowWords(f))
 		fd.Fix = []string{"run with --probe-namespace set to a namespace without such policies, or with --from <your workload> to test as it"}
+		return fd
+	}
+	if !p.AsWorkload {
+		// The backend's ingress policy refuses the probe: whether it admits the
+		// real clients is the question; test as one.
+		fd.Fix = []string{"if your clients should reach it and the rule above does not admit them, add a rule for them; check as a real client with --from <its workload> (in its namespace, -n)"}
+		if np := netpol.Allow(f, dir); np != nil {
+			fd.Fix = append(fd.Fix, "to admit exactly this probe's flow (for a test only):\n"+netpol.ApplyCommand(np))
+		}
 		return fd
 	}
 	if np := netpol.Allow(f, dir); np != nil {
@@ -102,4 +115,97 @@ func flowWords(f netpol.Flow) string {
 		return fmt.Sprintf("ICMP from %s to %s", who(f.From), to)
 	}
 	return fmt.Sprintf("%s/%d from %s to %s", f.Protocol, f.Port, who(f.From), to)
+}
+
+// toPod judges the flow from node's pod side to a destination pod.
+func (p Policies) toPod(node, podIP, dstIP string, port int) (netpol.Verdict, netpol.Flow, bool) {
+	client, ok := p.Clients[node]
+	dst, known := p.Pods[dstIP]
+	if !p.Read || !ok || !known {
+		return netpol.Verdict{}, netpol.Flow{}, false
+	}
+	from, _ := netip.ParseAddr(podIP)
+	to, _ := netip.ParseAddr(dstIP)
+	f := netpol.Flow{From: netpol.Peer{Pod: &client, IP: from}, To: netpol.Peer{Pod: &dst, IP: to}, Port: port, Protocol: corev1.ProtocolTCP}
+	return netpol.Evaluate(p.List, f), f, true
+}
+
+// policyEndpoints: endpoints lost from a node whose flow the policies deny
+// are the policy's doing (one finding per blocking policy set, with the
+// nodes and endpoints); flows they deny that passed anyway say the CNI does
+// not enforce them. The denied (node, endpoint) pairs leave the views: the
+// path verdicts are about what the policies allow.
+func policyEndpoints(in ServiceInput, views []epView) ([]Finding, []epView) {
+	byNode := map[string]observe.Node{}
+	for _, n := range in.Nodes {
+		byNode[n.Name] = n
+	}
+	type blocked struct {
+		fd    Finding
+		head  string // "NetworkPolicy a/b selects ingress of", for the group's summary
+		words string // the flow's protocol, port and clients' namespace
+		nodes map[string]bool
+		eps   map[string]bool
+	}
+	var order []string
+	found := map[string]*blocked{}
+	var out []Finding
+	notEnforced := false
+	kept := make([]epView, 0, len(views))
+	for _, v := range views {
+		var lost []string
+		for _, node := range v.lost {
+			verdict, flow, ok := in.Policies.toPod(node, byNode[node].Pod.IP, v.e.IP, int(v.e.Port))
+			if !ok || verdict.Allowed() {
+				lost = append(lost, node)
+				continue
+			}
+			fd := policyDenied(Finding{Target: in.ref()}, verdict, flow, in.Policies)
+			d := verdict.Ingress
+			if !verdict.Egress.Allowed {
+				d = verdict.Egress
+			}
+			key := strings.Join(d.Isolating, ",") + "|" + flow.From.Pod.Namespace
+			if b := found[key]; b != nil {
+				b.nodes[node], b.eps[v.e.who()] = true, true
+				continue
+			}
+			fd.Evidence = append([]string{v.ev[node]}, fd.Evidence...)
+			dir := "ingress"
+			if !verdict.Egress.Allowed {
+				dir = "egress"
+			}
+			found[key] = &blocked{fd: fd, nodes: map[string]bool{node: true}, eps: map[string]bool{v.e.who(): true},
+				head:  fmt.Sprintf("NetworkPolicy %s (%s)", strings.Join(d.Isolating, ", "), dir),
+				words: fmt.Sprintf("%s/%d from namespace %s", flow.Protocol, flow.Port, flow.From.Pod.Namespace)}
+			order = append(order, key)
+		}
+		for _, node := range v.ok {
+			if verdict, flow, ok := in.Policies.toPod(node, byNode[node].Pod.IP, v.e.IP, int(v.e.Port)); ok && !verdict.Allowed() && !notEnforced {
+				notEnforced = true
+				out = append(out, policyNotEnforced(in.ref(), node, verdict, flow))
+			}
+		}
+		v.lost = lost
+		kept = append(kept, v)
+	}
+	for _, key := range order {
+		b := found[key]
+		b.fd.Nodes = sortedKeys(b.nodes)
+		if len(b.eps) > 1 || len(b.nodes) > 1 {
+			// One verdict for the group: the same policies, the same clients' namespace.
+			b.fd.Summary = fmt.Sprintf("%s blocks %s to the Service's endpoints %s: no rule admits it", b.head, b.words, strings.Join(sortedKeys(b.eps), ", "))
+		}
+		out = append(out, b.fd)
+	}
+	return out, kept
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

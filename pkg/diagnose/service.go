@@ -94,6 +94,8 @@ type ServiceInput struct {
 	Hairpin      []HairpinCheck
 	// ExternalIPs are spec.externalIPs and the load balancer's ingress IPs.
 	ExternalIPs []string
+	// Policies are the NetworkPolicies, the clients and the backends' identities.
+	Policies Policies
 }
 
 // Headless reports a Service without a ClusterIP.

@@ -30,6 +30,8 @@ func serviceLive(in ServiceInput) []Finding {
 		}
 	}
 	views := endpointViews(in, ran)
+	policy, views := policyEndpoints(in, views)
+	out = append(out, policy...)
 
 	// Nothing listens: refused from every node, whatever the path.
 	var deaf []epView

@@ -5,7 +5,13 @@ import (
 	"strings"
 	"testing"
 
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/netpol"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // The lab world: three nodes, one web pod on each, Service shop/web
@@ -53,6 +59,28 @@ func svcInput() ServiceInput {
 		in.Nodes = append(in.Nodes, n)
 	}
 	return in
+}
+
+// ingressFromOther: web's pods admit namespace team=c only; the clients
+// run in namespace client (team=b) as its curl workload.
+func ingressFromOther(in *ServiceInput) Policies {
+	tcp := corev1.ProtocolTCP
+	port := intstr.FromInt32(8080)
+	np := networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "from-team-c", Namespace: "shop"},
+		Spec: networkingv1.NetworkPolicySpec{PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{
+				From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "c"}}}},
+				Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: &port}}}}}}
+	p := Policies{Read: true, List: []networkingv1.NetworkPolicy{np}, Clients: map[string]netpol.Pod{}, Pods: map[string]netpol.Pod{}, AsWorkload: true}
+	for _, n := range in.Nodes {
+		p.Clients[n.Name] = netpol.Pod{Name: "curl-" + n.Name, Namespace: "client", Labels: map[string]string{"app": "curl"},
+			NamespaceLabels: map[string]string{"kubernetes.io/metadata.name": "client", "team": "b"}}
+	}
+	for _, b := range in.Backends {
+		p.Pods[b.IP] = netpol.Pod{Name: b.Pod, Namespace: "shop", Labels: map[string]string{"app": "web"},
+			NamespaceLabels: map[string]string{"kubernetes.io/metadata.name": "shop", "team": "a"}}
+	}
+	return p
 }
 
 func setPod(in *ServiceInput, node string, key observe.CheckID, o observe.Outcome) {
@@ -215,6 +243,18 @@ func TestServiceDiagnosis(t *testing.T) {
 				setPod(in, n, cipKey, observe.Timeout)
 			}
 		}, []want{{CauseEndpointsSilent, Error, "", "ingress NetworkPolicy"}}},
+		{"an ingress policy on the backends admits another namespace only: named, not 'unreachable'", func(in *ServiceInput) {
+			for _, n := range []string{"n1", "n2", "n3"} {
+				for i := 1; i <= 3; i++ {
+					setPod(in, n, ep(i), observe.Timeout)
+				}
+				setPod(in, n, cipKey, observe.Timeout)
+			}
+			in.Policies = ingressFromOther(in)
+		}, []want{{CauseNetworkPolicy, Error, "n1,n2,n3", "closest rule: shop/from-team-c ingress[0]: namespaceSelector {team=c} does not select namespace client"}}},
+		{"the same policy, and the flows passed: not enforced", func(in *ServiceInput) {
+			in.Policies = ingressFromOther(in)
+		}, []want{{CausePolicyNotEnforced, Warning, "n1", "should block TCP/8080"}}},
 		{"CoreDNS down: name fails everywhere, ClusterIP works", func(in *ServiceInput) {
 			for _, n := range []string{"n1", "n2", "n3"} {
 				setPod(in, n, SvcDNSKey(fqdn), observe.DNSFailure)

@@ -32,6 +32,8 @@ type Service struct {
 	In      diagnose.ServiceInput
 	HTTP    bool          // also GET / through the ClusterIP
 	Timeout time.Duration // of each check
+	// As runs each named node's pod side as that workload pod (--from).
+	As map[string]fanout.Workload
 }
 
 // Kind implements Scenario.
@@ -93,7 +95,7 @@ func (s Service) Plan() (fanout.Plan, string) {
 		// A node reaching its own cluster's external/LB address is a known trap.
 		return append(out, external...)
 	}
-	return fanout.Plan{Consider: PodCIDRTargets(in.NodeNets), PodSpecs: pod, NodeSpecs: nodeSpecs, VIPs: vips}, ""
+	return fanout.Plan{Consider: PodCIDRTargets(in.NodeNets), PodSpecs: pod, NodeSpecs: nodeSpecs, VIPs: vips, As: s.As}, ""
 }
 
 func tcpSpec(id observe.CheckID, addr string, port int, t time.Duration) probe.Spec {

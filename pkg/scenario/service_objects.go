@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
+	"github.com/netcheck/kubectl-netcheck/pkg/netpol"
 	"github.com/netcheck/kubectl-netcheck/pkg/plan"
 	"github.com/netcheck/kubectl-netcheck/pkg/target"
 )
@@ -204,6 +205,16 @@ func PodCIDRTargets(nets []diagnose.NodeNet) []target.Target {
 				}
 			}
 		}
+	}
+	return out
+}
+
+// PolicyPod is a pod as NetworkPolicies see it: labels, namespace labels,
+// container ports (for named ports).
+func PolicyPod(p corev1.Pod, nsLabels map[string]string) netpol.Pod {
+	out := netpol.Pod{Name: p.Name, Namespace: p.Namespace, Labels: p.Labels, NamespaceLabels: nsLabels}
+	for _, c := range p.Spec.Containers {
+		out.Ports = append(out.Ports, c.Ports...)
 	}
 	return out
 }
