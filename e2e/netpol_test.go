@@ -77,7 +77,8 @@ spec:
 // workload's namespace, enforced by kube-router. Without --from the probe
 // (its own namespace) passes, and the note says the policies did not apply
 // to it; with --from deploy/web every node with a web pod names the policy,
-// its direction and the policy that allows the flow; applied, healthy. The
+// its direction and the policy that allows the flow; applied, no problem is
+// left (ping, which the new policy does not admit, is named as such). The
 // web pods are exactly as before.
 func TestNetworkPolicyDefaultDenyEgress(t *testing.T) {
 	enforced(t)
@@ -95,7 +96,7 @@ func TestNetworkPolicyDefaultDenyEgress(t *testing.T) {
 	r = netcheck(t, 2*time.Minute, "external", target, "--port", "80", "-n", "nc-shop", "--from", "deploy/web", "-o", "json")
 	only(t, r, map[diagnose.Cause]string{diagnose.CauseNetworkPolicy: "nc-node1,nc-node2,nc-node3"})
 	f := finding(t, r, diagnose.CauseNetworkPolicy)
-	if !strings.Contains(f.Summary, "NetworkPolicy nc-shop/deny-egress selects egress of pod nc-shop/web-") {
+	if !strings.Contains(f.Summary, "NetworkPolicy nc-shop/deny-egress selects egress of pods app=web of namespace nc-shop and no rule admits TCP/80") {
 		t.Fatalf("summary: %s", f.Summary)
 	}
 	for _, n := range r.report.Nodes {
@@ -104,7 +105,13 @@ func TestNetworkPolicyDefaultDenyEgress(t *testing.T) {
 		}
 	}
 	appliedFix(t, f.Fix)
-	healthy(t, netcheck(t, 2*time.Minute, "external", target, "--port", "80", "-n", "nc-shop", "--from", "deploy/web", "-o", "json"))
+	// The policy admits exactly TCP/80: the run has no problem left, and ping
+	// is named as what the policies still refuse.
+	r = netcheck(t, 2*time.Minute, "external", target, "--port", "80", "-n", "nc-shop", "--from", "deploy/web", "-o", "json")
+	if r.code != 0 || len(r.report.Findings) != 1 || r.report.Findings[0].Cause != diagnose.CauseICMPBlocked ||
+		!strings.Contains(r.report.Findings[0].Summary, "NetworkPolicy nc-shop/deny-egress") {
+		t.Fatalf("after the fix: exit %d, findings %+v", r.code, r.report.Findings)
+	}
 	if after := podSpecs(t); after != before {
 		t.Fatalf("--from changed the web pods:\nbefore %s\nafter  %s", before, after)
 	}

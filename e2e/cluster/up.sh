@@ -72,7 +72,7 @@ echo "$$" >"$STATE/up.pid"
 # --- PKI -----------------------------------------------------------------------------
 # Made once and kept in the cache (a throwaway test CA): saves seconds on every up.
 PKI=$CACHE/pki
-PKI_VERSION="v2 ${IP[$CP]} ${NODES[*]}"
+PKI_VERSION="v3 ${IP[$CP]} ${NODES[*]}"
 gen_key() { openssl ecparam -name prime256v1 -genkey -noout -out "$1" 2>/dev/null; }
 gen_cert() { # NAME SUBJECT EKU [SAN]
   local n=$1 subj=$2 eku=$3 san=${4:-} ext
@@ -468,28 +468,6 @@ for n in "${NODES[@]}"; do
   start_kubelet "$n"
   start_kube_proxy "$n"
 done
-if [[ $POLICY == kube-router ]]; then
-  # kube-router's NetworkPolicy controller alone (no routing, no service
-  # proxy): the lab's real enforcer. Test-only; never shipped or advised.
-  kctl apply -f - >/dev/null <<'EOF'
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: kube-router}
-rules:
-- {apiGroups: [""], resources: [namespaces, pods, services, nodes, endpoints], verbs: [get, list, watch]}
-- {apiGroups: [networking.k8s.io], resources: [networkpolicies], verbs: [get, list, watch]}
-- {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [get, list, watch]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: kube-router}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kube-router}
-subjects:
-- {apiGroup: rbac.authorization.k8s.io, kind: User, name: kube-router}
-EOF
-  log "starting kube-router's NetworkPolicy controller on the nodes"
-  for n in "${NODES[@]}"; do start_kube_router "$n"; done
-fi
 
 corefile() {
   cat <<'EOF'
@@ -627,6 +605,33 @@ kctl apply -f "$STATE/coredns.yaml" >/dev/null
 
 wait_for "3 Ready nodes" 120 nodes_ready || { kctl get nodes >&2 || true; die "nodes did not become Ready (logs in $STATE/logs)"; }
 log "3 nodes Ready after $((SECONDS - t_start))s"
+# kube-router reads its node's addresses at start: after the nodes are Ready.
+if [[ $POLICY == kube-router ]]; then
+  # kube-router's NetworkPolicy controller alone (no routing, no service
+  # proxy): the lab's real enforcer. Test-only; never shipped or advised.
+  kctl apply -f - >/dev/null <<'EOF'
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: kube-router}
+rules:
+- {apiGroups: [""], resources: [namespaces, pods, services, nodes, endpoints], verbs: [get, list, watch]}
+- {apiGroups: [networking.k8s.io], resources: [networkpolicies], verbs: [get, list, watch]}
+- {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [get, list, watch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: kube-router}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kube-router}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: kube-router}
+EOF
+  log "starting kube-router's NetworkPolicy controller on the nodes"
+  for n in "${NODES[@]}"; do start_kube_router "$n"; done
+  kube_router_ready() { in_netns "$1" iptables -S KUBE-ROUTER-FORWARD >/dev/null 2>&1; }
+  for n in "${NODES[@]}"; do
+    wait_for "kube-router's chains on $n" 30 kube_router_ready "$n" || die "kube-router did not start on $n: $(tail -n 3 "$STATE/logs/$n.kube-router.log")"
+  done
+fi
 wait_for "CoreDNS" 120 coredns_ready || { kctl -n kube-system get pods -o wide >&2 || true; die "CoreDNS did not become Ready"; }
 wait_for "default service account" 30 kctl -n default get serviceaccount default ||
   die "no default service account"

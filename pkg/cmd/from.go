@@ -106,7 +106,7 @@ func (o *ProbeOptions) policies(ctx context.Context, sel plan.Selected, members 
 			p.Clients[n.Name] = netpol.Pod{Name: m.Pod.Name, Namespace: ns, Labels: m.Pod.Labels, NamespaceLabels: nsLabels}
 			continue
 		}
-		p.Clients[n.Name] = netpol.Pod{Name: "(pod probe)", Namespace: ns, NamespaceLabels: nsLabels,
+		p.Clients[n.Name] = netpol.Pod{Name: diagnose.ProbeClient, Namespace: ns, NamespaceLabels: nsLabels,
 			Labels: map[string]string{launch.LabelApp: launch.AppName, launch.LabelManaged: launch.AppName, launch.LabelRole: string(launch.RolePod)}}
 	}
 	return p, ""

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/facts"
+	"github.com/netcheck/kubectl-netcheck/pkg/netpol"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 	"github.com/netcheck/kubectl-netcheck/pkg/target"
 )
@@ -156,13 +157,20 @@ func externalTarget(t target.Target, in ExternalInput) []Finding {
 		case !nr.pod.ran && !nr.host.ran:
 			out = append(out, Finding{Severity: Warning, Cause: CauseInconclusive, Target: key, Nodes: []string{nr.n.Name},
 				Summary: "no check ran to an outcome on this node", Evidence: ev})
+		case denied(nr, t, in) && connected(nr.n.Pod, observe.TargetID(key)):
+			v, flow := policyVerdict(nr, t, in)
+			fd := policyNotEnforced(key, nr.n.Name, v, flow)
+			fd.Evidence = ev
+			out = append(out, fd)
+		case denied(nr, t, in) && nr.host.ok:
+			// Dropped, or rejected by the enforcer (a refusal that is not the target's).
+			v, flow := policyVerdict(nr, t, in)
+			out = append(out, policyDenied(Finding{Target: key, Nodes: []string{nr.n.Name}, Evidence: ev}, v, flow, in.Policies))
 		case nr.pod.ok && nr.host.ok:
 			if fd, ok := icmpOnly(key, nr.n.Name, nr.pod, ev); ok {
-				out = append(out, fd)
-			}
-			if v, flow, ok := in.Policies.egressTo(nr.n.Name, nr.n.Pod.IP, t, in.Port); ok && !v.Allowed() {
-				fd := policyNotEnforced(key, nr.n.Name, v, flow)
-				fd.Evidence = ev
+				if names := in.Policies.icmpDenied(nr.n.Name, nr.n.Pod.IP, t); names != "" {
+					fd.Summary = "ping fails but TCP/HTTP works: NetworkPolicy " + names + " admits the port, not ICMP (a rule with ports never matches ICMP); the target is reachable"
+				}
 				out = append(out, fd)
 			}
 		case nr.host.ok && !nr.pod.ok:
@@ -176,6 +184,30 @@ func externalTarget(t target.Target, in ExternalInput) []Finding {
 		}
 	}
 	return out
+}
+
+// denied: the NetworkPolicies deny this node's pod-side flow to the target.
+// It comes before the path verdicts: an enforcing CNI's own FORWARD rules
+// would read as a host firewall, and its REJECT as the target's refusal.
+func denied(nr nodeReach, t target.Target, in ExternalInput) bool {
+	v, _, ok := in.Policies.egressTo(nr.n.Name, nr.n.Pod.IP, t, in.Port)
+	return ok && !v.Allowed()
+}
+
+func policyVerdict(nr nodeReach, t target.Target, in ExternalInput) (netpol.Verdict, netpol.Flow) {
+	v, f, _ := in.Policies.egressTo(nr.n.Name, nr.n.Pod.IP, t, in.Port)
+	return v, f
+}
+
+// connected: some non-DNS check of the side reached the target itself (a
+// refusal may be an enforcer's REJECT, so it does not count here).
+func connected(side observe.SideResult, id observe.CheckID) bool {
+	for _, c := range side.Checks {
+		if c.ID == id && c.Kind != observe.DNS && c.Outcome == observe.OK {
+			return true
+		}
+	}
+	return false
 }
 
 // nodeReach is one node's two sides against one target.
@@ -287,11 +319,6 @@ func podOnlyFails(t target.Target, key string, n observe.Node, pod reach, f *obs
 		fd.Fix = []string{"kubectl -n kube-system get configmap coredns -o yaml   # check the forward/stub-domain for this zone",
 			"kubectl netcheck dns   # CoreDNS health end to end"}
 		return fd
-	}
-	// The policies first: an enforcing CNI's own FORWARD rules would
-	// otherwise read as a host firewall.
-	if v, flow, ok := in.Policies.egressTo(n.Name, podIP, t, in.Port); ok && !v.Allowed() {
-		return policyDenied(fd, v, flow, in.Policies)
 	}
 	if n.Facts.IPForward == observe.No {
 		fd.Cause = CauseIPForwardOff

@@ -104,7 +104,7 @@ func denyEgress(asWorkload bool) Policies {
 		Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}}}
 	client := netpol.Pod{Name: "web-1", Namespace: "shop", Labels: map[string]string{"app": "web"}}
 	if !asWorkload {
-		client = netpol.Pod{Name: "(pod probe)", Namespace: "shop", Labels: map[string]string{"app.kubernetes.io/name": "kubectl-netcheck"}}
+		client = netpol.Pod{Name: ProbeClient, Namespace: "shop", Labels: map[string]string{"app.kubernetes.io/name": "kubectl-netcheck"}}
 	}
 	return Policies{Read: true, List: []networkingv1.NetworkPolicy{np}, Clients: map[string]netpol.Pod{"n1": client}, AsWorkload: asWorkload}
 }
@@ -213,13 +213,17 @@ func TestExternal(t *testing.T) {
 			want: []Cause{CauseNameUnresolved}, problems: true},
 		{name: "default-deny egress on the workload (--from): the policy, its rule, the allowing policy", target: ext, policies: denyEgress(true),
 			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.OK, route: routeSpec, nat: natOK, fwd: fwdOK})},
-			want:  []Cause{CauseNetworkPolicy}, problems: true, evidence: "policies isolating the egress of pod shop/web-1: shop/deny-egress"},
+			want:  []Cause{CauseNetworkPolicy}, problems: true, evidence: "policies isolating the egress of pods app=web of namespace shop: shop/deny-egress"},
 		{name: "an enforcer's FORWARD drop is the policy, not a host firewall", target: ext, policies: denyEgress(true),
 			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.OK, route: routeSpec, nat: natOK, fwd: fwdReject})},
 			want:  []Cause{CauseNetworkPolicy}, problems: true},
+		{name: "the enforcer REJECTs: a refusal under a denying policy is the policy, not the target", target: ext, policies: denyEgress(true),
+			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.OK, route: routeSpec, nat: natOK, fwd: fwdOK,
+				extra: []observe.Check{tcp(ext, observe.Refused)}, extraNode: []observe.Check{tcp(ext, observe.OK)}})},
+			want: []Cause{CauseNetworkPolicy}, problems: true},
 		{name: "the probe's own namespace denies: said so, not blamed on the network", target: ext, policies: denyEgress(false),
 			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.OK, route: routeSpec, nat: natOK, fwd: fwdOK})},
-			want:  []Cause{CauseNetworkPolicy}, problems: true, evidence: "policies isolating the egress of pod shop/(pod probe)"},
+			want:  []Cause{CauseNetworkPolicy}, problems: true, evidence: "policies isolating the egress of the pod probe in namespace shop"},
 		{name: "denied by the policies, passed anyway: not enforced", target: ext, policies: denyEgress(true),
 			nodes: []observe.Node{healthy("n1")},
 			want:  []Cause{CausePolicyNotEnforced}, problems: true},

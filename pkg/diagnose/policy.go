@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/netpol"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
@@ -47,6 +48,17 @@ func (p Policies) egressTo(node string, podIP string, t target.Target, port int)
 	return netpol.Evaluate(p.List, f), f, true
 }
 
+// icmpDenied names the policies that deny the side's ping to the target
+// ("" when they allow it or were not read).
+func (p Policies) icmpDenied(node, podIP string, t target.Target) string {
+	t.Port = 0
+	v, _, ok := p.egressTo(node, podIP, t, 0)
+	if !ok || v.Allowed() {
+		return ""
+	}
+	return strings.Join(v.Egress.Isolating, ", ")
+}
+
 func portOf(t target.Target, port int) int {
 	if t.Port != 0 {
 		return t.Port
@@ -66,6 +78,9 @@ func policyDenied(fd Finding, v netpol.Verdict, f netpol.Flow, p Policies) Findi
 	fd.Cause, fd.Severity = CauseNetworkPolicy, Error
 	fd.Summary = fmt.Sprintf("NetworkPolicy %s selects %s and no rule admits %s: the policy blocks it", strings.Join(d.Isolating, ", "), side, flowWords(f))
 	fd.Evidence = append(fd.Evidence, fmt.Sprintf("policies isolating the %s: %s", side, strings.Join(d.Isolating, ", ")))
+	if f.From.Pod != nil && f.From.Pod.Name != probeName {
+		fd.Evidence = append(fd.Evidence, fmt.Sprintf("client: pod %s/%s (%s)", f.From.Pod.Namespace, f.From.Pod.Name, f.From.IP))
+	}
 	if c := d.Closest; c != nil {
 		fd.Evidence = append(fd.Evidence, fmt.Sprintf("closest rule: %s %s[%d]: %s", c.Policy, strings.ToLower(string(dir)), c.Rule, c.Why))
 	} else {
@@ -102,12 +117,27 @@ func policyNotEnforced(key, node string, v netpol.Verdict, f netpol.Flow) Findin
 		Fix:     []string{"check that the CNI enforces NetworkPolicy (bridge, flannel and host-gw alone do not; Calico, Cilium, kube-router's firewall, Antrea do)"}}
 }
 
+// who names a peer the same way on every node: a workload's pods by their
+// stable labels (the pod itself is in the evidence), the probe as the probe.
 func who(p netpol.Peer) string {
-	if p.Pod != nil {
+	switch {
+	case p.Pod == nil:
+		return p.IP.String()
+	case p.Pod.Name == probeName:
+		return "the pod probe in namespace " + p.Pod.Namespace
+	}
+	l := netpol.Stable(p.Pod.Labels)
+	if len(l) == 0 {
 		return "pod " + p.Pod.Namespace + "/" + p.Pod.Name
 	}
-	return p.IP.String()
+	return fmt.Sprintf("pods %s of namespace %s", labels.SelectorFromSet(l), p.Pod.Namespace)
 }
+
+// probeName is the name the pod probe goes by in Policies.Clients.
+const probeName = ProbeClient
+
+// ProbeClient is the name the pod probe goes by among the clients.
+const ProbeClient = "(pod probe)"
 
 func flowWords(f netpol.Flow) string {
 	to := who(f.To)

@@ -85,6 +85,10 @@ func peerFor(p Peer) networkingv1.NetworkPolicyPeer {
 	}
 }
 
+// Stable is l without the labels a controller stamps on each pod
+// generation: what selects the workload, not today's pods.
+func Stable(l map[string]string) map[string]string { return stable(l) }
+
 func stable(l map[string]string) map[string]string {
 	out := map[string]string{}
 	for k, v := range l {
