@@ -163,3 +163,43 @@ spec:
 	healthy(t, netcheck(t, 2*time.Minute, "external", "198.19.0.1", "--port", "80", "-o", "json"))
 	noProbePodsLeft(t)
 }
+
+// TestNetworkPolicyServiceIngress: web's pods admit TCP/8080 from namespace
+// nc-other only: the rule opens the port, not the clients' namespace.
+// service web names the policy and its rule instead of endpoints-unreachable
+// (kube-router REJECTs: not backend-not-listening either); the printed
+// policies, applied in turn (the probe's flow, then the nodes' NodePort
+// traffic), make it healthy.
+func TestNetworkPolicyServiceIngress(t *testing.T) {
+	enforced(t)
+	shop(t)
+	applyYAML(t, `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-from-other, namespace: nc-shop}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: nc-other}}}]
+    ports: [{port: 8080}]
+`)
+	r := svcCheck(t, "web")
+	only(t, r, map[diagnose.Cause]string{diagnose.CauseNetworkPolicy: "nc-node1,nc-node2,nc-node3"})
+	f := finding(t, r, diagnose.CauseNetworkPolicy)
+	if !strings.Contains(f.Summary, "NetworkPolicy nc-shop/web-from-other (ingress) blocks TCP/8080 from namespace nc-shop") {
+		t.Fatalf("summary: %s", f.Summary)
+	}
+	mustContain(t, "evidence", f.Evidence, "closest rule: nc-shop/web-from-other ingress[0]: namespaceSelector {kubernetes.io/metadata.name=nc-other} does not select namespace nc-shop")
+	appliedFix(t, f.Fix)
+	// The pods now pass; the nodes' own NodePort still does not: kube-proxy
+	// sends it to backends on other nodes from the node's address, which the
+	// policy does not admit. Named, with the policy for the nodes' addresses.
+	r = svcCheck(t, "web")
+	only(t, r, map[diagnose.Cause]string{diagnose.CauseNetworkPolicy: "nc-node1,nc-node2,nc-node3"})
+	f = finding(t, r, diagnose.CauseNetworkPolicy)
+	if !strings.Contains(f.Summary, "are refused by NetworkPolicy nc-shop/") || !strings.Contains(f.Summary, "web-from-other") {
+		t.Fatalf("summary: %s", f.Summary)
+	}
+	appliedFix(t, f.Fix)
+	healthy(t, svcCheck(t, "web"))
+	noProbePodsLeft(t)
+}

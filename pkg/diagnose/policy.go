@@ -160,7 +160,7 @@ func (p Policies) toPod(node, podIP, dstIP string, port int) (netpol.Verdict, ne
 	return netpol.Evaluate(p.List, f), f, true
 }
 
-// policyEndpoints: endpoints lost from a node whose flow the policies deny
+// policyEndpoints: endpoints lost or refused from a node whose flow the policies deny
 // are the policy's doing (one finding per blocking policy set, with the
 // nodes and endpoints); flows they deny that passed anyway say the CNI does
 // not enforce them. The denied (node, endpoint) pairs leave the views: the
@@ -183,11 +183,16 @@ func policyEndpoints(in ServiceInput, views []epView) ([]Finding, []epView) {
 	notEnforced := false
 	kept := make([]epView, 0, len(views))
 	for _, v := range views {
-		var lost []string
-		for _, node := range v.lost {
+		// Lost, or refused: an enforcer's REJECT reads as the backend's refusal.
+		var lost, refused []string
+		for _, node := range append(append([]string(nil), v.lost...), v.refused...) {
 			verdict, flow, ok := in.Policies.toPod(node, byNode[node].Pod.IP, v.e.IP, int(v.e.Port))
 			if !ok || verdict.Allowed() {
-				lost = append(lost, node)
+				if contains(v.lost, node) {
+					lost = append(lost, node)
+				} else {
+					refused = append(refused, node)
+				}
 				continue
 			}
 			fd := policyDenied(Finding{Target: in.ref()}, verdict, flow, in.Policies)
@@ -216,7 +221,7 @@ func policyEndpoints(in ServiceInput, views []epView) ([]Finding, []epView) {
 				out = append(out, policyNotEnforced(in.ref(), node, verdict, flow))
 			}
 		}
-		v.lost = lost
+		v.lost, v.refused = lost, refused
 		kept = append(kept, v)
 	}
 	for _, key := range order {
@@ -238,4 +243,87 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// nodePortPolicies: a node's own NodePort was refused or lost, and the
+// backends' ingress policies do not admit the nodes' addresses — the source
+// kube-proxy gives NodePort traffic it sends to a backend on another node.
+// Every node whose address the policies refuse is named, also those whose
+// one check happened to land on a local backend: the verdict is the
+// policy's, the failed check its witness. Nil when no check failed so.
+func nodePortPolicies(in ServiceInput, ran []observe.Node) *Finding {
+	var out *Finding
+	var rule []string // the closest rule, said once after the nodes' checks
+	witnessed := false
+	for _, n := range ran {
+		np := check(n.Host.Checks, SvcNodePortKey(n.IP, in.Port.NodePort))
+		if np == nil {
+			continue
+		}
+		f := nodePortPolicy(in, n)
+		if f == nil {
+			continue
+		}
+		ev := fmt.Sprintf("node@%s tcp nodeport %s:%d: %s", n.Name, n.IP, in.Port.NodePort, np.Outcome)
+		if np.Outcome == observe.Refused || np.Outcome.Failed() {
+			witnessed = true
+		} else {
+			ev += " (balanced, this once, to a backend that admits it: one on this node)"
+		}
+		if out == nil {
+			out, rule = f, f.Evidence
+			out.Evidence = nil
+		} else {
+			out.Nodes = append(out.Nodes, n.Name)
+		}
+		out.Evidence = append(out.Evidence, ev)
+	}
+	if !witnessed {
+		return nil
+	}
+	out.Evidence = append(out.Evidence, rule...)
+	return out
+}
+
+// nodePortPolicy is the policy verdict on node n's address reaching a
+// backend on another node (nil when the policies admit it).
+func nodePortPolicy(in ServiceInput, n observe.Node) *Finding {
+	from, err := netip.ParseAddr(n.IP)
+	if err != nil || !in.Policies.Read {
+		return nil
+	}
+	for _, e := range in.ReadyEndpoints() {
+		dst, ok := in.Policies.Pods[e.IP]
+		if !ok || e.Node == n.Name {
+			continue // a backend on this node always admits its own node
+		}
+		to, _ := netip.ParseAddr(e.IP)
+		f := netpol.Flow{From: netpol.Peer{IP: from}, To: netpol.Peer{Pod: &dst, IP: to}, Port: int(e.Port), Protocol: corev1.ProtocolTCP}
+		v := netpol.Evaluate(in.Policies.List, f)
+		if v.Allowed() {
+			continue
+		}
+		fd := Finding{Severity: Error, Cause: CauseNetworkPolicy, Nodes: []string{n.Name}, Target: in.NodePortVIP(),
+			Summary: fmt.Sprintf("NodePort %d connections that kube-proxy sends to a backend on another node are refused by NetworkPolicy %s: they come from the node's own address, which no ingress rule admits",
+				in.Port.NodePort, strings.Join(v.Ingress.Isolating, ", "))}
+		if c := v.Ingress.Closest; c != nil {
+			fd.Evidence = append(fd.Evidence, fmt.Sprintf("closest rule: %s ingress[%d]: %s", c.Policy, c.Rule, c.Why))
+		}
+		// One policy for every node's address: the same verdict holds on each.
+		np := netpol.Allow(f, networkingv1.PolicyTypeIngress)
+		np.Name = "netcheck-allow-ingress-from-nodes-" + fmt.Sprint(e.Port)
+		var peers []networkingv1.NetworkPolicyPeer
+		for _, nn := range in.NodeNets {
+			if a, err := netip.ParseAddr(nn.IP); err == nil {
+				peers = append(peers, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: netip.PrefixFrom(a, a.BitLen()).String()}})
+			}
+		}
+		if len(peers) > 0 {
+			np.Spec.Ingress[0].From = peers
+		}
+		fd.Fix = []string{"admit the NodePort's clients in the backends' policy: the nodes' addresses (or set externalTrafficPolicy: Local so the client's own address arrives, and admit that), e.g.:\n" +
+			netpol.ApplyCommand(np)}
+		return &fd
+	}
+	return nil
 }

@@ -65,8 +65,20 @@ func serviceLive(in ServiceInput) []Finding {
 		out = append(out, *f)
 		domainOK = false
 	}
+	var npPolicy *Finding
+	if len(policy) == 0 { // the pods' own flows first: the NodePort's verdict waits for them
+		npPolicy = nodePortPolicies(in, ran)
+	}
 	for _, n := range ran {
-		out = append(out, nodeService(in, n, views, allDeaf, domainOK)...)
+		for _, f := range nodeService(in, n, views, allDeaf, domainOK) {
+			if f.Cause == CauseNodePort && npPolicy != nil && contains(npPolicy.Nodes, n.Name) {
+				continue // the policy's doing, said once for every node below
+			}
+			out = append(out, f)
+		}
+	}
+	if npPolicy != nil {
+		out = append(out, *npPolicy)
 	}
 	return append(out, hairpin(in, ran, allDeaf)...)
 }

@@ -252,6 +252,11 @@ func TestServiceDiagnosis(t *testing.T) {
 			}
 			in.Policies = ingressFromOther(in)
 		}, []want{{CauseNetworkPolicy, Error, "n1,n2,n3", "closest rule: shop/from-team-c ingress[0]: namespaceSelector {team=c} does not select namespace client"}}},
+		{"the backends admit the clients' namespace, not the nodes: the NodePort's remote backends refuse it", func(in *ServiceInput) {
+			in.Policies = ingressFromOther(in)
+			in.Policies.List[0].Spec.Ingress[0].From[0].NamespaceSelector.MatchLabels = map[string]string{"team": "b"}
+			setPod(in, "n1", SvcNodePortKey("198.18.0.11", 30080), observe.Refused)
+		}, []want{{CauseNetworkPolicy, Error, "n1,n2,n3", "they come from the node's own address"}}},
 		{"the same policy, and the flows passed: not enforced", func(in *ServiceInput) {
 			in.Policies = ingressFromOther(in)
 		}, []want{{CausePolicyNotEnforced, Warning, "n1", "should block TCP/8080"}}},
