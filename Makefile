@@ -82,7 +82,7 @@ e2e-flannel: build
 # NetworkPolicy for real: kube-router's firewall enforcing in the lab, the
 # policy scenarios and the healthy runs of the commands beside its rules.
 e2e-netpol: build
-	NETCHECK_E2E_POLICY=kube-router E2E_RUN='^Test(NetworkPolicy|ExternalHealthy|NodeHealthy|PodsHealthy|ServiceHealthy|DNSHealthy)$$' bash e2e/run.sh
+	NETCHECK_E2E_POLICY=kube-router E2E_RUN='^Test(NetworkPolicy.*|ExternalHealthy|NodeHealthy|PodsHealthy|ServiceHealthy|DNSHealthy)$$' bash e2e/run.sh
 
 clean:
 	rm -rf bin dist

@@ -271,7 +271,7 @@ func pathMTUEvidenceTo(side, from, to string, c observe.Check) string {
 		return fmt.Sprintf("%s@%s → %s: path MTU %s", side, from, to, c.Outcome)
 	}
 	if !c.Outcome.Failed() {
-		return fmt.Sprintf("%s@%s → %s: %s [%s, %d probes]", side, from, to, c.Detail, p.Tool, p.Probes)
+		return fmt.Sprintf("%s@%s → %s: %s [%s, %s]", side, from, to, c.Detail, p.Tool, probes(p.Probes))
 	}
 	s := fmt.Sprintf("%s@%s → %s: with DF set, %d-byte packets pass and %d-byte ones are lost (the sender's %s MTU is %d)",
 		side, from, to, p.Largest, p.Failed, p.Dev, p.Local)
@@ -280,11 +280,11 @@ func pathMTUEvidenceTo(side, from, to string, c observe.Check) string {
 	}
 	switch p.NoDF {
 	case "lost":
-		s += fmt.Sprintf("; a %d-byte packet fragmented by the sender is lost too (its first fragment is full-size)", p.Local+1)
+		s += fmt.Sprintf("; a %d-byte ping without DF (fragmented by the sender) gets no answer either", p.Local+1)
 	case "ok":
-		s += fmt.Sprintf("; a %d-byte packet fragmented by the sender arrives", p.Local+1)
+		s += fmt.Sprintf("; a %d-byte ping without DF (fragmented by the sender) is answered", p.Local+1)
 	}
-	return s + fmt.Sprintf(" [%s, %d probes]", p.Tool, p.Probes)
+	return s + fmt.Sprintf(" [%s, %s]", p.Tool, probes(p.Probes))
 }
 
 // TargetMTUKey identifies the path-MTU measurement to an `external` target.
@@ -330,4 +330,11 @@ func externalMTU(t target.Target, nodes []observe.Node) []Finding {
 		out = append(out, f)
 	}
 	return out
+}
+
+func probes(n int) string {
+	if n == 1 {
+		return "1 probe"
+	}
+	return fmt.Sprintf("%d probes", n)
 }

@@ -111,7 +111,7 @@ func TestPodsDiagnosis(t *testing.T) {
 		}, CauseMTUPath, "n2", "ip link set dev eth0 mtu 1500   # on n2"},
 		{"silent loss is an error, with the measured numbers", func(in *PodsInput) {
 			measured(in, "n2", observe.PathMTU{Largest: 1404, Failed: 1405, NoDF: "lost"})
-		}, CauseMTUPath, "n2", "with DF set, 1404-byte packets pass and 1405-byte ones are lost (the sender's eth0 MTU is 1500); a 1501-byte packet fragmented by the sender is lost too"},
+		}, CauseMTUPath, "n2", "with DF set, 1404-byte packets pass and 1405-byte ones are lost (the sender's eth0 MTU is 1500); a 1501-byte ping without DF (fragmented by the sender) gets no answer either"},
 		{"flannel, uplinks at 1500, but the network between n2 and the others carries 1400 (a tunnel)", func(in *PodsInput) {
 			for i := range in.Nodes {
 				in.Nodes[i].Facts.MTUs["flannel.1"], in.Nodes[i].Facts.MTUs["cni0"] = 1450, 1450
