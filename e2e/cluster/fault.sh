@@ -18,9 +18,10 @@
 #   flanneld-stop[:lease]          flanneld killed (with :lease, /run/flannel/subnet.env removed as well)
 #   flannel-public-ip:<address>    flanneld restarted with --public-ip=<address>: it advertises an address it
 #                                  does not send from
-#   flannel-mtu-high               flannel.1 at MTU 1500 and flanneld restarted, which writes that into
-#                                  subnet.env (FLANNEL_MTU=1500): new pods get 1500, and their full-size
-#                                  packets no longer fit in the uplink's 1500 once VXLAN's 50 bytes are added
+#   flannel-mtu-high               flannel.1 at MTU 1500 (raised while the uplink was at 1550, which then went
+#                                  back to 1500): more than the uplink carries once VXLAN's 50 bytes are added
+#   flannel-cni-mtu                the flannel CNI config's delegate says "mtu": 1500: new pods get 1500, above
+#                                  flannel.1's 1450
 #   flannel-masq-off               flanneld restarted with --ip-masq=false, its masquerade rules flushed, the CNI
 #                                  delegate told not to masquerade: pods leave with their own addresses
 #   proxy-rule-del:<address>      delete kube-proxy's KUBE-SERVICES rules for one Service address (e.g. an
@@ -352,15 +353,32 @@ NFT
     wait_for "flannel's public-ip annotation of $node to read $want" 20 public_ip_is "$node" "$want"
     ;;
   flannel-mtu-high)
+    # flannel.1 above what the uplink carries with VXLAN's 50 bytes: the kernel
+    # caps a VXLAN device at its uplink's MTU less 50, so it is raised while the
+    # uplink is larger and stays when the uplink goes back down (a node's MTU
+    # lowered after the overlay came up). flanneld keeps running.
     [[ $PROFILE == flannel ]] || die "$fault needs the flannel profile"
-    lease="$STATE/machines/$node/run-flannel/subnet.env"
-    want=1450
-    [[ $action == inject ]] && { : >"$rec"; want=1500; }
-    stop_in "$node" flanneld
-    inn ip link set dev flannel.1 mtu "$want"
-    start_flanneld "$node"
-    wait_for "flanneld on $node to write FLANNEL_MTU=$want" 20 grep -qx "FLANNEL_MTU=$want" "$lease" ||
-      die "flanneld on $node kept $(grep FLANNEL_MTU "$lease" 2>/dev/null)"
+    if [[ $action == inject ]]; then
+      : >"$rec"
+      up=$(inn cat /sys/class/net/eth0/mtu)
+      inn ip link set dev eth0 mtu 1550
+      inn ip link set dev flannel.1 mtu 1500
+      inn ip link set dev eth0 mtu "$up"
+    else
+      inn ip link set dev flannel.1 mtu 1450
+    fi
+    ;;
+  flannel-cni-mtu)
+    # The flannel CNI config's delegate given "mtu": 1500, above flannel.1's
+    # 1450: pods started from now on get 1500, more than the overlay carries.
+    [[ $PROFILE == flannel ]] || die "$fault needs the flannel profile"
+    conf="$STATE/machines/$node/etc-cni-net.d/10-flannel.conflist"
+    if [[ $action == inject ]]; then
+      [[ -s $rec ]] || cp "$conf" "$rec"
+      grep -q '"mtu"' "$conf" || sed -i 's/"delegate": {/"delegate": {"mtu": 1500, /' "$conf"
+    else
+      sed -i 's/"mtu": 1500, //' "$conf"
+    fi
     ;;
   flannel-masq-off)
     # flanneld restarted with --ip-masq=false and its masquerade rules gone, the

@@ -236,6 +236,12 @@ func mtuPaths(nodes []observe.Node, reach map[[2]string]pairReach) []Finding {
 			f.Summary = fmt.Sprintf("full-size packets to and from pods on %s are lost while small ones pass: its uplink %s has MTU %d, the other nodes %d; %s", n.Name, dev, mine, most, how)
 			f.Fix = []string{fmt.Sprintf("ip link set dev %s mtu %d   # on %s, to match the other nodes (persist it in the node's network config)", facts.ShellQuote(dev), most, n.Name),
 				fmt.Sprintf("or give the pod network an MTU of at most %d (less the overlay's header) in the CNI's configuration, on every node", mine)}
+		case o != nil && senderMTU(n) > overlayMTU(o, n.Facts.MTUs) && overlayMTU(o, n.Facts.MTUs) > 0:
+			// Its pods were given more than its overlay device carries.
+			f.Summary = fmt.Sprintf("pods on %s have MTU %d, above what its overlay device %s carries (%d): their full-size packets between nodes are lost or need fragmentation-needed to come back; %s",
+				n.Name, senderMTU(n), o.Link, overlayMTU(o, n.Facts.MTUs), how)
+			f.Fix = []string{fmt.Sprintf("set the CNI's MTU to at most %d on %s (flannel: drop the \"mtu\" from the delegate in /etc/cni/net.d/10-flannel.conflist so FLANNEL_MTU applies), then restart the pods started since: they keep the MTU they were given",
+				overlayMTU(o, n.Facts.MTUs), n.Name)}
 		case o != nil && o.Overhead > 0 && limit > 0 && overlayMTU(o, n.Facts.MTUs) > limit:
 			f.Summary = fmt.Sprintf("full-size packets from pods on %s are lost while small ones pass: its overlay device %s has MTU %d, but its uplink carries %d once %s's %d bytes are added; %s",
 				n.Name, o.Link, overlayMTU(o, n.Facts.MTUs), limit, o.Name, o.Overhead, how)
@@ -337,4 +343,16 @@ func probes(n int) string {
 		return "1 probe"
 	}
 	return fmt.Sprintf("%d probes", n)
+}
+
+// senderMTU is the pod interface MTU the node's pod probe measured with
+// (the largest, where it sent to several peers).
+func senderMTU(n observe.Node) int {
+	m := 0
+	for _, c := range n.Pod.Checks {
+		if c.ID.Role == observe.RolePeerMTU && c.PathMTU != nil {
+			m = max(m, c.PathMTU.Local)
+		}
+	}
+	return m
 }

@@ -129,7 +129,27 @@ func TestPodsDiagnosis(t *testing.T) {
 				}
 			}
 			measured(in, "n2", observe.PathMTU{Largest: 1350, Failed: 1351, NoDF: "lost"})
+			for i := range in.Nodes { // flannel's pods: 1450
+				for _, c := range in.Nodes[i].Pod.Checks {
+					if c.PathMTU != nil {
+						c.PathMTU.Local = 1450
+					}
+				}
+			}
 		}, CauseMTUPath, "n2", "set the pod network's MTU to at most 1350 in the CNI's configuration on every node (1400 less 50 bytes of overlay headers)"},
+		{"pods on n2 given 1500 above flannel.1's 1450: n2 itself says fragmentation needed", func(in *PodsInput) {
+			for i := range in.Nodes {
+				in.Nodes[i].Facts.MTUs["flannel.1"], in.Nodes[i].Facts.MTUs["cni0"] = 1450, 1450
+				in.Nodes[i].Facts.Overlay = facts.DetectOverlay(in.Nodes[i].Facts.MTUs)
+				in.Nodes[i].Facts.Overlay.Dev, in.Nodes[i].Facts.Overlay.MTU = "eth0", 1450
+			}
+			for j, c := range in.Nodes[1].Pod.Checks {
+				if c.ID.Role == observe.RolePeerMTU {
+					in.Nodes[1].Pod.Checks[j].Outcome = observe.Timeout
+					in.Nodes[1].Pod.Checks[j].PathMTU = &observe.PathMTU{Dev: "eth0", Local: 1500, Largest: 1450, Failed: 1500, Told: 1450, ToldBy: "10.42.2.1", NoDF: "ok", Probes: 2, Tool: "busybox"}
+				}
+			}
+		}, CauseMTUPath, "n2", "set the CNI's MTU to at most 1450 on n2"},
 		{"flannel.1 above what n2's uplink carries: the router (n2 itself) says so", func(in *PodsInput) {
 			for i := range in.Nodes {
 				in.Nodes[i].Facts.MTUs["flannel.1"] = 1450
