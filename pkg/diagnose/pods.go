@@ -159,10 +159,11 @@ func Pods(in PodsInput) []Finding {
 			out = append(out, crossNodeFinding(p[0], p[1], evidence[p], ran))
 		}
 	}
-	if f := mtuBetweenNodes(ran); f != nil {
+	paths := mtuPaths(ran, reach)
+	if f := mtuBetweenNodes(ran); f != nil && !sameNodes(f, paths) {
 		out = append(out, *f)
 	}
-	out = append(out, mtuPaths(ran, reach)...)
+	out = append(out, paths...)
 	return merge(out)
 }
 
@@ -262,4 +263,15 @@ func crossNodeFinding(from, to string, ev []string, nodes []observe.Node, more .
 		Evidence: ev,
 		Candidates: append([]string{overlayPorts(overlayOf(nodes)) + " blocked between " + from + " and " + to + " by a host or cloud firewall",
 			"a FORWARD rule on one of the two nodes (kubectl netcheck node --node " + from + " --node " + to + ")"}, more...)}
+}
+
+// sameNodes: a measured MTU finding already names f's nodes (the
+// interface-MTU comparison would say the same thing less precisely).
+func sameNodes(f *Finding, measured []Finding) bool {
+	for _, m := range measured {
+		if strings.Join(m.Nodes, ",") == strings.Join(f.Nodes, ",") {
+			return true
+		}
+	}
+	return false
 }
