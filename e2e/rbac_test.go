@@ -28,6 +28,8 @@ func TestRBACManifestSuffices(t *testing.T) {
 		{"external", "198.19.0.1", "--port", "80"},
 		{"dns"},
 		{"service", "web", "-n", "nc-shop", "--probe-namespace", "netcheck"},
+		{"external", "198.19.0.1", "--port", "80", "-n", "nc-shop", "--from", "deploy/web", "--probe-namespace", "netcheck"},
+		{"service", "web", "-n", "nc-shop", "--from", "deploy/solo", "--probe-namespace", "netcheck"},
 		{"api"},
 		{"pods"},
 	} {

@@ -3,6 +3,7 @@ package netpol
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -66,7 +67,9 @@ func ApplyCommand(np *networkingv1.NetworkPolicy) string {
 	if err != nil {
 		return ""
 	}
-	return "kubectl apply -f - <<'EOF'\n" + string(b) + "EOF"
+	// An object never stored has no creation time: leave out the null.
+	y := strings.Replace(string(b), "  creationTimestamp: null\n", "", 1)
+	return "kubectl apply -f - <<'EOF'\n" + y + "EOF"
 }
 
 // peerFor selects the far end exactly: its pod labels in its namespace, or

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"io"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -109,6 +110,9 @@ func (externalLayout) Table(w io.Writer, r report.Result, wide bool) {
 					report.Cell(side.res.Checks, key, observe.DNS),
 					report.RouteCell(n, key.Addr, side.name),
 					report.SideResult(side.res.Checks, key, side.res.Err)}
+				if side.name == observe.SidePod && blockedByPolicy(r, n.Name, key.Addr) {
+					row[len(row)-1] = "BLOCKED (policy)" // an enforcer's REJECT reads as a refusal
+				}
 				if multi {
 					row = append([]string{key.String()}, row...)
 				}
@@ -119,6 +123,16 @@ func (externalLayout) Table(w io.Writer, r report.Result, wide bool) {
 			}
 		}
 	}
+}
+
+// blockedByPolicy: a network-policy finding names this node for the target.
+func blockedByPolicy(r report.Result, node, target string) bool {
+	for _, f := range r.Findings {
+		if f.Cause == diagnose.CauseNetworkPolicy && f.Target == target && slices.Contains(f.Nodes, node) {
+			return true
+		}
+	}
+	return false
 }
 
 // targetKeys are the targets the checks name, in their order (the report's
