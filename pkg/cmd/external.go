@@ -135,7 +135,7 @@ func (o *ExternalOptions) Run(parent context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, n := range []string{cidrNote, unread, o.policyNote(ctx, policies)} {
+	for _, n := range []string{cidrNote, unread, o.policyNote(ctx, policies), o.otherPoliciesNote(ctx)} {
 		if n != "" {
 			run.Notes = append(run.Notes, n)
 		}

@@ -2,7 +2,9 @@ package cmd
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -138,4 +140,43 @@ func (o *ProbeOptions) policyNote(ctx context.Context, p diagnose.Policies) stri
 	sort.Strings(names)
 	return fmt.Sprintf("NetworkPolicies exist in namespace(s) %s; the pod probe ran with its own labels in %q, so they did not apply to it: use --from <workload> to check as one of your pods",
 		strings.Join(names, ", "), o.Namespace)
+}
+
+// otherPolicyKinds are policy APIs beside NetworkPolicy that a cluster may
+// enforce and netcheck does not evaluate.
+var otherPolicyKinds = []struct{ path, kind string }{
+	{"/apis/policy.networking.k8s.io/v1alpha1/adminnetworkpolicies", "AdminNetworkPolicy"},
+	{"/apis/policy.networking.k8s.io/v1alpha1/baselineadminnetworkpolicies", "BaselineAdminNetworkPolicy"},
+	{"/apis/cilium.io/v2/ciliumnetworkpolicies", "CiliumNetworkPolicy"},
+	{"/apis/cilium.io/v2/ciliumclusterwidenetworkpolicies", "CiliumClusterwideNetworkPolicy"},
+	{"/apis/crd.projectcalico.org/v1/networkpolicies", "Calico NetworkPolicy"},
+	{"/apis/crd.projectcalico.org/v1/globalnetworkpolicies", "Calico GlobalNetworkPolicy"},
+	{"/apis/crd.antrea.io/v1beta1/clusternetworkpolicies", "Antrea ClusterNetworkPolicy"},
+}
+
+// otherPoliciesNote names the policy kinds beside NetworkPolicy that exist
+// on the cluster (at least one object), which the verdicts do not evaluate:
+// a flow they block reads as an unexplained drop. "" when none is served.
+func (o *ProbeOptions) otherPoliciesNote(ctx context.Context) string {
+	rc := o.Client.Discovery().RESTClient()
+	if rc == nil || reflect.ValueOf(rc).IsNil() {
+		return ""
+	}
+	var present []string
+	for _, k := range otherPolicyKinds {
+		body, err := rc.Get().AbsPath(k.path).Param("limit", "1").Do(ctx).Raw()
+		if err != nil {
+			continue // not served, or not readable: nothing to say
+		}
+		var list struct {
+			Items []json.RawMessage `json:"items"`
+		}
+		if json.Unmarshal(body, &list) == nil && len(list.Items) > 0 {
+			present = append(present, k.kind)
+		}
+	}
+	if len(present) == 0 {
+		return ""
+	}
+	return "the cluster has " + strings.Join(present, ", ") + " objects: netcheck evaluates NetworkPolicy only; a flow those block reads as an unexplained drop"
 }

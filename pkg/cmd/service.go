@@ -192,8 +192,10 @@ func (o *ServiceOptions) gather(ctx context.Context, as func(*scenario.Service) 
 	var unread string
 	in.Policies, unread = o.policies(ctx, sel, members, in.Namespace)
 	in.Policies.Pods = pods
-	if unread != "" {
-		notes = append(notes, unread)
+	for _, n := range []string{unread, o.otherPoliciesNote(ctx)} {
+		if n != "" {
+			notes = append(notes, n)
+		}
 	}
 	in.NodeNets = scenario.NodeNets(sel.All)
 	g.desc = fmt.Sprintf("service %s/%s port %d/%s", in.Namespace, in.Name, in.Port.Port, in.Port.Protocol)
