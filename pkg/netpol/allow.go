@@ -37,14 +37,27 @@ func Allow(f Flow, dir networkingv1.PolicyType) *networkingv1.NetworkPolicy {
 	if self.Pod == nil {
 		return nil
 	}
-	proto := f.Protocol
-	port := intstr.FromInt32(int32(f.Port))
-	ports := []networkingv1.NetworkPolicyPort{{Protocol: &proto, Port: &port}}
+	var ports []networkingv1.NetworkPolicyPort
+	switch {
+	case f.Protocol == "ICMP":
+		// NetworkPolicy has no ICMP: only a rule without ports admits it
+		// (and with it every port to that peer).
+	case f.Port < 1 || f.Port > 65535:
+		return nil
+	default:
+		proto := f.Protocol
+		port := intstr.FromInt32(int32(f.Port)) //nolint:gosec // bounded just above
+		ports = []networkingv1.NetworkPolicyPort{{Protocol: &proto, Port: &port}}
+	}
 	if dir == networkingv1.PolicyTypeEgress && far.Pod == nil && !far.IP.IsValid() {
 		return nil
 	}
 	peer := peerFor(far)
-	name := fmt.Sprintf("netcheck-allow-%s-%s-%d", dirWord(dir), nameOf(far), f.Port)
+	what := fmt.Sprint(f.Port)
+	if f.Protocol == "ICMP" {
+		what = "all" // the rule admits every port and ICMP
+	}
+	name := fmt.Sprintf("netcheck-allow-%s-%s-%s", dirWord(dir), nameOf(far), what)
 	np := &networkingv1.NetworkPolicy{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
 		ObjectMeta: metav1.ObjectMeta{Name: dnsLabel(name), Namespace: self.Pod.Namespace},

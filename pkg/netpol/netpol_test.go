@@ -212,6 +212,10 @@ func TestAllow(t *testing.T) {
 	if !strings.HasPrefix(cmd, "kubectl apply -f - <<'EOF'\n") || !strings.Contains(cmd, "cidr: 198.19.0.1/32") || !strings.HasSuffix(cmd, "\nEOF") {
 		t.Fatalf("%s", cmd)
 	}
+	icmp := Flow{From: ef.From, To: Peer{IP: extIP}, Protocol: "ICMP"}
+	if np := Allow(icmp, networkingv1.PolicyTypeEgress); np == nil || len(np.Spec.Egress[0].Ports) != 0 || !Evaluate([]networkingv1.NetworkPolicy{eg, *np}, icmp).Allowed() {
+		t.Fatalf("ICMP: a rule without ports admits it: %+v", np)
+	}
 	if Allow(Flow{From: Peer{IP: extIP}, To: Peer{IP: extIP}, Port: 1}, networkingv1.PolicyTypeEgress) != nil {
 		t.Fatal("no pod to select: no policy")
 	}
