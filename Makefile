@@ -74,10 +74,10 @@ e2e: build
 e2e-nft: build
 	NETCHECK_E2E_PROXY_MODE=nftables E2E_RUN='^Test(Service|DNS|API|Nftables)' bash e2e/run.sh
 
-# The flannel profile (VXLAN, K3s's CIDRs): its own scenarios and the healthy
-# run of every command.
+# The flannel profile (VXLAN, K3s's CIDRs): its own scenarios, the healthy
+# run of every command, and the Service, DNS and API suites.
 e2e-flannel: build
-	NETCHECK_E2E_PROFILE=flannel E2E_RUN='^Test(Flannel|NodeHealthy|PodsHealthy|PodsMTUBlackhole)' bash e2e/run.sh
+	NETCHECK_E2E_PROFILE=flannel E2E_RUN='^Test(Flannel|NodeHealthy|PodsHealthy|PodsMTUBlackhole|Service|DNS|API)' bash e2e/run.sh
 
 # NetworkPolicy for real: kube-router's firewall enforcing in the lab, the
 # policy scenarios and the healthy runs of the commands beside its rules.

@@ -61,6 +61,16 @@ func proxyMode() string { return labSetting("proxy-mode", "iptables") }
 // profile is the lab's network profile (NETCHECK_E2E_PROFILE of up.sh).
 func profile() string { return labSetting("profile", "bridge") }
 
+// podCIDR is a lab node's podCIDR on the running profile (nc-node2 →
+// 10.244.2.0/24 on bridge, 10.42.2.0/24 on flannel).
+func podCIDR(node string) string {
+	p := "10.244"
+	if profile() == "flannel" {
+		p = "10.42"
+	}
+	return p + "." + strings.TrimPrefix(node, "nc-node") + ".0/24"
+}
+
 // labSetting reads what up.sh recorded of the running lab.
 func labSetting(name, dflt string) string {
 	state := os.Getenv("NETCHECK_E2E_STATE")

@@ -3,7 +3,9 @@ package diagnose
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
+	"github.com/netcheck/kubectl-netcheck/pkg/facts"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 	"github.com/netcheck/kubectl-netcheck/pkg/target"
 )
@@ -96,7 +98,13 @@ func MissingPodRoutes(nodes []observe.Node, nets []NodeNet, failedTo func(from, 
 				}
 			}
 			fix := fmt.Sprintf("ip route add %s via %s   # on %s; or restart the CNI agent there, which programs these routes", r.cidr, r.to.IP, n.Name)
-			if r.to.IP == "" {
+			if o := n.Facts.Overlay; o != nil && strings.HasPrefix(o.Name, "flannel VXLAN") {
+				// flannel routes each podCIDR through its VXLAN device, the
+				// subnet's own address as the gateway (its neighbour entry).
+				if p, err := netip.ParsePrefix(r.cidr); err == nil {
+					fix = fmt.Sprintf("ip route add %s via %s dev %s onlink   # on %s; flanneld programs these: restarting it restores them", r.cidr, p.Masked().Addr(), facts.ShellQuote(o.Link), n.Name)
+				}
+			} else if r.to.IP == "" {
 				fix = "restart the CNI agent on " + n.Name + ": it programs the routes to the other nodes' podCIDRs"
 			}
 			out = append(out, Finding{Severity: Error, Cause: CauseMissingPodRoute, Nodes: []string{n.Name}, Target: r.to.Name + " " + r.cidr,
