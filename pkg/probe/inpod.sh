@@ -10,7 +10,7 @@ root=/proc/$pid/root
 # The workload's own resolver, not the node probe's.
 if [ "$1" = cat ] && [ "$2" = /etc/resolv.conf ]; then exec cat "$root/etc/resolv.conf"; fi
 if [ "$1" = nslookup ] && [ $# -eq 2 ]; then
-  ns=$(sed -n 's/^nameserver[[:space:]]*\([^[:space:]]*\).*/\1/p' "$root/etc/resolv.conf" | head -n 1)
+  ns=$(sed -n '/^nameserver/{s/^nameserver[[:space:]]*\([^[:space:]]*\).*/\1/p;q;}' "$root/etc/resolv.conf")
   [ -n "$ns" ] && set -- "$@" "$ns"
 fi
 exec nsenter -t "$pid" -n -- "$@"
