@@ -18,7 +18,7 @@ func podsCheck(t *testing.T) result {
 func TestPodsHealthy(t *testing.T) {
 	r := podsCheck(t)
 	healthy(t, r)
-	// Every pod checked every other node's pod: n×(n−1) pairs, ping, TCP and a full-size ping each.
+	// Every pod checked every other node's pod: n×(n−1) pairs, ping, TCP and a path-MTU measurement each.
 	n := len(r.report.Nodes)
 	for _, node := range r.report.Nodes {
 		if got := len(node.Pod.Checks); got != 3*(n-1) {
@@ -78,7 +78,7 @@ func TestPodsMTUBlackhole(t *testing.T) {
 	}
 	f := finding(t, r, diagnose.CauseMTUPath)
 	if strings.Join(f.Nodes, ",") != "nc-node2" || len(r.report.Findings) != 1 {
-		t.Fatalf("want one mtu-blackhole on nc-node2: %+v", r.report.Findings)
+		t.Fatalf("want one mtu finding on nc-node2: %+v", r.report.Findings)
 	}
 	mustContain(t, "evidence", f.Evidence, "node@nc-node2: uplink eth0 MTU 1400")
 	if len(f.Fix) == 0 || !strings.HasPrefix(f.Fix[0], "ip link set dev eth0 mtu 1500") {
