@@ -51,3 +51,43 @@ func TestDNSScaledToZero(t *testing.T) {
 	finding(t, r, diagnose.CauseDNSNoEndpoints)
 	noProbePodsLeft(t)
 }
+
+// TestDNSFromWorkload: a workload whose pods resolve with a nameserver of
+// their own (dnsPolicy None): dns without --from is healthy (the probe has
+// the kubelet's resolv.conf); with --from it names the workload's pod spec.
+// Its template set back to ClusterFirst (the printed fix), healthy.
+func TestDNSFromWorkload(t *testing.T) {
+	shop(t)
+	applyYAML(t, `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: dnsnone, namespace: nc-shop}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: dnsnone}}
+  template:
+    metadata: {labels: {app: dnsnone}}
+    spec:
+      dnsPolicy: None
+      dnsConfig: {nameservers: [198.18.0.254]}
+      terminationGracePeriodSeconds: 0
+      containers:
+      - {name: c, image: busybox:1.36, imagePullPolicy: IfNotPresent, command: [sleep, "3600"]}
+`)
+	kubectl(t, "-n", "nc-shop", "rollout", "status", "deployment/dnsnone", "--timeout=120s")
+	healthy(t, netcheck(t, 2*time.Minute, "dns", "-o", "json"))
+	r := netcheck(t, 2*time.Minute, "dns", "-n", "nc-shop", "--from", "deploy/dnsnone", "-o", "json")
+	if r.code != 1 || len(r.report.Nodes) != 1 || len(r.report.Skipped) != 2 {
+		t.Fatalf("exit %d, nodes %d, skipped %d\n%s", r.code, len(r.report.Nodes), len(r.report.Skipped), r.stderr)
+	}
+	f := finding(t, r, diagnose.CauseResolvConf)
+	if !strings.Contains(f.Fix[0], "dnsPolicy: ClusterFirst") {
+		t.Fatalf("fix %q", f.Fix)
+	}
+	kubectl(t, "-n", "nc-shop", "patch", "deployment", "dnsnone", "--type=json", "-p",
+		`[{"op":"replace","path":"/spec/template/spec/dnsPolicy","value":"ClusterFirst"},{"op":"remove","path":"/spec/template/spec/dnsConfig"}]`)
+	kubectl(t, "-n", "nc-shop", "rollout", "status", "deployment/dnsnone", "--timeout=120s")
+	kubectl(t, "-n", "nc-shop", "wait", "--for=delete", "pod", "-l", "app=dnsnone,pod-template-hash!="+
+		strings.TrimSpace(kubectl(t, "-n", "nc-shop", "get", "rs", "-l", "app=dnsnone", "--sort-by=.metadata.creationTimestamp", "-o", "jsonpath={.items[-1:].metadata.labels.pod-template-hash}")), "--timeout=60s")
+	healthy(t, netcheck(t, 2*time.Minute, "dns", "-n", "nc-shop", "--from", "deploy/dnsnone", "-o", "json"))
+	noProbePodsLeft(t)
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
 	"github.com/netcheck/kubectl-netcheck/pkg/scenario"
 	"github.com/netcheck/kubectl-netcheck/pkg/target"
+	"github.com/netcheck/kubectl-netcheck/pkg/workload"
 )
 
 // DNSOptions is `kubectl netcheck dns`.
@@ -23,6 +24,9 @@ type DNSOptions struct {
 	ProbeOptions
 	Name       string
 	DNSService string // namespace/name
+	From       string
+
+	from workload.Ref
 }
 
 // NewDNSOptions holds the command's defaults.
@@ -47,7 +51,10 @@ does not answer".
 
 Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 		Example: `  kubectl netcheck dns
-  kubectl netcheck dns --name kubernetes.default.svc.corp.local`,
+  kubectl netcheck dns --name kubernetes.default.svc.corp.local
+
+  # As a workload resolves: its pods' network namespace and resolv.conf (dnsPolicy, dnsConfig)
+  kubectl netcheck dns -n shop --from deployment/web`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runCommand(c, o)
@@ -56,6 +63,8 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 	o.addFlags(cmd)
 	cmd.Flags().StringVar(&o.Name, "name", o.Name, "the name every probe resolves (use your cluster domain)")
 	cmd.Flags().StringVar(&o.DNSService, "dns-service", o.DNSService, "the cluster DNS Service, namespace/name")
+	cmd.Flags().StringVar(&o.From, "from", "", fromHelp)
+	_ = cmd.RegisterFlagCompletionFunc("from", o.completeWith(listWorkloads))
 	return cmd
 }
 
@@ -63,6 +72,12 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 func (o *DNSOptions) Validate() error {
 	if err := target.ValidateDNSName(o.Name); err != nil {
 		return cannotRun("--name: %v", err)
+	}
+	if o.From != "" {
+		var err error
+		if o.from, err = workload.Parse(o.From); err != nil {
+			return cannotRun("%v", err)
+		}
 	}
 	return o.ProbeOptions.Validate()
 }
@@ -105,6 +120,11 @@ func (o *DNSOptions) Run(parent context.Context) error {
 		return err
 	}
 	sc := scenario.DNS{In: in}
+	if o.From != "" {
+		if sel, sc.As, _, err = o.asWorkload(ctx, o.from, sel); err != nil {
+			return err
+		}
+	}
 	run, err := o.probe(ctx, sc, sel)
 	if err != nil {
 		return err

@@ -128,10 +128,17 @@ func DNS(in DNSInput) []Finding {
 			}
 		}
 		if rc := check(n.Pod.Checks, DNSResolvKey); rc != nil && rc.Outcome == observe.OK && in.ClusterIP != "" && !contains(rc.Resolved, in.ClusterIP) {
-			out = append(out, Finding{Severity: Error, Cause: CauseResolvConf, Nodes: node,
+			f := Finding{Severity: Error, Cause: CauseResolvConf, Nodes: node,
 				Summary:  fmt.Sprintf("pods on this node are not told to use the cluster DNS %s", in.ClusterIP),
 				Evidence: []string{"pod@" + n.Name + ": /etc/resolv.conf: " + rc.Detail},
-				Fix:      []string{fmt.Sprintf("set the kubelet's clusterDNS to [%s] (KubeletConfiguration) and restart it", in.ClusterIP)}})
+				Fix:      []string{fmt.Sprintf("set the kubelet's clusterDNS to [%s] (KubeletConfiguration) and restart it", in.ClusterIP)}}
+			if n.Pod.As != "" {
+				// The workload's own resolv.conf: its pod spec decides, not the kubelet.
+				f.Summary = fmt.Sprintf("the workload's pods are not told to use the cluster DNS %s: their pod spec's dnsPolicy/dnsConfig says otherwise", in.ClusterIP)
+				f.Evidence = append(f.Evidence, "pod@"+n.Name+": ran as "+n.Pod.As)
+				f.Fix = []string{fmt.Sprintf("in the workload's pod template: dnsPolicy: ClusterFirst (or %s in dnsConfig.nameservers with dnsPolicy: None); its pods take it when they are replaced", in.ClusterIP)}
+			}
+			out = append(out, f)
 		}
 		switch {
 		case svc == nil || svc.Outcome == observe.OK:

@@ -50,6 +50,12 @@ func TestDNS(t *testing.T) {
 		{name: "resolv.conf points elsewhere", servers: []DNSServer{coredns},
 			nodes: []observe.Node{dnsNode("n1", ok, ok, func(n *observe.Node) { n.Pod.Checks[0].Resolved = []string{"8.8.8.8"} })},
 			want:  CauseResolvConf, nodesOf: "n1", text: "clusterDNS"},
+		{name: "as a workload (--from) whose dnsPolicy points elsewhere: its pod template, not the kubelet", servers: []DNSServer{coredns},
+			nodes: []observe.Node{dnsNode("n1", ok, ok, func(n *observe.Node) {
+				n.Pod.Checks[0].Resolved = []string{"10.96.0.99"}
+				n.Pod.As = "workload pod shop/web-1"
+			})},
+			want: CauseResolvConf, nodesOf: "n1", text: "dnsPolicy: ClusterFirst"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -26,6 +26,9 @@ const KindDNS = "DNSCheck"
 // probe for the lookups, the node probe for the facts.
 type DNS struct {
 	In diagnose.DNSInput
+	// As runs each named node's pod side as that workload pod (--from):
+	// its resolv.conf, its network namespace.
+	As map[string]fanout.Workload
 }
 
 // Kind implements Scenario.
@@ -46,7 +49,7 @@ func (s DNS) Plan() (fanout.Plan, string) {
 		}
 	}
 	sample, _ := target.Parse(diagnose.SampleKey)
-	return fanout.Plan{Consider: []target.Target{sample}, PodSpecs: specs}, ""
+	return fanout.Plan{Consider: []target.Target{sample}, PodSpecs: specs, As: s.As}, ""
 }
 
 // Diagnose implements Scenario.
