@@ -80,9 +80,10 @@ e2e-flannel: build
 	NETCHECK_E2E_PROFILE=flannel E2E_RUN='^Test(Flannel|NodeHealthy|PodsHealthy|PodsMTUBlackhole|Service|DNS|API)' bash e2e/run.sh
 
 # NetworkPolicy for real: kube-router's firewall enforcing in the lab, the
-# policy scenarios and the healthy runs of the commands beside its rules.
+# policy scenarios, the healthy runs of the commands beside its rules, and
+# kube-proxy killed (a firewall-only kube-router is no Service proxy).
 e2e-netpol: build
-	NETCHECK_E2E_POLICY=kube-router E2E_RUN='^Test(NetworkPolicy.*|ExternalHealthy|NodeHealthy|PodsHealthy|ServiceHealthy|DNSHealthy)$$' bash e2e/run.sh
+	NETCHECK_E2E_POLICY=kube-router E2E_RUN='^Test(NetworkPolicy.*|ExternalHealthy|NodeHealthy|PodsHealthy|ServiceHealthy|DNSHealthy|ServiceKubeProxyKilled)$$' bash e2e/run.sh
 
 clean:
 	rm -rf bin dist

@@ -60,7 +60,13 @@ done
 if [ -z "$found" ]; then
   for tool in iptables-save ip6tables-save; do sec "dump $tool"; nsenter -t "$xm" -m -- "$tool" 2>&1; end $?; done
 fi
-sec procs; for p in kube-proxy cilium-agent kube-router antrea-agent; do pidof "$p" >/dev/null 2>&1 && echo "$p"; done; end 0
+sec procs; for p in kube-proxy cilium-agent kube-router antrea-agent; do
+  for pid in $(pidof "$p" 2>/dev/null); do
+    # kube-router as a NetworkPolicy firewall only is no Service proxy.
+    case "$p $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" in "kube-router "*--run-service-proxy=false*) continue;; esac
+    echo "$p"; break
+  done
+done; end 0
 sec agents; for p in flanneld k3s-server k3s-agent k3s; do pidof "$p" >/dev/null 2>&1 && echo "$p"; done; end 0
 # The overlay as the kernel has it (the host's ip: busybox has no -d), its
 # forwarding database and neighbours; flannel's lease of this node.
