@@ -145,6 +145,7 @@ func (o *ProbeOptions) policyNote(ctx context.Context, p diagnose.Policies) stri
 // otherPolicyKinds are policy APIs beside NetworkPolicy that a cluster may
 // enforce and netcheck does not evaluate.
 var otherPolicyKinds = []struct{ path, kind string }{
+	{"/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies", "ClusterNetworkPolicy"},
 	{"/apis/policy.networking.k8s.io/v1alpha1/adminnetworkpolicies", "AdminNetworkPolicy"},
 	{"/apis/policy.networking.k8s.io/v1alpha1/baselineadminnetworkpolicies", "BaselineAdminNetworkPolicy"},
 	{"/apis/cilium.io/v2/ciliumnetworkpolicies", "CiliumNetworkPolicy"},
