@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/facts"
-	"github.com/netcheck/kubectl-netcheck/pkg/netpol"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 	"github.com/netcheck/kubectl-netcheck/pkg/target"
 )
@@ -143,6 +142,10 @@ func externalTarget(t target.Target, in ExternalInput) []Finding {
 	for _, nr := range nodes {
 		f := factsFor(nr.n, key)
 		ev := append(append([]string{}, nr.pod.evidence...), nr.host.evidence...)
+		// The policies come before the path verdicts: an enforcing CNI's own
+		// FORWARD rules would read as a host firewall, its REJECT as the target's refusal.
+		v, flow, judged := in.Policies.egressTo(nr.n.Name, nr.n.Pod.IP, t, in.Port)
+		denied := judged && !v.Allowed()
 		switch {
 		case nr.n.Host.Err != "" && nr.pod.ok:
 			// Pods reach it; there is nothing to compare the node side with.
@@ -157,14 +160,12 @@ func externalTarget(t target.Target, in ExternalInput) []Finding {
 		case !nr.pod.ran && !nr.host.ran:
 			out = append(out, Finding{Severity: Warning, Cause: CauseInconclusive, Target: key, Nodes: []string{nr.n.Name},
 				Summary: "no check ran to an outcome on this node", Evidence: ev})
-		case denied(nr, t, in) && connected(nr.n.Pod, observe.TargetID(key)):
-			v, flow := policyVerdict(nr, t, in)
+		case denied && connected(nr.n.Pod, observe.TargetID(key)):
 			fd := policyNotEnforced(key, nr.n.Name, v, flow)
 			fd.Evidence = ev
 			out = append(out, fd)
-		case denied(nr, t, in) && nr.host.ok:
+		case denied && nr.host.ok:
 			// Dropped, or rejected by the enforcer (a refusal that is not the target's).
-			v, flow := policyVerdict(nr, t, in)
 			out = append(out, policyDenied(Finding{Target: key, Nodes: []string{nr.n.Name}, Evidence: ev}, v, flow, in.Policies))
 		case nr.pod.ok && nr.host.ok:
 			if fd, ok := icmpOnly(key, nr.n.Name, nr.pod, ev); ok {
@@ -184,19 +185,6 @@ func externalTarget(t target.Target, in ExternalInput) []Finding {
 		}
 	}
 	return out
-}
-
-// denied: the NetworkPolicies deny this node's pod-side flow to the target.
-// It comes before the path verdicts: an enforcing CNI's own FORWARD rules
-// would read as a host firewall, and its REJECT as the target's refusal.
-func denied(nr nodeReach, t target.Target, in ExternalInput) bool {
-	v, _, ok := in.Policies.egressTo(nr.n.Name, nr.n.Pod.IP, t, in.Port)
-	return ok && !v.Allowed()
-}
-
-func policyVerdict(nr nodeReach, t target.Target, in ExternalInput) (netpol.Verdict, netpol.Flow) {
-	v, f, _ := in.Policies.egressTo(nr.n.Name, nr.n.Pod.IP, t, in.Port)
-	return v, f
 }
 
 // connected: some non-DNS check of the side reached the target itself (a

@@ -40,7 +40,7 @@ func (p Policies) egressTo(node string, podIP string, t target.Target, port int)
 		return netpol.Verdict{}, netpol.Flow{}, false
 	}
 	from, _ := netip.ParseAddr(podIP)
-	f := netpol.Flow{From: netpol.Peer{Pod: &client, IP: from}, To: netpol.Peer{IP: t.Addr}, Port: portOf(t, port), Protocol: corev1.ProtocolTCP}
+	f := netpol.Flow{From: netpol.Peer{Pod: &client, IP: from}, To: netpol.Peer{IP: t.Addr}, Port: t.PortOr(port), Protocol: corev1.ProtocolTCP}
 	if f.Port == 0 {
 		// A ping: ICMP, which only rules without ports admit.
 		f.Protocol = "ICMP"
@@ -59,16 +59,9 @@ func (p Policies) icmpDenied(node, podIP string, t target.Target) string {
 	return strings.Join(v.Egress.Isolating, ", ")
 }
 
-func portOf(t target.Target, port int) int {
-	if t.Port != 0 {
-		return t.Port
-	}
-	return port
-}
-
 // policyDenied is the finding for a flow the policies deny, naming the
 // policies, the direction, the closest rule and the smallest policy that
-// allows exactly the flow. own says the pod side was the tool's own probe.
+// allows exactly the flow.
 func policyDenied(fd Finding, v netpol.Verdict, f netpol.Flow, p Policies) Finding {
 	dir, d := networkingv1.PolicyTypeEgress, v.Egress
 	side := "egress of " + who(f.From)
@@ -78,7 +71,7 @@ func policyDenied(fd Finding, v netpol.Verdict, f netpol.Flow, p Policies) Findi
 	fd.Cause, fd.Severity = CauseNetworkPolicy, Error
 	fd.Summary = fmt.Sprintf("NetworkPolicy %s selects %s and no rule admits %s: the policy blocks it", strings.Join(d.Isolating, ", "), side, flowWords(f))
 	fd.Evidence = append(fd.Evidence, fmt.Sprintf("policies isolating the %s: %s", side, strings.Join(d.Isolating, ", ")))
-	if f.From.Pod != nil && f.From.Pod.Name != probeName {
+	if f.From.Pod != nil && f.From.Pod.Name != ProbeClient {
 		fd.Evidence = append(fd.Evidence, fmt.Sprintf("client: pod %s/%s (%s)", f.From.Pod.Namespace, f.From.Pod.Name, f.From.IP))
 	}
 	if c := d.Closest; c != nil {
@@ -123,18 +116,15 @@ func who(p netpol.Peer) string {
 	switch {
 	case p.Pod == nil:
 		return p.IP.String()
-	case p.Pod.Name == probeName:
+	case p.Pod.Name == ProbeClient:
 		return "the pod probe in namespace " + p.Pod.Namespace
 	}
-	l := netpol.Stable(p.Pod.Labels)
+	l := netpol.StableLabels(p.Pod.Labels)
 	if len(l) == 0 {
 		return "pod " + p.Pod.Namespace + "/" + p.Pod.Name
 	}
 	return fmt.Sprintf("pods %s of namespace %s", labels.SelectorFromSet(l), p.Pod.Namespace)
 }
-
-// probeName is the name the pod probe goes by in Policies.Clients.
-const probeName = ProbeClient
 
 // ProbeClient is the name the pod probe goes by among the clients.
 const ProbeClient = "(pod probe)"

@@ -425,7 +425,7 @@ func factTargets(cfg Config, obs observe.Node, literalOnly bool) (literal, named
 			continue
 		}
 		ft := probe.FactTarget{Key: key, Addr: addr, Proto: "icmp"}
-		if p := portOf(t, cfg.Plan.Port); p != 0 {
+		if p := t.PortOr(cfg.Plan.Port); p != 0 {
 			ft.Proto, ft.Port = "tcp", p
 		}
 		if isName {
@@ -435,13 +435,6 @@ func factTargets(cfg Config, obs observe.Node, literalOnly bool) (literal, named
 		}
 	}
 	return literal, named
-}
-
-func portOf(t target.Target, port int) int {
-	if t.Port != 0 {
-		return t.Port
-	}
-	return port
 }
 
 func resolved(checks []observe.Check, id observe.CheckID) netip.Addr {

@@ -62,7 +62,7 @@ func Allow(f Flow, dir networkingv1.PolicyType) *networkingv1.NetworkPolicy {
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
 		ObjectMeta: metav1.ObjectMeta{Name: dnsLabel(name), Namespace: self.Pod.Namespace},
 		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{MatchLabels: stable(self.Pod.Labels)},
+			PodSelector: metav1.LabelSelector{MatchLabels: StableLabels(self.Pod.Labels)},
 			PolicyTypes: []networkingv1.PolicyType{dir},
 		},
 	}
@@ -97,15 +97,13 @@ func peerFor(p Peer) networkingv1.NetworkPolicyPeer {
 	}
 	return networkingv1.NetworkPolicyPeer{
 		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": p.Pod.Namespace}},
-		PodSelector:       &metav1.LabelSelector{MatchLabels: stable(p.Pod.Labels)},
+		PodSelector:       &metav1.LabelSelector{MatchLabels: StableLabels(p.Pod.Labels)},
 	}
 }
 
-// Stable is l without the labels a controller stamps on each pod
+// StableLabels is l without the labels a controller stamps on each pod
 // generation: what selects the workload, not today's pods.
-func Stable(l map[string]string) map[string]string { return stable(l) }
-
-func stable(l map[string]string) map[string]string {
+func StableLabels(l map[string]string) map[string]string {
 	out := map[string]string{}
 	for k, v := range l {
 		if !generationLabels[k] {

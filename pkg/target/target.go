@@ -38,6 +38,14 @@ type Target struct {
 	URL string `json:"url,omitempty"`
 }
 
+// PortOr is the target's own port, else dflt (a command's --port).
+func (t Target) PortOr(dflt int) int {
+	if t.Port != 0 {
+		return t.Port
+	}
+	return dflt
+}
+
 // IsName reports whether the host must be resolved by DNS first.
 func (t Target) IsName() bool { return !t.Addr.IsValid() }
 
