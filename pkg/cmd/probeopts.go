@@ -3,7 +3,6 @@ package cmd
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -22,9 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
-	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
 	"github.com/netcheck/kubectl-netcheck/pkg/launch"
-	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 	"github.com/netcheck/kubectl-netcheck/pkg/plan"
 	"github.com/netcheck/kubectl-netcheck/pkg/podexec"
 	"github.com/netcheck/kubectl-netcheck/pkg/report"
@@ -239,140 +236,6 @@ func (o *ProbeOptions) begin(parent context.Context) (context.Context, func(), e
 		return nil, nil, err
 	}
 	return ctx, stop, nil
-}
-
-// probeRun is what a probing command gets back from launching.
-type probeRun struct {
-	Nodes    []observe.Node
-	Selected plan.Selected
-	Timing   fanout.Timing
-	Cleanup  string
-	Notes    []string
-}
-
-// probe runs a scenario's plan on the selected nodes, or none when the
-// scenario says its objects alone answer (the note says so).
-func (o *ProbeOptions) probe(ctx context.Context, sc scenario.Scenario, sel plan.Selected) (probeRun, error) {
-	p, skip := sc.Plan()
-	if skip != "" {
-		return probeRun{Selected: sel, Notes: []string{skip}}, nil
-	}
-	return o.launchAndProbe(ctx, p, sel)
-}
-
-// launchAndProbe runs the fan-out over the selected nodes and always
-// cleans up after itself, whatever happened.
-func (o *ProbeOptions) launchAndProbe(ctx context.Context, p fanout.Plan, sel plan.Selected) (run probeRun, err error) {
-	cfg := fanout.Config{Plan: p}
-	client, exec, err := o.sizedClients(len(sel.Nodes))
-	if err != nil {
-		return run, cannotRun("cannot build a client: %v", err)
-	}
-	// The pods outlive the run by a margin only: start, one probe phase,
-	// one facts phase. activeDeadlineSeconds ends them if the plugin dies.
-	lifetime := o.StartTimeout + fanout.PhaseBound(o.Timeout) + fanout.FactsBound + 10*time.Second
-	l := &launch.Launcher{Client: client, Opts: launch.PodOptions{
-		Namespace: o.Namespace, RunID: o.RunID, Image: o.Image, NodeImage: o.NodeImage,
-		Lifetime: lifetime, CreatedBy: "kubectl-netcheck " + Version, ServiceAccount: o.ServiceAccount,
-	}}
-	// The permission preflight comes before anything watches or creates.
-	if err := launch.CheckAccess(ctx, client, o.Namespace, launch.Needed); err != nil {
-		return run, cannotRun("%v", err)
-	}
-	l.Start(ctx)
-	defer l.Stop()
-	defer func() {
-		if o.Keep {
-			run.Cleanup = fmt.Sprintf("kept probe pods: kubectl delete pods -n %s -l %s", o.Namespace, launch.Selector(o.RunID))
-			fmt.Fprintln(o.ErrOut, run.Cleanup)
-			return
-		}
-		cctx := o.cleanupCtx
-		if cctx == nil {
-			cctx = context.Background()
-		}
-		n, cerr := l.Cleanup(cctx, 15*time.Second+time.Duration(len(sel.Nodes))*20*time.Millisecond)
-		if cerr != nil {
-			fmt.Fprintf(o.ErrOut, "warning: %v\n", cerr)
-			run.Cleanup = cerr.Error()
-			return
-		}
-		run.Cleanup = fmt.Sprintf("deleted %d probe pods (run %s)", n, o.RunID)
-	}()
-	if n := launch.Reap(ctx, client, o.Namespace); n > 0 {
-		fmt.Fprintf(o.ErrOut, "removed %d ended probe pod(s) of earlier interrupted runs\n", n)
-	}
-	adm, err := launch.CheckAdmission(ctx, client, l.Opts, sel.Nodes[0].Name)
-	if err != nil {
-		return run, cannotRun("%v", err)
-	}
-	if adm.NodeProbeRefused != "" {
-		cfg.Sides = fanout.Sides{PodOnly: true, Why: fmt.Sprintf("not run: namespace %q refuses privileged pods (%s)", o.Namespace, adm.NodeProbeRefused)}
-		run.Notes = append(run.Notes, fmt.Sprintf("node-side checks and node facts were not run: PodSecurity in namespace %q refuses the privileged node probe. "+
-			"For the full diagnosis use --probe-namespace with a namespace labelled pod-security.kubernetes.io/enforce=privileged", o.Namespace))
-		fmt.Fprintln(o.ErrOut, "warning: "+run.Notes[len(run.Notes)-1])
-	}
-	cfg.Launcher, cfg.Exec = l, exec
-	cfg.ProbeTimeout, cfg.StartTimeout, cfg.Concurrency = o.Timeout, o.StartTimeout, o.Concurrency
-	if o.showProgress() {
-		cfg.Progress = progressPrinter(o.ErrOut)
-	}
-	run.Selected = sel
-	run.Nodes, run.Timing, err = fanout.Run(ctx, cfg, sel.Nodes)
-	if err != nil {
-		if errors.Is(err, launch.ErrFatal) {
-			return run, cannotRun("%v", err)
-		}
-		return run, cannotRun("%v", err)
-	}
-	if ctx.Err() != nil {
-		return run, cannotRun("interrupted: %v; probe pods are being removed", context.Cause(ctx))
-	}
-	failed := 0
-	for _, n := range run.Nodes {
-		if n.Err != "" {
-			failed++
-		}
-	}
-	if failed == len(run.Nodes) && failed > 0 {
-		var msgs []string
-		for _, n := range run.Nodes {
-			msgs = append(msgs, n.Name+": "+n.Err)
-		}
-		return run, cannotRun("no node could be probed:\n  %s", strings.Join(msgs, "\n  "))
-	}
-	return run, nil
-}
-
-// sizedClients are the run's clients, with the client-side rate limit
-// raised to the fan-out: two pod creates per node at once must not queue
-// behind a limit of 50/s (at 1,000 nodes that alone would be 40 s). The API
-// server's Priority and Fairness still protects it. Explicit --qps/--burst
-// win. The options keep their own clients: other goroutines of the command
-// (service --hairpin) read them meanwhile.
-func (o *ProbeOptions) sizedClients(nodes int) (kubernetes.Interface, podexec.Execer, error) {
-	if o.RESTConfig == nil || (o.QPS != 0 && o.Burst != 0) {
-		return o.Client, o.Exec, nil
-	}
-	cfg := rest.CopyConfig(o.RESTConfig)
-	if o.QPS == 0 {
-		cfg.QPS = float32(max(50, 2*nodes))
-	}
-	if o.Burst == 0 {
-		cfg.Burst = max(100, 2*nodes+50)
-	}
-	return o.newClients(cfg)
-}
-
-func (o *ProbeOptions) newClients(cfg *rest.Config) (kubernetes.Interface, podexec.Execer, error) {
-	if o.NewClients != nil {
-		return o.NewClients(cfg)
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	return cs, &podexec.Remote{Config: cfg, Client: cs}, nil
 }
 
 // nodeCIDRs gathers every node's podCIDRs for overlap checks.

@@ -111,7 +111,7 @@ func overlayMTU(o *observe.Overlay, links map[string]int) int {
 // CNI plugin gives new pods that MTU.
 func overlayMTUFix(n observe.Node, o *observe.Overlay, limit int) []string {
 	fix := []string{fmt.Sprintf("ip link set dev %s mtu %d   # on %s", facts.ShellQuote(o.Link), limit, n.Name)}
-	if strings.HasPrefix(o.Name, "flannel") {
+	if o.CNI == observe.CNIFlannel {
 		fix = append(fix, "then restart flanneld on "+n.Name+" (k3s: systemctl restart k3s-agent) so /run/flannel/subnet.env says FLANNEL_MTU="+fmt.Sprint(limit)+", and restart the pods started since; check the uplink flanneld chose (--iface) and the CNI config's \"mtu\"")
 	} else {
 		fix = append(fix, "and set the CNI's MTU setting to at most "+fmt.Sprint(limit)+" so it stays after a restart")

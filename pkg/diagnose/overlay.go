@@ -65,7 +65,7 @@ func overlayBlocked(n observe.Node, o *observe.Overlay) *Finding {
 // flannelDown: flannel's device or lease is there, flanneld is not (K3s
 // runs flannel inside its own process: then nothing is claimed).
 func flannelDown(n observe.Node, o *observe.Overlay, lost bool) *Finding {
-	if !strings.HasPrefix(o.Link, "flannel") || !o.AgentsRead {
+	if o.CNI != observe.CNIFlannel || !o.AgentsRead {
 		return nil
 	}
 	for _, a := range o.Agents {

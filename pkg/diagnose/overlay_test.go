@@ -8,7 +8,7 @@ import (
 )
 
 func flannelNode(name string, edit func(o *observe.Overlay)) observe.Node {
-	o := &observe.Overlay{Name: "flannel VXLAN", Link: "flannel.1", Port: "VXLAN UDP 8472", Overhead: 50, DstPort: 8472, Local: "198.18.0.12",
+	o := &observe.Overlay{Name: "flannel VXLAN", Link: "flannel.1", CNI: observe.CNIFlannel, Encap: observe.EncapVXLAN, Port: "VXLAN UDP 8472", Overhead: 50, DstPort: 8472, Local: "198.18.0.12",
 		LeaseRead: true, Lease: map[string]string{"FLANNEL_SUBNET": "10.42.2.1/24"}, AgentsRead: true, Agents: []string{"flanneld"},
 		Inbound: []observe.OverlayInbound{{From: "198.18.0.11", Verdict: observe.Verdict{Result: observe.Yes, Action: "policy ACCEPT", Datapath: "iptables"}}}}
 	if edit != nil {

@@ -3,7 +3,6 @@ package diagnose
 import (
 	"fmt"
 	"net/netip"
-	"strings"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/facts"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
@@ -98,7 +97,7 @@ func MissingPodRoutes(nodes []observe.Node, nets []NodeNet, failedTo func(from, 
 				}
 			}
 			fix := fmt.Sprintf("ip route add %s via %s   # on %s; or restart the CNI agent there, which programs these routes", r.cidr, r.to.IP, n.Name)
-			if o := n.Facts.Overlay; o != nil && strings.HasPrefix(o.Name, "flannel VXLAN") {
+			if o := n.Facts.Overlay; o != nil && o.CNI == observe.CNIFlannel && o.Encap == observe.EncapVXLAN {
 				// flannel routes each podCIDR through its VXLAN device, the
 				// subnet's own address as the gateway (its neighbour entry).
 				if p, err := netip.ParsePrefix(r.cidr); err == nil {

@@ -10,16 +10,16 @@ import (
 // overlays are the pod-network encapsulations known by their device name,
 // with the way they travel between nodes and the bytes they add.
 var overlays = []observe.Overlay{
-	{Link: "flannel.1", Name: "flannel VXLAN", Port: "VXLAN UDP 8472", Overhead: 50, DstPort: 8472},
-	{Link: "flannel-wg", Name: "flannel WireGuard", Port: "WireGuard UDP 51820", Overhead: 80, DstPort: 51820},
-	{Link: "vxlan.calico", Name: "Calico VXLAN", Port: "VXLAN UDP 4789", Overhead: 50, DstPort: 4789},
-	{Link: "tunl0", Name: "IP-in-IP", Port: "IP protocol 4 (IP-in-IP)", Overhead: 20},
-	{Link: "cilium_vxlan", Name: "Cilium VXLAN", Port: "VXLAN UDP 8472", Overhead: 50, DstPort: 8472},
-	{Link: "cilium_geneve", Name: "Cilium Geneve", Port: "Geneve UDP 6081", Overhead: 50, DstPort: 6081},
-	{Link: "genev_sys_6081", Name: "Geneve", Port: "Geneve UDP 6081", Overhead: 50, DstPort: 6081},
-	{Link: "cilium_wg0", Name: "Cilium WireGuard", Port: "WireGuard UDP 51820", Overhead: 80, DstPort: 51820},
-	{Link: "wg0", Name: "WireGuard", Port: "WireGuard UDP 51820", Overhead: 80, DstPort: 51820},
-	{Link: "weave", Name: "Weave", Port: "Weave TCP 6783 / UDP 6783-6784", Overhead: 50},
+	{Link: "flannel.1", Name: "flannel VXLAN", CNI: observe.CNIFlannel, Encap: observe.EncapVXLAN, Port: "VXLAN UDP 8472", Overhead: 50, DstPort: 8472},
+	{Link: "flannel-wg", Name: "flannel WireGuard", CNI: observe.CNIFlannel, Encap: observe.EncapWireGuard, Port: "WireGuard UDP 51820", Overhead: 80, DstPort: 51820},
+	{Link: "vxlan.calico", Name: "Calico VXLAN", CNI: observe.CNICalico, Encap: observe.EncapVXLAN, Port: "VXLAN UDP 4789", Overhead: 50, DstPort: 4789},
+	{Link: "tunl0", Name: "IP-in-IP", Encap: observe.EncapIPIP, Port: "IP protocol 4 (IP-in-IP)", Overhead: 20},
+	{Link: "cilium_vxlan", Name: "Cilium VXLAN", CNI: observe.CNICilium, Encap: observe.EncapVXLAN, Port: "VXLAN UDP 8472", Overhead: 50, DstPort: 8472},
+	{Link: "cilium_geneve", Name: "Cilium Geneve", CNI: observe.CNICilium, Encap: observe.EncapGeneve, Port: "Geneve UDP 6081", Overhead: 50, DstPort: 6081},
+	{Link: "genev_sys_6081", Name: "Geneve", Encap: observe.EncapGeneve, Port: "Geneve UDP 6081", Overhead: 50, DstPort: 6081},
+	{Link: "cilium_wg0", Name: "Cilium WireGuard", CNI: observe.CNICilium, Encap: observe.EncapWireGuard, Port: "WireGuard UDP 51820", Overhead: 80, DstPort: 51820},
+	{Link: "wg0", Name: "WireGuard", Encap: observe.EncapWireGuard, Port: "WireGuard UDP 51820", Overhead: 80, DstPort: 51820},
+	{Link: "weave", Name: "Weave", CNI: observe.CNIWeave, Encap: observe.EncapWeave, Port: "Weave TCP 6783 / UDP 6783-6784", Overhead: 50},
 }
 
 // DetectOverlay names the node's pod-network encapsulation from its links

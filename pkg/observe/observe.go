@@ -229,10 +229,37 @@ type IptablesBackend struct {
 	KubeProxy bool `json:"kubeProxy,omitempty"`
 }
 
+// CNI names the agent that programs an overlay.
+type CNI string
+
+// The agents whose overlay devices are known.
+const (
+	CNIFlannel CNI = "flannel"
+	CNICalico  CNI = "calico"
+	CNICilium  CNI = "cilium"
+	CNIWeave   CNI = "weave"
+)
+
+// Encap is how an overlay carries pod packets between nodes.
+type Encap string
+
+// The encapsulations known.
+const (
+	EncapVXLAN     Encap = "vxlan"
+	EncapWireGuard Encap = "wireguard"
+	EncapIPIP      Encap = "ipip"
+	EncapGeneve    Encap = "geneve"
+	EncapWeave     Encap = "weave"
+)
+
 // Overlay is a pod-network encapsulation between nodes.
 type Overlay struct {
 	Name string `json:"name"` // "flannel VXLAN"
 	Link string `json:"link"` // its device, "flannel.1"
+	// CNI is the agent that owns the device and Encap its encapsulation:
+	// the verdicts branch on these, never on Name.
+	CNI   CNI   `json:"cni,omitempty"`
+	Encap Encap `json:"encap,omitempty"`
 	// Port is how it travels between nodes: "VXLAN UDP 8472".
 	Port string `json:"port"`
 	// Overhead is the bytes its headers add to each packet.

@@ -206,7 +206,7 @@ func overlayFacts(nf *observe.NodeFacts, raw Raw, fl Flows, table []facts.RouteE
 		if !raw.SubnetEnvRead {
 			return
 		}
-		o = &observe.Overlay{Name: "flannel VXLAN (no device)", Link: "flannel.1", Port: "VXLAN UDP 8472", Overhead: 50, DstPort: 8472}
+		o = &observe.Overlay{Name: "flannel VXLAN (no device)", Link: "flannel.1", CNI: observe.CNIFlannel, Encap: observe.EncapVXLAN, Port: "VXLAN UDP 8472", Overhead: 50, DstPort: 8472}
 		nf.Overlay = o
 	}
 	o.Agents, o.AgentsRead = raw.Agents, raw.AgentsRead
