@@ -102,7 +102,8 @@ func (o *ProbeOptions) policies(ctx context.Context, sel plan.Selected, members 
 	if n, err := o.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err == nil {
 		nsLabels = n.Labels
 	}
-	p := diagnose.Policies{Read: true, List: items, Clients: map[string]netpol.Pod{}, AsWorkload: members != nil}
+	cluster, note := o.clusterPolicies(ctx)
+	p := diagnose.Policies{Read: true, List: items, Cluster: cluster, Clients: map[string]netpol.Pod{}, AsWorkload: members != nil}
 	for _, n := range sel.Nodes {
 		if m, ok := members[n.Name]; ok {
 			p.Clients[n.Name] = netpol.Pod{Name: m.Pod.Name, Namespace: ns, Labels: m.Pod.Labels, NamespaceLabels: nsLabels}
@@ -111,7 +112,45 @@ func (o *ProbeOptions) policies(ctx context.Context, sel plan.Selected, members 
 		p.Clients[n.Name] = netpol.Pod{Name: diagnose.ProbeClient, Namespace: ns, NamespaceLabels: nsLabels,
 			Labels: map[string]string{launch.LabelApp: launch.AppName, launch.LabelManaged: launch.AppName, launch.LabelRole: string(launch.RolePod)}}
 	}
-	return p, ""
+	return p, note
+}
+
+// clusterPolicies reads the cluster-scoped policies of
+// sigs.k8s.io/network-policy-api that the API serves, the newest version
+// of each kind. A kind not served is simply absent; a refused read is a
+// note, since its rules may decide flows the verdicts then cannot explain.
+func (o *ProbeOptions) clusterPolicies(ctx context.Context) ([]netpol.ClusterPolicy, string) {
+	rc := o.Client.Discovery().RESTClient()
+	if rc == nil || reflect.ValueOf(rc).IsNil() {
+		return nil, ""
+	}
+	var out []netpol.ClusterPolicy
+	done := map[string]bool{}
+	var refused []string
+	for _, k := range netpol.ClusterKinds {
+		if done[k.Kind] {
+			continue
+		}
+		body, err := rc.Get().AbsPath(k.Path).Do(ctx).Raw()
+		switch {
+		case apierrors.IsNotFound(err):
+			continue // this version is not served
+		case err != nil:
+			refused = append(refused, fmt.Sprintf("%s (%v)", k.Kind, apierrors.ReasonForError(err)))
+			done[k.Kind] = true
+			continue
+		}
+		ps, err := netpol.DecodeClusterPolicies(k.Kind, body)
+		if err != nil {
+			refused = append(refused, fmt.Sprintf("%s (%v)", k.Kind, err))
+		}
+		out = append(out, ps...)
+		done[k.Kind] = true
+	}
+	if len(refused) > 0 {
+		return out, "cluster-scoped policies not read: " + strings.Join(refused, ", ") + ": flows they decide are not explained (grant list on them to judge them)"
+	}
+	return out, ""
 }
 
 // policyNote says, without --from, that policies of other namespaces were
@@ -142,12 +181,10 @@ func (o *ProbeOptions) policyNote(ctx context.Context, p diagnose.Policies) stri
 		strings.Join(names, ", "), o.Namespace)
 }
 
-// otherPolicyKinds are policy APIs beside NetworkPolicy that a cluster may
-// enforce and netcheck does not evaluate.
+// otherPolicyKinds are policy APIs beside NetworkPolicy and
+// network-policy-api's that a cluster may enforce and netcheck does not
+// evaluate.
 var otherPolicyKinds = []struct{ path, kind string }{
-	{"/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies", "ClusterNetworkPolicy"},
-	{"/apis/policy.networking.k8s.io/v1alpha1/adminnetworkpolicies", "AdminNetworkPolicy"},
-	{"/apis/policy.networking.k8s.io/v1alpha1/baselineadminnetworkpolicies", "BaselineAdminNetworkPolicy"},
 	{"/apis/cilium.io/v2/ciliumnetworkpolicies", "CiliumNetworkPolicy"},
 	{"/apis/cilium.io/v2/ciliumclusterwidenetworkpolicies", "CiliumClusterwideNetworkPolicy"},
 	{"/apis/crd.projectcalico.org/v1/networkpolicies", "Calico NetworkPolicy"},
@@ -179,5 +216,5 @@ func (o *ProbeOptions) otherPoliciesNote(ctx context.Context) string {
 	if len(present) == 0 {
 		return ""
 	}
-	return "the cluster has " + strings.Join(present, ", ") + " objects: netcheck evaluates NetworkPolicy only; a flow those block reads as an unexplained drop"
+	return "the cluster has " + strings.Join(present, ", ") + " objects: netcheck evaluates NetworkPolicy and network-policy-api's cluster policies only; a flow those block reads as an unexplained drop"
 }

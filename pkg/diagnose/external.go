@@ -162,7 +162,7 @@ func externalTarget(t target.Target, in ExternalInput) []Finding {
 				Summary: "no check ran to an outcome on this node", Evidence: ev})
 		case denied && connected(nr.n.Pod, observe.TargetID(key)):
 			fd := policyNotEnforced(key, nr.n.Name, v, flow)
-			fd.Evidence = ev
+			fd.Evidence = append(ev, fd.Evidence...)
 			out = append(out, fd)
 		case denied && nr.host.ok:
 			// Dropped, or rejected by the enforcer (a refusal that is not the target's).
@@ -170,7 +170,7 @@ func externalTarget(t target.Target, in ExternalInput) []Finding {
 		case nr.pod.ok && nr.host.ok:
 			if fd, ok := icmpOnly(key, nr.n.Name, nr.pod, ev); ok {
 				if names := in.Policies.icmpDenied(nr.n.Name, nr.n.Pod.IP, t); names != "" {
-					fd.Summary = "ping fails but TCP/HTTP works: NetworkPolicy " + names + " admits the port, not ICMP (a rule with ports never matches ICMP); the target is reachable"
+					fd.Summary = "ping fails but TCP/HTTP works: " + names + " admits the port, not ICMP (a rule with ports never matches ICMP); the target is reachable"
 				}
 				out = append(out, fd)
 			}

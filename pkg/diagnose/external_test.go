@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -107,6 +108,17 @@ func denyEgress(asWorkload bool) Policies {
 		client = netpol.Pod{Name: ProbeClient, Namespace: "shop", Labels: map[string]string{"app.kubernetes.io/name": "kubectl-netcheck"}}
 	}
 	return Policies{Read: true, List: []networkingv1.NetworkPolicy{np}, Clients: map[string]netpol.Pod{"n1": client}, AsWorkload: asWorkload}
+}
+
+// clusterDeny: an Admin ClusterNetworkPolicy denying every pod's egress to
+// 198.19.0.0/24, n1's pod side running as shop's web pod.
+func clusterDeny() Policies {
+	p := denyEgress(true)
+	p.List = nil
+	p.Cluster = []netpol.ClusterPolicy{{Kind: "ClusterNetworkPolicy", Name: "deny-ext", Tier: netpol.TierAdmin, Priority: 5,
+		Subject: netpol.ClusterPeer{Namespaces: &metav1.LabelSelector{}},
+		Egress:  []netpol.ClusterRule{{Name: "no-ext", Action: netpol.ActionDeny, Peers: []netpol.ClusterPeer{{Networks: []netip.Prefix{netip.MustParsePrefix("198.19.0.0/24")}}}}}}}
+	return p
 }
 
 func TestExternal(t *testing.T) {
@@ -227,6 +239,13 @@ func TestExternal(t *testing.T) {
 		{name: "denied by the policies, passed anyway: not enforced", target: ext, policies: denyEgress(true),
 			nodes: []observe.Node{healthy("n1")},
 			want:  []Cause{CausePolicyNotEnforced}, problems: true},
+		{name: "an Admin ClusterNetworkPolicy denies: named with its rule, the patch inserts an accept before it", target: ext, policies: clusterDeny(),
+			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.OK, route: routeSpec, nat: natOK, fwd: fwdOK})},
+			want:  []Cause{CauseNetworkPolicy}, problems: true, evidence: `deciding rule: ClusterNetworkPolicy/deny-ext (tier Admin, priority 5) rule 0 "no-ext": Deny`,
+			fix: `kubectl patch clusternetworkpolicy deny-ext --type=json -p '[{"op":"add","path":"/spec/egress/0"`},
+		{name: "denied by a ClusterNetworkPolicy, passed anyway: not enforced, naming it", target: ext, policies: clusterDeny(),
+			nodes: []observe.Node{healthy("n1")},
+			want:  []Cause{CausePolicyNotEnforced}, problems: true, evidence: "deciding rule: ClusterNetworkPolicy/deny-ext"},
 		{name: "node side only fails", target: ext,
 			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.OK, nodeOut: observe.Timeout, route: routeSpec, nat: natOK, fwd: fwdOK}), healthy("n2")},
 			want:  []Cause{CauseNodeOnlyFails}, severity: Warning, problems: true},

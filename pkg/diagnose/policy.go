@@ -19,11 +19,16 @@ import (
 // anyway: the CNI does not enforce them, or enforces something else.
 const CausePolicyNotEnforced Cause = "network-policy-not-enforced"
 
+// Set is every policy the evaluator weighs.
+func (p Policies) Set() netpol.Set { return netpol.Set{Network: p.List, Cluster: p.Cluster} }
+
 // Policies is what the API says about NetworkPolicy, for the verdicts.
 type Policies struct {
 	// Read says the policies were listed; without it nothing is judged.
 	Read bool
 	List []networkingv1.NetworkPolicy
+	// Cluster are the cluster-scoped policies (network-policy-api) read.
+	Cluster []netpol.ClusterPolicy
 	// Clients maps each node to the identity its pod side ran as: the
 	// workload's pod (--from) or the pod probe.
 	Clients map[string]netpol.Pod
@@ -45,7 +50,7 @@ func (p Policies) egressTo(node string, podIP string, t target.Target, port int)
 		// A ping: ICMP, which only rules without ports admit.
 		f.Protocol = "ICMP"
 	}
-	return netpol.Evaluate(p.List, f), f, true
+	return netpol.Evaluate(p.Set(), f), f, true
 }
 
 // icmpDenied names the policies that deny the side's ping to the target
@@ -56,7 +61,7 @@ func (p Policies) icmpDenied(node, podIP string, t target.Target) string {
 	if !ok || v.Allowed() {
 		return ""
 	}
-	return strings.Join(v.Egress.Isolating, ", ")
+	return policyWords(v.Egress)
 }
 
 // policyDenied is the finding for a flow the policies deny, naming the
@@ -69,10 +74,16 @@ func policyDenied(fd Finding, v netpol.Verdict, f netpol.Flow, p Policies) Findi
 		dir, d, side = networkingv1.PolicyTypeIngress, v.Ingress, "ingress of "+who(f.To)
 	}
 	fd.Cause, fd.Severity = CauseNetworkPolicy, Error
+	if d.Cluster != nil {
+		return clusterDenied(fd, *d.Cluster, dir, side, f, p)
+	}
 	fd.Summary = fmt.Sprintf("NetworkPolicy %s selects %s and no rule admits %s: the policy blocks it", strings.Join(d.Isolating, ", "), side, flowWords(f))
 	fd.Evidence = append(fd.Evidence, fmt.Sprintf("policies isolating the %s: %s", side, strings.Join(d.Isolating, ", ")))
 	if f.From.Pod != nil && f.From.Pod.Name != ProbeClient {
 		fd.Evidence = append(fd.Evidence, fmt.Sprintf("client: pod %s/%s (%s)", f.From.Pod.Namespace, f.From.Pod.Name, f.From.IP))
+	}
+	for _, pass := range d.Passed {
+		fd.Evidence = append(fd.Evidence, "handed to NetworkPolicy by "+pass)
 	}
 	if c := d.Closest; c != nil {
 		fd.Evidence = append(fd.Evidence, fmt.Sprintf("closest rule: %s %s[%d]: %s", c.Policy, strings.ToLower(string(dir)), c.Rule, c.Why))
@@ -99,15 +110,56 @@ func policyDenied(fd Finding, v netpol.Verdict, f netpol.Flow, p Policies) Findi
 	return fd
 }
 
+// clusterDenied is the finding for a flow a cluster-scoped rule denies: an
+// Admin rule before any NetworkPolicy, or a Baseline rule when none selects
+// the pod. Only a cluster admin changes these; the fix says which rule and
+// inserts one that admits exactly the flow before it.
+func clusterDenied(fd Finding, c netpol.Decision, dir networkingv1.PolicyType, side string, f netpol.Flow, p Policies) Finding {
+	order := "it comes before every NetworkPolicy: no NetworkPolicy can open it"
+	if c.Policy.Tier == netpol.TierBaseline {
+		order = "no NetworkPolicy selects the pod for this direction, so the baseline decides"
+	}
+	fd.Summary = fmt.Sprintf("%s denies %s (%s): %s", c.Policy.Ref(), flowWords(f), side, order)
+	fd.Evidence = append(fd.Evidence, "deciding rule: "+c.String())
+	if f.From.Pod != nil && f.From.Pod.Name != ProbeClient {
+		fd.Evidence = append(fd.Evidence, fmt.Sprintf("client: pod %s/%s (%s)", f.From.Pod.Namespace, f.From.Pod.Name, f.From.IP))
+	}
+	if !p.AsWorkload && dir == networkingv1.PolicyTypeEgress {
+		fd.Summary = fmt.Sprintf("%s denies the probe's own traffic (%s): this result is about the probe in its namespace, not your workloads", c.Policy.Ref(), flowWords(f))
+		fd.Fix = []string{"run with --probe-namespace set to a namespace the policy does not select, or with --from <your workload> to test as it"}
+		return fd
+	}
+	fd.Fix = []string{fmt.Sprintf("kubectl get %s %s -o yaml   # cluster-scoped: changing it needs a cluster admin", strings.ToLower(c.Policy.Kind), c.Policy.Name)}
+	if cmd := netpol.ClusterAllowCommand(c, f, dir); cmd != "" {
+		fd.Fix = append(fd.Fix, "if the flow should be allowed, insert a rule that admits exactly it before the deciding one:\n"+cmd)
+	}
+	return fd
+}
+
 // policyNotEnforced: the policies deny the flow, the probe passed.
 func policyNotEnforced(key, node string, v netpol.Verdict, f netpol.Flow) Finding {
 	d := v.Egress
 	if d.Allowed {
 		d = v.Ingress
 	}
+	if c := d.Cluster; c != nil {
+		return Finding{Severity: Warning, Cause: CausePolicyNotEnforced, Target: key, Nodes: []string{node},
+			Summary:  fmt.Sprintf("%s should deny %s, but it passed: the network plugin does not enforce %s (or enforces other rules)", c.Policy.Ref(), flowWords(f), c.Policy.Kind),
+			Evidence: []string{"deciding rule: " + c.String()},
+			Fix:      []string{"check that the CNI implements " + c.Policy.Kind + " (sigs.k8s.io/network-policy-api): its implementations list the API versions they serve; an object of a version it does not watch is ignored"}}
+	}
 	return Finding{Severity: Warning, Cause: CausePolicyNotEnforced, Target: key, Nodes: []string{node},
 		Summary: fmt.Sprintf("NetworkPolicy %s should block %s, but it passed: the network plugin does not enforce NetworkPolicies (or enforces other rules)", strings.Join(d.Isolating, ", "), flowWords(f)),
 		Fix:     []string{"check that the CNI enforces NetworkPolicy (bridge, flannel and host-gw alone do not; Calico, Cilium, kube-router's firewall, Antrea do)"}}
+}
+
+// policyWords names what decided a direction: "NetworkPolicy a/b" or the
+// cluster policy's kind/name.
+func policyWords(d netpol.Direction) string {
+	if d.Cluster != nil {
+		return d.Cluster.Policy.Ref()
+	}
+	return "NetworkPolicy " + strings.Join(d.Isolating, ", ")
 }
 
 // who names a peer the same way on every node: a workload's pods by their
@@ -147,7 +199,7 @@ func (p Policies) toPod(node, podIP, dstIP string, port int) (netpol.Verdict, ne
 	from, _ := netip.ParseAddr(podIP)
 	to, _ := netip.ParseAddr(dstIP)
 	f := netpol.Flow{From: netpol.Peer{Pod: &client, IP: from}, To: netpol.Peer{Pod: &dst, IP: to}, Port: port, Protocol: corev1.ProtocolTCP}
-	return netpol.Evaluate(p.List, f), f, true
+	return netpol.Evaluate(p.Set(), f), f, true
 }
 
 // policyEndpoints: endpoints lost or refused from a node whose flow the policies deny
@@ -190,7 +242,7 @@ func policyEndpoints(in ServiceInput, views []epView) ([]Finding, []epView) {
 			if !verdict.Egress.Allowed {
 				d = verdict.Egress
 			}
-			key := strings.Join(d.Isolating, ",") + "|" + flow.From.Pod.Namespace
+			key := d.Deciders() + "|" + flow.From.Pod.Namespace
 			if b := found[key]; b != nil {
 				b.nodes[node], b.eps[v.e.who()] = true, true
 				continue
@@ -201,7 +253,7 @@ func policyEndpoints(in ServiceInput, views []epView) ([]Finding, []epView) {
 				dir = "egress"
 			}
 			found[key] = &blocked{fd: fd, nodes: map[string]bool{node: true}, eps: map[string]bool{v.e.who(): true},
-				head:  fmt.Sprintf("NetworkPolicy %s (%s)", strings.Join(d.Isolating, ", "), dir),
+				head:  fmt.Sprintf("%s (%s)", policyWords(d), dir),
 				words: fmt.Sprintf("%s/%d from namespace %s", flow.Protocol, flow.Port, flow.From.Pod.Namespace)}
 			order = append(order, key)
 		}
@@ -289,15 +341,21 @@ func nodePortPolicy(in ServiceInput, n observe.Node) *Finding {
 		}
 		to, _ := netip.ParseAddr(e.IP)
 		f := netpol.Flow{From: netpol.Peer{IP: from}, To: netpol.Peer{Pod: &dst, IP: to}, Port: int(e.Port), Protocol: corev1.ProtocolTCP}
-		v := netpol.Evaluate(in.Policies.List, f)
+		v := netpol.Evaluate(in.Policies.Set(), f)
 		if v.Allowed() {
 			continue
 		}
 		fd := Finding{Severity: Error, Cause: CauseNetworkPolicy, Nodes: []string{n.Name}, Target: in.NodePortVIP(),
-			Summary: fmt.Sprintf("NodePort %d connections that kube-proxy sends to a backend on another node are refused by NetworkPolicy %s: they come from the node's own address, which no ingress rule admits",
-				in.Port.NodePort, strings.Join(v.Ingress.Isolating, ", "))}
+			Summary: fmt.Sprintf("NodePort %d connections that kube-proxy sends to a backend on another node are refused by %s: they come from the node's own address, which no ingress rule admits",
+				in.Port.NodePort, policyWords(v.Ingress))}
 		if c := v.Ingress.Closest; c != nil {
 			fd.Evidence = append(fd.Evidence, fmt.Sprintf("closest rule: %s ingress[%d]: %s", c.Policy, c.Rule, c.Why))
+		}
+		if c := v.Ingress.Cluster; c != nil {
+			fd.Evidence = append(fd.Evidence, "deciding rule: "+c.String())
+			fd.Fix = []string{fmt.Sprintf("kubectl get %s %s -o yaml   # cluster-scoped: changing it needs a cluster admin", strings.ToLower(c.Policy.Kind), c.Policy.Name),
+				"its ingress rules select namespaces and pods, never the nodes' addresses: set externalTrafficPolicy: Local on the Service so the client's own address arrives at a local backend"}
+			return &fd
 		}
 		// One policy for every node's address: the same verdict holds on each.
 		np := netpol.Allow(f, networkingv1.PolicyTypeIngress)

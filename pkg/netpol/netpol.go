@@ -35,6 +35,9 @@ type Peer struct {
 	Pod  *Pod
 	IP   netip.Addr
 	Node bool
+	// NodeLabels are the labels of the node that owns IP, when it is a
+	// node's address: cluster policies can select nodes.
+	NodeLabels map[string]string
 }
 
 // Flow is one connection attempt. To a Service, To is the backend pod the
@@ -55,6 +58,22 @@ type Direction struct {
 	AllowedBy string
 	// Closest, when denied, is the rule that comes nearest and what it lacks.
 	Closest *Near
+	// Cluster is the cluster policy rule that settled the direction (an
+	// Admin rule before any NetworkPolicy, or a Baseline rule after none).
+	Cluster *Decision
+	// Passed are Admin rules that handed the flow to NetworkPolicy (Pass).
+	Passed []string
+	// Unjudged are rules the evaluator cannot match an address against.
+	Unjudged []string
+}
+
+// Deciders names what settled the direction: the cluster policy, else the
+// isolating NetworkPolicies (namespace/name).
+func (d Direction) Deciders() string {
+	if d.Cluster != nil {
+		return d.Cluster.Policy.Ref()
+	}
+	return strings.Join(d.Isolating, ", ")
 }
 
 // Near is a rule that does not admit the flow, and why.
@@ -75,16 +94,16 @@ type Verdict struct {
 func (v Verdict) Allowed() bool { return v.Egress.Allowed && v.Ingress.Allowed }
 
 // Evaluate judges the flow against every policy in the cluster.
-func Evaluate(policies []networkingv1.NetworkPolicy, f Flow) Verdict {
+func Evaluate(s Set, f Flow) Verdict {
 	if f.Protocol == "" {
 		f.Protocol = corev1.ProtocolTCP
 	}
 	v := Verdict{Egress: Direction{Allowed: true}, Ingress: Direction{Allowed: true}}
 	if f.From.Pod != nil {
-		v.Egress = direction(policies, *f.From.Pod, networkingv1.PolicyTypeEgress, f)
+		v.Egress = s.tiered(*f.From.Pod, networkingv1.PolicyTypeEgress, f)
 	}
 	if f.To.Pod != nil && !f.From.Node {
-		v.Ingress = direction(policies, *f.To.Pod, networkingv1.PolicyTypeIngress, f)
+		v.Ingress = s.tiered(*f.To.Pod, networkingv1.PolicyTypeIngress, f)
 	}
 	return v
 }

@@ -146,7 +146,7 @@ func TestEvaluate(t *testing.T) {
 			for _, y := range tt.policies {
 				ps = append(ps, pol(t, y))
 			}
-			v := Evaluate(ps, tt.flow)
+			v := Evaluate(Set{Network: ps}, tt.flow)
 			if v.Allowed() != tt.allowed {
 				t.Fatalf("allowed %v, want %v: %+v", v.Allowed(), tt.allowed, v)
 			}
@@ -173,7 +173,7 @@ func TestClosestRule(t *testing.T) {
 	ps := []networkingv1.NetworkPolicy{pol(t, `{metadata: {name: p, namespace: shop}, spec: {podSelector: {}, ingress: [
 		{from: [{podSelector: {matchLabels: {app: nobody}}}], ports: [{port: 1}]},
 		{from: [{namespaceSelector: {matchLabels: {team: c}}}], ports: [{port: 8080}]}]}}`)}
-	v := Evaluate(ps, Flow{From: Peer{Pod: client}, To: Peer{Pod: web}, Port: 8080})
+	v := Evaluate(Set{Network: ps}, Flow{From: Peer{Pod: client}, To: Peer{Pod: web}, Port: 8080})
 	if c := v.Ingress.Closest; c == nil || c.Policy != "shop/p" || c.Rule != 1 || !c.PortOK || c.PeerOK {
 		t.Fatalf("closest %+v", c)
 	}
@@ -192,20 +192,20 @@ func TestAllow(t *testing.T) {
 	if _, ok := np.Spec.PodSelector.MatchLabels["pod-template-hash"]; ok {
 		t.Fatal("selects a generation label")
 	}
-	if !Evaluate([]networkingv1.NetworkPolicy{deny, *np}, f).Allowed() {
+	if !Evaluate(Set{Network: []networkingv1.NetworkPolicy{deny, *np}}, f).Allowed() {
 		t.Fatal("the allowing policy does not allow the flow")
 	}
 	other := Flow{From: Peer{Pod: pod("other", "x", map[string]string{"app": "curl"})}, To: Peer{Pod: web}, Port: 8080}
-	if Evaluate([]networkingv1.NetworkPolicy{deny, *np}, other).Allowed() {
+	if Evaluate(Set{Network: []networkingv1.NetworkPolicy{deny, *np}}, other).Allowed() {
 		t.Fatal("the allowing policy opens more than the flow")
 	}
 	eg := pol(t, `{metadata: {name: deny-egress, namespace: client}, spec: {podSelector: {}, policyTypes: [Egress]}}`)
 	ef := Flow{From: Peer{Pod: client}, To: Peer{IP: extIP}, Port: 80}
 	np = Allow(ef, networkingv1.PolicyTypeEgress)
-	if np == nil || np.Spec.Egress[0].To[0].IPBlock.CIDR != "198.19.0.1/32" || !Evaluate([]networkingv1.NetworkPolicy{eg, *np}, ef).Allowed() {
+	if np == nil || np.Spec.Egress[0].To[0].IPBlock.CIDR != "198.19.0.1/32" || !Evaluate(Set{Network: []networkingv1.NetworkPolicy{eg, *np}}, ef).Allowed() {
 		t.Fatalf("%+v", np)
 	}
-	if Evaluate([]networkingv1.NetworkPolicy{eg, *np}, Flow{From: ef.From, To: Peer{IP: extIP}, Port: 443}).Allowed() {
+	if Evaluate(Set{Network: []networkingv1.NetworkPolicy{eg, *np}}, Flow{From: ef.From, To: Peer{IP: extIP}, Port: 443}).Allowed() {
 		t.Fatal("another port opened")
 	}
 	cmd := ApplyCommand(np)
@@ -213,7 +213,7 @@ func TestAllow(t *testing.T) {
 		t.Fatalf("%s", cmd)
 	}
 	icmp := Flow{From: ef.From, To: Peer{IP: extIP}, Protocol: "ICMP"}
-	if np := Allow(icmp, networkingv1.PolicyTypeEgress); np == nil || len(np.Spec.Egress[0].Ports) != 0 || !Evaluate([]networkingv1.NetworkPolicy{eg, *np}, icmp).Allowed() {
+	if np := Allow(icmp, networkingv1.PolicyTypeEgress); np == nil || len(np.Spec.Egress[0].Ports) != 0 || !Evaluate(Set{Network: []networkingv1.NetworkPolicy{eg, *np}}, icmp).Allowed() {
 		t.Fatalf("ICMP: a rule without ports admits it: %+v", np)
 	}
 	if Allow(Flow{From: Peer{IP: extIP}, To: Peer{IP: extIP}, Port: 1}, networkingv1.PolicyTypeEgress) != nil {
