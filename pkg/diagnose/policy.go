@@ -143,10 +143,18 @@ func policyNotEnforced(key, node string, v netpol.Verdict, f netpol.Flow) Findin
 		d = v.Ingress
 	}
 	if c := d.Cluster; c != nil {
-		return Finding{Severity: Warning, Cause: CausePolicyNotEnforced, Target: key, Nodes: []string{node},
+		fd := Finding{Severity: Warning, Cause: CausePolicyNotEnforced, Target: key, Nodes: []string{node},
 			Summary:  fmt.Sprintf("%s should deny %s, but it passed: the network plugin does not enforce %s (or enforces other rules)", c.Policy.Ref(), flowWords(f), c.Policy.Kind),
 			Evidence: []string{"deciding rule: " + c.String()},
 			Fix:      []string{"check that the CNI implements " + c.Policy.Kind + " (sigs.k8s.io/network-policy-api): its implementations list the API versions they serve; an object of a version it does not watch is ignored"}}
+		dir := networkingv1.PolicyTypeEgress
+		if v.Egress.Allowed {
+			dir = networkingv1.PolicyTypeIngress
+		}
+		if cmd := netpol.ClusterAllowCommand(*c, f, dir); cmd != "" {
+			fd.Fix = append(fd.Fix, "or, if the flow is meant to pass, say so in the policy: insert a rule that admits exactly it before the deciding one:\n"+cmd)
+		}
+		return fd
 	}
 	return Finding{Severity: Warning, Cause: CausePolicyNotEnforced, Target: key, Nodes: []string{node},
 		Summary: fmt.Sprintf("NetworkPolicy %s should block %s, but it passed: the network plugin does not enforce NetworkPolicies (or enforces other rules)", strings.Join(d.Isolating, ", "), flowWords(f)),
