@@ -203,3 +203,46 @@ spec:
 	healthy(t, svcCheck(t, "web"))
 	noProbePodsLeft(t)
 }
+
+const denyIngress = `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-ingress, namespace: nc-shop}
+spec:
+  podSelector: {}
+  policyTypes: [Ingress]
+`
+
+// TestNetworkPolicyPodsFrom: `pods --from deploy/web` checks the web pods
+// between nodes, from their own network namespaces. Under a default-deny
+// ingress that kube-router enforces (it REJECTs: TCP reads as refused, which
+// alone would pass for a working path), every node names the policy instead
+// of a path verdict; the printed policy, applied, makes the run healthy.
+// Without --from the probes are outside the policy: healthy, with the note.
+func TestNetworkPolicyPodsFrom(t *testing.T) {
+	enforced(t)
+	shop(t)
+	before := podSpecs(t)
+	applyYAML(t, denyIngress)
+
+	r := netcheck(t, 2*time.Minute, "pods", "-o", "json")
+	healthy(t, r)
+
+	args := []string{"pods", "-n", "nc-shop", "--from", "deploy/web", "-o", "json"}
+	r = netcheck(t, 2*time.Minute, args...)
+	only(t, r, map[diagnose.Cause]string{diagnose.CauseNetworkPolicy: "nc-node1,nc-node2,nc-node3"})
+	f := finding(t, r, diagnose.CauseNetworkPolicy)
+	if !strings.Contains(f.Summary, "NetworkPolicy nc-shop/deny-ingress selects ingress of pods app=web of namespace nc-shop and no rule admits TCP/9") {
+		t.Fatalf("summary: %s", f.Summary)
+	}
+	for _, n := range r.report.Nodes {
+		if !strings.HasPrefix(n.Pod.As, "workload pod nc-shop/web-") {
+			t.Errorf("%s: pod side ran as %q", n.Name, n.Pod.As)
+		}
+	}
+	appliedFix(t, f.Fix)
+	healthy(t, netcheck(t, 2*time.Minute, args...))
+	if after := podSpecs(t); after != before {
+		t.Fatalf("--from changed the web pods:\nbefore %s\nafter  %s", before, after)
+	}
+	noProbePodsLeft(t)
+}

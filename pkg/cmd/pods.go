@@ -9,13 +9,18 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
 	"github.com/netcheck/kubectl-netcheck/pkg/scenario"
+	"github.com/netcheck/kubectl-netcheck/pkg/workload"
 )
 
 // PodsOptions is `kubectl netcheck pods`.
 type PodsOptions struct {
 	ProbeOptions
 	Peers int
+	From  string
+
+	from workload.Ref
 }
 
 // NewPodsOptions holds the command's defaults.
@@ -43,12 +48,20 @@ ip_forward off, its CNI agent, the overlay port to it), everything between
 nodes broken (overlay/underlay: the overlay in use is named), a single pair
 broken, MTU differing between nodes.
 
+With --from, each node's checks run in one of the workload's pods there and
+go to its pods on the other nodes: the matrix is the workload's own, under
+its NetworkPolicies. NetworkPolicies and cluster policies that deny a pair are
+named instead of a path verdict.
+
 Every node is probed at once (--concurrency does not apply): each pod needs
 the others' addresses.
 
 Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 		Example: `  kubectl netcheck pods
-  kubectl netcheck pods -l node-role.kubernetes.io/worker -o wide`,
+  kubectl netcheck pods -l node-role.kubernetes.io/worker -o wide
+
+  # Between the replicas of a workload, as they talk to each other
+  kubectl netcheck pods -n shop --from statefulset/db`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runCommand(c, o)
@@ -56,6 +69,8 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 	}
 	o.addFlags(cmd)
 	cmd.Flags().IntVar(&o.Peers, "peers", o.Peers, "how many other nodes each node's pod checks (0 = all); each node is also checked by as many, so every node is covered")
+	cmd.Flags().StringVar(&o.From, "from", "", fromHelp)
+	_ = cmd.RegisterFlagCompletionFunc("from", o.completeWith(listWorkloads))
 	return cmd
 }
 
@@ -63,6 +78,12 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 func (o *PodsOptions) Validate() error {
 	if o.Peers < 0 {
 		return cannotRun("--peers %d: give 0 (all) or more", o.Peers)
+	}
+	if o.From != "" {
+		var err error
+		if o.from, err = workload.Parse(o.From); err != nil {
+			return cannotRun("%v", err)
+		}
 	}
 	return o.ProbeOptions.Validate()
 }
@@ -79,10 +100,23 @@ func (o *PodsOptions) Run(parent context.Context) error {
 	if err != nil {
 		return err
 	}
-	sc := scenario.Pods{Nets: scenario.NodeNets(sel.All), Peers: o.Peers, Timeout: o.Timeout}
+	var as map[string]fanout.Workload
+	var members map[string]workload.Member
+	if o.From != "" {
+		if sel, as, members, err = o.asWorkload(ctx, o.from, sel); err != nil {
+			return err
+		}
+	}
+	policies, unread := o.policies(ctx, sel, members)
+	sc := scenario.Pods{Nets: scenario.NodeNets(sel.All), Peers: o.Peers, Timeout: o.Timeout, Policies: policies, As: as}
 	run, err := o.probe(ctx, sc, sel)
 	if err != nil {
 		return err
+	}
+	for _, n := range []string{unread, o.policyNote(ctx, policies), o.otherPoliciesNote(ctx)} {
+		if n != "" {
+			run.Notes = append(run.Notes, n)
+		}
 	}
 	return o.finish(sc, "pods", []string{"pod-to-pod between every pair of nodes"}, sel, run, start)
 }

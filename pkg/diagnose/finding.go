@@ -68,7 +68,11 @@ func merge(in []Finding) []Finding {
 	for _, f := range in {
 		k := f.mergeKey()
 		if i, ok := idx[k]; ok {
-			out[i].Nodes = append(out[i].Nodes, f.Nodes...)
+			for _, n := range f.Nodes {
+				if !contains(out[i].Nodes, n) {
+					out[i].Nodes = append(out[i].Nodes, n)
+				}
+			}
 			for _, e := range f.Evidence {
 				if !contains(out[i].Evidence, e) {
 					out[i].Evidence = append(out[i].Evidence, e)

@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"slices"
 	"sort"
 	"strings"
 
@@ -19,6 +20,9 @@ const (
 type PodsInput struct {
 	NodeNets []NodeNet
 	Nodes    []observe.Node
+	// Policies are the pod sides' identities (the probe, or a workload's
+	// pods with --from) and the policies that apply to them.
+	Policies Policies
 }
 
 // PeerKey is the key of the checks from a pod probe to the one on node.
@@ -46,10 +50,15 @@ const (
 )
 
 func peerReach(n observe.Node, to string) (pairReach, []string) {
+	return peerReachOf(n, to, observe.Ping, observe.TCP)
+}
+
+// peerReachOf reads only the checks of the given kinds.
+func peerReachOf(n observe.Node, to string, kinds ...observe.CheckKind) (pairReach, []string) {
 	var ev []string
 	ran, ok := false, false
 	for _, c := range n.Pod.Checks {
-		if c.ID != PeerKey(to) || c.Outcome == observe.NotRun || c.Outcome == observe.Error {
+		if c.ID != PeerKey(to) || c.Outcome == observe.NotRun || c.Outcome == observe.Error || !slices.Contains(kinds, c.Kind) {
 			continue
 		}
 		ran = true
@@ -98,6 +107,7 @@ func Pods(in PodsInput) []Finding {
 			reach[[2]string{a.Name, b.Name}], evidence[[2]string{a.Name, b.Name}] = r, ev
 		}
 	}
+	out = append(out, peerPolicies(in, ran, reach, evidence)...)
 	lost := func(a, b string) bool { return reach[[2]string{a, b}] == pairLost }
 	routes, gaps := MissingPodRoutes(ran, in.NodeNets, lost)
 	out = append(out, routes...)

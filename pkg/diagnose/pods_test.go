@@ -5,7 +5,10 @@ import (
 	"testing"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/facts"
+	"github.com/netcheck/kubectl-netcheck/pkg/netpol"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // podsInput: the three lab nodes, every pod reaching every other.
@@ -32,6 +35,19 @@ func podsInput() PodsInput {
 	}
 	return in
 }
+
+// denyWebIngress runs every node's pod side as a web pod of shop (--from),
+// under a default-deny ingress policy.
+func denyWebIngress(in *PodsInput) {
+	np := networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "deny-ingress", Namespace: "shop"},
+		Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}}}
+	in.Policies = Policies{Read: true, List: []networkingv1.NetworkPolicy{np}, Clients: map[string]netpol.Pod{}, AsWorkload: true}
+	for _, n := range in.Nodes {
+		in.Policies.Clients[n.Name] = netpol.Pod{Name: "web-" + n.Name, Namespace: "shop", Labels: map[string]string{"app": "web"}}
+	}
+}
+
+func nodeIdx(name string) int { return int(name[1] - '1') }
 
 // lose makes the pod on from lose everything sent to the pod on to.
 func lose(in *PodsInput, from, to string) {
@@ -160,6 +176,17 @@ func TestPodsDiagnosis(t *testing.T) {
 			measured(in, "n2", observe.PathMTU{Largest: 1450, Failed: 1500, Told: 1450, ToldBy: "10.244.1.1", NoDF: "ok"})
 		}, CauseMTUPath, "n2", "ip link set dev flannel.1 mtu 1450   # on n2"},
 
+		{"a default-deny ingress on the workload (--from), REJECTed: the policy, not the network", func(in *PodsInput) {
+			denyWebIngress(in)
+			for _, from := range []string{"n1", "n2", "n3"} {
+				for j := range in.Nodes[nodeIdx(from)].Pod.Checks {
+					if c := &in.Nodes[nodeIdx(from)].Pod.Checks[j]; c.Kind == observe.Ping {
+						c.Outcome = observe.Timeout // the REJECT answers TCP with a refusal
+					}
+				}
+			}
+		}, CauseNetworkPolicy, "n1,n2,n3", "NetworkPolicy shop/deny-ingress selects ingress of pods app=web of namespace shop and no rule admits TCP/9"},
+		{"denied by the policies, ping passed anyway: not enforced", denyWebIngress, CausePolicyNotEnforced, "n1,n2,n3", "should block ICMP"},
 		{"a node whose probe failed", func(in *PodsInput) {
 			in.Nodes[2].Err = "image busybox:1.36 cannot be pulled"
 		}, CauseProbeFailed, "n3", "cannot be pulled"},

@@ -90,7 +90,7 @@ func policyDenied(fd Finding, v netpol.Verdict, f netpol.Flow, p Policies) Findi
 	} else {
 		fd.Evidence = append(fd.Evidence, "the policies have no "+strings.ToLower(string(dir))+" rule at all (default deny)")
 	}
-	if !p.AsWorkload && dir == networkingv1.PolicyTypeEgress {
+	if !p.AsWorkload && (dir == networkingv1.PolicyTypeEgress || toProbe(f)) {
 		fd.Summary = fmt.Sprintf("NetworkPolicy %s in the probe's own namespace blocks the probe (%s): this result is about the probe, not your workloads", strings.Join(d.Isolating, ", "), flowWords(f))
 		fd.Fix = []string{"run with --probe-namespace set to a namespace without such policies, or with --from <your workload> to test as it"}
 		return fd
@@ -124,7 +124,7 @@ func clusterDenied(fd Finding, c netpol.Decision, dir networkingv1.PolicyType, s
 	if f.From.Pod != nil && f.From.Pod.Name != ProbeClient {
 		fd.Evidence = append(fd.Evidence, fmt.Sprintf("client: pod %s/%s (%s)", f.From.Pod.Namespace, f.From.Pod.Name, f.From.IP))
 	}
-	if !p.AsWorkload && dir == networkingv1.PolicyTypeEgress {
+	if !p.AsWorkload && (dir == networkingv1.PolicyTypeEgress || toProbe(f)) {
 		fd.Summary = fmt.Sprintf("%s denies the probe's own traffic (%s): this result is about the probe in its namespace, not your workloads", c.Policy.Ref(), flowWords(f))
 		fd.Fix = []string{"run with --probe-namespace set to a namespace the policy does not select, or with --from <your workload> to test as it"}
 		return fd
@@ -185,6 +185,9 @@ func who(p netpol.Peer) string {
 	}
 	return fmt.Sprintf("pods %s of namespace %s", labels.SelectorFromSet(l), p.Pod.Namespace)
 }
+
+// toProbe: the flow's destination is a pod probe (pods, without --from).
+func toProbe(f netpol.Flow) bool { return f.To.Pod != nil && f.To.Pod.Name == ProbeClient }
 
 // ProbeClient is the name the pod probe goes by among the clients.
 const ProbeClient = "(pod probe)"

@@ -25,6 +25,10 @@ type Pods struct {
 	Nets    []diagnose.NodeNet
 	Peers   int // per node; 0 = all
 	Timeout time.Duration
+	// Policies and the identities the pod sides run as; As, with --from,
+	// the workload pod each node's checks run in (and are sent to).
+	Policies diagnose.Policies
+	As       map[string]fanout.Workload
 }
 
 // Kind implements Scenario.
@@ -59,10 +63,10 @@ func (s Pods) Plan() (fanout.Plan, string) {
 		}
 		return out
 	}
-	return fanout.Plan{Consider: PodCIDRTargets(s.Nets), PeerSpecs: peers, NodeSpecs: nodes}, ""
+	return fanout.Plan{Consider: PodCIDRTargets(s.Nets), PeerSpecs: peers, NodeSpecs: nodes, As: s.As}, ""
 }
 
 // Diagnose implements Scenario.
 func (s Pods) Diagnose(nodes []observe.Node) []diagnose.Finding {
-	return diagnose.Pods(diagnose.PodsInput{NodeNets: s.Nets, Nodes: nodes})
+	return diagnose.Pods(diagnose.PodsInput{NodeNets: s.Nets, Nodes: nodes, Policies: s.Policies})
 }
