@@ -246,3 +246,42 @@ func TestNetworkPolicyPodsFrom(t *testing.T) {
 	}
 	noProbePodsLeft(t)
 }
+
+// TestNetworkPolicyFromEphemeral: where PodSecurity refuses the node probe,
+// --from cannot enter the workload's pods and says so, naming
+// --from-ephemeral; with it, an ephemeral container in each web pod runs the
+// checks under the pods' own policies (the default-deny egress is named), and
+// the note names the pods it changed for good.
+func TestNetworkPolicyFromEphemeral(t *testing.T) {
+	enforced(t)
+	shop(t)
+	ns := "netcheck-e2e-baseline-from"
+	kubectl(t, "create", "namespace", ns)
+	t.Cleanup(func() { kubectl(t, "delete", "namespace", ns, "--wait=false") })
+	kubectl(t, "label", "namespace", ns, "pod-security.kubernetes.io/enforce=baseline")
+	applyYAML(t, denyEgress)
+	args := []string{"external", "198.19.0.1", "--port", "80", "-n", "nc-shop", "--from", "deploy/web", "--probe-namespace", ns, "-o", "json"}
+
+	r := netcheck(t, 2*time.Minute, args...)
+	if r.code != 2 || !strings.Contains(r.stderr, "--from-ephemeral runs the checks in an ephemeral container") {
+		t.Fatalf("exit %d, want 2 with the hint:\n%s", r.code, r.stderr)
+	}
+
+	r = netcheck(t, 2*time.Minute, append(args, "--from-ephemeral")...)
+	f := finding(t, r, diagnose.CauseNetworkPolicy)
+	if strings.Join(f.Nodes, ",") != "nc-node1,nc-node2,nc-node3" || !strings.Contains(f.Summary, "NetworkPolicy nc-shop/deny-egress") {
+		t.Fatalf("finding %+v", f)
+	}
+	for _, n := range r.report.Nodes {
+		if !strings.Contains(n.Pod.As, "(an ephemeral container added to it)") {
+			t.Errorf("%s: pod side ran as %q", n.Name, n.Pod.As)
+		}
+	}
+	if !strings.Contains(strings.Join(r.report.Notes, "\n"), "--from-ephemeral added the ephemeral container netcheck-") {
+		t.Errorf("notes %q: want the pods it changed", r.report.Notes)
+	}
+	if got := kubectl(t, "-n", "nc-shop", "get", "pods", "-l", "app=web", "-o", "jsonpath={.items[*].spec.ephemeralContainers[*].name}"); !strings.Contains(got, "netcheck-") {
+		t.Errorf("the web pods have no ephemeral container: %q", got)
+	}
+	noProbePodsLeft(t)
+}

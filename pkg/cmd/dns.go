@@ -63,8 +63,7 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 	o.addFlags(cmd)
 	cmd.Flags().StringVar(&o.Name, "name", o.Name, "the name every probe resolves (use your cluster domain)")
 	cmd.Flags().StringVar(&o.DNSService, "dns-service", o.DNSService, "the cluster DNS Service, namespace/name")
-	cmd.Flags().StringVar(&o.From, "from", "", fromHelp)
-	_ = cmd.RegisterFlagCompletionFunc("from", o.completeWith(listWorkloads))
+	o.addFromFlags(cmd, &o.From)
 	return cmd
 }
 
@@ -73,11 +72,9 @@ func (o *DNSOptions) Validate() error {
 	if err := target.ValidateDNSName(o.Name); err != nil {
 		return cannotRun("--name: %v", err)
 	}
-	if o.From != "" {
-		var err error
-		if o.from, err = workload.Parse(o.From); err != nil {
-			return cannotRun("%v", err)
-		}
+	var err error
+	if o.from, err = o.parseFrom(o.From); err != nil {
+		return err
 	}
 	return o.ProbeOptions.Validate()
 }

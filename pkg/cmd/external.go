@@ -84,8 +84,7 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 	o.addFlags(cmd)
 	cmd.Flags().StringArrayVar(&o.Hosts, "host", nil, "for a CIDR target: probe this address in it (repeatable; default: the first usable address)")
 	cmd.Flags().IntVar(&o.Port, "port", 0, "also TCP-connect to this port on IP and CIDR targets")
-	cmd.Flags().StringVar(&o.From, "from", "", fromHelp)
-	_ = cmd.RegisterFlagCompletionFunc("from", o.completeWith(listWorkloads))
+	o.addFromFlags(cmd, &o.From)
 	return cmd
 }
 
@@ -99,10 +98,8 @@ func (o *ExternalOptions) Validate() error {
 		return cannotRun("--port %d: give 1-65535", o.Port)
 	}
 	o.targets = ts
-	if o.From != "" {
-		if o.from, err = workload.Parse(o.From); err != nil {
-			return cannotRun("%v", err)
-		}
+	if o.from, err = o.parseFrom(o.From); err != nil {
+		return err
 	}
 	return o.ProbeOptions.Validate()
 }

@@ -19,12 +19,38 @@ import (
 	"github.com/netcheck/kubectl-netcheck/pkg/netpol"
 	"github.com/netcheck/kubectl-netcheck/pkg/plan"
 	"github.com/netcheck/kubectl-netcheck/pkg/workload"
+	"github.com/spf13/cobra"
 )
 
 // fromHelp is --from's flag text, shared by the commands that take it.
 const fromHelp = "run the pod-side checks as this workload: KIND/NAME (pod, deployment, statefulset, daemonset, replicaset) " +
 	"or a label selector, in the current namespace. One of its running pods per node; its network namespace is entered " +
 	"from the node probe, so its NetworkPolicies and CNI rules apply. The pods are not changed"
+
+// addFromFlags registers --from (into from) and --from-ephemeral.
+func (o *ProbeOptions) addFromFlags(cmd *cobra.Command, from *string) {
+	cmd.Flags().StringVar(from, "from", "", fromHelp)
+	_ = cmd.RegisterFlagCompletionFunc("from", o.completeWith(listWorkloads))
+	cmd.Flags().BoolVar(&o.FromEphemeral, "from-ephemeral", false, "with --from, where no node probe may run (PodSecurity): add an ephemeral busybox "+
+		"container to each workload pod used and run the checks there. Kubernetes cannot remove it: it stays, terminated, in the pod's spec "+
+		"until the pod is replaced. Needs update on pods/ephemeralcontainers and create on pods/exec in the workload's namespace")
+}
+
+// parseFrom reads --from ("" when not given) and checks that
+// --from-ephemeral comes with it.
+func (o *ProbeOptions) parseFrom(from string) (workload.Ref, error) {
+	if from == "" {
+		if o.FromEphemeral {
+			return workload.Ref{}, cannotRun("--from-ephemeral needs --from <workload>: it says how --from runs its checks")
+		}
+		return workload.Ref{}, nil
+	}
+	ref, err := workload.Parse(from)
+	if err != nil {
+		return ref, cannotRun("%v", err)
+	}
+	return ref, nil
+}
 
 // workloadNS is where --from looks: the current namespace.
 func (o *ProbeOptions) workloadNS() string {
@@ -63,7 +89,7 @@ func (o *ProbeOptions) asWorkload(ctx context.Context, ref workload.Ref, sel pla
 			continue
 		}
 		out.Nodes = append(out.Nodes, n)
-		as[n.Name] = fanout.Workload{Pod: m.Pod.Namespace + "/" + m.Pod.Name, UID: m.UID, IP: m.IP.String()}
+		as[n.Name] = fanout.Workload{Pod: m.Pod.Namespace + "/" + m.Pod.Name, UID: m.UID, IP: m.IP.String(), Ephemeral: o.FromEphemeral}
 	}
 	if len(out.Nodes) == 0 {
 		var where []string

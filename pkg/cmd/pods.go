@@ -69,8 +69,7 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 	}
 	o.addFlags(cmd)
 	cmd.Flags().IntVar(&o.Peers, "peers", o.Peers, "how many other nodes each node's pod checks (0 = all); each node is also checked by as many, so every node is covered")
-	cmd.Flags().StringVar(&o.From, "from", "", fromHelp)
-	_ = cmd.RegisterFlagCompletionFunc("from", o.completeWith(listWorkloads))
+	o.addFromFlags(cmd, &o.From)
 	return cmd
 }
 
@@ -79,11 +78,9 @@ func (o *PodsOptions) Validate() error {
 	if o.Peers < 0 {
 		return cannotRun("--peers %d: give 0 (all) or more", o.Peers)
 	}
-	if o.From != "" {
-		var err error
-		if o.from, err = workload.Parse(o.From); err != nil {
-			return cannotRun("%v", err)
-		}
+	var err error
+	if o.from, err = o.parseFrom(o.From); err != nil {
+		return err
 	}
 	return o.ProbeOptions.Validate()
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -36,7 +37,29 @@ func (o *ProbeOptions) probe(ctx context.Context, sc scenario.Scenario, sel plan
 	if skip != "" {
 		return probeRun{Selected: sel, Notes: []string{skip}}, nil
 	}
-	return o.launchAndProbe(ctx, p, sel)
+	run, err := o.launchAndProbe(ctx, p, sel)
+	if n := ephemeralNote(p, run.Nodes, o.RunID); n != "" {
+		run.Notes = append(run.Notes, n)
+	}
+	return run, err
+}
+
+// ephemeralNote names the user's pods that --from-ephemeral changed for
+// good (every one it tried: a failed wait may still leave the container);
+// "" when it tried none.
+func ephemeralNote(p fanout.Plan, nodes []observe.Node, runID string) string {
+	var changed []string
+	for _, n := range nodes {
+		if w, ok := p.As[n.Name]; ok && w.Ephemeral {
+			changed = append(changed, w.Pod)
+		}
+	}
+	if len(changed) == 0 {
+		return ""
+	}
+	sort.Strings(changed)
+	return fmt.Sprintf("--from-ephemeral added the ephemeral container %s to %s (where a node says it failed, the API may have refused it): it stops within a minute, and Kubernetes keeps it (terminated) in the pods' spec until they are replaced",
+		launch.EphemeralName(runID), strings.Join(changed, ", "))
 }
 
 // launchAndProbe runs the fan-out over the selected nodes and always

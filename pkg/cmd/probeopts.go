@@ -52,6 +52,9 @@ type ProbeOptions struct {
 	Output         string
 	QPS            float32
 	Burst          int
+	// FromEphemeral: --from runs in ephemeral containers added to the
+	// workload's pods instead of entering them from the node probe.
+	FromEphemeral bool
 
 	// Filled by Complete; tests set them directly.
 	Client     kubernetes.Interface

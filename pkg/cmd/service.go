@@ -85,8 +85,7 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 	cmd.Flags().StringVar(&o.Port, "port", "", "the Service port to check, by name or number (default: the first)")
 	cmd.Flags().BoolVar(&o.HTTP, "http", false, "also GET http://CLUSTER-IP:PORT/ (default: when the port's name or appProtocol says http)")
 	cmd.Flags().StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "the cluster's DNS domain, for the Service's FQDN")
-	cmd.Flags().StringVar(&o.From, "from", "", fromHelp)
-	_ = cmd.RegisterFlagCompletionFunc("from", o.completeWith(listWorkloads))
+	o.addFromFlags(cmd, &o.From)
 	cmd.Flags().BoolVar(&o.Hairpin, "hairpin", false, "also connect from a backend pod per node to its own Service; CHANGES those pods: adds an ephemeral container, which Kubernetes cannot remove until the pod is replaced")
 	return cmd
 }
@@ -129,11 +128,11 @@ func (o *ServiceOptions) Validate() error {
 			return cannotRun("--port %q is neither a number nor a port name: %s", o.Port, strings.Join(errs, "; "))
 		}
 	}
+	var err error
+	if o.from, err = o.parseFrom(o.From); err != nil {
+		return err
+	}
 	if o.From != "" {
-		var err error
-		if o.from, err = workload.Parse(o.From); err != nil {
-			return cannotRun("%v", err)
-		}
 		if o.Hairpin {
 			return cannotRun("--from and --hairpin: pick one (--hairpin runs in the Service's own backends)")
 		}

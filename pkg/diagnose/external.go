@@ -147,7 +147,11 @@ func externalTarget(t target.Target, in ExternalInput) []Finding {
 		v, flow, judged := in.Policies.egressTo(nr.n.Name, nr.n.Pod.IP, t, in.Port)
 		denied := judged && !v.Allowed()
 		switch {
-		case nr.n.Host.Err != "" && nr.pod.ok:
+		case denied && nr.n.Host.Err != "" && nr.n.Pod.Err == "" && nr.pod.ran && !connected(nr.n.Pod, observe.TargetID(key)):
+			// No node side to compare (--from-ephemeral where PodSecurity
+			// refuses it): the policy alone explains a lost or refused flow.
+			out = append(out, policyDenied(Finding{Target: key, Nodes: []string{nr.n.Name}, Evidence: ev}, v, flow, in.Policies))
+		case nr.n.Host.Err != "" && nr.pod.ok && !(denied && connected(nr.n.Pod, observe.TargetID(key))):
 			// Pods reach it; there is nothing to compare the node side with.
 		case nr.n.Host.Err != "" && !nr.pod.ok:
 			out = append(out, Finding{Severity: Warning, Cause: CauseInconclusive, Target: key, Nodes: []string{nr.n.Name},

@@ -243,6 +243,13 @@ func TestExternal(t *testing.T) {
 			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, nodeOut: observe.OK, route: routeSpec, nat: natOK, fwd: fwdOK})},
 			want:  []Cause{CauseNetworkPolicy}, problems: true, evidence: `deciding rule: ClusterNetworkPolicy/deny-ext (tier Admin, priority 5) rule 0 "no-ext": Deny`,
 			fix: `kubectl patch clusternetworkpolicy deny-ext --type=json -p '[{"op":"add","path":"/spec/egress/0"`},
+		{name: "--from-ephemeral without a node side: a refusal under a denying policy is the policy", target: ext, policies: denyEgress(true),
+			nodes: []observe.Node{func() observe.Node {
+				n := mkNode(nodeSpec{name: "n1", podOut: observe.Timeout, extra: []observe.Check{tcp(ext, observe.Refused)}})
+				n.Host = observe.SideResult{Err: "not run (PodSecurity: baseline)"}
+				return n
+			}()},
+			want: []Cause{CauseNetworkPolicy}, problems: true},
 		{name: "denied by a ClusterNetworkPolicy, passed anyway: not enforced, naming it", target: ext, policies: clusterDeny(),
 			nodes: []observe.Node{healthy("n1")},
 			want:  []Cause{CausePolicyNotEnforced}, problems: true, evidence: "deciding rule: ClusterNetworkPolicy/deny-ext"},

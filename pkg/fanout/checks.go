@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/netcheck/kubectl-netcheck/pkg/launch"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 	"github.com/netcheck/kubectl-netcheck/pkg/probe"
 	"github.com/netcheck/kubectl-netcheck/pkg/target"
@@ -23,8 +22,8 @@ func reachSpecs(cfg Config) []probe.Spec {
 	return specs
 }
 
-// runChecks runs the checks in one probe pod, concurrently.
-func runChecks(ctx context.Context, cfg Config, ns, pod string, specs []probe.Spec) []observe.Check {
+// runChecks runs the checks in one container, concurrently.
+func runChecks(ctx context.Context, cfg Config, ns, pod, container string, specs []probe.Spec) []observe.Check {
 	if len(specs) == 0 {
 		return nil
 	}
@@ -40,7 +39,7 @@ func runChecks(ctx context.Context, cfg Config, ns, pod string, specs []probe.Sp
 			// ping -w plus exec overhead: a generous bound that still ends.
 			cctx, cancel := context.WithTimeout(ctx, PhaseBound(cfg.ProbeTimeout))
 			defer cancel()
-			r := cfg.Exec.Exec(cctx, ns, pod, launch.Container, s.Argv)
+			r := cfg.Exec.Exec(cctx, ns, pod, container, s.Argv)
 			c := s.Classify(r)
 			if r.ExitCode == probe.InPodExit && strings.Contains(r.Stderr, "netcheck: no process of pod") {
 				// --from: the workload's pod ended or moved; not a verdict on the network.
@@ -51,7 +50,7 @@ func runChecks(ctx context.Context, cfg Config, ns, pod string, specs []probe.Sp
 			}
 			if c.Outcome == observe.Error && r.Err == nil && c.Detail == "inconclusive: success with no output" {
 				// One retry: the exec stream dropped the output.
-				c = s.Classify(cfg.Exec.Exec(cctx, ns, pod, launch.Container, s.Argv))
+				c = s.Classify(cfg.Exec.Exec(cctx, ns, pod, container, s.Argv))
 			}
 			c.ID, c.Target = s.ID, s.ID.String()
 			out[i] = c

@@ -81,6 +81,16 @@ type Workload struct {
 	Pod string // namespace/name, for the report
 	UID string // validated: finds its sandbox on the node
 	IP  string // its pod IP, parsed
+	// Ephemeral (--from-ephemeral): the checks run in an ephemeral
+	// container added to the pod, for nodes where no node probe may run.
+	// It cannot be removed: the command says so.
+	Ephemeral bool
+}
+
+// split is the pod's namespace and name.
+func (w Workload) split() (ns, name string) {
+	ns, name, _ = strings.Cut(w.Pod, "/")
+	return ns, name
 }
 
 // Timing records where the time went, for the report and the benchmark.
@@ -161,6 +171,7 @@ type trip struct {
 	literal          []probe.FactTarget
 	raw              probe.Raw
 	reportedToRoster bool
+	ephemeral        string // the container --from-ephemeral added to the workload pod
 }
 
 // overlayPeers are the nodes whose overlay packets a node's input hook is
@@ -235,10 +246,20 @@ func (t *trip) start(ctx context.Context, idx int) (stop bool, fatal error) {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
+		if as && w.Ephemeral {
+			t.obs.Pod.Pod, t.obs.Pod.As = w.Pod, "workload pod "+w.Pod+" (an ephemeral container added to it)"
+			ns, name := w.split()
+			t.ephemeral, t.podErr = launch.AddEphemeral(startCtx, cfg.Launcher.Client, ns, name, opts)
+			if t.podErr != nil {
+				t.podErr = fmt.Errorf("--from-ephemeral: %s", launch.StatusMessage(t.podErr))
+			}
+			return
+		}
 		if as {
 			t.obs.Pod.Pod, t.obs.Pod.As = w.Pod, "workload pod "+w.Pod+" (its network namespace, entered from the node probe)"
 			if cfg.Sides.PodOnly {
-				t.podErr = errors.New("not run: --from enters the workload's pod from the node probe, which " + strings.TrimPrefix(cfg.Sides.Why, "not run: "))
+				t.podErr = errors.New("not run: --from enters the workload's pod from the node probe, which " + strings.TrimPrefix(cfg.Sides.Why, "not run: ") +
+					"; --from-ephemeral runs the checks in an ephemeral container added to the workload's pod instead (it cannot be removed)")
 			}
 			return
 		}
@@ -311,13 +332,18 @@ func (t *trip) checksAndStaticFacts(ctx, factsCtx context.Context) {
 				cancel()
 			}
 			if w, as := cfg.Plan.As[t.n.Name]; as {
+				if w.Ephemeral {
+					wns, name := w.split()
+					t.obs.Pod.Checks = runChecks(ctx, cfg, wns, name, t.ephemeral, specs)
+					return
+				}
 				if t.nodeErr != nil {
 					return
 				}
-				t.obs.Pod.Checks = runChecks(ctx, cfg, ns, t.obs.Host.Pod, probe.InPod(w.UID, specs))
+				t.obs.Pod.Checks = runChecks(ctx, cfg, ns, t.obs.Host.Pod, launch.Container, probe.InPod(w.UID, specs))
 				return
 			}
-			t.obs.Pod.Checks = runChecks(ctx, cfg, ns, t.obs.Pod.Pod, specs)
+			t.obs.Pod.Checks = runChecks(ctx, cfg, ns, t.obs.Pod.Pod, launch.Container, specs)
 		}
 	}()
 	go func() {
@@ -327,7 +353,7 @@ func (t *trip) checksAndStaticFacts(ctx, factsCtx context.Context) {
 			if cfg.Plan.NodeSpecs != nil {
 				specs = append(specs, cfg.Plan.NodeSpecs(t.n)...)
 			}
-			t.obs.Host.Checks = runChecks(ctx, cfg, ns, t.obs.Host.Pod, specs)
+			t.obs.Host.Checks = runChecks(ctx, cfg, ns, t.obs.Host.Pod, launch.Container, specs)
 		}
 	}()
 	wg.Wait()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
@@ -26,18 +27,28 @@ func AddEphemeral(ctx context.Context, cs kubernetes.Interface, ns, pod string, 
 	if err != nil {
 		return "", err
 	}
-	p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, corev1.EphemeralContainer{
-		EphemeralContainerCommon: corev1.EphemeralContainerCommon{
-			Name: name, Image: o.Image, ImagePullPolicy: corev1.PullIfNotPresent,
-			Command: sleepArgv(o),
-			SecurityContext: &corev1.SecurityContext{
-				AllowPrivilegeEscalation: ptr.To(false),
-				ReadOnlyRootFilesystem:   ptr.To(true),
-				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+	base := p.Spec.EphemeralContainers
+	// First with NET_RAW kept, as the pod probe has it, for ping; a
+	// namespace under PodSecurity restricted refuses that: then with every
+	// capability dropped (TCP and DNS work, ping says it may not).
+	for _, drop := range [][]corev1.Capability{podProbeDrops, {"ALL"}} {
+		p.Spec.EphemeralContainers = append(append([]corev1.EphemeralContainer(nil), base...), corev1.EphemeralContainer{
+			EphemeralContainerCommon: corev1.EphemeralContainerCommon{
+				Name: name, Image: o.Image, ImagePullPolicy: corev1.PullIfNotPresent,
+				Command: sleepArgv(o),
+				SecurityContext: &corev1.SecurityContext{
+					AllowPrivilegeEscalation: ptr.To(false),
+					ReadOnlyRootFilesystem:   ptr.To(true),
+					Capabilities:             &corev1.Capabilities{Drop: drop},
+				},
 			},
-		},
-	})
-	if _, err := cs.CoreV1().Pods(ns).UpdateEphemeralContainers(ctx, pod, p, metav1.UpdateOptions{}); err != nil {
+		})
+		_, err = cs.CoreV1().Pods(ns).UpdateEphemeralContainers(ctx, pod, p, metav1.UpdateOptions{})
+		if err == nil || !apierrors.IsForbidden(err) {
+			break
+		}
+	}
+	if err != nil {
 		return "", err
 	}
 	w, err := cs.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", pod).String()})
