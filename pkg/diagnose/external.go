@@ -151,7 +151,7 @@ func externalTarget(t target.Target, in ExternalInput) []Finding {
 			// No node side to compare (--from-ephemeral where PodSecurity
 			// refuses it): the policy alone explains a lost or refused flow.
 			out = append(out, policyDenied(Finding{Target: key, Nodes: []string{nr.n.Name}, Evidence: ev}, v, flow, in.Policies))
-		case nr.n.Host.Err != "" && nr.pod.ok && !(denied && connected(nr.n.Pod, observe.TargetID(key))):
+		case nr.n.Host.Err != "" && nr.pod.ok && (!denied || !connected(nr.n.Pod, observe.TargetID(key))):
 			// Pods reach it; there is nothing to compare the node side with.
 		case nr.n.Host.Err != "" && !nr.pod.ok:
 			out = append(out, Finding{Severity: Warning, Cause: CauseInconclusive, Target: key, Nodes: []string{nr.n.Name},

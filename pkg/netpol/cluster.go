@@ -244,7 +244,7 @@ func (r ClusterRule) matches(peer Peer, f Flow) bool {
 		if p.Protocol != f.Protocol {
 			continue
 		}
-		if p.Start == 0 || (int32(f.Port) >= p.Start && int32(f.Port) <= max(p.Start, p.End)) {
+		if port := int64(f.Port); p.Start == 0 || (port >= int64(p.Start) && port <= int64(max(p.Start, p.End))) {
 			return true
 		}
 	}

@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// The cluster policy kinds and where the API serves them, newest first. The
+// ClusterKinds are the cluster policy kinds and where the API serves them, newest first. The
 // objects are read as JSON into the fields below rather than through the
 // project's Go types: those pin a Kubernetes version of their own.
 var ClusterKinds = []struct{ Kind, Path string }{
