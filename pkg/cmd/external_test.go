@@ -161,9 +161,13 @@ func playAPIServer(cs *fake.Clientset) {
 
 func runExternal(t *testing.T, ex *fakeExec, ctx context.Context, setup func(*fake.Clientset), args ...string) run {
 	t.Helper()
-	cs := fake.NewClientset(
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}},
-		labNode("nc-node1", "10.244.1.0/24"), labNode("nc-node2", "10.244.2.0/24"))
+	return runExternalIn(t, ex, ctx, []runtime.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "netcheck"}}}, setup, args...)
+}
+
+// runExternalIn runs `external` on a fake cluster of two nodes and objs.
+func runExternalIn(t *testing.T, ex *fakeExec, ctx context.Context, objs []runtime.Object, setup func(*fake.Clientset), args ...string) run {
+	t.Helper()
+	cs := fake.NewClientset(append(objs, labNode("nc-node1", "10.244.1.0/24"), labNode("nc-node2", "10.244.2.0/24"))...)
 	playAPIServer(cs)
 	if setup != nil {
 		setup(cs)
@@ -171,7 +175,7 @@ func runExternal(t *testing.T, ex *fakeExec, ctx context.Context, setup func(*fa
 	startKubelet(t, cs)
 	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
 	o := NewExternalOptions(streams)
-	o.Client, o.Exec, o.Namespace, o.RunID, o.Progress = cs, ex, "default", "test01", ptr.To(false)
+	o.Client, o.Exec, o.Namespace, o.RunID, o.Progress = cs, ex, "netcheck", "test01", ptr.To(false)
 	o.StartTimeout, o.Output = 10*time.Second, "json"
 	o.Args = args[:1]
 	for i := 1; i+1 < len(args); i += 2 {
@@ -186,6 +190,10 @@ func runExternal(t *testing.T, ex *fakeExec, ctx context.Context, setup func(*fa
 			o.From = args[i+1]
 		case "-n":
 			o.WorkloadNamespace = args[i+1]
+		case "--probe-namespace":
+			o.Namespace = args[i+1]
+		case "--allow-privileged-in-namespace":
+			o.AllowPrivilegedIn = args[i+1] == "true"
 		}
 	}
 	err := o.Validate()
@@ -314,7 +322,7 @@ func TestExternalMissingPermissionsListedAtOnce(t *testing.T) {
 	if r.code != ExitError {
 		t.Fatalf("exit %d: %v", r.code, r.err)
 	}
-	for _, want := range []string{"delete pods in namespace \"default\"", "create pods/exec in namespace \"default\"", "deploy/rbac.yaml"} {
+	for _, want := range []string{"delete pods in namespace \"netcheck\"", "create pods/exec in namespace \"netcheck\"", "deploy/rbac.yaml"} {
 		if !strings.Contains(r.err.Error(), want) {
 			t.Errorf("message lacks %q:\n%v", want, r.err)
 		}
@@ -367,7 +375,7 @@ func TestExternalUnreadableExtrasAreNoted(t *testing.T) {
 	if r.code != ExitHealthy {
 		t.Fatalf("exit %d: %v\n%s", r.code, r.err, r.stdout)
 	}
-	for _, want := range []string{"not allowed to list networkpolicies in default: NetworkPolicies were not judged",
+	for _, want := range []string{"not allowed to list networkpolicies in netcheck: NetworkPolicies were not judged",
 		"not allowed to list servicecidrs: overlap of the targets with the Service network was not checked"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("report lacks the note %q:\n%s", want, r.stdout)

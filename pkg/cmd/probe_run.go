@@ -104,14 +104,20 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, p fanout.Plan, sel pl
 	if n := launch.Reap(ctx, client, o.Namespace); n > 0 {
 		fmt.Fprintf(o.ErrOut, "removed %d ended probe pod(s) of earlier interrupted runs\n", n)
 	}
-	adm, err := launch.CheckAdmission(ctx, client, l.Opts, sel.Nodes[0].Name)
+	placement := o.nodeProbeHere()
+	adm, err := launch.CheckAdmission(ctx, client, l.Opts, sel.Nodes[0].Name, placement == "")
 	if err != nil {
 		return run, cannotRun("%v", err)
 	}
-	if adm.NodeProbeRefused != "" {
+	switch {
+	case placement != "":
+		cfg.Sides = fanout.Sides{PodOnly: true, Why: "not run: " + placement}
+		run.Notes = append(run.Notes, "node-side checks and node facts were not run: "+placement)
+		fmt.Fprintln(o.ErrOut, "warning: "+run.Notes[len(run.Notes)-1])
+	case adm.NodeProbeRefused != "":
 		cfg.Sides = fanout.Sides{PodOnly: true, Why: fmt.Sprintf("not run: namespace %q refuses privileged pods (%s)", o.Namespace, adm.NodeProbeRefused)}
 		run.Notes = append(run.Notes, fmt.Sprintf("node-side checks and node facts were not run: PodSecurity in namespace %q refuses the privileged node probe. "+
-			"For the full diagnosis use --probe-namespace with a namespace labelled pod-security.kubernetes.io/enforce=privileged", o.Namespace))
+			"For the full diagnosis label it pod-security.kubernetes.io/enforce=privileged, or use the dedicated namespace %q", o.Namespace, launch.DefaultNamespace))
 		fmt.Fprintln(o.ErrOut, "warning: "+run.Notes[len(run.Notes)-1])
 	}
 	cfg.Launcher, cfg.Exec = l, exec

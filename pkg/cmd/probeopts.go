@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -48,7 +49,10 @@ type ProbeOptions struct {
 	Image          string
 	NodeImage      string
 	ProbeNamespace string
-	Keep           bool
+	// AllowPrivilegedIn lets the privileged node probe run in a probe
+	// namespace other than the dedicated one.
+	AllowPrivilegedIn bool
+	Keep              bool
 	Output         string
 	QPS            float32
 	Burst          int
@@ -78,7 +82,7 @@ type ProbeOptions struct {
 // NewProbeOptions holds the defaults of the shared flags.
 func NewProbeOptions(streams genericiooptions.IOStreams) ProbeOptions {
 	return ProbeOptions{IOStreams: streams, Timeout: 3 * time.Second, StartTimeout: 60 * time.Second,
-		Image: DefaultImage, Output: "table"}
+		Image: DefaultImage, Output: "table", ProbeNamespace: launch.DefaultNamespace}
 }
 
 // addFlags binds the shared flags; their defaults are the options' values.
@@ -93,7 +97,8 @@ func (o *ProbeOptions) addFlags(cmd *cobra.Command) {
 	f.IntVar(&o.Concurrency, "concurrency", 0, "nodes probed at once (0 = all)")
 	f.StringVar(&o.Image, "image", o.Image, "image of the probe pods (busybox)")
 	f.StringVar(&o.NodeImage, "node-image", "", "image of the node probe (default: --image)")
-	f.StringVar(&o.ProbeNamespace, "probe-namespace", "", "namespace to create probe pods in (default: the current namespace)")
+	f.StringVar(&o.ProbeNamespace, "probe-namespace", o.ProbeNamespace, "namespace of the probe pods (created on first use, labelled for privileged pods); elsewhere only the pod side runs unless --allow-privileged-in-namespace")
+	f.BoolVar(&o.AllowPrivilegedIn, "allow-privileged-in-namespace", false, "place the privileged node probe in --probe-namespace even when it is not the dedicated namespace (anyone with pods/exec there gets root on the nodes while it runs)")
 	f.BoolVar(&o.Keep, "keep", false, "leave the probe pods running for manual digging (they still expire server-side)")
 	f.StringVarP(&o.Output, "output", "o", o.Output, "output format: table, wide, json or yaml")
 	_ = cmd.RegisterFlagCompletionFunc("node", o.completeWith(listNodes))
@@ -133,10 +138,9 @@ func (o *ProbeOptions) Complete() error {
 	if o.WorkloadNamespace == "" {
 		o.WorkloadNamespace = current
 	}
-	if o.ProbeNamespace != "" {
-		o.Namespace = o.ProbeNamespace
-	} else {
-		o.Namespace = current
+	o.Namespace = o.ProbeNamespace
+	if o.Namespace == "" {
+		o.Namespace = launch.DefaultNamespace
 	}
 	return nil
 }
@@ -205,16 +209,38 @@ func (o *ProbeOptions) selectNodes(ctx context.Context) (plan.Selected, error) {
 }
 
 // checkNamespace fails early, with a clear message, on a missing namespace.
+// The dedicated namespace is created on first use when the user may.
 func (o *ProbeOptions) checkNamespace(ctx context.Context) error {
 	_, err := o.Client.CoreV1().Namespaces().Get(ctx, o.Namespace, metav1.GetOptions{})
 	switch {
 	case err == nil, apierrors.IsForbidden(err):
 		// Not allowed to read namespaces is fine: pod creation will tell.
 		return nil
+	case apierrors.IsNotFound(err) && o.Namespace == launch.DefaultNamespace:
+		created, err := launch.EnsureNamespace(ctx, o.Client, o.Namespace)
+		if err != nil {
+			return cannotRun("%v", err)
+		}
+		if created {
+			fmt.Fprintf(o.ErrOut, "created namespace %s for the probe pods, labelled %s=privileged (remove it with: kubectl delete namespace %s)\n",
+				o.Namespace, launch.LabelPSAEnforce, o.Namespace)
+		}
+		return nil
 	case apierrors.IsNotFound(err):
-		return cannotRun("namespace %q not found: pass an existing one with --probe-namespace or -n", o.Namespace)
+		return cannotRun("namespace %q not found: create it, or leave --probe-namespace at its default (%s, created on first use)", o.Namespace, launch.DefaultNamespace)
 	}
 	return apiError("read namespace "+o.Namespace, err)
+}
+
+// nodeProbeHere says whether the privileged node probe may run in the
+// probe namespace, and why not: where users hold pods/exec (any namespace
+// with the built-in edit role), a privileged hostPID pod is root on the node.
+func (o *ProbeOptions) nodeProbeHere() string {
+	if o.Namespace == launch.DefaultNamespace || o.AllowPrivilegedIn {
+		return ""
+	}
+	return fmt.Sprintf("the privileged node probe runs only in the dedicated namespace %q: anyone with pods/exec in %q could use it as root on the node while it runs. "+
+		"Pass --allow-privileged-in-namespace to place it there anyway", launch.DefaultNamespace, o.Namespace)
 }
 
 func (o *ProbeOptions) showProgress() bool {

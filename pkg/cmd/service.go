@@ -68,11 +68,12 @@ two nodes broken (with the missing podCIDR route), DNS broken while the
 ClusterIP works.
 
 The Service is looked up in the namespace of -n (or the kubeconfig's);
-probe pods go to --probe-namespace (default: the same namespace).
+probe pods go to --probe-namespace (default: netcheck, dedicated to them);
+--from tests as one of your workloads instead.
 
 Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 		Example: `  kubectl netcheck service web -n shop
-  kubectl netcheck service web -n shop --port 8443 --probe-namespace netcheck
+  kubectl netcheck service web -n shop --port 8443 --from deploy/frontend
   kubectl netcheck svc api --node worker-1 -o json`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: firstArg(o.completeWith(listServices)),
@@ -101,9 +102,6 @@ func (o *ServiceOptions) Complete() error {
 		} else {
 			o.svcNamespace = metav1.NamespaceDefault
 		}
-	}
-	if o.ProbeNamespace == "" {
-		o.Namespace = o.svcNamespace
 	}
 	return nil
 }

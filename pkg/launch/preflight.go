@@ -79,12 +79,16 @@ type Admission struct {
 // CheckAdmission creates both probe pods with dryRun=All: admission
 // (PodSecurity, policy webhooks) answers without anything being created.
 // A refused pod probe stops the run; a refused node probe only disables the
-// node side, which the report then marks "not run".
-func CheckAdmission(ctx context.Context, cs kubernetes.Interface, o PodOptions, node string) (Admission, error) {
+// node side, which the report then marks "not run". withNode false skips
+// the node probe (the run will not launch it).
+func CheckAdmission(ctx context.Context, cs kubernetes.Interface, o PodOptions, node string, withNode bool) (Admission, error) {
 	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
 	var a Admission
 	if _, err := cs.CoreV1().Pods(o.Namespace).Create(ctx, PodProbe(o, node, 0), dry); err != nil {
 		return a, CreateError(err, PodProbe(o, node, 0))
+	}
+	if !withNode {
+		return a, nil
 	}
 	_, err := cs.CoreV1().Pods(o.Namespace).Create(ctx, NodeProbe(o, node, 0), dry)
 	switch {

@@ -1,0 +1,92 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/launch"
+)
+
+func healthyExec(t *testing.T) *fakeExec {
+	return &fakeExec{t: t, facts: testdata(t, "../probe/testdata/facts-script.node1.out")}
+}
+
+// The dedicated namespace is made on first use, privileged and marked ours.
+func TestDedicatedNamespaceCreatedOnFirstUse(t *testing.T) {
+	r := runExternalIn(t, healthyExec(t), context.Background(), nil, nil, "198.19.0.1")
+	if r.code != ExitHealthy {
+		t.Fatalf("exit %d: %v\n%s", r.code, r.err, r.stderr)
+	}
+	ns, err := r.cs.CoreV1().Namespaces().Get(context.Background(), "netcheck", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"pod-security.kubernetes.io/enforce": "privileged", "app.kubernetes.io/managed-by": "kubectl-netcheck"}
+	if d := cmp.Diff(want, ns.Labels); d != "" {
+		t.Errorf("labels (-want +got):\n%s", d)
+	}
+	if !strings.Contains(r.stderr, "created namespace netcheck") || !strings.Contains(r.stderr, "kubectl delete namespace netcheck") {
+		t.Errorf("stderr does not say it created the namespace: %q", r.stderr)
+	}
+}
+
+// Not allowed to create it: the error gives the two commands an admin runs.
+func TestDedicatedNamespaceForbidden(t *testing.T) {
+	r := runExternalIn(t, healthyExec(t), context.Background(), nil, func(cs *fake.Clientset) {
+		cs.PrependReactor("create", "namespaces", func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "namespaces"}, "netcheck", errors.New("no"))
+		})
+	}, "198.19.0.1")
+	if r.code != ExitError {
+		t.Fatalf("exit %d, want %d", r.code, ExitError)
+	}
+	for _, want := range []string{"kubectl create namespace netcheck", "kubectl label namespace netcheck pod-security.kubernetes.io/enforce=privileged"} {
+		if !strings.Contains(r.err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, r.err)
+		}
+	}
+	if n := probePodsLeft(t, r); n != 0 {
+		t.Fatalf("%d pods created", n)
+	}
+}
+
+// Elsewhere the node probe is not placed without the flag: the pod side
+// runs alone and the note says why; with the flag both run there.
+func TestPrivilegedProbeOnlyInDedicatedNamespace(t *testing.T) {
+	shop := []runtime.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}}
+	nodeProbes := func(cs *fake.Clientset) int {
+		n := 0
+		for _, a := range cs.Actions() {
+			if c, ok := a.(k8stesting.CreateActionImpl); ok && len(c.CreateOptions.DryRun) == 0 {
+				if p, ok := c.GetObject().(*corev1.Pod); ok && p.Labels[launch.LabelRole] == string(launch.RoleNode) {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	r := runExternalIn(t, healthyExec(t), context.Background(), shop, nil, "198.19.0.1", "--probe-namespace", "shop", "-o", "table")
+	if r.code != ExitHealthy || nodeProbes(r.cs) != 0 {
+		t.Fatalf("exit %d (%v), %d node probes created in shop", r.code, r.err, nodeProbes(r.cs))
+	}
+	for _, want := range []string{"NOT RUN", `runs only in the dedicated namespace "netcheck"`, "--allow-privileged-in-namespace"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = runExternalIn(t, healthyExec(t), context.Background(), shop, nil, "198.19.0.1", "--probe-namespace", "shop", "--allow-privileged-in-namespace", "true")
+	if r.code != ExitHealthy || nodeProbes(r.cs) != 2 {
+		t.Fatalf("with the flag: exit %d (%v), %d node probes", r.code, r.err, nodeProbes(r.cs))
+	}
+}
