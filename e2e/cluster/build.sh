@@ -5,8 +5,9 @@
 #   bin/    kube-* and kubelet (build-k8s.sh), coredns, pause, echo, busybox, flanneld, flannel (CNI),
 #           kube-router (the NetworkPolicy enforcer of NETCHECK_E2E_POLICY=kube-router)
 #   cni-bin/ Debian's CNI plugins and flannel's, for the flannel profile
-#   images/ docker-archive tars: busybox:1.36, registry.k8s.io/pause:3.10,
-#           registry.k8s.io/coredns/coredns:v1.12.4, netcheck.local/echo:1
+#   images/ OCI image archives (and NAME.digest, the manifest digest): the probe image
+#           ghcr.io/netcheck/probe:1.36.1 (also named busybox:1.36 and by its digest),
+#           registry.k8s.io/pause:3.10, registry.k8s.io/coredns/coredns:v1.12.4, netcheck.local/echo:1
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
@@ -90,7 +91,7 @@ ln -sfn "$BIN/flannel" "$CACHE/cni-bin/flannel"
 # --- busybox, rebuilt from Debian's source package -----------------------------------
 # Debian's binaries lack the wget timeout feature (`wget -T 3` segfaults) and more.
 BB_SRC="$CACHE/src/busybox"
-bb_h=$(inputs_hash busybox-v1 "$(dpkg-query -W -f='${Version}' busybox-static)")
+bb_h=$(inputs_hash busybox-v2 "$(dpkg-query -W -f='${Version}' busybox-static)")
 if fresh busybox "$bb_h" "$BIN/busybox"; then
   log "busybox cached"
 else
@@ -111,9 +112,12 @@ else
   (cd "$BB_SRC" && apt-get source -qq busybox >/dev/null 2>&1) || die "apt-get source busybox failed"
   dir=$(find "$BB_SRC" -mindepth 1 -maxdepth 1 -type d -name 'busybox-*' -print -quit)
   [[ -n $dir ]] || die "busybox source not unpacked in $BB_SRC"
-  log "building busybox (static, defconfig, no tc) in $dir"
+  log "building busybox (static, defconfig, no tc, reproducible) in $dir"
   (
     cd "$dir"
+    # No build time in the binary: the probe image's digest is pinned in the
+    # plugin, so the same sources and toolchain must give the same bytes.
+    export KCONFIG_NOTIMESTAMP=1 SOURCE_DATE_EPOCH=0
     make -s defconfig >/dev/null
     sed -i -e 's/^# CONFIG_STATIC is not set/CONFIG_STATIC=y/' -e 's/^CONFIG_TC=y/# CONFIG_TC is not set/' .config
     yes '' | make -s oldconfig >/dev/null 2>&1 || true
@@ -135,33 +139,50 @@ else
   rm -rf "$dir"   # keep the downloaded source package, drop the build tree
 fi
 
-# --- container images (docker-archive tars, no registry) -----------------------------
-# make_image OUT TAG ROOTFS ENTRYPOINT_JSON CMD_JSON
+# --- container images (OCI image archives, no registry) ------------------------------
+# make_image OUT ROOTFS ENTRYPOINT_JSON CMD_JSON NAME...: an OCI image layout in a tar,
+# every NAME in its index (containerd's import names the image after each), plus the
+# name REPO@DIGEST of the first NAME, so that a digest-pinned reference resolves
+# without a registry. Writes OUT.digest. Everything is fixed (mtimes, order,
+# owners), so the digest depends on the rootfs alone.
 make_image() {
-  local out=$1 tag=$2 rootfs=$3 ep=$4 cmd=$5 w diff cfg
+  local out=$1 rootfs=$2 ep=$3 cmd=$4 w layer cfg man size n repo entries=""
+  shift 4
   w=$(mktemp -d)
+  mkdir -p "$w/blobs/sha256"
   tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$rootfs" -cf "$w/layer.tar" .
-  diff=$(sha256sum "$w/layer.tar" | cut -d' ' -f1)
-  cat >"$w/config.json" <<EOF
-{"architecture":"amd64","os":"linux","created":"1970-01-01T00:00:00Z","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Entrypoint":$ep,"Cmd":$cmd,"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":["sha256:$diff"]},"history":[{"created":"1970-01-01T00:00:00Z","created_by":"netcheck-e2e build.sh"}]}
-EOF
+  layer=$(sha256sum "$w/layer.tar" | cut -d' ' -f1)
+  mv "$w/layer.tar" "$w/blobs/sha256/$layer"
+  printf '{"architecture":"amd64","os":"linux","created":"1970-01-01T00:00:00Z","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Entrypoint":%s,"Cmd":%s,"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]},"history":[{"created":"1970-01-01T00:00:00Z","created_by":"netcheck-e2e build.sh"}]}' \
+    "$ep" "$cmd" "$layer" >"$w/config.json"
   cfg=$(sha256sum "$w/config.json" | cut -d' ' -f1)
-  mv "$w/config.json" "$w/$cfg.json"
-  mkdir "$w/$diff" && mv "$w/layer.tar" "$w/$diff/layer.tar"
-  printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":["%s/layer.tar"]}]\n' "$cfg" "$tag" "$diff" >"$w/manifest.json"
-  tar -C "$w" -cf "$out.tmp" manifest.json "$cfg.json" "$diff/layer.tar"
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%d}]}' \
+    "$cfg" "$(stat -c %s "$w/config.json")" "$layer" "$(stat -c %s "$w/blobs/sha256/$layer")" >"$w/manifest.json"
+  mv "$w/config.json" "$w/blobs/sha256/$cfg"
+  man=$(sha256sum "$w/manifest.json" | cut -d' ' -f1)
+  size=$(stat -c %s "$w/manifest.json")
+  mv "$w/manifest.json" "$w/blobs/sha256/$man"
+  repo=${1%:*}
+  for n in "$@" "$repo@sha256:$man"; do
+    entries+="${entries:+,}{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:$man\",\"size\":$size,\"annotations\":{\"io.containerd.image.name\":\"$n\"}}"
+  done
+  printf '{"imageLayoutVersion":"1.0.0"}' >"$w/oci-layout"
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[%s]}' "$entries" >"$w/index.json"
+  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$w" -cf "$out.tmp" oci-layout index.json blobs
   mv "$out.tmp" "$out"
+  echo "sha256:$man" >"$out.digest"
   rm -rf "$w"
 }
 
-image() { # image NAME TAG BINARY ENTRYPOINT_JSON CMD_JSON ROOTFS_SETUP_FN
-  local name=$1 tag=$2 binary=$3 ep=$4 cmd=$5 setup=$6 h r
-  h=$(inputs_hash image-v1 "$tag" "$binary" "$ep" "$cmd" "$(declare -f "$setup")")
-  if fresh "image-$name" "$h" "$IMAGES/$name.tar"; then log "image $tag cached"; return; fi
-  log "making image $tag"
+image() { # image NAME BINARY ENTRYPOINT_JSON CMD_JSON ROOTFS_SETUP_FN REF...
+  local name=$1 binary=$2 ep=$3 cmd=$4 setup=$5 h r
+  shift 5
+  h=$(inputs_hash image-v2 "$*" "$binary" "$ep" "$cmd" "$(declare -f "$setup" make_image)")
+  if fresh "image-$name" "$h" "$IMAGES/$name.tar"; then log "image $1 cached"; return; fi
+  log "making image $*"
   r=$(mktemp -d)
   "$setup" "$r" "$binary"
-  make_image "$IMAGES/$name.tar" "$tag" "$r" "$ep" "$cmd"
+  make_image "$IMAGES/$name.tar" "$r" "$ep" "$cmd" "$@"
   rm -rf "$r"
   stamp "image-$name" "$h"
 }
@@ -188,9 +209,11 @@ setup_single() { # the binary at /<basename>
   install -m 0755 "$2" "$1/$(basename "$2")"
 }
 
-image busybox docker.io/library/busybox:1.36 "$BIN/busybox" null '["sh"]' setup_busybox
-image pause registry.k8s.io/pause:3.10 "$BIN/pause" '["/pause"]' null setup_single
-image coredns "registry.k8s.io/coredns/coredns:$COREDNS_VERSION" "$BIN/coredns" '["/coredns"]' null setup_single
-image echo netcheck.local/echo:1 "$BIN/echo" '["/echo"]' null setup_single
+# The probe image: its digest is pkg/launch's DefaultImage (e2e checks they agree).
+image busybox "$BIN/busybox" null '["sh"]' setup_busybox ghcr.io/netcheck/probe:1.36.1 docker.io/library/busybox:1.36
+log "probe image digest: $(<"$IMAGES/busybox.tar.digest")"
+image pause "$BIN/pause" '["/pause"]' null setup_single registry.k8s.io/pause:3.10
+image coredns "$BIN/coredns" '["/coredns"]' null setup_single "registry.k8s.io/coredns/coredns:$COREDNS_VERSION"
+image echo "$BIN/echo" '["/echo"]' null setup_single netcheck.local/echo:1
 
 log "build complete: binaries in $BIN, images in $IMAGES"
