@@ -90,3 +90,20 @@ func TestPrivilegedProbeOnlyInDedicatedNamespace(t *testing.T) {
 		t.Fatalf("with the flag: exit %d (%v), %d node probes", r.code, r.err, nodeProbes(r.cs))
 	}
 }
+
+// The default image is pinned; an unpinned one is warned about, a
+// malformed one refused before anything is created.
+func TestImagePinning(t *testing.T) {
+	r := runExternal(t, healthyExec(t), context.Background(), nil, "198.19.0.1")
+	if r.code != ExitHealthy || strings.Contains(r.stderr, "not pinned") {
+		t.Fatalf("default image: exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = runExternal(t, healthyExec(t), context.Background(), nil, "198.19.0.1", "--image", "busybox:1.36")
+	if r.code != ExitHealthy || !strings.Contains(r.stderr, "warning: --image busybox:1.36 is not pinned by digest") {
+		t.Fatalf("unpinned image: exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = runExternal(t, healthyExec(t), context.Background(), nil, "198.19.0.1", "--image", "busybox:1.36 --privileged")
+	if r.code != ExitError || !strings.Contains(r.err.Error(), "not an image reference") || probePodsLeft(t, r) != 0 {
+		t.Fatalf("malformed image: exit %d, %v", r.code, r.err)
+	}
+}

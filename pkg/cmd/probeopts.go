@@ -29,10 +29,6 @@ import (
 	"github.com/netcheck/kubectl-netcheck/pkg/scenario"
 )
 
-// DefaultImage is the probe image. Any image with a busybox that has
-// ping, nc -z, wget -T, nslookup, ip, grep and nsenter will do.
-const DefaultImage = "busybox:1.36"
-
 // ProbeOptions are the flags and plumbing shared by every command that
 // launches probe pods.
 type ProbeOptions struct {
@@ -82,7 +78,7 @@ type ProbeOptions struct {
 // NewProbeOptions holds the defaults of the shared flags.
 func NewProbeOptions(streams genericiooptions.IOStreams) ProbeOptions {
 	return ProbeOptions{IOStreams: streams, Timeout: 3 * time.Second, StartTimeout: 60 * time.Second,
-		Image: DefaultImage, Output: "table", ProbeNamespace: launch.DefaultNamespace}
+		Image: launch.DefaultImage, Output: "table", ProbeNamespace: launch.DefaultNamespace}
 }
 
 // addFlags binds the shared flags; their defaults are the options' values.
@@ -163,6 +159,17 @@ func (o *ProbeOptions) Validate() error {
 	}
 	if o.Image == "" {
 		return cannotRun("--image must not be empty")
+	}
+	for flag, ref := range map[string]string{"--image": o.Image, "--node-image": o.NodeImage} {
+		if ref == "" {
+			continue
+		}
+		if err := launch.ValidateImage(ref); err != nil {
+			return cannotRun("%s: %v", flag, err)
+		}
+		if launch.Digest(ref) == "" {
+			fmt.Fprintf(o.ErrOut, "warning: %s %s is not pinned by digest: the probe runs privileged on every node, and a moved tag or a pre-seeded image would run instead; pin it as %s@sha256:<digest>\n", flag, ref, ref)
+		}
 	}
 	for _, n := range o.Nodes {
 		if errs := validation.IsDNS1123Subdomain(n); len(errs) > 0 {

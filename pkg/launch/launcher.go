@@ -164,6 +164,9 @@ func (l *Launcher) WaitReady(ctx context.Context, name string) (*corev1.Pod, err
 		}
 		if p != nil {
 			ready, err := PodState(p)
+			if err == nil && ready {
+				err = VerifyImage(p)
+			}
 			if err != nil || ready {
 				return p, err
 			}
