@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 	"github.com/netcheck/kubectl-netcheck/pkg/scenario"
 )
 
@@ -45,8 +47,10 @@ It tells a timeout (route, kube-proxy, firewall) from a TLS failure from 401
 (the token is not accepted) from 403 (RBAC: the network is fine; it prints
 the Role and RoleBinding that would allow the request).
 
-With --service-account the pod probe runs as that account, in the probe
-namespace, with its token mounted; the token never leaves the pod.
+With --service-account (an account of the namespace of -n) the plugin
+itself asks: it requests a 10-minute token for the account and makes the
+one request with it over your kubeconfig's verified TLS, refusing
+redirects. The probe pods never hold a token.
 
 Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 		Example: `  kubectl netcheck api
@@ -57,7 +61,7 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 		},
 	}
 	o.addFlags(cmd)
-	cmd.Flags().StringVar(&o.SA, "service-account", "", "run the pod probe as this service account of the probe namespace and make one request with its token")
+	cmd.Flags().StringVar(&o.SA, "service-account", "", "also ask what this service account (of the namespace of -n) may do: one request with a short-lived token, made by the plugin")
 	_ = cmd.RegisterFlagCompletionFunc("service-account", o.completeWith(listServiceAccounts))
 	cmd.Flags().StringVar(&o.Path, "path", "", "the request made with the token (default: list pods in the probe namespace)")
 	cmd.Flags().StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "the cluster's DNS domain")
@@ -71,9 +75,8 @@ func (o *APIOptions) Complete() error {
 	}
 	o.Name, o.svcNamespace = "kubernetes", metav1.NamespaceDefault
 	if o.Path == "" {
-		o.Path = "/api/v1/namespaces/" + o.Namespace + "/pods?limit=1"
+		o.Path = "/api/v1/namespaces/" + o.WorkloadNamespace + "/pods?limit=1"
 	}
-	o.ServiceAccount = o.SA
 	return nil
 }
 
@@ -98,22 +101,27 @@ func (o *APIOptions) Run(parent context.Context) error {
 		return err
 	}
 	defer stop()
+	var sa string
+	var asSA *observe.Check
 	if o.SA != "" {
-		_, err := o.Client.CoreV1().ServiceAccounts(o.Namespace).Get(ctx, o.SA, metav1.GetOptions{})
+		_, err := o.Client.CoreV1().ServiceAccounts(o.WorkloadNamespace).Get(ctx, o.SA, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			return cannotRun("service account %q not found in namespace %q (the probe namespace): create it, or pass -n/--probe-namespace where it lives", o.SA, o.Namespace)
+			return cannotRun("service account %q not found in namespace %q: create it, or pass -n where it lives", o.SA, o.WorkloadNamespace)
 		}
-		// Forbidden to read service accounts: the pod creation will tell.
-	}
-	sa := ""
-	if o.SA != "" {
-		sa = o.Namespace + "/" + o.SA
+		// Forbidden to read service accounts: the token request will tell.
+		sa = o.WorkloadNamespace + "/" + o.SA
+		c := asAccount(ctx, o.Client, o.RESTConfig, o.WorkloadNamespace, o.SA, o.Path, o.Timeout)
+		asSA = &c
 	}
 	g, err := o.gather(ctx, func(s *scenario.Service) scenario.Scenario {
-		return &scenario.API{Service: s, Path: o.Path, ServiceAccount: sa}
+		return &scenario.API{Service: s, Path: o.Path, ServiceAccount: sa, AsAccount: asSA}
 	})
 	if err != nil {
 		return err
+	}
+	if asSA != nil {
+		g.run.Notes = append(g.run.Notes, fmt.Sprintf("as %s: GET %s answered %s (asked by the plugin with a %d-minute token over the kubeconfig's TLS; the probe pods held no token)",
+			sa, o.Path, asSA.Detail, accountTokenSeconds/60))
 	}
 	targets := []string{g.desc}
 	if sa != "" {

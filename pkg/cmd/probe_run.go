@@ -75,7 +75,7 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, p fanout.Plan, sel pl
 	lifetime := o.StartTimeout + fanout.PhaseBound(o.Timeout) + fanout.FactsBound + 10*time.Second
 	l := &launch.Launcher{Client: client, Opts: launch.PodOptions{
 		Namespace: o.Namespace, RunID: o.RunID, Image: o.Image, NodeImage: o.NodeImage,
-		Lifetime: lifetime, CreatedBy: "kubectl-netcheck " + Version, ServiceAccount: o.ServiceAccount,
+		Lifetime: lifetime, CreatedBy: "kubectl-netcheck " + Version,
 	}}
 	// The permission preflight comes before anything watches or creates.
 	if err := launch.CheckAccess(ctx, client, o.Namespace, launch.Needed); err != nil {

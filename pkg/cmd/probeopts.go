@@ -49,9 +49,9 @@ type ProbeOptions struct {
 	// namespace other than the dedicated one.
 	AllowPrivilegedIn bool
 	Keep              bool
-	Output         string
-	QPS            float32
-	Burst          int
+	Output            string
+	QPS               float32
+	Burst             int
 	// FromEphemeral: --from runs in ephemeral containers added to the
 	// workload's pods instead of entering them from the node probe.
 	FromEphemeral bool
@@ -64,8 +64,6 @@ type ProbeOptions struct {
 	RunID      string
 	// WorkloadNamespace is the current namespace (-n), where --from looks.
 	WorkloadNamespace string
-	// ServiceAccount runs the pod probe as this account (`api --service-account`).
-	ServiceAccount string
 	// Progress is forced on/off in tests; nil = on when stderr is a terminal.
 	Progress *bool
 	// NewClients builds the clients of a run from a REST config (sized to

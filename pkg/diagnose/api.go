@@ -18,11 +18,14 @@ const (
 // what the pods asked the API server over HTTPS.
 type APIInput struct {
 	ServiceInput
-	// ServiceAccount is "namespace/name" of the account the pod probe ran
-	// as, "" when it ran without a token.
+	// ServiceAccount is "namespace/name" of the account asked about, ""
+	// when none was.
 	ServiceAccount string
-	// Path is the request made with the token.
+	// Path is the request made with the account's token.
 	Path string
+	// AsAccount is that request, made by the plugin (the pods never hold
+	// a token): the API server's answer does not depend on the node.
+	AsAccount *observe.Check
 }
 
 // APIVersionKey is the key of the anonymous GET /version through the ClusterIP.
@@ -54,35 +57,40 @@ func API(in APIInput) []Finding {
 					Summary:  "TCP to the API server connects but TLS fails: something on the path is not the API server (a proxy, a wrong port, a middlebox)",
 					Evidence: []string{describeCheck("pod@"+n.Name, *cip), describeCheck("pod@"+n.Name, c)},
 					Fix:      []string{"kubectl get endpointslices -n default -l kubernetes.io/service-name=kubernetes -o wide   # do the endpoints point at the API server's secure port?"}})
-			case c.ID.Role == observe.RoleAsSA:
-				if f := tokenFinding(in, n, c); f != nil {
-					out = append(out, *f)
-				}
 			}
+		}
+	}
+	if in.AsAccount != nil {
+		if f := tokenFinding(in, *in.AsAccount); f != nil {
+			out = append(out, *f)
 		}
 	}
 	return merge(out)
 }
 
-func tokenFinding(in APIInput, n observe.Node, c observe.Check) *Finding {
-	ev := []string{describeCheck("pod@"+n.Name, c)}
+func tokenFinding(in APIInput, c observe.Check) *Finding {
+	ev := []string{describeCheck("plugin", c)}
 	sans, sa, _ := strings.Cut(in.ServiceAccount, "/")
 	user := "system:serviceaccount:" + sans + ":" + sa
 	switch {
 	case c.Outcome == observe.HTTPError && c.HTTPStatus == 403:
 		req := ParseAPIPath(in.Path)
-		return &Finding{Severity: Error, Cause: CauseRBACForbidden, Nodes: []string{n.Name}, Target: in.ServiceAccount,
+		return &Finding{Severity: Error, Cause: CauseRBACForbidden, Target: in.ServiceAccount,
 			Summary: fmt.Sprintf("the network is fine: the API server answered, and RBAC forbids %s to %s — grant it with a Role and RoleBinding",
 				user, req.describe()),
 			Evidence: ev,
 			Fix:      req.grant(sans, sa)}
 	case c.Outcome == observe.HTTPError && c.HTTPStatus == 401:
-		return &Finding{Severity: Error, Cause: CauseAPIUnauthorized, Nodes: []string{n.Name}, Target: in.ServiceAccount,
+		return &Finding{Severity: Error, Cause: CauseAPIUnauthorized, Target: in.ServiceAccount,
 			Summary:  "the API server answered 401: it does not accept the service account's token (not RBAC, not the network)",
 			Evidence: ev,
 			Candidates: []string{"the token was issued for another audience or by another issuer (kube-apiserver --service-account-issuer / --api-audiences)",
 				"the service-account signing keys changed (--service-account-key-file / --service-account-signing-key-file)",
 				"the service account was deleted and recreated while the pod ran"}}
+	case c.Outcome != observe.OK:
+		return &Finding{Severity: Warning, Cause: CauseInconclusive, Target: in.ServiceAccount,
+			Summary:  "what the service account may do was not judged: the plugin's request as the account failed",
+			Evidence: ev}
 	}
 	return nil
 }

@@ -15,9 +15,10 @@ func TestAPIDiagnosis(t *testing.T) {
 		return func(in *APIInput) {
 			for i := range in.Nodes {
 				in.Nodes[i].Pod.Checks = append(in.Nodes[i].Pod.Checks,
-					observe.Check{Kind: observe.HTTP, ID: APIVersionKey("https://10.98.0.5:80/version"), Outcome: observe.OK, Detail: "HTTP 200", HTTPStatus: 200},
-					observe.Check{Kind: observe.HTTP, ID: APITokenKey(url), Outcome: o, Detail: detail, HTTPStatus: status})
+					observe.Check{Kind: observe.HTTP, ID: APIVersionKey("https://10.98.0.5:80/version"), Outcome: observe.OK, Detail: "HTTP 200", HTTPStatus: 200})
 			}
+			// The plugin's own request as the account: one answer, no node.
+			in.AsAccount = &observe.Check{Kind: observe.HTTP, ID: APITokenKey(url), Outcome: o, Detail: detail, HTTPStatus: status}
 		}
 	}
 	tests := []struct {
@@ -28,15 +29,17 @@ func TestAPIDiagnosis(t *testing.T) {
 		text  string
 	}{
 		{"allowed", with(observe.OK, "HTTP 200"), "", "", ""},
-		{"403 is RBAC, with the grant", with(observe.HTTPError, "HTTP 403"), CauseRBACForbidden, "n1,n2,n3",
+		{"403 is RBAC, with the grant", with(observe.HTTPError, "HTTP 403"), CauseRBACForbidden, "",
 			"kubectl -n shop create role probe-list-pods --verb=list --resource=pods\nkubectl -n shop create rolebinding probe-list-pods --role=probe-list-pods --serviceaccount=shop:probe"},
-		{"401 is the token", with(observe.HTTPError, "HTTP 401"), CauseAPIUnauthorized, "n1,n2,n3", "--service-account-issuer"},
+		{"401 is the token", with(observe.HTTPError, "HTTP 401"), CauseAPIUnauthorized, "", "--service-account-issuer"},
+		{"the plugin could not ask", with(observe.Error, "cannot request a token for the account"), CauseInconclusive, "", "was not judged"},
+		{"a redirect is not followed", with(observe.HTTPError, "HTTP 302"), CauseInconclusive, "", "was not judged"},
 		{"TLS fails behind a working connect", func(in *APIInput) {
 			with(observe.OK, "HTTP 200")(in)
-			in.Nodes[1].Pod.Checks[len(in.Nodes[1].Pod.Checks)-2] = observe.Check{Kind: observe.HTTP, ID: APIVersionKey("https://10.98.0.5:80/version"), Outcome: observe.TLSFailure, Detail: "got bad TLS record"}
+			in.Nodes[1].Pod.Checks[len(in.Nodes[1].Pod.Checks)-1] = observe.Check{Kind: observe.HTTP, ID: APIVersionKey("https://10.98.0.5:80/version"), Outcome: observe.TLSFailure, Detail: "got bad TLS record"}
 		}, CauseAPITLS, "n2", "bad TLS record"},
 		{"ClusterIP down: the Service verdict, no HTTP guess", func(in *APIInput) {
-			with(observe.Timeout, "no answer within the timeout")(in)
+			with(observe.OK, "HTTP 200")(in)
 			setPod(&in.ServiceInput, "n1", cipKey, observe.Timeout)
 			setPod(&in.ServiceInput, "n2", cipKey, observe.Timeout)
 			setPod(&in.ServiceInput, "n3", cipKey, observe.Timeout)

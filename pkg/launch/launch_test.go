@@ -78,17 +78,14 @@ func TestNodeProbeSpec(t *testing.T) {
 	}
 }
 
-// TestServiceAccountOnPodProbeOnly: `api --service-account` gives the pod
-// probe that account's token; the privileged node probe never gets one.
-func TestServiceAccountOnPodProbeOnly(t *testing.T) {
-	o := PodOptions{Namespace: "shop", RunID: "abc123", Image: "busybox:1.36", Lifetime: 100 * time.Second, ServiceAccount: "web"}
-	p := PodProbe(o, "n1", 0)
-	if p.Spec.ServiceAccountName != "web" || !*p.Spec.AutomountServiceAccountToken {
-		t.Errorf("pod probe: account %q, automount %v", p.Spec.ServiceAccountName, *p.Spec.AutomountServiceAccountToken)
-	}
-	n := NodeProbe(o, "n1", 0)
-	if n.Spec.ServiceAccountName != "" || *n.Spec.AutomountServiceAccountToken {
-		t.Errorf("node probe: account %q, automount %v", n.Spec.ServiceAccountName, *n.Spec.AutomountServiceAccountToken)
+// TestNoProbeHoldsAToken: neither probe gets a service-account token, so
+// nothing in a probe pod can act on the API server (`api --service-account`
+// asks from the plugin).
+func TestNoProbeHoldsAToken(t *testing.T) {
+	for _, p := range []*corev1.Pod{PodProbe(opts, "n1", 0), NodeProbe(opts, "n1", 0)} {
+		if p.Spec.ServiceAccountName != "" || *p.Spec.AutomountServiceAccountToken {
+			t.Errorf("%s: account %q, automount %v", p.Name, p.Spec.ServiceAccountName, *p.Spec.AutomountServiceAccountToken)
+		}
 	}
 }
 

@@ -44,10 +44,6 @@ type PodOptions struct {
 	// activeDeadlineSeconds kills the pod a little later, even if the plugin died.
 	Lifetime  time.Duration
 	CreatedBy string
-	// ServiceAccount, when set, runs the pod probe (never the node probe)
-	// as this service account, with its token mounted: `netcheck api` asks
-	// the API server what that account may do.
-	ServiceAccount string
 }
 
 // Selector selects the pods of one run.
@@ -133,10 +129,6 @@ func PodProbe(o PodOptions, node string, idx int) *corev1.Pod {
 				},
 			}},
 		},
-	}
-	if o.ServiceAccount != "" {
-		p.Spec.ServiceAccountName = o.ServiceAccount
-		p.Spec.AutomountServiceAccountToken = ptr.To(true)
 	}
 	return p
 }

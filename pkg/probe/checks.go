@@ -222,17 +222,6 @@ func tlsLine(text string) string {
 	return "TLS handshake failed"
 }
 
-// tokenScript fetches a URL with the pod's service-account token. The
-// script is a constant: the timeout and URL arrive as positional
-// parameters, and the token is read inside the pod — it never leaves it.
-const tokenScript = /* #nosec G101 -- a file path, not a credential */ `t=$(cat /var/run/secrets/kubernetes.io/serviceaccount/token) || exit 3
-exec wget -T "$1" -S -O /dev/null --header "Authorization: Bearer $t" "$2"`
-
-// TokenHTTPArgv is HTTPArgv authenticated as the pod's service account.
-func TokenHTTPArgv(url string, timeout time.Duration) []string {
-	return []string{"sh", "-c", tokenScript, "netcheck-token", strconv.Itoa(seconds(timeout)), url}
-}
-
 // HairpinTries is how often a backend connects to its own Service: each
 // connect lands on a random endpoint, so several make landing on itself
 // (the hairpin case) likely.

@@ -16,13 +16,15 @@ const KindAPI = "APICheck"
 // API is `kubectl netcheck api`: the kubernetes Service checked as any
 // Service, then from the pod probe GET /version through the ClusterIP
 // (TLS and an answer, whatever anonymous access allows) and, with a
-// service account, one request with its token.
+// service account, the one request the plugin made with its token.
 //
-// Requires: what Service requires; the account (read by the command).
+// Requires: what Service requires; the account's request (made by the command).
 type API struct {
 	*Service
 	Path           string
 	ServiceAccount string // namespace/name; "" = anonymous only
+	// AsAccount is the plugin's request as the account, nil without one.
+	AsAccount *observe.Check
 }
 
 // Kind implements Scenario.
@@ -38,16 +40,12 @@ func (s API) Plan() (fanout.Plan, string) {
 	base := "https://" + net.JoinHostPort(in.ClusterIP, strconv.Itoa(int(in.Port.Port)))
 	p.PodSpecs = append(p.PodSpecs, probe.Spec{Kind: observe.HTTP, ID: diagnose.APIVersionKey(base + "/version"),
 		Argv: probe.HTTPArgv(base+"/version", s.Timeout), Classify: probe.ClassifyHTTP})
-	if s.ServiceAccount != "" {
-		p.PodSpecs = append(p.PodSpecs, probe.Spec{Kind: observe.HTTP, ID: diagnose.APITokenKey(base + s.Path),
-			Argv: probe.TokenHTTPArgv(base+s.Path, s.Timeout), Classify: probe.ClassifyHTTP})
-	}
 	return p, ""
 }
 
 // Diagnose implements Scenario.
 func (s API) Diagnose(nodes []observe.Node) []diagnose.Finding {
-	in := diagnose.APIInput{ServiceInput: s.In, Path: s.Path, ServiceAccount: s.ServiceAccount}
+	in := diagnose.APIInput{ServiceInput: s.In, Path: s.Path, ServiceAccount: s.ServiceAccount, AsAccount: s.AsAccount}
 	in.Nodes = nodes
 	return diagnose.API(in)
 }

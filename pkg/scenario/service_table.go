@@ -12,7 +12,7 @@ import (
 )
 
 // serviceLayout draws service and api reports (api: no NodePort; TLS
-// and the service account's request instead).
+// instead).
 type serviceLayout struct{ api bool }
 
 func (l serviceLayout) Healthy(r report.Result) string {
@@ -35,8 +35,8 @@ func (l serviceLayout) Table(w io.Writer, r report.Result, wide bool) {
 	api := l.api
 	header := []string{"NODE", "DNS", "CLUSTER-IP", "ENDPOINTS", "NODEPORT", "PROXY RULES"}
 	if api {
-		// The API server has no NodePort; TLS and the token request take its place.
-		header = []string{"NODE", "DNS", "CLUSTER-IP", "ENDPOINTS", "PROXY RULES", "HTTPS /version", "AS SERVICE ACCOUNT"}
+		// The API server has no NodePort; TLS takes its place.
+		header = []string{"NODE", "DNS", "CLUSTER-IP", "ENDPOINTS", "PROXY RULES", "HTTPS /version"}
 	}
 	if wide {
 		header = append(header, "PROBE POD", "IP")
@@ -60,7 +60,7 @@ func (l serviceLayout) Table(w io.Writer, r report.Result, wide bool) {
 			proxyCell(n.Facts.KubeProxy)}
 		if api {
 			row = []string{n.Name, dnsCell(n.Pod.Checks), first(n.Pod.Checks, observe.RoleClusterIP), endpointsCell(n.Pod.Checks),
-				proxyCell(n.Facts.KubeProxy), first(n.Pod.Checks, observe.RoleAPIVersion), first(n.Pod.Checks, observe.RoleAsSA)}
+				proxyCell(n.Facts.KubeProxy), first(n.Pod.Checks, observe.RoleAPIVersion)}
 		}
 		if wide {
 			row = append(row, n.Pod.Pod, n.Pod.IP)
