@@ -116,7 +116,7 @@ func (o *CleanupOptions) Run(parent context.Context) error {
 		verb = "would delete"
 	}
 	var failed []string
-	grace := metav1.DeleteOptions{GracePeriodSeconds: new(int64)}
+	grace := launch.DeleteOptions()
 	for _, p := range list.Items {
 		age := duration.HumanDuration(time.Since(p.CreationTimestamp.Time))
 		line := fmt.Sprintf("%s pod %s/%s (run %s, node %s, age %s)", verb, p.Namespace, p.Name, p.Labels[launch.LabelRunID], p.Spec.NodeName, age)

@@ -81,7 +81,10 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, p fanout.Plan, sel pl
 	if err := launch.CheckAccess(ctx, client, o.Namespace, launch.Needed); err != nil {
 		return run, cannotRun("%v", err)
 	}
-	l.Start(ctx)
+	if err := l.Start(ctx, o.StartTimeout); err != nil {
+		l.Stop()
+		return run, cannotRun("%v", err)
+	}
 	defer l.Stop()
 	defer func() {
 		if o.Keep {

@@ -632,7 +632,9 @@ func runOnce(tb testing.TB, s sim, n int, out outputs, peers ...int) result {
 	}
 	start := time.Now()
 	c.createdAt.Store(start.UnixNano())
-	l.Start(ctx)
+	if err := l.Start(ctx, time.Minute); err != nil {
+		tb.Fatal(err)
+	}
 	cfg := fanout.Config{
 		Launcher: l, Exec: &fakeExec{c: c, out: out}, Plan: fanout.Plan{Reach: targets},
 		ProbeTimeout: 3 * time.Second, StartTimeout: 60 * time.Second, Progress: progress,

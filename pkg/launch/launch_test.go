@@ -36,7 +36,7 @@ func TestPodProbeSpec(t *testing.T) {
 			AutomountServiceAccountToken:  ptr.To(false),
 			EnableServiceLinks:            ptr.To(false),
 			ActiveDeadlineSeconds:         ptr.To(int64(110)),
-			TerminationGracePeriodSeconds: ptr.To(int64(0)),
+			TerminationGracePeriodSeconds: ptr.To(Grace),
 			Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
 			Containers: []corev1.Container{{
 				Name: Container, Image: "busybox:1.36", ImagePullPolicy: corev1.PullIfNotPresent,
@@ -122,7 +122,9 @@ func TestWaitReadyByWatch(t *testing.T) {
 	l := &Launcher{Client: cs, Opts: opts}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	l.Start(ctx)
+	if err := l.Start(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	defer l.Stop()
 	p := PodProbe(opts, "n1", 0)
 	if err := l.Create(ctx, p); err != nil {
@@ -171,7 +173,9 @@ func TestFailFast(t *testing.T) {
 			// Far longer than the test may take: failing fast is the point.
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			l.Start(ctx)
+			if err := l.Start(ctx, time.Minute); err != nil {
+				t.Fatal(err)
+			}
 			defer l.Stop()
 			p := PodProbe(opts, "n1", 0)
 			if err := l.Create(ctx, p); err != nil {
@@ -196,7 +200,9 @@ func TestWaitTimeoutNamesTheState(t *testing.T) {
 		p.Status.ContainerStatuses = []corev1.ContainerStatus{{State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}}}
 	})
 	l := &Launcher{Client: cs, Opts: opts}
-	l.Start(context.Background())
+	if err := l.Start(context.Background(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	defer l.Stop()
 	p := PodProbe(opts, "n1", 0)
 	if err := l.Create(context.Background(), p); err != nil {
@@ -283,5 +289,20 @@ func TestReapRemovesOnlyEndedProbePods(t *testing.T) {
 	left, _ := cs.CoreV1().Pods("ns1").List(context.Background(), metav1.ListOptions{})
 	if len(left.Items) != 3 {
 		t.Fatalf("left %d pods, want the running probe, the user's pod and the lookalike", len(left.Items))
+	}
+}
+
+// A watch the API server refuses fails the start at once, naming the
+// permission, instead of retrying silently until the user gives up.
+func TestStartForbiddenWatchFailsFast(t *testing.T) {
+	cs := fake.NewClientset()
+	cs.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New(`User "ci" cannot list resource "pods"`))
+	})
+	l := &Launcher{Client: cs, Opts: opts}
+	err := l.Start(context.Background(), 2*time.Second)
+	defer l.Stop()
+	if !errors.Is(err, ErrFatal) || !strings.Contains(err.Error(), "cannot watch pods") || !strings.Contains(err.Error(), `cannot list resource "pods"`) {
+		t.Fatalf("err = %v", err)
 	}
 }

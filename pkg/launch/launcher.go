@@ -47,8 +47,10 @@ type Launcher struct {
 	stop    context.CancelFunc
 }
 
-// Start begins watching the run's pods. Call before Launch.
-func (l *Launcher) Start(ctx context.Context) {
+// Start begins watching the run's pods. Call before Launch. The first
+// list must answer within syncTimeout: a watch the API server refuses or
+// stalls on would otherwise retry silently forever.
+func (l *Launcher) Start(ctx context.Context, syncTimeout time.Duration) error {
 	l.pods, l.gone, l.waiters = map[string]*corev1.Pod{}, map[string]bool{}, map[string]chan struct{}{}
 	ctx, l.stop = context.WithCancel(ctx)
 	sel := Selector(l.Opts.RunID)
@@ -86,9 +88,35 @@ func (l *Launcher) Start(ctx context.Context) {
 			}
 		},
 	})
+	var listErr error
+	sctx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+		l.mu.Lock()
+		listErr = err
+		l.mu.Unlock()
+		if apierrors.IsForbidden(err) {
+			cancel() // retrying will not grant it
+		}
+	})
 	go inf.RunWithContext(ctx)
 	// The watch must be running before the first create, so no event is missed.
-	cache.WaitForCacheSync(ctx.Done(), inf.HasSynced)
+	if cache.WaitForCacheSync(sctx.Done(), inf.HasSynced) {
+		return nil
+	}
+	l.mu.Lock()
+	why := listErr
+	l.mu.Unlock()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if why == nil {
+		why = errors.New("no answer")
+	}
+	if apierrors.IsForbidden(why) {
+		return fatalf("cannot watch pods in namespace %q: %s\n  netcheck needs list and watch on pods there (see the README's RBAC section)", l.Opts.Namespace, StatusMessage(why))
+	}
+	return fatalf("the watch on probe pods in namespace %q did not start within %s (%v); is the API server answering? (raise --start-timeout if it is slow)", l.Opts.Namespace, syncTimeout, why)
 }
 
 func (l *Launcher) wakeLocked(name string) {
@@ -254,7 +282,7 @@ func (l *Launcher) Cleanup(parent context.Context, timeout time.Duration) (int, 
 		return 0, nil
 	}
 	pods := l.Client.CoreV1().Pods(l.Opts.Namespace)
-	grace := metav1.DeleteOptions{GracePeriodSeconds: new(int64)}
+	grace := DeleteOptions()
 	// Only this run's pods, by every label netcheck sets: never a pod that
 	// shares one label with ours.
 	sel := metav1.ListOptions{LabelSelector: LabelApp + "=" + AppName + "," + LabelManaged + "=" + AppName + "," + Selector(l.Opts.RunID)}

@@ -73,6 +73,17 @@ func objectMeta(o PodOptions, role Role, name, node string) metav1.ObjectMeta {
 	}
 }
 
+// Grace is the probe pods' termination grace, in seconds. Not 0: a zero
+// grace removes the object at once while the kubelet may still run the
+// privileged container; with a second the object stays until the kubelet
+// has stopped it (sleep ignores SIGTERM as PID 1, so SIGKILL follows).
+const Grace int64 = 1
+
+// DeleteOptions delete a probe pod with Grace, never forcing.
+func DeleteOptions() metav1.DeleteOptions {
+	return metav1.DeleteOptions{GracePeriodSeconds: ptr.To(Grace)}
+}
+
 func sleepArgv(o PodOptions) []string {
 	return []string{"sleep", strconv.Itoa(int(o.Lifetime.Seconds()))}
 }
@@ -114,7 +125,7 @@ func PodProbe(o PodOptions, node string, idx int) *corev1.Pod {
 			AutomountServiceAccountToken:  ptr.To(false),
 			EnableServiceLinks:            ptr.To(false),
 			ActiveDeadlineSeconds:         deadline(o),
-			TerminationGracePeriodSeconds: ptr.To(int64(0)),
+			TerminationGracePeriodSeconds: ptr.To(Grace),
 			Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
 			Containers: []corev1.Container{{
 				Name:            Container,
@@ -153,7 +164,7 @@ func NodeProbe(o PodOptions, node string, idx int) *corev1.Pod {
 			AutomountServiceAccountToken:  ptr.To(false),
 			EnableServiceLinks:            ptr.To(false),
 			ActiveDeadlineSeconds:         deadline(o),
-			TerminationGracePeriodSeconds: ptr.To(int64(0)),
+			TerminationGracePeriodSeconds: ptr.To(Grace),
 			PriorityClassName:             "",
 			Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
 			Containers: []corev1.Container{{
