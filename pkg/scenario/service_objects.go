@@ -37,6 +37,12 @@ func ServiceInput(svc *corev1.Service, want, domain string) (diagnose.ServiceInp
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
 		return in, corev1.ServicePort{}, nil, nil
 	}
+	// API text reaches argv only once it parses as an address.
+	if ip, err := netip.ParseAddr(in.ClusterIP); err == nil {
+		in.ClusterIP = ip.String()
+	} else if in.ClusterIP != corev1.ClusterIPNone && in.ClusterIP != "" {
+		return in, corev1.ServicePort{}, nil, fmt.Errorf("the Service's clusterIP %q is not an IP address", in.ClusterIP)
+	}
 	// Addresses a Service is also reached at: externalIPs and the load
 	// balancer's, which kube-proxy intercepts on every node.
 	addrs := append([]string(nil), svc.Spec.ExternalIPs...)
@@ -94,7 +100,10 @@ func portLabel(p corev1.ServicePort) string {
 
 // Backend describes one selected pod and resolves the targetPort on it.
 func Backend(p corev1.Pod, sp corev1.ServicePort) diagnose.Backend {
-	b := diagnose.Backend{Pod: p.Name, Node: p.Spec.NodeName, IP: p.Status.PodIP, Ready: podReady(p)}
+	b := diagnose.Backend{Pod: p.Name, Node: p.Spec.NodeName, Ready: podReady(p)}
+	if ip, err := netip.ParseAddr(p.Status.PodIP); err == nil {
+		b.IP = ip.String() // API text reaches argv only once parsed
+	}
 	if !b.Ready {
 		b.Reason = string(p.Status.Phase)
 	}

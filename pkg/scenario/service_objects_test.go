@@ -165,3 +165,21 @@ func TestServicePlan(t *testing.T) {
 		t.Errorf("no ready endpoint: skip = %q", skip)
 	}
 }
+
+// Addresses from the API are parsed before they can reach an argv.
+func TestServiceAddressesParsed(t *testing.T) {
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"},
+		Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.10;reboot", Ports: []corev1.ServicePort{{Port: 80}}}}
+	if _, _, _, err := ServiceInput(svc, "", "cluster.local"); err == nil {
+		t.Errorf("a clusterIP that is not an address was accepted")
+	}
+	svc.Spec.ClusterIP, svc.Spec.ExternalIPs = "10.96.0.10", []string{"198.19.0.5", "$(id)"}
+	in, _, _, err := ServiceInput(svc, "", "cluster.local")
+	if err != nil || len(in.ExternalIPs) != 1 || in.ExternalIPs[0] != "198.19.0.5" {
+		t.Errorf("externalIPs %v, err %v", in.ExternalIPs, err)
+	}
+	b := Backend(corev1.Pod{Status: corev1.PodStatus{PodIP: "10.244.1.5 -c 99"}}, corev1.ServicePort{})
+	if b.IP != "" {
+		t.Errorf("backend IP %q", b.IP)
+	}
+}
