@@ -70,12 +70,9 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, p fanout.Plan, sel pl
 	if err != nil {
 		return run, cannotRun("cannot build a client: %v", err)
 	}
-	// The pods outlive the run by a margin only: start, one probe phase,
-	// one facts phase. activeDeadlineSeconds ends them if the plugin dies.
-	lifetime := o.StartTimeout + fanout.PhaseBound(o.Timeout) + fanout.FactsBound + 10*time.Second
 	l := &launch.Launcher{Client: client, Opts: launch.PodOptions{
 		Namespace: o.Namespace, RunID: o.RunID, Image: o.Image, NodeImage: o.NodeImage,
-		Lifetime: lifetime, CreatedBy: "kubectl-netcheck " + Version,
+		Lifetime: o.lifetime(), CreatedBy: "kubectl-netcheck " + Version,
 	}}
 	// The permission preflight comes before anything watches or creates.
 	if err := launch.CheckAccess(ctx, client, o.Namespace, launch.Needed); err != nil {
@@ -153,6 +150,12 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, p fanout.Plan, sel pl
 		return run, cannotRun("no node could be probed:\n  %s", strings.Join(msgs, "\n  "))
 	}
 	return run, nil
+}
+
+// lifetime is how long the probe pods live: start, one probe phase, one
+// facts phase and a margin. activeDeadlineSeconds ends them if the plugin dies.
+func (o *ProbeOptions) lifetime() time.Duration {
+	return o.StartTimeout + fanout.PhaseBound(o.Timeout) + fanout.FactsBound + 10*time.Second
 }
 
 // sizedClients are the run's clients, with the client-side rate limit
