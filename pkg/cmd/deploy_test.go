@@ -21,7 +21,7 @@ func TestAdmissionPolicyMatchesTheProbes(t *testing.T) {
 		t.Errorf("deploy/admission.yaml does not pin the default image's digest: want %s", want)
 	}
 	o := ProbeOptions{StartTimeout: 10 * time.Minute, Timeout: 5 * time.Minute} // Validate's maxima
-	longest := int64(o.lifetime().Seconds()) + 10                              // launch's deadline margin
+	longest := int64(o.lifetime().Seconds()) + 10                               // launch's deadline margin
 	if !strings.Contains(policy, "activeDeadlineSeconds <= 1000") || longest > 1000 {
 		t.Errorf("the longest probe pod lives %d s; the policy admits up to 1000", longest)
 	}
