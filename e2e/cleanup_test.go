@@ -12,17 +12,23 @@ import (
 )
 
 // TestCleanupSparesLookalikes: a pod that is not netcheck's but wears its
-// app label, ended like an interrupted probe, survives `cleanup` and the
-// reaper of the next run; noProbePodsLeft would count it, so it is removed
+// app label, ended like an interrupted probe, in netcheck's own namespace,
+// survives `cleanup` and the reaper of the next run; noProbePodsLeft would count it, so it is removed
 // by name at the end.
 func TestCleanupSparesLookalikes(t *testing.T) {
 	lab(t)
 	manifest := filepath.Join(t.TempDir(), "lookalike.yaml")
 	if err := os.WriteFile(manifest, []byte(`apiVersion: v1
+kind: Namespace
+metadata:
+  name: netcheck
+  labels: {pod-security.kubernetes.io/enforce: privileged, app.kubernetes.io/managed-by: kubectl-netcheck}
+---
+apiVersion: v1
 kind: Pod
 metadata:
   name: lookalike
-  namespace: default
+  namespace: netcheck
   labels: {app.kubernetes.io/name: kubectl-netcheck, netcheck.io/run-id: abc123, netcheck.io/role: pod}
 spec:
   restartPolicy: Never
@@ -34,10 +40,10 @@ spec:
 	}
 	kubectl(t, "apply", "-f", manifest)
 	t.Cleanup(func() {
-		_ = exec.Command("kubectl", "--kubeconfig", kubeconfig(), "-n", "default", "delete", "pod", "lookalike", "--grace-period=0", "--ignore-not-found").Run()
+		_ = exec.Command("kubectl", "--kubeconfig", kubeconfig(), "-n", "netcheck", "delete", "pod", "lookalike", "--grace-period=0", "--ignore-not-found").Run()
 	})
 	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(kubectl(t, "-n", "default", "get", "pod", "lookalike", "-o", "jsonpath={.status.phase}"), "Succeeded") {
+	for !strings.Contains(kubectl(t, "-n", "netcheck", "get", "pod", "lookalike", "-o", "jsonpath={.status.phase}"), "Succeeded") {
 		if time.Now().After(deadline) {
 			t.Fatal("the lookalike pod did not end")
 		}
@@ -47,5 +53,5 @@ spec:
 		t.Fatalf("cleanup: exit %d\n%s", r.code, r.stdout)
 	}
 	healthy(t, netcheck(t, 2*time.Minute, "node", "-o", "json")) // its reaper runs first
-	kubectl(t, "-n", "default", "get", "pod", "lookalike")       // still there
+	kubectl(t, "-n", "netcheck", "get", "pod", "lookalike")       // still there
 }

@@ -176,7 +176,7 @@ func TestExternalPodSecurityBaseline(t *testing.T) {
 	kubectl(t, "create", "namespace", ns)
 	t.Cleanup(func() { kubectl(t, "delete", "namespace", ns, "--wait=false") })
 	kubectl(t, "label", "namespace", ns, "pod-security.kubernetes.io/enforce=baseline")
-	r := netcheck(t, time.Minute, "external", "198.19.0.1", "--probe-namespace", ns)
+	r := netcheck(t, time.Minute, "external", "198.19.0.1", "--probe-namespace", ns, "--allow-privileged-in-namespace")
 	if r.code != 0 {
 		t.Fatalf("exit %d, want 0 (pods reach the target)\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -204,7 +204,7 @@ func TestExternalRBACMissingExec(t *testing.T) {
 	kubectl(t, "create", "clusterrole", "netcheck-e2e-nodes", "--verb=get,list,watch", "--resource=nodes,namespaces")
 	kubectl(t, "create", "clusterrolebinding", "netcheck-e2e-nodes", "--clusterrole=netcheck-e2e-nodes", "--serviceaccount="+ns+":limited")
 	kc := tokenKubeconfig(t, ns, "limited")
-	r := netcheck(t, time.Minute, "external", "198.19.0.1", "--kubeconfig", kc)
+	r := netcheck(t, time.Minute, "external", "198.19.0.1", "--kubeconfig", kc, "--probe-namespace", ns)
 	if r.code != 2 || !strings.Contains(r.stderr, "create pods/exec") || strings.Contains(r.stderr, "delete pods") {
 		t.Fatalf("exit %d stderr %q: want exit 2 naming only the missing pods/exec", r.code, r.stderr)
 	}

@@ -154,7 +154,7 @@ spec:
   podSelector: {}
   policyTypes: [Egress]
 `)
-	r := netcheck(t, 2*time.Minute, "external", "198.19.0.1", "--port", "80", "--probe-namespace", "nc-probes-denied", "-o", "json")
+	r := netcheck(t, 2*time.Minute, "external", "198.19.0.1", "--port", "80", "--probe-namespace", "nc-probes-denied", "--allow-privileged-in-namespace", "-o", "json")
 	only(t, r, map[diagnose.Cause]string{diagnose.CauseNetworkPolicy: "nc-node1,nc-node2,nc-node3"})
 	f := finding(t, r, diagnose.CauseNetworkPolicy)
 	if !strings.Contains(f.Summary, "in the probe's own namespace blocks the probe") || !strings.Contains(f.Fix[0], "--probe-namespace") {

@@ -258,7 +258,7 @@ func (t *trip) start(ctx context.Context, idx int) (stop bool, fatal error) {
 		if as {
 			t.obs.Pod.Pod, t.obs.Pod.As = w.Pod, "workload pod "+w.Pod+" (its network namespace, entered from the node probe)"
 			if cfg.Sides.PodOnly {
-				t.podErr = errors.New("not run: --from enters the workload's pod from the node probe, which " + strings.TrimPrefix(cfg.Sides.Why, "not run: ") +
+				t.podErr = errors.New("not run: --from enters the workload's pod from the node probe, which did not run (" + strings.TrimPrefix(cfg.Sides.Why, "not run: ") + ")" +
 					"; --from-ephemeral runs the checks in an ephemeral container added to the workload's pod instead (it cannot be removed)")
 			}
 			return

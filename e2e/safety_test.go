@@ -1,0 +1,118 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/launch"
+)
+
+func labDir(env, dflt string) string {
+	if d := os.Getenv(env); d != "" {
+		return d
+	}
+	return dflt
+}
+
+// TestProbeImageIsPinnedToTheLabsBuild: the default image's digest is the
+// digest of the probe image build.sh made, byte for byte: the pinned
+// default is what every other e2e test runs.
+func TestProbeImageIsPinnedToTheLabsBuild(t *testing.T) {
+	lab(t)
+	b, err := os.ReadFile(filepath.Join(labDir("NETCHECK_E2E_CACHE", "/var/cache/netcheck-e2e"), "images", "busybox.tar.digest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.TrimSpace(string(b)), launch.Digest(launch.DefaultImage); got != want {
+		t.Fatalf("build.sh made the probe image %s; pkg/launch pins %s. If the sources or toolchain changed on purpose, pin the new digest in DefaultImage and deploy/admission.yaml", got, want)
+	}
+}
+
+// TestDefaultRunInDedicatedNamespace: with no flags the probe pods go to
+// namespace netcheck (made on first use), not the kubeconfig's current one.
+func TestDefaultRunInDedicatedNamespace(t *testing.T) {
+	r := netcheck(t, time.Minute, "external", "198.19.0.1", "--node", "nc-node1", "-o", "json")
+	healthy(t, r)
+	if r.report.Namespace != launch.DefaultNamespace {
+		t.Fatalf("probe pods in %q, want %q", r.report.Namespace, launch.DefaultNamespace)
+	}
+	if lbl := kubectl(t, "get", "namespace", "netcheck", "-o", "jsonpath={.metadata.labels.pod-security\\.kubernetes\\.io/enforce}"); lbl != "privileged" {
+		t.Errorf("namespace netcheck enforce=%q", lbl)
+	}
+	noProbePodsLeft(t)
+}
+
+// TestPrivilegedProbeNotPlacedElsewhere: --probe-namespace of an
+// application namespace runs the pod side alone and says why; the node
+// probe lands there only with --allow-privileged-in-namespace.
+func TestPrivilegedProbeNotPlacedElsewhere(t *testing.T) {
+	shop(t)
+	r := netcheck(t, time.Minute, "external", "198.19.0.1", "--node", "nc-node1", "--probe-namespace", "nc-shop", "-o", "json")
+	healthy(t, r)
+	if len(r.report.Nodes) != 1 || r.report.Nodes[0].Host.Pod != "" || !strings.Contains(strings.Join(r.report.Notes, " "), "--allow-privileged-in-namespace") {
+		t.Fatalf("node side ran in nc-shop, or the note is missing: %+v %q", r.report.Nodes, r.report.Notes)
+	}
+	r = netcheck(t, time.Minute, "external", "198.19.0.1", "--node", "nc-node1", "--probe-namespace", "nc-shop", "--allow-privileged-in-namespace", "-o", "json")
+	healthy(t, r)
+	if r.report.Nodes[0].Host.Pod == "" || len(r.report.Nodes[0].Host.Checks) == 0 {
+		t.Fatalf("with the flag the node side must run: %+v", r.report.Nodes[0].Host)
+	}
+	noProbePodsLeft(t)
+}
+
+// TestMovedTagDoesNotRun: another image under the pinned reference's name
+// (a moved tag, a pre-seeded image) is not what runs: the node resolves the
+// digest, does not hold it, and the run stops at once naming node and image.
+func TestMovedTagDoesNotRun(t *testing.T) {
+	lab(t)
+	sock := filepath.Join(labDir("NETCHECK_E2E_STATE", "/run/netcheck-e2e"), "machines", "nc-node1", "run-containerd", "containerd.sock")
+	ctr := func(args ...string) {
+		if out, err := exec.Command("ctr", append([]string{"--address", sock, "-n", "k8s.io"}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ctr %v: %v\n%s", args, err, out)
+		}
+	}
+	ctr("images", "tag", "--force", "registry.k8s.io/pause:3.10", "netcheck.local/moved:1")
+	t.Cleanup(func() { _ = exec.Command("ctr", "--address", sock, "-n", "k8s.io", "images", "rm", "netcheck.local/moved:1").Run() })
+	ref := "netcheck.local/moved:1@" + launch.Digest(launch.DefaultImage)
+	r := netcheck(t, time.Minute, "external", "198.19.0.1", "--node", "nc-node1", "--image", ref)
+	if r.code != 2 || !strings.Contains(r.stderr, ref) || !strings.Contains(r.stderr, "nc-node1") {
+		t.Fatalf("exit %d stderr %q: want exit 2 naming the image and the node", r.code, r.stderr)
+	}
+	if r.took > 20*time.Second {
+		t.Errorf("took %s: an image the node does not hold must stop the run within 20 s", r.took)
+	}
+	noProbePodsLeft(t)
+}
+
+// TestWatchForbiddenFailsFast: credentials that may create and exec into
+// pods but not watch them get one message naming the missing verb, in
+// seconds, with nothing created (it used to hang silently).
+func TestWatchForbiddenFailsFast(t *testing.T) {
+	ns := "netcheck"
+	kubectl(t, "-n", ns, "create", "serviceaccount", "nowatch")
+	kubectl(t, "-n", ns, "create", "role", "nowatch", "--verb=create,delete,get,list", "--resource=pods,pods/exec")
+	kubectl(t, "-n", ns, "create", "rolebinding", "nowatch", "--role=nowatch", "--serviceaccount="+ns+":nowatch")
+	kubectl(t, "create", "clusterrole", "netcheck-e2e-nowatch", "--verb=get,list", "--resource=nodes,namespaces")
+	kubectl(t, "create", "clusterrolebinding", "netcheck-e2e-nowatch", "--clusterrole=netcheck-e2e-nowatch", "--serviceaccount="+ns+":nowatch")
+	t.Cleanup(func() {
+		kubectl(t, "-n", ns, "delete", "serviceaccount,role,rolebinding", "nowatch", "--ignore-not-found")
+		kubectl(t, "delete", "clusterrole,clusterrolebinding", "netcheck-e2e-nowatch", "--ignore-not-found")
+	})
+	r := netcheck(t, time.Minute, "external", "198.19.0.1", "--kubeconfig", tokenKubeconfig(t, ns, "nowatch"))
+	if r.code != 2 || !strings.Contains(r.stderr, "watch pods") {
+		t.Fatalf("exit %d stderr %q: want exit 2 naming watch on pods", r.code, r.stderr)
+	}
+	if r.took > 15*time.Second {
+		t.Errorf("took %s", r.took)
+	}
+	if out := kubectl(t, "-n", ns, "get", "pods", "-l", "netcheck.io/run-id", "-o", "name"); strings.TrimSpace(out) != "" {
+		t.Fatalf("pods were created: %s", out)
+	}
+}
+
