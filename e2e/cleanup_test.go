@@ -53,5 +53,5 @@ spec:
 		t.Fatalf("cleanup: exit %d\n%s", r.code, r.stdout)
 	}
 	healthy(t, netcheck(t, 2*time.Minute, "node", "-o", "json")) // its reaper runs first
-	kubectl(t, "-n", "netcheck", "get", "pod", "lookalike")       // still there
+	kubectl(t, "-n", "netcheck", "get", "pod", "lookalike")      // still there
 }

@@ -78,7 +78,9 @@ func TestMovedTagDoesNotRun(t *testing.T) {
 		}
 	}
 	ctr("images", "tag", "--force", "registry.k8s.io/pause:3.10", "netcheck.local/moved:1")
-	t.Cleanup(func() { _ = exec.Command("ctr", "--address", sock, "-n", "k8s.io", "images", "rm", "netcheck.local/moved:1").Run() })
+	t.Cleanup(func() {
+		_ = exec.Command("ctr", "--address", sock, "-n", "k8s.io", "images", "rm", "netcheck.local/moved:1").Run()
+	})
 	ref := "netcheck.local/moved:1@" + launch.Digest(launch.DefaultImage)
 	r := netcheck(t, time.Minute, "external", "198.19.0.1", "--node", "nc-node1", "--image", ref)
 	if r.code != 2 || !strings.Contains(r.stderr, ref) || !strings.Contains(r.stderr, "nc-node1") {
@@ -115,4 +117,3 @@ func TestWatchForbiddenFailsFast(t *testing.T) {
 		t.Fatalf("pods were created: %s", out)
 	}
 }
-
