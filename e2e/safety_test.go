@@ -117,3 +117,26 @@ func TestWatchForbiddenFailsFast(t *testing.T) {
 		t.Fatalf("pods were created: %s", out)
 	}
 }
+
+// TestRestrictedNamespacePodSide: a namespace that enforces PodSecurity
+// "restricted" admits the pod probe in its restricted shape: TCP runs and
+// decides, ping is reported not run, the note says why.
+func TestRestrictedNamespacePodSide(t *testing.T) {
+	ns := "netcheck-e2e-restricted"
+	kubectl(t, "create", "namespace", ns)
+	t.Cleanup(func() { kubectl(t, "delete", "namespace", ns, "--wait=false") })
+	kubectl(t, "label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
+	r := netcheck(t, time.Minute, "external", "198.19.0.1", "--port", "80", "--node", "nc-node1", "--probe-namespace", ns, "-o", "json")
+	healthy(t, r)
+	got := map[string]string{}
+	for _, c := range r.report.Nodes[0].Pod.Checks {
+		got[string(c.Kind)] = string(c.Outcome)
+	}
+	if got["tcp"] != "ok" || got["ping"] != "not-run" {
+		t.Fatalf("pod-side outcomes %v: want tcp ok, ping not-run", got)
+	}
+	if !strings.Contains(strings.Join(r.report.Notes, " "), "restricted shape") {
+		t.Errorf("notes %q", r.report.Notes)
+	}
+	noProbePodsLeft(t)
+}

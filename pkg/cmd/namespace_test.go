@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -16,6 +17,8 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/launch"
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+	"github.com/netcheck/kubectl-netcheck/pkg/report"
 )
 
 func healthyExec(t *testing.T) *fakeExec {
@@ -105,5 +108,51 @@ func TestImagePinning(t *testing.T) {
 	r = runExternal(t, healthyExec(t), context.Background(), nil, "198.19.0.1", "--image", "busybox:1.36 --privileged")
 	if r.code != ExitError || !strings.Contains(r.err.Error(), "not an image reference") || probePodsLeft(t, r) != 0 {
 		t.Fatalf("malformed image: exit %d, %v", r.code, r.err)
+	}
+}
+
+// A namespace that enforces "restricted": the pod probe runs in the shape
+// it admits, ICMP checks are reported not run, TCP still decides.
+func TestRestrictedNamespaceRunsTCP(t *testing.T) {
+	restricted := []runtime.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "locked"}}}
+	r := runExternalIn(t, healthyExec(t), context.Background(), restricted, func(cs *fake.Clientset) {
+		cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+			p := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
+			if sc := p.Spec.Containers[0].SecurityContext; sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
+				return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, p.Name,
+					errors.New(`violates PodSecurity "restricted:latest": unrestricted capabilities (container "probe" must set securityContext.capabilities.drop=["ALL"]), runAsNonRoot != true`))
+			}
+			return false, nil, nil
+		})
+	}, "198.19.0.1", "--port", "80", "--probe-namespace", "locked", "--allow-privileged-in-namespace", "true", "-o", "json")
+	if r.code != ExitHealthy {
+		t.Fatalf("TCP reaches the target: exit %d: %v\n%s", r.code, r.err, r.stderr)
+	}
+	var res report.Result
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[observe.Outcome][]observe.CheckKind{}
+	for _, c := range res.Nodes[0].Pod.Checks {
+		kinds[c.Outcome] = append(kinds[c.Outcome], c.Kind)
+	}
+	if d := cmp.Diff(map[observe.Outcome][]observe.CheckKind{observe.OK: {observe.TCP}, observe.NotRun: {observe.Ping, observe.MTUProbe}}, kinds); d != "" {
+		t.Errorf("pod-side outcomes (-want +got):\n%s", d)
+	}
+	if !strings.Contains(strings.Join(res.Notes, " "), "restricted shape") {
+		t.Errorf("notes %q", res.Notes)
+	}
+	// Ping alone cannot run: not healthy, inconclusive, and it says why.
+	r = runExternalIn(t, healthyExec(t), context.Background(), restricted, func(cs *fake.Clientset) {
+		cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+			p := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
+			if sc := p.Spec.Containers[0].SecurityContext; sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
+				return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, p.Name, errors.New(`violates PodSecurity "restricted:latest"`))
+			}
+			return false, nil, nil
+		})
+	}, "198.19.0.1", "--probe-namespace", "locked", "--allow-privileged-in-namespace", "true", "-o", "table")
+	if r.code != ExitProblems || !strings.Contains(r.stdout, "no pod-side check ran") || !strings.Contains(r.stdout, "forbids NET_RAW") {
+		t.Fatalf("ping only, restricted: exit %d\n%s", r.code, r.stdout)
 	}
 }

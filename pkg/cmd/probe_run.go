@@ -109,13 +109,19 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, p fanout.Plan, sel pl
 	if err != nil {
 		return run, cannotRun("%v", err)
 	}
+	if adm.PodRestricted != "" {
+		l.Opts.Restricted = true
+		cfg.Sides.NoICMP = fmt.Sprintf("not run: namespace %q enforces PodSecurity restricted, which forbids NET_RAW; busybox's ping needs it", o.Namespace)
+		run.Notes = append(run.Notes, fmt.Sprintf("the pod probe runs in PodSecurity's restricted shape in namespace %q (no capabilities, not root): ping and the path-MTU probe are not run from pods; TCP, HTTP and DNS checks are (pass --port for a TCP check)", o.Namespace))
+		fmt.Fprintln(o.ErrOut, "warning: "+run.Notes[len(run.Notes)-1])
+	}
 	switch {
 	case placement != "":
-		cfg.Sides = fanout.Sides{PodOnly: true, Why: "not run: " + placement}
+		cfg.Sides.PodOnly, cfg.Sides.Why = true, "not run: "+placement
 		run.Notes = append(run.Notes, "node-side checks and node facts were not run: "+placement)
 		fmt.Fprintln(o.ErrOut, "warning: "+run.Notes[len(run.Notes)-1])
 	case adm.NodeProbeRefused != "":
-		cfg.Sides = fanout.Sides{PodOnly: true, Why: fmt.Sprintf("not run: namespace %q refuses privileged pods (%s)", o.Namespace, adm.NodeProbeRefused)}
+		cfg.Sides.PodOnly, cfg.Sides.Why = true, fmt.Sprintf("not run: namespace %q refuses privileged pods (%s)", o.Namespace, adm.NodeProbeRefused)
 		run.Notes = append(run.Notes, fmt.Sprintf("node-side checks and node facts were not run: PodSecurity in namespace %q refuses the privileged node probe. "+
 			"For the full diagnosis label it pod-security.kubernetes.io/enforce=privileged, or use the dedicated namespace %q", o.Namespace, launch.DefaultNamespace))
 		fmt.Fprintln(o.ErrOut, "warning: "+run.Notes[len(run.Notes)-1])

@@ -153,6 +153,10 @@ func externalTarget(t target.Target, in ExternalInput) []Finding {
 			out = append(out, policyDenied(Finding{Target: key, Nodes: []string{nr.n.Name}, Evidence: ev}, v, flow, in.Policies))
 		case nr.n.Host.Err != "" && nr.pod.ok && (!denied || !connected(nr.n.Pod, observe.TargetID(key))):
 			// Pods reach it; there is nothing to compare the node side with.
+		case nr.n.Host.Err != "" && !nr.pod.ran:
+			out = append(out, Finding{Severity: Warning, Cause: CauseInconclusive, Target: key, Nodes: []string{nr.n.Name},
+				Summary:  "no pod-side check ran to an outcome, and the node side could not be probed: " + nr.n.Host.Err,
+				Evidence: append(ev, notRun("pod@"+nr.n.Name, nr.n.Pod, observe.TargetID(key))...)})
 		case nr.n.Host.Err != "" && !nr.pod.ok:
 			out = append(out, Finding{Severity: Warning, Cause: CauseInconclusive, Target: key, Nodes: []string{nr.n.Name},
 				Summary:  "pods fail, and the node side could not be probed to compare: " + nr.n.Host.Err,
@@ -186,6 +190,17 @@ func externalTarget(t target.Target, in ExternalInput) []Finding {
 				Evidence: ev})
 		default: // both fail, while some other node reaches it
 			out = append(out, bothFail(t, key, nr.n, f, nr.host, goodRoute, hostOKSomewhere, ev))
+		}
+	}
+	return out
+}
+
+// notRun lists a side's checks of id that did not run, and why.
+func notRun(who string, side observe.SideResult, id observe.CheckID) []string {
+	var out []string
+	for _, c := range side.Checks {
+		if c.ID == id && c.Outcome == observe.NotRun {
+			out = append(out, fmt.Sprintf("%s %s: %s", who, c.Kind, c.Detail))
 		}
 	}
 	return out

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/netcheck/kubectl-netcheck/pkg/launch"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 	"github.com/netcheck/kubectl-netcheck/pkg/probe"
 	"github.com/netcheck/kubectl-netcheck/pkg/target"
@@ -23,6 +24,21 @@ func reachSpecs(cfg Config) []probe.Spec {
 }
 
 // runChecks runs the checks in one container, concurrently.
+// withoutICMP runs the checks that need no raw socket and reports the
+// others (ping, the path-MTU probe) as not run, with the reason.
+func withoutICMP(ctx context.Context, cfg Config, ns, pod string, specs []probe.Spec) []observe.Check {
+	var run []probe.Spec
+	var skipped []observe.Check
+	for _, s := range specs {
+		if s.Kind == observe.Ping || s.Kind == observe.MTUProbe {
+			skipped = append(skipped, observe.Check{Kind: s.Kind, ID: s.ID, Target: s.ID.String(), Outcome: observe.NotRun, Detail: cfg.Sides.NoICMP})
+			continue
+		}
+		run = append(run, s)
+	}
+	return append(runChecks(ctx, cfg, ns, pod, launch.Container, run), skipped...)
+}
+
 func runChecks(ctx context.Context, cfg Config, ns, pod, container string, specs []probe.Spec) []observe.Check {
 	if len(specs) == 0 {
 		return nil

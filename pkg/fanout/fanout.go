@@ -74,6 +74,9 @@ type Sides struct {
 	// privileged pods) and stands in each node's node-side error.
 	PodOnly bool
 	Why     string
+	// NoICMP, when set, says why the pod probe cannot ping (a restricted
+	// namespace: no NET_RAW): its ICMP checks are not run, and say so.
+	NoICMP string
 }
 
 // Workload is the user's pod a node's pod-side checks run as.
@@ -341,6 +344,10 @@ func (t *trip) checksAndStaticFacts(ctx, factsCtx context.Context) {
 					return
 				}
 				t.obs.Pod.Checks = runChecks(ctx, cfg, ns, t.obs.Host.Pod, launch.Container, probe.InPod(w.UID, specs))
+				return
+			}
+			if cfg.Sides.NoICMP != "" {
+				t.obs.Pod.Checks = withoutICMP(ctx, cfg, ns, t.obs.Pod.Pod, specs)
 				return
 			}
 			t.obs.Pod.Checks = runChecks(ctx, cfg, ns, t.obs.Pod.Pod, launch.Container, specs)

@@ -307,3 +307,24 @@ func TestStartForbiddenWatchFailsFast(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// The restricted shape passes PodSecurity "restricted" field by field.
+func TestPodProbeRestricted(t *testing.T) {
+	o := opts
+	o.Restricted = true
+	p := PodProbe(o, "n1", 0)
+	want := &corev1.SecurityContext{
+		AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
+		RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To(int64(65534)), RunAsGroup: ptr.To(int64(65534)),
+		Capabilities:   &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+	if d := cmp.Diff(want, p.Spec.Containers[0].SecurityContext); d != "" {
+		t.Errorf("restricted pod probe (-want +got):\n%s", d)
+	}
+	base := PodProbe(opts, "n1", 0)
+	base.Spec.Containers[0].SecurityContext = want
+	if d := cmp.Diff(base, p); d != "" {
+		t.Errorf("only the security context differs (-want +got):\n%s", d)
+	}
+}

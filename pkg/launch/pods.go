@@ -44,6 +44,10 @@ type PodOptions struct {
 	// activeDeadlineSeconds kills the pod a little later, even if the plugin died.
 	Lifetime  time.Duration
 	CreatedBy string
+	// Restricted shapes the pod probe for PodSecurity "restricted": no
+	// capabilities at all and not root, so it cannot ping (busybox's ping
+	// opens raw sockets only).
+	Restricted bool
 }
 
 // Selector selects the pods of one run.
@@ -142,7 +146,24 @@ func PodProbe(o PodOptions, node string, idx int) *corev1.Pod {
 			}},
 		},
 	}
+	if o.Restricted {
+		p.Spec.Containers[0].SecurityContext = RestrictedContext()
+	}
 	return p
+}
+
+// RestrictedContext passes PodSecurity "restricted": drop ALL, non-root
+// (busybox's nobody), seccomp RuntimeDefault, no escalation, read-only root.
+func RestrictedContext() *corev1.SecurityContext {
+	return &corev1.SecurityContext{
+		AllowPrivilegeEscalation: ptr.To(false),
+		ReadOnlyRootFilesystem:   ptr.To(true),
+		RunAsNonRoot:             ptr.To(true),
+		RunAsUser:                ptr.To(int64(65534)),
+		RunAsGroup:               ptr.To(int64(65534)),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
 }
 
 // NodeProbe is the privileged hostNetwork+hostPID pod that sees the node's

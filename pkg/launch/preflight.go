@@ -74,6 +74,9 @@ func CheckAccess(ctx context.Context, cs kubernetes.Interface, namespace string,
 type Admission struct {
 	// NodeProbeRefused is the admission message when privileged pods are refused.
 	NodeProbeRefused string
+	// PodRestricted: the pod probe is admitted only in its restricted shape
+	// (PodOptions.Restricted); the message is PodSecurity's for the other.
+	PodRestricted string
 }
 
 // CheckAdmission creates both probe pods with dryRun=All: admission
@@ -85,7 +88,16 @@ func CheckAdmission(ctx context.Context, cs kubernetes.Interface, o PodOptions, 
 	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
 	var a Admission
 	if _, err := cs.CoreV1().Pods(o.Namespace).Create(ctx, PodProbe(o, node, 0), dry); err != nil {
-		return a, CreateError(err, PodProbe(o, node, 0))
+		if !isPodSecurity(err) {
+			return a, CreateError(err, PodProbe(o, node, 0))
+		}
+		// "restricted" refuses NET_RAW and root: try the shape it admits.
+		r := o
+		r.Restricted = true
+		if _, rerr := cs.CoreV1().Pods(o.Namespace).Create(ctx, PodProbe(r, node, 0), dry); rerr != nil {
+			return a, CreateError(rerr, PodProbe(r, node, 0))
+		}
+		a.PodRestricted = StatusMessage(err)
 	}
 	if !withNode {
 		return a, nil
@@ -93,10 +105,14 @@ func CheckAdmission(ctx context.Context, cs kubernetes.Interface, o PodOptions, 
 	_, err := cs.CoreV1().Pods(o.Namespace).Create(ctx, NodeProbe(o, node, 0), dry)
 	switch {
 	case err == nil:
-	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "PodSecurity"):
+	case isPodSecurity(err):
 		a.NodeProbeRefused = StatusMessage(err)
 	default:
 		return a, CreateError(err, NodeProbe(o, node, 0))
 	}
 	return a, nil
+}
+
+func isPodSecurity(err error) bool {
+	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "PodSecurity")
 }
