@@ -6,7 +6,7 @@
 #           kube-router (the NetworkPolicy enforcer of NETCHECK_E2E_POLICY=kube-router)
 #   cni-bin/ Debian's CNI plugins and flannel's, for the flannel profile
 #   images/ OCI image archives (and NAME.digest, the manifest digest): the probe image
-#           ghcr.io/netcheck/probe:1.36.1 (also named busybox:1.36 and by its digest),
+#           ghcr.io/netcheck/probe:1.35.0 (also named busybox:1.36 and by its digest),
 #           registry.k8s.io/pause:3.10, registry.k8s.io/coredns/coredns:v1.12.4, netcheck.local/echo:1
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -210,7 +210,7 @@ setup_single() { # the binary at /<basename>
 }
 
 # The probe image: its digest is pkg/launch's DefaultImage (e2e checks they agree).
-image busybox "$BIN/busybox" null '["sh"]' setup_busybox ghcr.io/netcheck/probe:1.36.1 docker.io/library/busybox:1.36
+image busybox "$BIN/busybox" null '["sh"]' setup_busybox ghcr.io/netcheck/probe:1.35.0 docker.io/library/busybox:1.36
 log "probe image digest: $(<"$IMAGES/busybox.tar.digest")"
 image pause "$BIN/pause" '["/pause"]' null setup_single registry.k8s.io/pause:3.10
 image coredns "$BIN/coredns" '["/coredns"]' null setup_single "registry.k8s.io/coredns/coredns:$COREDNS_VERSION"

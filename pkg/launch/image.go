@@ -14,9 +14,9 @@ import (
 // by e2e/cluster/build.sh, byte for byte reproducible (the e2e suite checks
 // that the lab's image has this digest). Any busybox with ping, nc, wget
 // -T, nslookup, ip and nsenter will do in its place.
-const DefaultImage = "ghcr.io/netcheck/probe:1.36.1@sha256:" + defaultDigest
+const DefaultImage = "ghcr.io/netcheck/probe:1.35.0@sha256:" + defaultDigest
 
-const defaultDigest = "0000000000000000000000000000000000000000000000000000000000000000"
+const defaultDigest = "8607085adb4753a6f9b5c38f0181e86447a6d521aaaa3da7da4165e354a9ece9"
 
 // imageRef is what --image accepts: a reference without spaces or shell
 // metacharacters, optionally pinned as NAME[:TAG]@sha256:<64 hex>.

@@ -33,7 +33,7 @@ func TestValidateImage(t *testing.T) {
 }
 
 func TestVerifyImage(t *testing.T) {
-	pinned := "ghcr.io/netcheck/probe:1.36.1@sha256:" + strings.Repeat("1", 64)
+	pinned := "ghcr.io/netcheck/probe:1.35.0@sha256:" + strings.Repeat("1", 64)
 	pod := func(image, imageID string) *corev1.Pod {
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "netcheck-node-abc123-0"},
 			Spec:   corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: Container, Image: image}}},
