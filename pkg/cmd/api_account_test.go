@@ -73,7 +73,7 @@ func TestAsAccount(t *testing.T) {
 	}
 	// A server whose certificate the kubeconfig's CA did not sign gets no token.
 	bad := *cfg
-	bad.TLSClientConfig.CAData = otherCA(t)
+	bad.CAData = otherCA(t)
 	gotAuth = ""
 	if c := asAccount(ctx, cs, &bad, "shop", "web", "/version", 3*time.Second); c.Outcome != observe.Error || !strings.Contains(c.Detail, "certificate") || gotAuth != "" {
 		t.Errorf("unverified TLS: %+v (sent %q)", c, gotAuth)
