@@ -142,3 +142,30 @@ func TestRestrictedNamespacePodSide(t *testing.T) {
 	}
 	noProbePodsLeft(t)
 }
+
+// TestDryRunClientApplies: --dry-run=client prints the probe pods a run
+// would create, creates none, and what it prints is what the API server
+// admits (kubectl apply --dry-run=server).
+func TestDryRunClientApplies(t *testing.T) {
+	dir := t.TempDir()
+	ns := filepath.Join(dir, "ns.yaml")
+	if err := os.WriteFile(ns, []byte("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: netcheck\n  labels: {pod-security.kubernetes.io/enforce: privileged}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kubectl(t, "apply", "-f", ns) // left in place: every run uses it
+	r := netcheck(t, time.Minute, "external", "198.19.0.1", "--dry-run=client")
+	if r.code != 0 || !strings.Contains(r.stdout, "kind: List") || strings.Count(r.stdout, "kind: Pod") != 6 {
+		t.Fatalf("exit %d, want 0 and a List of 6 pods (3 nodes × 2):\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if out := kubectl(t, "get", "pods", "-A", "-l", probeSelector, "-o", "name"); strings.TrimSpace(out) != "" {
+		t.Fatalf("a dry run created pods: %s", out)
+	}
+	pods := filepath.Join(dir, "pods.yaml")
+	if err := os.WriteFile(pods, []byte(r.stdout), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := kubectl(t, "apply", "--dry-run=server", "-f", pods)
+	if strings.Count(out, "created (server dry run)") != 6 {
+		t.Fatalf("the API server did not admit the printed pods:\n%s", out)
+	}
+}

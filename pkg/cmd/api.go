@@ -110,8 +110,10 @@ func (o *APIOptions) Run(parent context.Context) error {
 		}
 		// Forbidden to read service accounts: the token request will tell.
 		sa = o.WorkloadNamespace + "/" + o.SA
-		c := asAccount(ctx, o.Client, o.RESTConfig, o.WorkloadNamespace, o.SA, o.Path, o.Timeout)
-		asSA = &c
+		if o.DryRun != "client" { // a token request is a write
+			c := asAccount(ctx, o.Client, o.RESTConfig, o.WorkloadNamespace, o.SA, o.Path, o.Timeout)
+			asSA = &c
+		}
 	}
 	g, err := o.gather(ctx, func(s *scenario.Service) scenario.Scenario {
 		return &scenario.API{Service: s, Path: o.Path, ServiceAccount: sa, AsAccount: asSA}

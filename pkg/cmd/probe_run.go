@@ -34,6 +34,12 @@ type probeRun struct {
 // scenario says its objects alone answer (the note says so).
 func (o *ProbeOptions) probe(ctx context.Context, sc scenario.Scenario, sel plan.Selected) (probeRun, error) {
 	p, skip := sc.Plan()
+	if o.DryRun == "client" {
+		if skip != "" {
+			return probeRun{}, o.printDryRun(nil)
+		}
+		return probeRun{}, o.printDryRun(o.dryRunPods(p, sel))
+	}
 	if skip != "" {
 		return probeRun{Selected: sel, Notes: []string{skip}}, nil
 	}
@@ -70,10 +76,7 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, p fanout.Plan, sel pl
 	if err != nil {
 		return run, cannotRun("cannot build a client: %v", err)
 	}
-	l := &launch.Launcher{Client: client, Opts: launch.PodOptions{
-		Namespace: o.Namespace, RunID: o.RunID, Image: o.Image, NodeImage: o.NodeImage,
-		Lifetime: o.lifetime(), CreatedBy: "kubectl-netcheck " + Version,
-	}}
+	l := &launch.Launcher{Client: client, Opts: o.podOptions()}
 	// The permission preflight comes before anything watches or creates.
 	if err := launch.CheckAccess(ctx, client, o.Namespace, launch.Needed); err != nil {
 		return run, cannotRun("%v", err)

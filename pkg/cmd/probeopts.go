@@ -50,6 +50,8 @@ type ProbeOptions struct {
 	AllowPrivilegedIn bool
 	Keep              bool
 	Output            string
+	// DryRun "client" prints the probe pods instead of creating them.
+	DryRun string
 	QPS               float32
 	Burst             int
 	// FromEphemeral: --from runs in ephemeral containers added to the
@@ -76,7 +78,7 @@ type ProbeOptions struct {
 // NewProbeOptions holds the defaults of the shared flags.
 func NewProbeOptions(streams genericiooptions.IOStreams) ProbeOptions {
 	return ProbeOptions{IOStreams: streams, Timeout: 3 * time.Second, StartTimeout: 60 * time.Second,
-		Image: launch.DefaultImage, Output: "table", ProbeNamespace: launch.DefaultNamespace}
+		Image: launch.DefaultImage, Output: "table", ProbeNamespace: launch.DefaultNamespace, DryRun: "none"}
 }
 
 // addFlags binds the shared flags; their defaults are the options' values.
@@ -95,6 +97,8 @@ func (o *ProbeOptions) addFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.AllowPrivilegedIn, "allow-privileged-in-namespace", false, "place the privileged node probe in --probe-namespace even when it is not the dedicated namespace (anyone with pods/exec there gets root on the nodes while it runs)")
 	f.BoolVar(&o.Keep, "keep", false, "leave the probe pods running for manual digging (they still expire server-side)")
 	f.StringVarP(&o.Output, "output", "o", o.Output, "output format: table, wide, json or yaml")
+	f.StringVar(&o.DryRun, "dry-run", o.DryRun, `"client": print the probe pods the run would create (YAML, or JSON with -o json) and create nothing`)
+	f.Lookup("dry-run").NoOptDefVal = "client"
 	_ = cmd.RegisterFlagCompletionFunc("node", o.completeWith(listNodes))
 	f.Float32Var(&o.QPS, "qps", 0, "client-side API requests per second (0 = sized to the node count, so the fan-out is not throttled)")
 	f.IntVar(&o.Burst, "burst", 0, "client-side API request burst (0 = sized to the node count)")
@@ -145,6 +149,16 @@ func (o *ProbeOptions) Validate() error {
 	case "", "table", "wide", "json", "yaml":
 	default:
 		return cannotRun("--output %q: use table, wide, json or yaml", o.Output)
+	}
+	switch o.DryRun {
+	case "", "none", "client":
+	case "server":
+		return cannotRun("--dry-run=server: use --dry-run=client and pipe the pods to `kubectl apply --dry-run=server -f -` to hear admission")
+	default:
+		return cannotRun("--dry-run %q: use client (or none)", o.DryRun)
+	}
+	if o.DryRun == "client" && o.FromEphemeral {
+		return cannotRun("--dry-run=client and --from-ephemeral: a dry run cannot show the change to your pods; run the dry run without --from-ephemeral to see the probe pods")
 	}
 	if o.Timeout < time.Second || o.Timeout > 5*time.Minute {
 		return cannotRun("--timeout %s: give between 1s and 5m", o.Timeout)
@@ -220,6 +234,10 @@ func (o *ProbeOptions) checkNamespace(ctx context.Context) error {
 	switch {
 	case err == nil, apierrors.IsForbidden(err):
 		// Not allowed to read namespaces is fine: pod creation will tell.
+		return nil
+	case apierrors.IsNotFound(err) && o.Namespace == launch.DefaultNamespace && o.DryRun == "client":
+		fmt.Fprintf(o.ErrOut, "dry run: namespace %s does not exist yet; a run creates it (kubectl create namespace %s; kubectl label namespace %s %s=privileged)\n",
+			o.Namespace, o.Namespace, o.Namespace, launch.LabelPSAEnforce)
 		return nil
 	case apierrors.IsNotFound(err) && o.Namespace == launch.DefaultNamespace:
 		created, err := launch.EnsureNamespace(ctx, o.Client, o.Namespace)

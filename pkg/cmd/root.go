@@ -47,7 +47,7 @@ func ExitCode(err error) (int, bool) {
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
-		return ee.code, ee != errProblems
+		return ee.code, ee != errProblems && ee != errDryRun
 	}
 	return ExitError, true
 }

@@ -135,6 +135,9 @@ func (o *ServiceOptions) Validate() error {
 			return cannotRun("--from and --hairpin: pick one (--hairpin runs in the Service's own backends)")
 		}
 	}
+	if o.Hairpin && o.DryRun == "client" {
+		return cannotRun("--dry-run=client and --hairpin: a dry run cannot show the change to your backends; run the dry run without --hairpin to see the probe pods")
+	}
 	return o.ProbeOptions.Validate()
 }
 
