@@ -52,8 +52,8 @@ type ProbeOptions struct {
 	Output            string
 	// DryRun "client" prints the probe pods instead of creating them.
 	DryRun string
-	QPS               float32
-	Burst             int
+	QPS    float32
+	Burst  int
 	// FromEphemeral: --from runs in ephemeral containers added to the
 	// workload's pods instead of entering them from the node probe.
 	FromEphemeral bool
@@ -118,6 +118,8 @@ func (o *ProbeOptions) Complete() error {
 		return cannotRun("cannot load a kubeconfig: %v\ncheck --kubeconfig, --context or $KUBECONFIG", err)
 	}
 	cfg.QPS, cfg.Burst = o.QPS, o.Burst
+	// API warnings (PodSecurity "would violate", deprecations), once each.
+	cfg.WarningHandler = rest.NewWarningWriter(o.ErrOut, rest.WarningWriterOptions{Deduplicate: true})
 	if o.QPS == 0 {
 		cfg.QPS = 50
 	}

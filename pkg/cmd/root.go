@@ -100,11 +100,14 @@ Start with:
 Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Args:          cobra.NoArgs,
+		// No Args: cobra then answers an unknown subcommand with "did you mean".
 		RunE: func(c *cobra.Command, _ []string) error {
 			return c.Help()
 		},
 	}
+	klogs := newKlogFlags()
+	klogs.add(cmd.PersistentFlags())
+	cmd.PersistentPreRun = func(*cobra.Command, []string) { klogs.apply(streams.ErrOut) }
 	cmd.SetOut(streams.Out)
 	cmd.SetErr(streams.ErrOut)
 	flags.AddFlags(cmd.PersistentFlags())
@@ -117,8 +120,8 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 	cmd.AddCommand(NewCmdCleanup(flags, streams))
 	cmd.AddCommand(NewCmdVersion(streams))
 	cmd.AddCommand(NewCmdCompletion(streams))
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return cannotRun("%v\nsee 'kubectl netcheck --help'", err)
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return cannotRun("%v\nsee '%s --help'", err, c.CommandPath())
 	})
 	return cmd
 }

@@ -1,0 +1,30 @@
+package cmd
+
+import (
+	"strings"
+	"testing"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+)
+
+func execute(args ...string) (string, error) {
+	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+	c := NewCmdNetcheck(streams)
+	c.SetArgs(args)
+	err := c.Execute()
+	return out.String() + errOut.String(), err
+}
+
+// A typo gets cobra's suggestion; a bad flag points at the subcommand's help.
+func TestUsageErrors(t *testing.T) {
+	if _, err := execute("servce"); err == nil || !strings.Contains(err.Error(), "Did you mean this?\n\tservice") {
+		t.Errorf("typo: %v", err)
+	}
+	_, err := execute("external", "--bogus")
+	if code, _ := ExitCode(err); code != ExitError || !strings.Contains(err.Error(), "see 'kubectl netcheck external --help'") {
+		t.Errorf("bad flag: exit %d, %v", code, err)
+	}
+	if out, err := execute("external", "--help"); err != nil || !strings.Contains(out, "-v, --v Level") {
+		t.Errorf("-v is not offered: %v\n%s", err, out)
+	}
+}
