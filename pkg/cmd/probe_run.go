@@ -132,7 +132,7 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, p fanout.Plan, sel pl
 	cfg.Launcher, cfg.Exec = l, exec
 	cfg.ProbeTimeout, cfg.StartTimeout, cfg.Concurrency = o.Timeout, o.StartTimeout, o.Concurrency
 	if o.showProgress() {
-		cfg.Progress = progressPrinter(o.ErrOut)
+		cfg.Progress = progressPrinter(o.ErrOut, len(sel.Nodes))
 	}
 	run.Selected = sel
 	run.Nodes, run.Timing, err = fanout.Run(ctx, cfg, sel.Nodes)

@@ -52,6 +52,7 @@ type ProbeOptions struct {
 	Output            string
 	// DryRun "client" prints the probe pods instead of creating them.
 	DryRun string
+	Quiet  bool
 	QPS    float32
 	Burst  int
 	// FromEphemeral: --from runs in ephemeral containers added to the
@@ -99,6 +100,7 @@ func (o *ProbeOptions) addFlags(cmd *cobra.Command) {
 	f.StringVarP(&o.Output, "output", "o", o.Output, "output format: table, wide, json or yaml")
 	f.StringVar(&o.DryRun, "dry-run", o.DryRun, `"client": print the probe pods the run would create (YAML, or JSON with -o json) and create nothing`)
 	f.Lookup("dry-run").NoOptDefVal = "client"
+	f.BoolVarP(&o.Quiet, "quiet", "q", false, "no progress line on stderr (errors and warnings still print)")
 	_ = cmd.RegisterFlagCompletionFunc("node", o.completeWith(listNodes))
 	f.Float32Var(&o.QPS, "qps", 0, "client-side API requests per second (0 = sized to the node count, so the fan-out is not throttled)")
 	f.IntVar(&o.Burst, "burst", 0, "client-side API request burst (0 = sized to the node count)")
@@ -271,6 +273,9 @@ func (o *ProbeOptions) nodeProbeHere() string {
 func (o *ProbeOptions) showProgress() bool {
 	if o.Progress != nil {
 		return *o.Progress
+	}
+	if o.Quiet {
+		return false
 	}
 	f, ok := o.ErrOut.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))

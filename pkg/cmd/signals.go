@@ -8,9 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
-	"time"
 )
 
 // signalContext is cancelled by SIGINT/SIGTERM, so every wait unwinds and
@@ -51,15 +49,5 @@ func watchSignals(parent context.Context, errOut io.Writer) (run, cleanup contex
 		close(done)
 		cancelRun()
 		cancelCleanup()
-	}
-}
-
-func progressPrinter(w io.Writer) func(node, step string) {
-	var mu sync.Mutex
-	start := time.Now()
-	return func(node, step string) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(w, "%5.1fs  %s: %s\n", time.Since(start).Seconds(), node, step)
 	}
 }
