@@ -136,7 +136,7 @@ func TestExternalUsageErrors(t *testing.T) {
 		{[]string{"external"}, "no target given"},
 		{[]string{"external", "198.19.0.1", "--node", "no-such-node"}, "node(s) not found: no-such-node"},
 		{[]string{"external", "198.19.0.1", "--probe-namespace", "no-such-ns"}, `namespace "no-such-ns" not found`},
-		{[]string{"external", "198.19.0.1", "-o", "xml"}, "use table, wide, json or yaml"},
+		{[]string{"external", "198.19.0.1", "-o", "xml"}, "use table, wide, json, yaml"},
 		{[]string{"external", "198.19.0.1", "--kubeconfig", "/nonexistent"}, "kubeconfig"},
 	}
 	for _, tt := range tests {

@@ -77,10 +77,10 @@ if ((prc > 1)); then
 	cat "$WORK/plugin.err" >&2
 	exit 1
 fi
-first=$(jq -r '.firstProbeReady // "?"' "$WORK/plugin.json")
-dur=$(jq -r '.duration // "?"' "$WORK/plugin.json")
-healthy=$(jq -r '.healthy' "$WORK/plugin.json")
-cleanupmsg=$(jq -r '.cleanup // ""' "$WORK/plugin.json")
+first=$(jq -r '.status.firstProbeReady // "?"' "$WORK/plugin.json")
+dur=$(jq -r '.status.duration // "?"' "$WORK/plugin.json")
+healthy=$(jq -r '.status.healthy' "$WORK/plugin.json")
+cleanupmsg=$(jq -r '.status.cleanup // ""' "$WORK/plugin.json")
 echo "wall ${plugin}s (exit $prc, healthy=$healthy); report: firstProbeReady=$first duration=$dur; $cleanupmsg"
 
 # (b) the manual procedure, one node after the other.

@@ -293,7 +293,7 @@ func TestExternalUsage(t *testing.T) {
 	}{
 		{[]string{"$(reboot)"}, "not a valid DNS name"},
 		{[]string{"198.19.0.1", "--node", "nope"}, "node(s) not found: nope"},
-		{[]string{"198.19.0.1", "-o", "xml"}, "use table, wide, json or yaml"},
+		{[]string{"198.19.0.1", "-o", "xml"}, "use table, wide, json, yaml"},
 	}
 	for _, tt := range tests {
 		r := runExternal(t, &fakeExec{t: t}, context.Background(), nil, tt.args...)

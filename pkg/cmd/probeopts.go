@@ -23,6 +23,7 @@ import (
 
 	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
 	"github.com/netcheck/kubectl-netcheck/pkg/launch"
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 	"github.com/netcheck/kubectl-netcheck/pkg/plan"
 	"github.com/netcheck/kubectl-netcheck/pkg/podexec"
 	"github.com/netcheck/kubectl-netcheck/pkg/report"
@@ -97,7 +98,7 @@ func (o *ProbeOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.ProbeNamespace, "probe-namespace", o.ProbeNamespace, "namespace of the probe pods (created on first use, labelled for privileged pods); elsewhere only the pod side runs unless --allow-privileged-in-namespace")
 	f.BoolVar(&o.AllowPrivilegedIn, "allow-privileged-in-namespace", false, "place the privileged node probe in --probe-namespace even when it is not the dedicated namespace (anyone with pods/exec there gets root on the nodes while it runs)")
 	f.BoolVar(&o.Keep, "keep", false, "leave the probe pods running for manual digging (they still expire server-side)")
-	f.StringVarP(&o.Output, "output", "o", o.Output, "output format: table, wide, json or yaml")
+	f.StringVarP(&o.Output, "output", "o", o.Output, "output format: table, wide, json, yaml, name, jsonpath=TEMPLATE or go-template=TEMPLATE (the object: metadata, spec, status)")
 	f.StringVar(&o.DryRun, "dry-run", o.DryRun, `"client": print the probe pods the run would create (YAML, or JSON with -o json) and create nothing`)
 	f.Lookup("dry-run").NoOptDefVal = "client"
 	f.BoolVarP(&o.Quiet, "quiet", "q", false, "no progress line on stderr (errors and warnings still print)")
@@ -150,9 +151,14 @@ func (o *ProbeOptions) Complete() error {
 // Validate checks flags before anything touches the cluster.
 func (o *ProbeOptions) Validate() error {
 	switch o.Output {
-	case "", "table", "wide", "json", "yaml":
+	case "", "table", "wide", "json", "yaml", "name":
 	default:
-		return cannotRun("--output %q: use table, wide, json or yaml", o.Output)
+		if _, err := report.TemplatePrinter(o.Output); err != nil {
+			return cannotRun("%v", err)
+		}
+		if p, _ := report.TemplatePrinter(o.Output); p == nil {
+			return cannotRun("--output %q: use table, wide, json, yaml, name, jsonpath=TEMPLATE or go-template=TEMPLATE", o.Output)
+		}
 	}
 	switch o.DryRun {
 	case "", "none", "client":
@@ -203,6 +209,25 @@ func (o *ProbeOptions) Validate() error {
 		}
 	}
 	return nil
+}
+
+// printError writes an exit-2 error as the command's result object when
+// the output is json or yaml; stderr still carries the message.
+func (o *ProbeOptions) printError(command string, err error) {
+	if code, _ := ExitCode(err); code != ExitError || (o.Output != "json" && o.Output != "yaml") || o.Out == nil {
+		return
+	}
+	kind := ""
+	for _, e := range scenario.Registry {
+		if e.Command == command {
+			kind = e.Kind
+		}
+	}
+	res := report.Result{TypeMeta: metav1.TypeMeta{APIVersion: report.APIVersion, Kind: kind},
+		Metadata: report.Meta{Name: o.RunID, CreationTimestamp: metav1.NewTime(time.Now().UTC().Truncate(time.Second))},
+		Spec:     report.Spec{Command: command, Namespace: o.Namespace},
+		Status:   report.Status{Nodes: []observe.Node{}, Findings: []diagnose.Finding{}, Error: err.Error()}}
+	_ = report.Print(o.Out, res, o.Output, scenario.LayoutOf(kind))
 }
 
 // apiError explains a failed API call in terms the user can act on.
@@ -314,14 +339,15 @@ func (o *ProbeOptions) finish(sc scenario.Scenario, command string, targets []st
 		findings = []diagnose.Finding{}
 	}
 	res := report.Result{
-		APIVersion: report.APIVersion, Kind: sc.Kind(), Command: command, Targets: targets,
-		Namespace: o.Namespace, RunID: o.RunID, Nodes: run.Nodes,
-		Skipped: sel.Skipped, Sampled: sel.Sampled, Findings: findings,
-		Healthy:    !diagnose.HasProblems(findings),
-		Duration:   time.Since(start).Round(time.Millisecond).String(),
-		FirstReady: run.Timing.FirstReady.Round(time.Millisecond).String(),
-		Cleanup:    run.Cleanup,
-		Notes:      run.Notes,
+		TypeMeta: metav1.TypeMeta{APIVersion: report.APIVersion, Kind: sc.Kind()},
+		Metadata: report.Meta{Name: o.RunID, CreationTimestamp: metav1.NewTime(start.UTC().Truncate(time.Second))},
+		Spec:     report.Spec{Command: command, Targets: targets, Namespace: o.Namespace},
+		Status: report.Status{Nodes: run.Nodes, Skipped: sel.Skipped, Sampled: sel.Sampled, Findings: findings,
+			Healthy:    !diagnose.HasProblems(findings),
+			Duration:   time.Since(start).Round(time.Millisecond).String(),
+			FirstReady: run.Timing.FirstReady.Round(time.Millisecond).String(),
+			Cleanup:    run.Cleanup,
+			Notes:      run.Notes},
 	}
 	if err := report.Print(o.Out, res, o.Output, scenario.LayoutOf(res.Kind)); err != nil {
 		return cannotRun("%v", err)

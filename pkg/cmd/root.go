@@ -68,6 +68,11 @@ func runCommand(c *cobra.Command, o command) (err error) {
 			err = cannotRun("internal error: %v (probe pods were removed; please report it)", r)
 		}
 	}()
+	defer func() {
+		if eo, ok := o.(errorObject); ok && err != nil {
+			eo.printError(c.Name(), err)
+		}
+	}()
 	if err := o.Complete(); err != nil {
 		return err
 	}
@@ -75,6 +80,13 @@ func runCommand(c *cobra.Command, o command) (err error) {
 		return err
 	}
 	return o.Run(c.Context())
+}
+
+// errorObject is a command that, asked for -o json|yaml, also prints an
+// exit-2 error as its result object (status.error), so a script reading
+// stdout gets an object whatever happened.
+type errorObject interface {
+	printError(command string, err error)
 }
 
 // NewCmdNetcheck is the root command.

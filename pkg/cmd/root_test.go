@@ -1,9 +1,11 @@
 package cmd
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
+	"github.com/netcheck/kubectl-netcheck/pkg/report"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 )
 
@@ -26,5 +28,23 @@ func TestUsageErrors(t *testing.T) {
 	}
 	if out, err := execute("external", "--help"); err != nil || !strings.Contains(out, "-v, --v Level") {
 		t.Errorf("-v is not offered: %v\n%s", err, out)
+	}
+}
+
+// Exit 2 with -o json still prints an object, its status.error saying why.
+func TestErrorAsObject(t *testing.T) {
+	streams, _, out, _ := genericiooptions.NewTestIOStreams()
+	c := NewCmdNetcheck(streams)
+	c.SetArgs([]string{"external", "198.19.0.1", "--kubeconfig", "/nonexistent", "-o", "json"})
+	err := c.Execute()
+	if code, _ := ExitCode(err); code != ExitError {
+		t.Fatalf("exit %d", code)
+	}
+	var res report.Result
+	if jerr := json.Unmarshal(out.Bytes(), &res); jerr != nil {
+		t.Fatalf("stdout is not an object: %v\n%s", jerr, out.String())
+	}
+	if res.Kind != "ExternalCheck" || res.Command != "external" || !strings.Contains(res.Error, "kubeconfig") || res.Healthy {
+		t.Errorf("result %+v", res)
 	}
 }

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/olekukonko/tablewriter"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/yaml"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
@@ -22,14 +25,32 @@ import (
 // APIVersion of the machine-readable output.
 const APIVersion = "netcheck.io/v1alpha1"
 
-// Result is everything a run found. -o json|yaml prints it as is.
+// Result is everything a run found, shaped as a Kubernetes object so that
+// kubectl's printers (-o jsonpath, go-template) read it as they read any:
+// metadata names the run, spec is what was asked, status what was found.
+// Go code reads the spec and status fields directly (embedded).
 type Result struct {
-	APIVersion string             `json:"apiVersion"`
-	Kind       string             `json:"kind"`
-	Command    string             `json:"command"`
-	Targets    []string           `json:"targets,omitempty"`
-	Namespace  string             `json:"probeNamespace"`
-	RunID      string             `json:"runID"`
+	metav1.TypeMeta `json:",inline"`
+	Metadata        Meta `json:"metadata"`
+	Spec            `json:"spec"`
+	Status          `json:"status"`
+}
+
+// Meta names the run: its run id (the probe pods' netcheck.io/run-id) and when it started.
+type Meta struct {
+	Name              string      `json:"name"`
+	CreationTimestamp metav1.Time `json:"creationTimestamp"`
+}
+
+// Spec is what the run was asked.
+type Spec struct {
+	Command   string   `json:"command"`
+	Targets   []string `json:"targets,omitempty"`
+	Namespace string   `json:"probeNamespace"`
+}
+
+// Status is what the run found.
+type Status struct {
 	Nodes      []observe.Node     `json:"nodes"`
 	Skipped    []plan.Skipped     `json:"skippedNodes,omitempty"`
 	Sampled    string             `json:"sampled,omitempty"`
@@ -40,6 +61,38 @@ type Result struct {
 	Cleanup    string             `json:"cleanup,omitempty"`
 	// Notes are run-level remarks (a side not run, a fallback used).
 	Notes []string `json:"notes,omitempty"`
+	// Error is why the run could not give a verdict (exit 2).
+	Error string `json:"error,omitempty"`
+}
+
+// DeepCopyObject makes *Result a runtime.Object for kubectl's printers.
+func (r *Result) DeepCopyObject() runtime.Object {
+	b, err := json.Marshal(r)
+	c := &Result{}
+	if err == nil {
+		_ = json.Unmarshal(b, c)
+	}
+	return c
+}
+
+// TemplatePrinter is the printer of a -o jsonpath=… or go-template=…
+// format, nil for other formats; the error names what is wrong with the template.
+func TemplatePrinter(format string) (printers.ResourcePrinter, error) {
+	switch {
+	case strings.HasPrefix(format, "jsonpath="):
+		p, err := printers.NewJSONPathPrinter(strings.TrimPrefix(format, "jsonpath="))
+		if err != nil {
+			return nil, fmt.Errorf("-o %s: %v", format, err)
+		}
+		return p, nil
+	case strings.HasPrefix(format, "go-template="):
+		p, err := printers.NewGoTemplatePrinter([]byte(strings.TrimPrefix(format, "go-template=")))
+		if err != nil {
+			return nil, fmt.Errorf("-o %s: %v", format, err)
+		}
+		return p, nil
+	}
+	return nil, nil
 }
 
 // Layout draws one kind of result as a table; every scenario has its own.
@@ -49,9 +102,19 @@ type Layout interface {
 	Healthy(r Result) string
 }
 
-// Print writes r in format: "" or "table", "wide" (drawn by l), "json", "yaml".
+// Print writes r in format: "" or "table", "wide" (drawn by l), "json",
+// "yaml", "name", "jsonpath=…", "go-template=…".
 func Print(w io.Writer, r Result, format string, l Layout) error {
+	if p, err := TemplatePrinter(format); p != nil || err != nil {
+		if err != nil {
+			return err
+		}
+		return p.PrintObj(&r, w)
+	}
 	switch format {
+	case "name":
+		_, err := fmt.Fprintf(w, "%s/%s\n", strings.ToLower(r.Kind), r.Metadata.Name)
+		return err
 	case "json":
 		b, err := json.MarshalIndent(r, "", "  ")
 		if err != nil {
@@ -71,7 +134,7 @@ func Print(w io.Writer, r Result, format string, l Layout) error {
 		printFindings(w, r, l, format == "wide")
 		return nil
 	}
-	return fmt.Errorf("unknown output format %q: use table, wide, json or yaml", format)
+	return fmt.Errorf("unknown output format %q: use table, wide, json, yaml, name, jsonpath=… or go-template=…", format)
 }
 
 // Cell is what a side's check of a kind shows.

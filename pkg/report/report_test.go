@@ -9,6 +9,7 @@ import (
 
 	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 type testLayout struct{}
@@ -23,9 +24,9 @@ func TestPrintFindings(t *testing.T) {
 	for i := range 10 {
 		ev = append(ev, fmt.Sprintf("line %d", i))
 	}
-	r := Result{Nodes: []observe.Node{{Name: "n1", Facts: observe.NodeFacts{Tools: []string{"host iptables-nft"}}}},
+	r := Result{Status: Status{Nodes: []observe.Node{{Name: "n1", Facts: observe.NodeFacts{Tools: []string{"host iptables-nft"}}}},
 		Findings: []diagnose.Finding{{Severity: diagnose.Error, Cause: "forward-drop", Nodes: []string{"n1"}, Target: "192.0.2.1",
-			Summary: "dropped", Evidence: ev, Fix: []string{"iptables -I FORWARD 1 -s 10.244.0.0/16 -j ACCEPT"}}}}
+			Summary: "dropped", Evidence: ev, Fix: []string{"iptables -I FORWARD 1 -s 10.244.0.0/16 -j ACCEPT"}}}}}
 	var b bytes.Buffer
 	if err := Print(&b, r, "table", testLayout{}); err != nil {
 		t.Fatal(err)
@@ -59,5 +60,33 @@ node facts (n1) read with: host iptables-nft
 	}
 	if err := Print(&b, r, "xml", testLayout{}); err == nil {
 		t.Error("an unknown format is an error")
+	}
+}
+
+// The result reads as a Kubernetes object: kubectl's printers take it.
+func TestTemplateOutputs(t *testing.T) {
+	r := Result{TypeMeta: metav1.TypeMeta{APIVersion: APIVersion, Kind: "ExternalCheck"}, Metadata: Meta{Name: "abc123"},
+		Spec: Spec{Command: "external", Namespace: "netcheck"}, Status: Status{Healthy: true, Nodes: []observe.Node{{Name: "n1"}, {Name: "n2"}}}}
+	for format, want := range map[string]string{
+		"jsonpath={.status.healthy}":                       "true",
+		"jsonpath={.metadata.name} {.spec.probeNamespace}": "abc123 netcheck",
+		"jsonpath={range .status.nodes[*]}{.name},{end}":   "n1,n2,",
+		"go-template={{.kind}} {{len .status.nodes}}":      "ExternalCheck 2",
+		"name": "externalcheck/abc123\n",
+	} {
+		var b bytes.Buffer
+		if err := Print(&b, r, format, testLayout{}); err != nil {
+			t.Fatalf("%s: %v", format, err)
+		}
+		if b.String() != want {
+			t.Errorf("%s: got %q, want %q", format, b.String(), want)
+		}
+	}
+	if _, err := TemplatePrinter("jsonpath={.status.healthy"); err == nil {
+		t.Error("an unclosed template was accepted")
+	}
+	var b bytes.Buffer
+	if err := Print(&b, r, "json", testLayout{}); err != nil || !strings.Contains(b.String(), `"status": {`) || !strings.Contains(b.String(), `"metadata": {`) {
+		t.Errorf("json is not shaped as an object: %v\n%s", err, b.String())
 	}
 }

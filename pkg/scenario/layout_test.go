@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 	"github.com/netcheck/kubectl-netcheck/pkg/report"
 )
@@ -27,7 +29,7 @@ func TestServiceTable(t *testing.T) {
 		{Kind: observe.TCP, ID: observe.NewCheckID(observe.RoleEndpoint, "10.244.2.2", 8080), Outcome: observe.Timeout},
 	}}, Host: observe.SideResult{Checks: []observe.Check{{Kind: observe.TCP, ID: observe.NewCheckID(observe.RoleNodePort, "198.18.0.11", 30080), Outcome: observe.OK}}},
 		Facts: observe.NodeFacts{KubeProxy: &observe.KubeProxy{Mode: "none", Services: []observe.ServiceRules{{Programmed: observe.No}}}}}
-	r := report.Result{Kind: KindService, Nodes: []observe.Node{n}, Healthy: true}
+	r := report.Result{TypeMeta: metav1.TypeMeta{Kind: KindService}, Status: report.Status{Nodes: []observe.Node{n}, Healthy: true}}
 	out := render(t, r, "wide")
 	for _, want := range []string{
 		"n1    10.96.7.7  timeout     1/2 ok (10.244.2.2:8080 timeout)  ok        none (no kube-proxy rules)  netcheck-pod-abc-0  10.244.1.9",
@@ -50,7 +52,7 @@ func TestPodsMatrix(t *testing.T) {
 	a := observe.Node{Name: "a", Pod: observe.SideResult{Checks: peer("b", observe.OK, observe.Refused)}}
 	b := observe.Node{Name: "b", Pod: observe.SideResult{Checks: peer("a", observe.Timeout, observe.Timeout)}}
 	c := observe.Node{Name: "c", Err: "image cannot be pulled"}
-	out := render(t, report.Result{Kind: KindPods, Nodes: []observe.Node{a, b, c}}, "table")
+	out := render(t, report.Result{TypeMeta: metav1.TypeMeta{Kind: KindPods}, Status: report.Status{Nodes: []observe.Node{a, b, c}}}, "table")
 	lines := strings.Split(out, "\n")
 	if !strings.HasPrefix(lines[0], "FROM \\ TO  a") {
 		t.Fatalf("header: %q", lines[0])
