@@ -192,6 +192,8 @@ func runExternalIn(t *testing.T, ex *fakeExec, ctx context.Context, objs []runti
 			o.WorkloadNamespace = args[i+1]
 		case "--image":
 			o.Image = args[i+1]
+		case "--junit-file":
+			o.JUnitFile = args[i+1]
 		case "--dry-run":
 			o.DryRun = args[i+1]
 		case "--probe-namespace":

@@ -54,8 +54,10 @@ type ProbeOptions struct {
 	// DryRun "client" prints the probe pods instead of creating them.
 	DryRun string
 	Quiet  bool
-	QPS    float32
-	Burst  int
+	// JUnitFile, when set, also gets the result as JUnit XML.
+	JUnitFile string
+	QPS       float32
+	Burst     int
 	// FromEphemeral: --from runs in ephemeral containers added to the
 	// workload's pods instead of entering them from the node probe.
 	FromEphemeral bool
@@ -102,6 +104,7 @@ func (o *ProbeOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.DryRun, "dry-run", o.DryRun, `"client": print the probe pods the run would create (YAML, or JSON with -o json) and create nothing`)
 	f.Lookup("dry-run").NoOptDefVal = "client"
 	f.BoolVarP(&o.Quiet, "quiet", "q", false, "no progress line on stderr (errors and warnings still print)")
+	f.StringVar(&o.JUnitFile, "junit-file", "", "also write the result as JUnit XML to this file: a test case per node × check and per finding")
 	_ = cmd.RegisterFlagCompletionFunc("node", o.completeWith(listNodes))
 	f.Float32Var(&o.QPS, "qps", 0, "client-side API requests per second (0 = sized to the node count, so the fan-out is not throttled)")
 	f.IntVar(&o.Burst, "burst", 0, "client-side API request burst (0 = sized to the node count)")
@@ -214,7 +217,7 @@ func (o *ProbeOptions) Validate() error {
 // printError writes an exit-2 error as the command's result object when
 // the output is json or yaml; stderr still carries the message.
 func (o *ProbeOptions) printError(command string, err error) {
-	if code, _ := ExitCode(err); code != ExitError || (o.Output != "json" && o.Output != "yaml") || o.Out == nil {
+	if code, _ := ExitCode(err); code != ExitError || (o.Output != "json" && o.Output != "yaml" && o.JUnitFile == "") || o.Out == nil {
 		return
 	}
 	kind := ""
@@ -227,7 +230,28 @@ func (o *ProbeOptions) printError(command string, err error) {
 		Metadata: report.Meta{Name: o.RunID, CreationTimestamp: metav1.NewTime(time.Now().UTC().Truncate(time.Second))},
 		Spec:     report.Spec{Command: command, Namespace: o.Namespace},
 		Status:   report.Status{Nodes: []observe.Node{}, Findings: []diagnose.Finding{}, Error: err.Error()}}
-	_ = report.Print(o.Out, res, o.Output, scenario.LayoutOf(kind))
+	_ = o.writeJUnit(res)
+	if o.Output == "json" || o.Output == "yaml" {
+		_ = report.Print(o.Out, res, o.Output, scenario.LayoutOf(kind))
+	}
+}
+
+// writeJUnit writes --junit-file, when asked.
+func (o *ProbeOptions) writeJUnit(res report.Result) error {
+	if o.JUnitFile == "" {
+		return nil
+	}
+	f, err := os.Create(o.JUnitFile)
+	if err == nil {
+		err = report.WriteJUnit(f, res)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return cannotRun("--junit-file: %v", err)
+	}
+	return nil
 }
 
 // apiError explains a failed API call in terms the user can act on.
@@ -351,6 +375,9 @@ func (o *ProbeOptions) finish(sc scenario.Scenario, command string, targets []st
 	}
 	if err := report.Print(o.Out, res, o.Output, scenario.LayoutOf(res.Kind)); err != nil {
 		return cannotRun("%v", err)
+	}
+	if err := o.writeJUnit(res); err != nil {
+		return err
 	}
 	if !res.Healthy {
 		return errProblems

@@ -1,7 +1,10 @@
 package cmd
 
 import (
+	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -46,5 +49,25 @@ func TestErrorAsObject(t *testing.T) {
 	}
 	if res.Kind != "ExternalCheck" || res.Command != "external" || !strings.Contains(res.Error, "kubeconfig") || res.Healthy {
 		t.Errorf("result %+v", res)
+	}
+}
+
+// --junit-file gets the run, also when it could not give a verdict.
+func TestJUnitFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "netcheck.xml")
+	r := runExternalIn(t, healthyExec(t), context.Background(), nil, nil, "198.19.0.1", "--junit-file", path)
+	if r.code != ExitHealthy {
+		t.Fatalf("exit %d: %v", r.code, r.err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(b), `<testsuite name="kubectl netcheck external`) || !strings.Contains(string(b), `failures="0"`) {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	streams, _, _, _ := genericiooptions.NewTestIOStreams()
+	c := NewCmdNetcheck(streams)
+	c.SetArgs([]string{"external", "198.19.0.1", "--kubeconfig", "/nonexistent", "--junit-file", path})
+	_ = c.Execute()
+	if b, _ := os.ReadFile(path); !strings.Contains(string(b), `errors="1"`) || !strings.Contains(string(b), "kubeconfig") {
+		t.Errorf("exit 2 in JUnit:\n%s", b)
 	}
 }
