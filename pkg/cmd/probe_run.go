@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
@@ -19,6 +20,7 @@ import (
 	"github.com/netcheck/kubectl-netcheck/pkg/scenario"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 )
 
 // probeRun is what a probing command gets back from launching.
@@ -133,6 +135,18 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, p fanout.Plan, sel pl
 	cfg.ProbeTimeout, cfg.StartTimeout, cfg.Concurrency = o.Timeout, o.StartTimeout, o.Concurrency
 	if o.showProgress() {
 		cfg.Progress = progressPrinter(o.ErrOut, len(sel.Nodes))
+	}
+	if klog.V(2).Enabled() {
+		var mu sync.Mutex
+		cfg.Events = func(node string, e observe.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(o.ErrOut, "%7dms %s: %s", e.AtMillis, node, e.What)
+			if e.TookMillis > 0 || e.Bytes > 0 {
+				fmt.Fprintf(o.ErrOut, " (%dms, %d bytes)", e.TookMillis, e.Bytes)
+			}
+			fmt.Fprintln(o.ErrOut)
+		}
 	}
 	run.Selected = sel
 	run.Nodes, run.Timing, err = fanout.Run(ctx, cfg, sel.Nodes)

@@ -2,9 +2,13 @@ package cmd
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/report"
 )
 
 func TestProgressLine(t *testing.T) {
@@ -20,5 +24,30 @@ func TestProgressLine(t *testing.T) {
 	out := b.String()
 	if strings.Count(out, "\n") != 1 || !strings.HasSuffix(out, "\n") || !strings.Contains(out, "2/2 nodes done") || strings.Count(out, "\r\033[K") != 4 {
 		t.Errorf("one line rewritten in place, then a newline: %q", out)
+	}
+}
+
+// Each node's timeline says where the run's time went: the probes' start,
+// each exec with its size, the facts.
+func TestTimelineInResult(t *testing.T) {
+	r := runExternal(t, healthyExec(t), context.Background(), nil, "198.19.0.1", "--node", "nc-node1")
+	var res report.Result
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	var whats []string
+	last := int64(-1)
+	for _, e := range res.Nodes[0].Timeline {
+		whats = append(whats, e.What)
+		if e.What == "facts assembled" && e.AtMillis < last {
+			t.Errorf("facts assembled before an earlier event: %+v", res.Nodes[0].Timeline)
+		}
+		last = max(last, e.AtMillis)
+	}
+	joined := strings.Join(whats, "|")
+	for _, want := range []string{"start", "pod probe ready", "node probe ready", "both probes ready", "exec pod ping 198.19.0.1", "exec node netcheck-facts", "facts assembled"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("timeline lacks %q: %s", want, joined)
+		}
 	}
 }

@@ -36,6 +36,9 @@ type Config struct {
 	Concurrency  int
 	// Progress, when set, is told each node's steps (for a terminal display).
 	Progress func(node, step string)
+	// Events, when set, is told each node's timeline event as it happens (-v=2).
+	Events func(node string, e observe.Event)
+	start  time.Time
 
 	roster *roster
 }
@@ -114,6 +117,7 @@ func PhaseBound(probeTimeout time.Duration) time.Duration { return probeTimeout 
 // a node that fails alone carries its error in its observation.
 func Run(ctx context.Context, cfg Config, nodes []corev1.Node) ([]observe.Node, Timing, error) {
 	start := time.Now()
+	cfg.start = start
 	var firstReady sync.Once
 	var timing Timing
 	out := make([]observe.Node, len(nodes))
@@ -166,6 +170,7 @@ func (c Config) progress(node, step string) {
 // start → checks ∥ static facts → facts of resolved names → flow witness → assemble.
 type trip struct {
 	cfg              Config
+	tl               *timeline
 	n                corev1.Node
 	obs              observe.Node
 	podPod, nodePod  *corev1.Pod
@@ -201,12 +206,17 @@ func podIP(p *corev1.Pod) string {
 // maxOverlayPeers bounds the peers walked through each node's input hook.
 const maxOverlayPeers = 8
 
-func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, peers []netip.Addr, onReady func()) (observe.Node, error) {
-	t := &trip{cfg: cfg, n: n, obs: observe.Node{Name: n.Name, IP: plan.InternalIP(n)}}
+func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, peers []netip.Addr, onReady func()) (obs observe.Node, err error) {
+	tl := &timeline{start: cfg.start, log: cfg.Events, node: n.Name}
+	cfg.Exec = timedExec{inner: cfg.Exec, tl: tl}
+	tl.mark("start")
+	t := &trip{cfg: cfg, tl: tl, n: n, obs: observe.Node{Name: n.Name, IP: plan.InternalIP(n)}}
+	defer func() { obs.Timeline = tl.list() }() // after the return copied t.obs
 	defer t.toRoster("")
 	if stop, err := t.start(ctx, idx); stop {
 		return t.obs, err
 	}
+	tl.mark("both probes ready")
 	onReady()
 	t.toRoster(t.obs.Pod.IP)
 	cfg.progress(n.Name, "probing")
@@ -222,6 +232,7 @@ func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, peers []ne
 		self, _ := netip.ParseAddr(t.obs.IP)
 		t.obs.Facts = probe.AssembleFlows(t.raw, probe.Flows{PodIP: t.obs.Pod.IP, PodCIDRs: n.Spec.PodCIDRs,
 			Targets: append(t.literal, named...), VIPs: cfg.Plan.VIPs, Self: self, Peers: peers})
+		tl.mark("facts assembled")
 	}
 	cfg.progress(n.Name, "done")
 	return t.obs, nil
@@ -267,7 +278,9 @@ func (t *trip) start(ctx context.Context, idx int) (stop bool, fatal error) {
 			return
 		}
 		if t.podErr = cfg.Launcher.Create(startCtx, podPod); t.podErr == nil {
+			t.tl.mark("pod probe created")
 			t.podPod, t.podErr = cfg.Launcher.WaitReady(startCtx, podPod.Name)
+			t.tl.mark("pod probe ready")
 		}
 	}()
 	go func() {
@@ -277,7 +290,9 @@ func (t *trip) start(ctx context.Context, idx int) (stop bool, fatal error) {
 			return
 		}
 		if t.nodeErr = cfg.Launcher.Create(startCtx, nodePod); t.nodeErr == nil {
+			t.tl.mark("node probe created")
 			t.nodePod, t.nodeErr = cfg.Launcher.WaitReady(startCtx, nodePod.Name)
+			t.tl.mark("node probe ready")
 		}
 	}()
 	wg.Wait()

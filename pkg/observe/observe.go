@@ -318,6 +318,17 @@ type Node struct {
 	Facts NodeFacts  `json:"facts"`
 	// Err is set when this node could not be probed at all.
 	Err string `json:"error,omitempty"`
+	// Timeline is the node's way through the run, from the run's start.
+	Timeline []Event `json:"timeline,omitempty"`
+}
+
+// Event is one step of a node's run: a pod created or Ready, an exec
+// (with its duration and output size), the facts assembled.
+type Event struct {
+	What       string `json:"what"`
+	AtMillis   int64  `json:"atMillis"`
+	TookMillis int64  `json:"tookMillis,omitempty"`
+	Bytes      int    `json:"bytes,omitempty"`
 }
 
 // Cluster holds cluster-wide facts the diagnosis compares targets with.
