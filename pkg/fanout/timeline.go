@@ -18,7 +18,7 @@ type timeline struct {
 	mu     sync.Mutex
 	events []observe.Event
 	// log, when set, is told each event as it is recorded (-v=2).
-	log func(node string, e observe.Event)
+	log  func(node string, e observe.Event)
 	node string
 }
 
