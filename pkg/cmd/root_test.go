@@ -71,3 +71,11 @@ func TestJUnitFile(t *testing.T) {
 		t.Errorf("exit 2 in JUnit:\n%s", b)
 	}
 }
+
+// -o completes to the formats the printers take.
+func TestOutputCompletion(t *testing.T) {
+	out, err := execute("__complete", "external", "-o", "")
+	if err != nil || !strings.Contains(out, "jsonpath=\n") || !strings.Contains(out, "go-template=\n") || !strings.Contains(out, "wide\n") {
+		t.Errorf("%v\n%s", err, out)
+	}
+}
