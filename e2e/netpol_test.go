@@ -165,7 +165,7 @@ spec:
 }
 
 // TestNetworkPolicyServiceIngress: web's pods admit TCP/8080 from namespace
-// nc-other only: the rule opens the port, not the clients' namespace.
+// nc-other only: the rule opens the port, not the clients' namespace (the probes' netcheck).
 // service web names the policy and its rule instead of endpoints-unreachable
 // (kube-router REJECTs: not backend-not-listening either); the printed
 // policies, applied in turn (the probe's flow, then the nodes' NodePort
@@ -185,10 +185,10 @@ spec:
 	r := svcCheck(t, "web")
 	only(t, r, map[diagnose.Cause]string{diagnose.CauseNetworkPolicy: "nc-node1,nc-node2,nc-node3"})
 	f := finding(t, r, diagnose.CauseNetworkPolicy)
-	if !strings.Contains(f.Summary, "NetworkPolicy nc-shop/web-from-other (ingress) blocks TCP/8080 from namespace nc-shop") {
+	if !strings.Contains(f.Summary, "NetworkPolicy nc-shop/web-from-other (ingress) blocks TCP/8080 from namespace netcheck") {
 		t.Fatalf("summary: %s", f.Summary)
 	}
-	mustContain(t, "evidence", f.Evidence, "closest rule: nc-shop/web-from-other ingress[0]: namespaceSelector {kubernetes.io/metadata.name=nc-other} does not select namespace nc-shop")
+	mustContain(t, "evidence", f.Evidence, "closest rule: nc-shop/web-from-other ingress[0]: namespaceSelector {kubernetes.io/metadata.name=nc-other} does not select namespace netcheck")
 	appliedFix(t, f.Fix)
 	// The pods now pass; the nodes' own NodePort still does not: kube-proxy
 	// sends it to backends on other nodes from the node's address, which the
