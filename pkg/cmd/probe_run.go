@@ -132,7 +132,7 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, p fanout.Plan, sel pl
 		fmt.Fprintln(o.ErrOut, "warning: "+run.Notes[len(run.Notes)-1])
 	}
 	cfg.Launcher, cfg.Exec = l, exec
-	cfg.ProbeTimeout, cfg.StartTimeout, cfg.Concurrency = o.Timeout, o.StartTimeout, o.Concurrency
+	cfg.ProbeTimeout, cfg.StartTimeout, cfg.Concurrency, cfg.FactReads = o.Timeout, o.StartTimeout, o.Concurrency, o.FactReads
 	if o.showProgress() {
 		cfg.Progress = progressPrinter(o.ErrOut, len(sel.Nodes))
 	}

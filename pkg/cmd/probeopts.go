@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
+	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
 	"github.com/netcheck/kubectl-netcheck/pkg/launch"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 	"github.com/netcheck/kubectl-netcheck/pkg/plan"
@@ -43,6 +44,7 @@ type ProbeOptions struct {
 	Timeout        time.Duration
 	StartTimeout   time.Duration
 	Concurrency    int
+	FactReads      int
 	Image          string
 	NodeImage      string
 	ProbeNamespace string
@@ -82,7 +84,7 @@ type ProbeOptions struct {
 // NewProbeOptions holds the defaults of the shared flags.
 func NewProbeOptions(streams genericiooptions.IOStreams) ProbeOptions {
 	return ProbeOptions{IOStreams: streams, Timeout: 3 * time.Second, StartTimeout: 60 * time.Second,
-		Image: launch.DefaultImage, Output: "table", ProbeNamespace: launch.DefaultNamespace, DryRun: "none"}
+		FactReads: fanout.DefaultFactReads, Image: launch.DefaultImage, Output: "table", ProbeNamespace: launch.DefaultNamespace, DryRun: "none"}
 }
 
 // addFlags binds the shared flags; their defaults are the options' values.
@@ -95,6 +97,7 @@ func (o *ProbeOptions) addFlags(cmd *cobra.Command) {
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "timeout of each probe (ping, connect, HTTP)")
 	f.DurationVar(&o.StartTimeout, "start-timeout", o.StartTimeout, "how long to wait for the probe pods to start")
 	f.IntVar(&o.Concurrency, "concurrency", 0, "nodes probed at once (0 = all)")
+	f.IntVar(&o.FactReads, "max-fact-reads", o.FactReads, "nodes whose facts (routes, rules, sysctls) are read at once: each read is an exec stream through the API server")
 	f.StringVar(&o.Image, "image", o.Image, "image of the probe pods (busybox)")
 	f.StringVar(&o.NodeImage, "node-image", "", "image of the node probe (default: --image)")
 	f.StringVar(&o.ProbeNamespace, "probe-namespace", o.ProbeNamespace, "namespace of the probe pods (created on first use, labelled for privileged pods); elsewhere only the pod side runs unless --allow-privileged-in-namespace")
@@ -184,6 +187,9 @@ func (o *ProbeOptions) Validate() error {
 	}
 	if o.Concurrency < 0 || o.MaxNodes < 0 {
 		return cannotRun("--concurrency and --max-nodes must not be negative")
+	}
+	if o.FactReads < 0 { // 0 is fanout's default
+		return cannotRun("--max-fact-reads %d: give at least 1 (default %d)", o.FactReads, fanout.DefaultFactReads)
 	}
 	if o.Image == "" {
 		return cannotRun("--image must not be empty")

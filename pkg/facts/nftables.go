@@ -22,6 +22,9 @@ type Nftables struct {
 	// Via says whose nft read them: "host" (the default) or a container's
 	// mount namespace.
 	Via string
+	// LeftOut is what the node-side filter left out of kube-proxy's
+	// table ("left out N rules and M chains of Services not asked about").
+	LeftOut string
 }
 
 // NftTable is one table with its chains and sets.
@@ -140,7 +143,12 @@ func (nf Nftables) Tool() string {
 	if via == "" {
 		via = "host"
 	}
-	return "nft -j list table (" + via + ", via nsenter)"
+	if nf.LeftOut != "" {
+		via += ", via nsenter; " + nf.LeftOut
+	} else {
+		via += ", via nsenter"
+	}
+	return "nft -j list table (" + via + ")"
 }
 
 // Empty reports whether no table is left to judge.

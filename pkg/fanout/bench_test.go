@@ -468,6 +468,8 @@ func loadOutputs(tb testing.TB) outputs {
 type fakeExec struct {
 	c   *cluster
 	out outputs
+	// facts in flight now, and the most seen at once
+	factsNow, factsMax atomic.Int32
 }
 
 func (f *fakeExec) Exec(ctx context.Context, ns, pod, container string, argv []string) podexec.Result {
@@ -479,9 +481,19 @@ func (f *fakeExec) Exec(ctx context.Context, ns, pod, container string, argv []s
 		tool = argv[5]
 	}
 	switch tool {
-	case "sh": // the one-exec fact reader: sh -c SCRIPT netcheck-facts POD-IP TARGET...
+	case "sh": // the one-exec fact reader: sh -c SCRIPT netcheck-facts MODE POD-IP TARGET... -- FILTER...
 		d += f.c.sim.script
-		r = podexec.Result{Stdout: f.factsOutput(argv[4], argv[5:])}
+		for now, max := f.factsNow.Add(1), f.factsMax.Load(); now > max && !f.factsMax.CompareAndSwap(max, now); max = f.factsMax.Load() {
+		}
+		defer f.factsNow.Add(-1)
+		targets := argv[6:]
+		for i, a := range targets {
+			if a == "--" {
+				targets = targets[:i]
+				break
+			}
+		}
+		r = podexec.Result{Stdout: f.factsOutput(argv[5], targets)}
 	case "ping":
 		d += pingTime(argv, f.c.sim.rtt)
 		r = podexec.Result{Stdout: f.out.ping}
@@ -590,6 +602,7 @@ type result struct {
 	obs                        []observe.Node
 	left                       int
 	cleanupErr                 error
+	factsAtOnce                int // the most fact reads in flight at once
 }
 
 // runOnce does what `kubectl netcheck external 198.19.0.1` does after node
@@ -597,6 +610,11 @@ type result struct {
 // runOnce runs one fan-out; with peers > 0 it is the `pods` shape: no
 // target checks, each pod checks `peers` others once all are up.
 func runOnce(tb testing.TB, s sim, n int, out outputs, peers ...int) result {
+	return runWith(tb, s, n, out, nil, peers...)
+}
+
+// runWith is runOnce with the Config changed by tweak first.
+func runWith(tb testing.TB, s sim, n int, out outputs, tweak func(*fanout.Config), peers ...int) result {
 	c := newCluster(s)
 	defer func() {
 		c.stopped.Store(true)
@@ -635,9 +653,13 @@ func runOnce(tb testing.TB, s sim, n int, out outputs, peers ...int) result {
 	if err := l.Start(ctx, time.Minute); err != nil {
 		tb.Fatal(err)
 	}
+	fx := &fakeExec{c: c, out: out}
 	cfg := fanout.Config{
-		Launcher: l, Exec: &fakeExec{c: c, out: out}, Plan: fanout.Plan{Reach: targets},
+		Launcher: l, Exec: fx, Plan: fanout.Plan{Reach: targets},
 		ProbeTimeout: 3 * time.Second, StartTimeout: 60 * time.Second, Progress: progress,
+	}
+	if tweak != nil {
+		tweak(&cfg)
 	}
 	if len(peers) > 0 && peers[0] > 0 {
 		k := peers[0]
@@ -663,7 +685,8 @@ func runOnce(tb testing.TB, s sim, n int, out outputs, peers ...int) result {
 	end := time.Now()
 	l.Stop()
 	r := result{nodes: n, wall: end.Sub(start), firstReady: timing.FirstReady, fanout: timing.Total,
-		cleanup: end.Sub(cstart), execs: int(c.execs.Load()), cleanedUp: cleaned, obs: obs, cleanupErr: cerr}
+		cleanup: end.Sub(cstart), execs: int(c.execs.Load()), cleanedUp: cleaned, obs: obs, cleanupErr: cerr,
+		factsAtOnce: int(fx.factsMax.Load())}
 	r.apiCalls, r.byVerb = c.counts()
 	r.lastCreated = time.Duration(c.createdAt.Load() - start.UnixNano())
 	r.lastReady = lastReady.Sub(start)
@@ -932,6 +955,27 @@ func TestAPIRequestsPerNode(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Fact reads wait for a slot: no more than FactReads are in flight, and
+// every node is still read and judged.
+func TestFactReadsAreBounded(t *testing.T) {
+	out := loadOutputs(t)
+	const n = 24
+	s := realistic(0.2) // 6 ms of script per read: enough for the reads to overlap
+	free := runOnce(t, s, n, out)
+	bounded := runWith(t, s, n, out, func(c *fanout.Config) { c.FactReads = 3 })
+	if free.factsAtOnce <= 3 {
+		t.Fatalf("without a bound only %d reads overlapped: the test cannot see the bound", free.factsAtOnce)
+	}
+	if bounded.factsAtOnce > 3 || bounded.factsAtOnce == 0 {
+		t.Errorf("FactReads=3: %d reads at once", bounded.factsAtOnce)
+	}
+	for _, o := range bounded.obs {
+		if !o.Facts.RulesRead || o.Facts.IPForward != observe.Yes {
+			t.Errorf("node %s facts not read under the bound: %+v", o.Name, o.Facts)
+		}
 	}
 }
 

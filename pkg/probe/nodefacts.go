@@ -52,7 +52,9 @@ type Raw struct {
 	NftRead    bool
 	// NftVia says whose nft read it: "host", or a container's mount namespace.
 	NftVia string
-	Notes  []string
+	// NftLeftOut is the filter's account of kube-proxy's chains left out.
+	NftLeftOut string
+	Notes      []string
 }
 
 // hostArgv runs a tool of the host: enter only the mount namespace of
@@ -187,7 +189,7 @@ func readNftables(raw Raw, nf *observe.NodeFacts) (facts.Nftables, bool) {
 		iptablesNft = iptablesNft || !strings.Contains(d.Tool, "legacy")
 	}
 	nft, err := facts.ParseNftJSON(raw.NftRuleset, iptablesNft)
-	nft.Via = raw.NftVia
+	nft.Via, nft.LeftOut = raw.NftVia, raw.NftLeftOut
 	if err != nil {
 		nf.Notes = append(nf.Notes, "native nftables tables not judged: "+err.Error())
 		return nft, false

@@ -16,7 +16,9 @@ import (
 // pays them all. The script is a constant; the pod IP and the target
 // addresses arrive as positional parameters ("$@"), never as script text,
 // and were parsed as IP addresses before they got here.
-const factsScript = `pod=$1; shift
+const factsScript = `ruleFilter='` + ruleFilter + `'
+nftFilter='` + nftFilter + `'
+mode=$1 pod=$2; shift 2
 sec() { echo "@@$1"; }
 end() { echo "@@rc $1"; }
 sec sysctl; grep -H . /proc/sys/net/ipv4/ip_forward /proc/sys/net/bridge/bridge-nf-call-iptables /proc/sys/net/ipv6/conf/all/forwarding /proc/sys/net/netfilter/nf_conntrack_count /proc/sys/net/netfilter/nf_conntrack_max /sys/fs/selinux/enforce 2>/dev/null; end 0
@@ -30,10 +32,13 @@ if [ -n "$pod" ]; then
   sec poddev; out=$(ip route get "$pod" 2>&1); rc=$?; echo "$out"; end $rc
   dev=$(echo "$out" | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -n 1)
 fi
-for t in "$@"; do
+# The targets, up to "--"; what follows are the rule filter's words.
+while [ $# -gt 0 ]; do
+  t=$1; shift; [ "$t" = -- ] && break
   sec "get $t"; ip route get "$t" 2>&1; end $?
   if [ -n "$dev" ]; then sec "podget $t"; ip route get "$t" from "$pod" iif "$dev" 2>&1; end $?; fi
 done
+[ "$mode" = routes ] && exit 0
 # Whose tools read the rules: the host's (pid 1's mount namespace), else
 # those of a proxy's or CNI agent's container that ships them (Talos and
 # Bottlerocket hosts have neither iptables nor nft). Process names are
@@ -47,18 +52,27 @@ mntfor() {
   done
   echo 1 none
 }
-set -- $(mntfor iptables-save) $(mntfor nft)
-xm=$1 xvia=$2 nm=$3 nvia=$4
+x=$(mntfor iptables-save) n=$(mntfor nft)
+xm=${x%% *} xvia=${x#* } nm=${n%% *} nvia=${n#* }
 sec "via xtables $xm"; echo "$xvia"; end 0
 sec "via nft $nm"; echo "$nvia"; end 0
+# rules prints a dump; a readable one through the filter below, which
+# leaves out the per-Service chains of Services not asked about (a large
+# cluster's nat table is megabytes of them).
+rules() {
+  o=$1 r=$2; shift 2
+  if [ "$r" = 0 ]; then printf '%s\n' "$o" | awk "$ruleFilter" "$@"; else printf '%s\n' "$o"; fi
+}
 found=
 for tool in iptables-nft-save iptables-legacy-save ip6tables-nft-save ip6tables-legacy-save; do
-  sec "dump $tool"; nsenter -t "$xm" -m -- "$tool" 2>&1; rc=$?; end $rc
+  sec "dump $tool"; out=$(nsenter -t "$xm" -m -- "$tool" 2>&1); rc=$?; rules "$out" "$rc" "$@"; end $rc
   [ $rc = 0 ] && found=1
   case "$rc:$tool" in 0:ip*-nft-save) xtnft=1 ;; esac
 done
 if [ -z "$found" ]; then
-  for tool in iptables-save ip6tables-save; do sec "dump $tool"; nsenter -t "$xm" -m -- "$tool" 2>&1; end $?; done
+  for tool in iptables-save ip6tables-save; do
+    sec "dump $tool"; out=$(nsenter -t "$xm" -m -- "$tool" 2>&1); rc=$?; rules "$out" "$rc" "$@"; end $rc
+  done
 fi
 sec procs; for p in kube-proxy cilium-agent kube-router antrea-agent; do
   for pid in $(pidof "$p" 2>/dev/null); do
@@ -86,7 +100,10 @@ if tables=$(nsenter -t "$nm" -m -- nft list tables 2>&1); then
   echo "$tables" | while read -r kw fam name; do
     [ "$kw" = table ] || continue
     case "$xtnft:$fam:$name" in 1:ip:filter|1:ip:nat|1:ip:mangle|1:ip:raw|1:ip:security|1:ip6:filter|1:ip6:nat|1:ip6:mangle|1:ip6:raw|1:ip6:security) continue ;; esac
-    nsenter -t "$nm" -m -- nft -j list table "$fam" "$name"
+    case "$name" in
+    kube-proxy) nsenter -t "$nm" -m -- nft -j list table "$fam" "$name" | awk "$nftFilter" "$@" ;;
+    *) nsenter -t "$nm" -m -- nft -j list table "$fam" "$name" ;;
+    esac
   done
   end 0
 else
@@ -94,13 +111,55 @@ else
 fi
 `
 
-// FactsArgv is the argv of the one-exec fact reader.
-func FactsArgv(podIP string, targets []FactTarget) []string {
-	argv := []string{"sh", "-c", factsScript, "netcheck-facts", podIP}
-	for _, t := range targets {
+// FactsQuery is what one run of the fact script reads.
+type FactsQuery struct {
+	PodIP   string
+	Targets []FactTarget
+	// VIPs are the Services whose proxy rules are kept; the rest of the
+	// per-Service chains are left out on the node.
+	VIPs []facts.VIP
+	// RoutesOnly reads the targets' routes and nothing else: for names
+	// resolved after the first read.
+	RoutesOnly bool
+}
+
+// FactsArgv is the argv of the one-exec fact reader: the mode, the pod
+// IP, the targets, "--", then the rule filter's words.
+func FactsArgv(q FactsQuery) []string {
+	mode := "all"
+	if q.RoutesOnly {
+		mode = "routes"
+	}
+	argv := []string{"sh", "-c", factsScript, "netcheck-facts", mode, q.PodIP}
+	for _, t := range q.Targets {
 		argv = append(argv, t.Addr.String())
 	}
-	return argv
+	argv = append(argv, "--")
+	return append(argv, filterWords(q)...)
+}
+
+// filterWords tells the rule filter what to keep: each address asked
+// about (targets and Service addresses) and each node port.
+func filterWords(q FactsQuery) []string {
+	var words []string
+	seen := map[string]bool{}
+	add := func(w string) {
+		if !seen[w] {
+			seen[w] = true
+			words = append(words, w)
+		}
+	}
+	for _, t := range q.Targets {
+		add("+a" + t.Addr.String())
+	}
+	for _, v := range q.VIPs {
+		if v.Addr.IsValid() {
+			add("+a" + v.Addr.String())
+		} else if v.Port > 0 {
+			add("+p" + strconv.Itoa(v.Port))
+		}
+	}
+	return words
 }
 
 type section struct {
@@ -196,12 +255,15 @@ func ParseFacts(out, podIP string, targets []FactTarget) Raw {
 			}
 		case "ruleset":
 			if s.rc == 0 {
-				raw.NftRuleset, raw.NftRead = s.body, true
+				raw.NftRuleset, raw.NftRead = withoutAccounts(s.body), true
+				if a := leftOut(s.body); a != "" {
+					raw.NftLeftOut = strings.TrimPrefix(a, "; ")
+				}
 			} else {
 				raw.Notes = append(raw.Notes, "native nftables tables not read: no nft on the host nor in a kube-proxy or CNI agent container (entered with nsenter -m); a firewall written in nftables (firewalld, a CNI's table) is not judged")
 			}
 		case "dump":
-			d := facts.Dump{Tool: arg + " (" + xvia + ", via nsenter)", Text: s.body}
+			d := facts.Dump{Tool: arg + " (" + xvia + ", via nsenter" + leftOut(s.body) + ")", Text: s.body}
 			if s.rc != 0 {
 				missing = append(missing, arg)
 				continue
@@ -220,6 +282,31 @@ func ParseFacts(out, podIP string, targets []FactTarget) Raw {
 	return raw
 }
 
+// leftOut reads back the rule filter's account of what it left out.
+func leftOut(dump string) string {
+	const mark = "# netcheck: left out "
+	i := strings.LastIndex(dump, mark)
+	if i < 0 {
+		return ""
+	}
+	line, _, _ := strings.Cut(dump[i+len("# netcheck: "):], "\n")
+	return "; " + line
+}
+
+// withoutAccounts drops the filters' comment lines from a JSON ruleset.
+func withoutAccounts(text string) string {
+	if !strings.Contains(text, "# netcheck: ") {
+		return text
+	}
+	var keep []string
+	for _, l := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(l, "# netcheck: ") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
 // toolsVia names whose tools read the rules, from the script's "via KIND
 // PID" section: "host", or a container's mount namespace.
 func toolsVia(arg, body string) string {
@@ -236,8 +323,8 @@ func toolsVia(arg, body string) string {
 }
 
 // ReadFacts runs the fact script once.
-func (g Gatherer) ReadFacts(ctx context.Context, podIP string, targets []FactTarget) Raw {
-	r := g.run(ctx, FactsArgv(podIP, targets)...)
+func (g Gatherer) ReadFacts(ctx context.Context, q FactsQuery) Raw {
+	r := g.run(ctx, FactsArgv(q)...)
 	if r.Err == nil && r.Truncated {
 		r.Err = fmt.Errorf("the output passed %d MiB and was cut: nothing of it is judged", podexec.MaxOutput>>20)
 	}
@@ -246,5 +333,5 @@ func (g Gatherer) ReadFacts(ctx context.Context, podIP string, targets []FactTar
 		raw.Notes = append(raw.Notes, "node facts not read: "+r.Err.Error())
 		return raw
 	}
-	return ParseFacts(r.Stdout, podIP, targets)
+	return ParseFacts(r.Stdout, q.PodIP, q.Targets)
 }

@@ -63,8 +63,8 @@ func TestFactsRouteDeleted(t *testing.T) {
 }
 
 func TestFactsArgvKeepsTargetsOutOfTheScript(t *testing.T) {
-	argv := FactsArgv("10.244.1.25", []FactTarget{ft("k", "198.19.0.1")})
-	if argv[0] != "sh" || argv[2] != factsScript || argv[4] != "10.244.1.25" || argv[5] != "198.19.0.1" {
+	argv := FactsArgv(FactsQuery{PodIP: "10.244.1.25", Targets: []FactTarget{ft("k", "198.19.0.1")}})
+	if argv[0] != "sh" || argv[2] != factsScript || argv[4] != "all" || argv[5] != "10.244.1.25" || argv[6] != "198.19.0.1" || argv[7] != "--" || argv[8] != "+a198.19.0.1" {
 		t.Fatalf("argv = %q", argv)
 	}
 	if strings.Contains(argv[2], "198.19") {
@@ -220,7 +220,7 @@ func TestFactsTruncatedAreNotJudged(t *testing.T) {
 		t.Fatal(err)
 	}
 	targets := []FactTarget{ft("198.19.0.1", "198.19.0.1")}
-	raw := Gatherer{Exec: truncatingExec{string(out)}}.ReadFacts(context.Background(), "10.244.1.25", targets)
+	raw := Gatherer{Exec: truncatingExec{string(out)}}.ReadFacts(context.Background(), FactsQuery{PodIP: "10.244.1.25", Targets: targets})
 	nf := Assemble(raw, "10.244.1.25", []string{"10.244.1.0/24"}, targets, nil)
 	if nf.RulesRead || nf.Targets[0].Forward.Result == observe.Yes || !strings.Contains(strings.Join(nf.Notes, "\n"), "was cut: nothing of it is judged") {
 		t.Fatalf("rules read %v, forward %+v, notes %q", nf.RulesRead, nf.Targets[0].Forward, nf.Notes)
