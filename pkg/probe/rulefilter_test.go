@@ -198,8 +198,8 @@ func TestNftFilterKeepsTheServicesAskedAbout(t *testing.T) {
 		{Addr: netip.MustParseAddr("10.96.0.10"), Proto: "udp", Port: 53},
 		{Addr: netip.MustParseAddr("10.111.218.170"), Proto: "tcp", Port: 80}, // nc-shop/web
 		{Proto: "tcp", Port: 32199},                                           // its node port
-		{Addr: netip.MustParseAddr("10.104.48.227"), Proto: "tcp", Port: 80}, // nc-shop/typo: no endpoints
-		{Addr: netip.MustParseAddr("198.18.0.200"), Proto: "tcp", Port: 80},  // nc-shop/edge's load balancer
+		{Addr: netip.MustParseAddr("10.104.48.227"), Proto: "tcp", Port: 80},  // nc-shop/typo: no endpoints
+		{Addr: netip.MustParseAddr("198.18.0.200"), Proto: "tcp", Port: 80},   // nc-shop/edge's load balancer
 	}
 	other := facts.VIP{Addr: netip.MustParseAddr("10.97.30.115"), Proto: "tcp", Port: 80} // nc-shop/deaf
 	words := filterWords(FactsQuery{VIPs: asked})
