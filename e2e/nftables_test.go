@@ -140,7 +140,7 @@ func TestNodeRulesReadFromAgentContainer(t *testing.T) {
 	healthy(t, r)
 	for _, n := range r.report.Nodes {
 		tools := strings.Join(n.Facts.Tools, "; ")
-		wantVia := "(host, via nsenter)"
+		wantVia := "(host, via nsenter" // then ")" or "; left out …)"
 		if n.Name == "nc-node2" {
 			wantVia = "(calico-node's mount namespace, pid "
 		}

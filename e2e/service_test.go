@@ -3,8 +3,11 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -384,4 +387,74 @@ func TestServiceHeadless(t *testing.T) {
 		}
 	}
 	noProbePodsLeft(t)
+}
+
+// factsRead is what one node's fact read sent back: its size, and the
+// tools' account of the rules left out on the node.
+func factsRead(t *testing.T, n observe.Node) (bytes int, tools string) {
+	t.Helper()
+	for _, e := range n.Timeline {
+		if e.What == "exec node netcheck-facts" {
+			return e.Bytes, strings.Join(n.Facts.Tools, "; ")
+		}
+	}
+	t.Fatalf("%s: no fact read in the timeline %+v", n.Name, n.Timeline)
+	return 0, ""
+}
+
+// A cluster's other Services do not travel: kube-proxy's chains of
+// Services not asked about are left out on the node, in both proxy modes.
+func TestServiceFactsFilteredOnTheNode(t *testing.T) {
+	shop(t)
+	before := svcCheck(t, "web")
+	healthy(t, before)
+	const n = 60
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "---\napiVersion: v1\nkind: Service\nmetadata: {name: bulk%d, namespace: nc-shop}\nspec: {selector: {app: web}, ports: [{port: 80, targetPort: 8080}]}\n", i)
+	}
+	applyYAML(t, b.String())
+	// Each has web's 3 endpoints: a service chain and 3 endpoint chains
+	// on every node once kube-proxy synced.
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		r := svcCheck(t, "web")
+		synced := true
+		for _, nd := range r.report.Nodes {
+			_, tools := factsRead(t, nd)
+			synced = synced && leftOutRules(tools) >= 4*n
+		}
+		if synced {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kube-proxy did not program the %d Services in 90 s: %+v", n, r.report.Nodes[0].Facts.Tools)
+		}
+		time.Sleep(3 * time.Second)
+	}
+	after := svcCheck(t, "web")
+	healthy(t, after)
+	for i, nd := range after.report.Nodes {
+		b0, _ := factsRead(t, before.report.Nodes[i])
+		b1, tools := factsRead(t, nd)
+		t.Logf("%s: %d bytes of facts before, %d with %d more Services; %s", nd.Name, b0, b1, n, tools)
+		if per := (b1 - b0) / n; per > 150 {
+			t.Errorf("%s: the facts grew by %d bytes per Service not asked about", nd.Name, per)
+		}
+		if !strings.Contains(tools, "left out ") {
+			t.Errorf("%s: no account of what the node left out: %s", nd.Name, tools)
+		}
+	}
+}
+
+var leftOutRe = regexp.MustCompile(`left out (\d+) rules?`)
+
+// leftOutRules adds up the filters' accounts of rules left out.
+func leftOutRules(tools string) int {
+	sum := 0
+	for _, m := range leftOutRe.FindAllStringSubmatch(tools, -1) {
+		n, _ := strconv.Atoi(m[1])
+		sum += n
+	}
+	return sum
 }

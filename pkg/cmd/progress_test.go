@@ -45,7 +45,7 @@ func TestTimelineInResult(t *testing.T) {
 		last = max(last, e.AtMillis)
 	}
 	joined := strings.Join(whats, "|")
-	for _, want := range []string{"start", "pod probe ready", "node probe ready", "both probes ready", "exec pod ping 198.19.0.1", "exec node netcheck-facts", "facts assembled"} {
+	for _, want := range []string{"start", "pod probe ready", "node probe ready", "both sides checked", "exec pod ping 198.19.0.1", "exec node netcheck-facts", "facts assembled"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("timeline lacks %q: %s", want, joined)
 		}

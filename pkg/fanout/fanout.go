@@ -182,7 +182,9 @@ func (c Config) progress(node, step string) {
 }
 
 // trip is one node's way through the run, in named steps:
-// start → checks ∥ static facts → facts of resolved names → flow witness → assemble.
+// both pods created at once; node side: Ready → checks ∥ static facts;
+// pod side: Ready → checks; then routes with the pod's address ∥ flow
+// witness → assemble.
 type trip struct {
 	cfg              Config
 	tl               *timeline
@@ -193,8 +195,10 @@ type trip struct {
 	gather           probe.Gatherer
 	literal          []probe.FactTarget
 	raw              probe.Raw
-	reportedToRoster bool
 	ephemeral        string // the container --from-ephemeral added to the workload pod
+	onReady          func()
+	readyOnce        sync.Once
+	rosterOnce       sync.Once
 }
 
 // overlayPeers are the nodes whose overlay packets a node's input hook is
@@ -225,28 +229,23 @@ func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, peers []ne
 	tl := &timeline{start: cfg.start, log: cfg.Events, node: n.Name}
 	cfg.Exec = timedExec{inner: cfg.Exec, tl: tl}
 	tl.mark("start")
-	t := &trip{cfg: cfg, tl: tl, n: n, obs: observe.Node{Name: n.Name, IP: plan.InternalIP(n)}}
+	t := &trip{cfg: cfg, tl: tl, n: n, obs: observe.Node{Name: n.Name, IP: plan.InternalIP(n)}, onReady: onReady}
 	defer func() { obs.Timeline = tl.list() }() // after the return copied t.obs
 	defer t.toRoster("")
-	if stop, err := t.start(ctx, idx); stop {
+	factsCtx, cancel := context.WithTimeout(ctx, cfg.StartTimeout+PhaseBound(cfg.ProbeTimeout)+FactsBound)
+	defer cancel()
+	if stop, err := t.sides(ctx, factsCtx, idx); stop {
 		return t.obs, err
 	}
-	tl.mark("both probes ready")
-	onReady()
-	t.toRoster(t.obs.Pod.IP)
-	cfg.progress(n.Name, "probing")
-	factsCtx, cancel := context.WithTimeout(ctx, PhaseBound(cfg.ProbeTimeout)+FactsBound)
-	defer cancel()
-	t.checksAndStaticFacts(ctx, factsCtx)
+	tl.mark("both sides checked")
 	if t.nodeErr != nil {
 		t.obs.Facts.PodCIDRs = n.Spec.PodCIDRs
 	} else {
 		cfg.progress(n.Name, "reading node facts")
-		named := t.factsOfNames(factsCtx)
-		t.flowWitness(factsCtx)
+		all := t.routesAndFlows(factsCtx)
 		self, _ := netip.ParseAddr(t.obs.IP)
 		t.obs.Facts = probe.AssembleFlows(t.raw, probe.Flows{PodIP: t.obs.Pod.IP, PodCIDRs: n.Spec.PodCIDRs,
-			Targets: append(t.literal, named...), VIPs: cfg.Plan.VIPs, Self: self, Peers: peers})
+			Targets: all, VIPs: cfg.Plan.VIPs, Self: self, Peers: peers})
 		tl.mark("facts assembled")
 	}
 	cfg.progress(n.Name, "done")
@@ -255,59 +254,54 @@ func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, peers []ne
 
 // toRoster tells the roster this node's pod IP ("" when it has none), once.
 func (t *trip) toRoster(ip string) {
-	if t.cfg.roster != nil && !t.reportedToRoster {
-		t.reportedToRoster = true
-		t.cfg.roster.report(Peer{Node: t.n.Name, PodIP: ip})
-	}
+	t.rosterOnce.Do(func() {
+		if t.cfg.roster != nil {
+			t.cfg.roster.report(Peer{Node: t.n.Name, PodIP: ip})
+		}
+	})
 }
 
-// start creates both probe pods at once and waits for them. stop is true
-// when the trip ends here: a fatal error (returned) or no side usable.
-func (t *trip) start(ctx context.Context, idx int) (stop bool, fatal error) {
+// ready is told that one side of this node is up: the run's first Ready,
+// and the node's "probing" step.
+func (t *trip) ready() {
+	t.readyOnce.Do(func() {
+		t.onReady()
+		t.cfg.progress(t.n.Name, "probing")
+	})
+}
+
+// sides creates both probe pods at once, and each side runs its checks as
+// soon as its own pod is Ready: the node probe is up about a second before
+// the pod probe (no CNI), and the node's rules, routes and sysctls are read
+// in that second. stop is true when the trip ends here: a fatal error
+// (returned) or no side usable.
+func (t *trip) sides(ctx, factsCtx context.Context, idx int) (stop bool, fatal error) {
 	cfg, opts := t.cfg, t.cfg.Launcher.Opts
 	podPod, nodePod := launch.PodProbe(opts, t.n.Name, idx), launch.NodeProbe(opts, t.n.Name, idx)
 	t.obs.Pod.Pod, t.obs.Host.Pod = podPod.Name, nodePod.Name
+	t.gather = probe.Gatherer{Exec: cfg.Exec, Namespace: opts.Namespace, Pod: nodePod.Name, Container: launch.Container}
+	t.literal, _ = factTargets(cfg, t.obs, true)
 	cfg.progress(t.n.Name, "creating probe pods")
-	startCtx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+	// A fatal error on one side (Forbidden, a wrong image) stops the other.
+	tripCtx, stopTrip := context.WithCancel(ctx)
+	defer stopTrip()
+	startCtx, cancel := context.WithTimeout(tripCtx, cfg.StartTimeout)
 	defer cancel()
-	w, as := cfg.Plan.As[t.n.Name]
+	nodeUp := make(chan struct{}) // closed when the node side is Ready or failed
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		if as && w.Ephemeral {
-			t.obs.Pod.Pod, t.obs.Pod.As = w.Pod, "workload pod "+w.Pod+" (an ephemeral container added to it)"
-			ns, name := w.split()
-			t.ephemeral, t.podErr = launch.AddEphemeral(startCtx, cfg.Launcher.Client, ns, name, opts)
-			if t.podErr != nil {
-				t.podErr = fmt.Errorf("--from-ephemeral: %s", launch.StatusMessage(t.podErr))
-			}
-			return
-		}
-		if as {
-			t.obs.Pod.Pod, t.obs.Pod.As = w.Pod, "workload pod "+w.Pod+" (its network namespace, entered from the node probe)"
-			if cfg.Sides.PodOnly {
-				t.podErr = errors.New("not run: --from enters the workload's pod from the node probe, which did not run (" + strings.TrimPrefix(cfg.Sides.Why, "not run: ") + ")" +
-					"; --from-ephemeral runs the checks in an ephemeral container added to the workload's pod instead (it cannot be removed)")
-			}
-			return
-		}
-		if t.podErr = cfg.Launcher.Create(startCtx, podPod); t.podErr == nil {
-			t.tl.mark("pod probe created")
-			t.podPod, t.podErr = cfg.Launcher.WaitReady(startCtx, podPod.Name)
-			t.tl.mark("pod probe ready")
+		t.podSide(tripCtx, startCtx, podPod, nodeUp)
+		if errors.Is(t.podErr, launch.ErrFatal) {
+			stopTrip()
 		}
 	}()
 	go func() {
 		defer wg.Done()
-		if cfg.Sides.PodOnly {
-			t.nodeErr = errors.New(cfg.Sides.Why)
-			return
-		}
-		if t.nodeErr = cfg.Launcher.Create(startCtx, nodePod); t.nodeErr == nil {
-			t.tl.mark("node probe created")
-			t.nodePod, t.nodeErr = cfg.Launcher.WaitReady(startCtx, nodePod.Name)
-			t.tl.mark("node probe ready")
+		t.nodeSide(tripCtx, startCtx, factsCtx, nodePod, nodeUp)
+		if errors.Is(t.nodeErr, launch.ErrFatal) {
+			stopTrip()
 		}
 	}()
 	wg.Wait()
@@ -322,78 +316,150 @@ func (t *trip) start(ctx context.Context, idx int) (stop bool, fatal error) {
 		if t.nodeErr.Error() != t.podErr.Error() {
 			t.obs.Err += "; " + t.nodeErr.Error()
 		}
+		t.obs.Pod.Checks, t.obs.Host.Checks = nil, nil
 		return true, nil
 	}
-	switch {
-	case t.podErr != nil:
+	if t.podErr != nil {
 		t.obs.Pod.Err = t.podErr.Error()
-	case as:
-		t.obs.Pod.IP = w.IP
-	default:
-		t.obs.Pod.IP = podIP(t.podPod)
 	}
 	if t.nodeErr != nil {
 		t.obs.Host.Err = t.nodeErr.Error()
-	} else {
-		t.obs.Host.IP = podIP(t.nodePod)
 	}
-	t.gather = probe.Gatherer{Exec: cfg.Exec, Namespace: opts.Namespace, Pod: nodePod.Name, Container: launch.Container}
 	return false, nil
 }
 
-// checksAndStaticFacts runs both sides' checks while the node's routes,
-// rules and sysctls are read: they do not depend on the checks. Names are
-// resolved by the checks, so their facts come after.
-func (t *trip) checksAndStaticFacts(ctx, factsCtx context.Context) {
-	cfg, ns := t.cfg, t.cfg.Launcher.Opts.Namespace
-	t.literal, _ = factTargets(cfg, t.obs, true)
+// nodeSide starts the node probe, then runs its checks while the node's
+// static facts are read: they depend on neither side's checks.
+func (t *trip) nodeSide(ctx, startCtx, factsCtx context.Context, nodePod *corev1.Pod, nodeUp chan struct{}) {
+	cfg := t.cfg
+	func() {
+		defer close(nodeUp)
+		if cfg.Sides.PodOnly {
+			t.nodeErr = errors.New(cfg.Sides.Why)
+			return
+		}
+		if t.nodeErr = cfg.Launcher.Create(startCtx, nodePod); t.nodeErr == nil {
+			t.tl.mark("node probe created")
+			t.nodePod, t.nodeErr = cfg.Launcher.WaitReady(startCtx, nodePod.Name)
+			t.tl.mark("node probe ready")
+		}
+		if t.nodeErr == nil {
+			t.obs.Host.IP = podIP(t.nodePod)
+		}
+	}()
+	if t.nodeErr != nil {
+		return
+	}
+	t.ready()
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if t.nodeErr == nil {
-			t.raw = t.readFacts(factsCtx, probe.FactsQuery{PodIP: t.obs.Pod.IP, Targets: t.literal, VIPs: cfg.Plan.VIPs})
-		}
+		t.raw = t.readFacts(factsCtx, probe.FactsQuery{Targets: t.literal, VIPs: cfg.Plan.VIPs})
 	}()
-	go func() {
-		defer wg.Done()
-		if t.podErr == nil {
-			specs := append(reachSpecs(cfg), cfg.Plan.PodSpecs...)
-			if cfg.Plan.PeerSpecs != nil {
-				waitCtx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
-				specs = append(specs, cfg.Plan.PeerSpecs(t.n.Name, cfg.roster.wait(waitCtx))...)
-				cancel()
-			}
-			if w, as := cfg.Plan.As[t.n.Name]; as {
-				if w.Ephemeral {
-					wns, name := w.split()
-					t.obs.Pod.Checks = runChecks(ctx, cfg, wns, name, t.ephemeral, specs)
-					return
-				}
-				if t.nodeErr != nil {
-					return
-				}
-				t.obs.Pod.Checks = runChecks(ctx, cfg, ns, t.obs.Host.Pod, launch.Container, probe.InPod(w.UID, specs))
-				return
-			}
-			if cfg.Sides.NoICMP != "" {
-				t.obs.Pod.Checks = withoutICMP(ctx, cfg, ns, t.obs.Pod.Pod, specs)
-				return
-			}
-			t.obs.Pod.Checks = runChecks(ctx, cfg, ns, t.obs.Pod.Pod, launch.Container, specs)
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		if t.nodeErr == nil {
-			specs := reachSpecs(cfg)
-			if cfg.Plan.NodeSpecs != nil {
-				specs = append(specs, cfg.Plan.NodeSpecs(t.n)...)
-			}
-			t.obs.Host.Checks = runChecks(ctx, cfg, ns, t.obs.Host.Pod, launch.Container, specs)
-		}
-	}()
+	specs := reachSpecs(cfg)
+	if cfg.Plan.NodeSpecs != nil {
+		specs = append(specs, cfg.Plan.NodeSpecs(t.n)...)
+	}
+	t.obs.Host.Checks = runChecks(ctx, cfg, cfg.Launcher.Opts.Namespace, t.obs.Host.Pod, launch.Container, specs)
 	wg.Wait()
+}
+
+// podSide starts the pod probe (or finds the workload's pod for --from)
+// and runs the pod-side checks as soon as it is Ready.
+func (t *trip) podSide(ctx, startCtx context.Context, podPod *corev1.Pod, nodeUp chan struct{}) {
+	cfg, opts, ns := t.cfg, t.cfg.Launcher.Opts, t.cfg.Launcher.Opts.Namespace
+	w, as := cfg.Plan.As[t.n.Name]
+	switch {
+	case as && w.Ephemeral:
+		t.obs.Pod.Pod, t.obs.Pod.As = w.Pod, "workload pod "+w.Pod+" (an ephemeral container added to it)"
+		wns, name := w.split()
+		t.ephemeral, t.podErr = launch.AddEphemeral(startCtx, cfg.Launcher.Client, wns, name, opts)
+		if t.podErr != nil {
+			t.podErr = fmt.Errorf("--from-ephemeral: %s", launch.StatusMessage(t.podErr))
+		}
+	case as:
+		t.obs.Pod.Pod, t.obs.Pod.As = w.Pod, "workload pod "+w.Pod+" (its network namespace, entered from the node probe)"
+		if cfg.Sides.PodOnly {
+			t.podErr = errors.New("not run: --from enters the workload's pod from the node probe, which did not run (" + strings.TrimPrefix(cfg.Sides.Why, "not run: ") + ")" +
+				"; --from-ephemeral runs the checks in an ephemeral container added to the workload's pod instead (it cannot be removed)")
+		}
+	default:
+		if t.podErr = cfg.Launcher.Create(startCtx, podPod); t.podErr == nil {
+			t.tl.mark("pod probe created")
+			t.podPod, t.podErr = cfg.Launcher.WaitReady(startCtx, podPod.Name)
+			t.tl.mark("pod probe ready")
+		}
+	}
+	if t.podErr != nil {
+		t.toRoster("")
+		return
+	}
+	if as {
+		t.obs.Pod.IP = w.IP
+	} else {
+		t.obs.Pod.IP = podIP(t.podPod)
+	}
+	t.toRoster(t.obs.Pod.IP)
+	specs := append(reachSpecs(cfg), cfg.Plan.PodSpecs...)
+	if cfg.Plan.PeerSpecs != nil {
+		waitCtx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+		specs = append(specs, cfg.Plan.PeerSpecs(t.n.Name, cfg.roster.wait(waitCtx))...)
+		cancel()
+	}
+	switch {
+	case as && w.Ephemeral:
+		t.ready()
+		wns, name := w.split()
+		t.obs.Pod.Checks = runChecks(ctx, cfg, wns, name, t.ephemeral, specs)
+	case as:
+		<-nodeUp // --from runs in the workload's namespace, entered from the node probe
+		if t.nodeErr != nil {
+			return
+		}
+		t.obs.Pod.Checks = runChecks(ctx, cfg, ns, t.obs.Host.Pod, launch.Container, probe.InPod(w.UID, specs))
+	case cfg.Sides.NoICMP != "":
+		t.ready()
+		t.obs.Pod.Checks = withoutICMP(ctx, cfg, ns, t.obs.Pod.Pod, specs)
+	default:
+		t.ready()
+		t.obs.Pod.Checks = runChecks(ctx, cfg, ns, t.obs.Pod.Pod, launch.Container, specs)
+	}
+}
+
+// routesAndFlows reads what needs the checks done: the routes with the
+// pod's address (its ingress device, the route its packets would take) and
+// the names' routes as the checks resolved them, alongside the flow
+// witness. It returns every target whose facts were read.
+func (t *trip) routesAndFlows(factsCtx context.Context) []probe.FactTarget {
+	_, named := factTargets(t.cfg, t.obs, false)
+	all := append(append([]probe.FactTarget(nil), t.literal...), named...)
+	var wg sync.WaitGroup
+	if t.obs.Pod.IP != "" || len(named) > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			more := t.readFacts(factsCtx, probe.FactsQuery{PodIP: t.obs.Pod.IP, Targets: all, RoutesOnly: true})
+			if t.raw.RouteGet == nil {
+				t.raw.RouteGet, t.raw.PodRouteGet = map[string]observe.Route{}, map[string]observe.Route{}
+			}
+			t.raw.PodRouteDev = more.PodRouteDev
+			for k, v := range more.RouteGet {
+				t.raw.RouteGet[k] = v
+			}
+			for k, v := range more.PodRouteGet {
+				t.raw.PodRouteGet[k] = v
+			}
+		}()
+	}
+	var flows probe.Raw
+	if len(t.cfg.Plan.Reach) > 0 {
+		t.gather.Conntrack(factsCtx, t.obs.Pod.IP, &flows)
+	}
+	wg.Wait()
+	t.raw.Conntrack, t.raw.ConntrackSrc = flows.Conntrack, flows.ConntrackSrc
+	t.raw.Notes = append(t.raw.Notes, flows.Notes...)
+	return all
 }
 
 // readFacts runs the fact script when a slot is free.
@@ -402,30 +468,7 @@ func (t *trip) readFacts(ctx context.Context, q probe.FactsQuery) probe.Raw {
 	case t.cfg.factSlots <- struct{}{}:
 		defer func() { <-t.cfg.factSlots }()
 	case <-ctx.Done():
-		return t.gather.ReadFacts(ctx, q) // fails at once, with the context's error as its note
 	}
-	return t.gather.ReadFacts(ctx, q)
+	return t.gather.ReadFacts(ctx, q) // with ctx done, it fails at once and says so in a note
 }
 
-// factsOfNames reads the route facts of the names the checks resolved.
-func (t *trip) factsOfNames(factsCtx context.Context) []probe.FactTarget {
-	_, named := factTargets(t.cfg, t.obs, false)
-	if len(named) > 0 {
-		more := t.readFacts(factsCtx, probe.FactsQuery{PodIP: t.obs.Pod.IP, Targets: named, RoutesOnly: true})
-		for k, v := range more.RouteGet {
-			t.raw.RouteGet[k] = v
-		}
-		for k, v := range more.PodRouteGet {
-			t.raw.PodRouteGet[k] = v
-		}
-	}
-	return named
-}
-
-// flowWitness reads the pod's conntrack entries, after the checks made
-// their flows.
-func (t *trip) flowWitness(factsCtx context.Context) {
-	if len(t.cfg.Plan.Reach) > 0 {
-		t.gather.Conntrack(factsCtx, t.obs.Pod.IP, &t.raw)
-	}
-}

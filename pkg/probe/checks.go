@@ -20,7 +20,7 @@ import (
 // a verdict), giving up after timeout.
 func PingArgv(host string, timeout time.Duration) []string {
 	secs := strconv.Itoa(seconds(timeout))
-	return []string{"ping", "-c", "3", "-i", "0.2", "-W", secs, "-w", secs, host}
+	return []string{"ping", "-c", "3", "-i", "0.1", "-W", secs, "-w", secs, host}
 }
 
 // TCPArgv connects to host:port and closes (busybox nc -z). -v makes nc

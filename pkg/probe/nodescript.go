@@ -21,12 +21,16 @@ nftFilter='` + nftFilter + `'
 mode=$1 pod=$2; shift 2
 sec() { echo "@@$1"; }
 end() { echo "@@rc $1"; }
+# Mode "routes" reads only the routes below (for the pod's address and
+# the names the checks resolved); "all" reads everything.
+if [ "$mode" = all ]; then
 sec sysctl; grep -H . /proc/sys/net/ipv4/ip_forward /proc/sys/net/bridge/bridge-nf-call-iptables /proc/sys/net/ipv6/conf/all/forwarding /proc/sys/net/netfilter/nf_conntrack_count /proc/sys/net/netfilter/nf_conntrack_max /sys/fs/selinux/enforce 2>/dev/null; end 0
 sec links; ip -o link show 2>&1; end $?
 sec addrs; ip -o addr show 2>&1; end $?
 sec hairpin; grep -H . /sys/class/net/*/brport/hairpin_mode 2>/dev/null; end 0
 sec route4; ip route show 2>&1; end $?
 sec route6; ip -6 route show 2>&1; end $?
+fi
 dev=
 if [ -n "$pod" ]; then
   sec poddev; out=$(ip route get "$pod" 2>&1); rc=$?; echo "$out"; end $rc
@@ -63,8 +67,18 @@ rules() {
   o=$1 r=$2; shift 2
   if [ "$r" = 0 ]; then printf '%s\n' "$o" | awk "$ruleFilter" "$@"; else printf '%s\n' "$o"; fi
 }
+# legacy says whether the legacy backend holds any table: the kernel lists
+# them in /proc/net/ip{,6}_tables_names (present only with the ip_tables
+# module, per network namespace), so an unused backend costs no dump.
+legacy() {
+  t=
+  case $1 in ip6*) f=/proc/net/ip6_tables_names ;; *) f=/proc/net/ip_tables_names ;; esac
+  { read -r t <"$f"; } 2>/dev/null
+  [ -n "$t" ]
+}
 found=
 for tool in iptables-nft-save iptables-legacy-save ip6tables-nft-save ip6tables-legacy-save; do
+  case $tool in *legacy*) legacy "$tool" || continue ;; esac
   sec "dump $tool"; out=$(nsenter -t "$xm" -m -- "$tool" 2>&1); rc=$?; rules "$out" "$rc" "$@"; end $rc
   [ $rc = 0 ] && found=1
   case "$rc:$tool" in 0:ip*-nft-save) xtnft=1 ;; esac
@@ -74,14 +88,17 @@ if [ -z "$found" ]; then
     sec "dump $tool"; out=$(nsenter -t "$xm" -m -- "$tool" 2>&1); rc=$?; rules "$out" "$rc" "$@"; end $rc
   done
 fi
-sec procs; for p in kube-proxy cilium-agent kube-router antrea-agent; do
-  for pid in $(pidof "$p" 2>/dev/null); do
+# The processes, listed once (busybox ps: pid and name).
+running=$(ps -o pid,comm 2>/dev/null)
+sec procs
+for p in kube-proxy cilium-agent kube-router antrea-agent; do
+  for pid in $(echo "$running" | while read -r i c; do [ "$c" = "$p" ] && echo "$i"; done); do
     # kube-router as a NetworkPolicy firewall only is no Service proxy.
     case "$p $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" in "kube-router "*--run-service-proxy=false*) continue;; esac
     echo "$p"; break
   done
 done; end 0
-sec agents; for p in flanneld k3s-server k3s-agent k3s; do pidof "$p" >/dev/null 2>&1 && echo "$p"; done; end 0
+sec agents; echo "$running" | while read -r i c; do case $c in flanneld|k3s-server|k3s-agent|k3s) echo "$c" ;; esac; done | sort -u; end 0
 # The overlay as the kernel has it (the host's ip: busybox has no -d), its
 # forwarding database and neighbours; flannel's lease of this node.
 if vx=$(nsenter -t 1 -m -- ip -d -o link show type vxlan 2>/dev/null) && [ -n "$vx" ]; then

@@ -65,7 +65,7 @@ END {
     }
     print line
   }
-  if (rules || chains) print "# netcheck: left out " rules " rules and " chains " chains of Services not asked about"
+  if (rules || chains) print "# netcheck: left out " rules (rules == 1 ? " rule" : " rules") " and " chains (chains == 1 ? " chain" : " chains") " of Services not asked about"
 }
 `
 
@@ -148,6 +148,6 @@ END {
     }
   }
   print "]}"
-  if (rules || chains) print "# netcheck: left out " rules " rules and " chains " chains of Services not asked about"
+  if (rules || chains) print "# netcheck: left out " rules (rules == 1 ? " rule" : " rules") " and " chains (chains == 1 ? " chain" : " chains") " of Services not asked about"
 }
 `
