@@ -186,19 +186,19 @@ func (c Config) progress(node, step string) {
 // pod side: Ready → checks; then routes with the pod's address ∥ flow
 // witness → assemble.
 type trip struct {
-	cfg              Config
-	tl               *timeline
-	n                corev1.Node
-	obs              observe.Node
-	podPod, nodePod  *corev1.Pod
-	podErr, nodeErr  error
-	gather           probe.Gatherer
-	literal          []probe.FactTarget
-	raw              probe.Raw
-	ephemeral        string // the container --from-ephemeral added to the workload pod
-	onReady          func()
-	readyOnce        sync.Once
-	rosterOnce       sync.Once
+	cfg             Config
+	tl              *timeline
+	n               corev1.Node
+	obs             observe.Node
+	podPod, nodePod *corev1.Pod
+	podErr, nodeErr error
+	gather          probe.Gatherer
+	literal         []probe.FactTarget
+	raw             probe.Raw
+	ephemeral       string // the container --from-ephemeral added to the workload pod
+	onReady         func()
+	readyOnce       sync.Once
+	rosterOnce      sync.Once
 }
 
 // overlayPeers are the nodes whose overlay packets a node's input hook is
@@ -471,4 +471,3 @@ func (t *trip) readFacts(ctx context.Context, q probe.FactsQuery) probe.Raw {
 	}
 	return t.gather.ReadFacts(ctx, q) // with ctx done, it fails at once and says so in a note
 }
-
