@@ -283,13 +283,19 @@ func TestReapRemovesOnlyEndedProbePods(t *testing.T) {
 	lookalike := PodProbe(opts, "n1", 2)
 	lookalike.Name = "batch-job-7"
 	lookalike.Status.Phase = corev1.PodSucceeded
-	cs := fake.NewClientset(ended, running, user, lookalike)
+	// The last run's pod, deleted by it and ended while it goes: not
+	// "of an interrupted run", and already on its way out.
+	going := NodeProbe(opts, "n2", 3)
+	going.Status.Phase = corev1.PodSucceeded
+	going.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+	going.Finalizers = []string{"test/keep"} // the fake would drop a deleted pod without one
+	cs := fake.NewClientset(ended, running, user, lookalike, going)
 	if n := Reap(context.Background(), cs, "ns1"); n != 1 {
 		t.Fatalf("reaped %d, want 1", n)
 	}
 	left, _ := cs.CoreV1().Pods("ns1").List(context.Background(), metav1.ListOptions{})
-	if len(left.Items) != 3 {
-		t.Fatalf("left %d pods, want the running probe, the user's pod and the lookalike", len(left.Items))
+	if len(left.Items) != 4 {
+		t.Fatalf("left %d pods, want the running probe, the user's pod, the lookalike and the one going", len(left.Items))
 	}
 }
 

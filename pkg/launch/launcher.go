@@ -339,6 +339,9 @@ func Reap(ctx context.Context, cs kubernetes.Interface, namespace string) int {
 		if !Ours(p) || (p.Status.Phase != corev1.PodFailed && p.Status.Phase != corev1.PodSucceeded) {
 			continue
 		}
+		if p.DeletionTimestamp != nil {
+			continue // already deleted (by the run that made it) and going
+		}
 		if err := cs.CoreV1().Pods(namespace).Delete(ctx, p.Name, metav1.DeleteOptions{}); err == nil {
 			n++
 		}
