@@ -444,6 +444,10 @@ var _ kubernetes.Interface = slowClient{}
 // Captured outputs the fake exec answers with.
 type outputs struct {
 	ping, routeTable, routeGet, nft, legacy string
+	// labFacts is a whole fact read of a lab node, rules trimmed on the
+	// node as every node's are: its size does not depend on how many
+	// Services the cluster has (pkg/probe's filter tests show that).
+	labFacts string
 }
 
 func loadOutputs(tb testing.TB) outputs {
@@ -460,6 +464,7 @@ func loadOutputs(tb testing.TB) outputs {
 		routeGet:   read("../facts/testdata/routeget-specific.busybox.txt"),
 		nft:        read("../facts/testdata/kubeproxy-masq.nft.txt"),
 		legacy:     read("../facts/testdata/empty.legacy.txt"),
+		labFacts:   read("../probe/testdata/facts-script.node1-filtered.out"),
 	}
 }
 
@@ -493,7 +498,11 @@ func (f *fakeExec) Exec(ctx context.Context, ns, pod, container string, argv []s
 				break
 			}
 		}
-		r = podexec.Result{Stdout: f.factsOutput(argv[5], targets)}
+		if argv[4] == "routes" {
+			r = podexec.Result{Stdout: f.routesOutput(argv[5], targets)}
+		} else {
+			r = podexec.Result{Stdout: f.out.labFacts}
+		}
 	case "ping":
 		d += pingTime(argv, f.c.sim.rtt)
 		r = podexec.Result{Stdout: f.out.ping}
@@ -532,7 +541,9 @@ func (f *fakeExec) Exec(ctx context.Context, ns, pod, container string, argv []s
 
 // factsOutput is what pkg/probe's fact script prints on a healthy node:
 // one "@@name" … "@@rc N" section per read.
-func (f *fakeExec) factsOutput(podIP string, targets []string) string {
+// routesOutput is the fact script's routes-only read: the pod's device
+// and each target's route, from the node and from the pod.
+func (f *fakeExec) routesOutput(podIP string, targets []string) string {
 	var b strings.Builder
 	sec := func(name, body string) {
 		b.WriteString("@@" + name + "\n" + body)
@@ -541,9 +552,6 @@ func (f *fakeExec) factsOutput(podIP string, targets []string) string {
 		}
 		b.WriteString("@@rc 0\n")
 	}
-	sec("sysctl", "/proc/sys/net/ipv4/ip_forward:1\n/proc/sys/net/bridge/bridge-nf-call-iptables:1\n/proc/sys/net/ipv6/conf/all/forwarding:0\n")
-	sec("route4", f.out.routeTable)
-	sec("route6", "")
 	if podIP != "" {
 		sec("poddev", podIP+" dev cni0  src 10.244.0.1 \n")
 	}
@@ -553,10 +561,6 @@ func (f *fakeExec) factsOutput(podIP string, targets []string) string {
 			sec("podget "+t, t+" from "+podIP+" via 198.18.0.100 dev vr0 \n    iif cni0 \n")
 		}
 	}
-	sec("dump iptables-nft-save", f.out.nft)
-	sec("dump iptables-legacy-save", f.out.legacy)
-	sec("dump ip6tables-nft-save", "")
-	sec("dump ip6tables-legacy-save", "")
 	return b.String()
 }
 

@@ -226,3 +226,21 @@ func TestFactsTruncatedAreNotJudged(t *testing.T) {
 		t.Fatalf("rules read %v, forward %+v, notes %q", nf.RulesRead, nf.Targets[0].Forward, nf.Notes)
 	}
 }
+
+// The trimmed output of the lab (kube-proxy's own Services left out on
+// the node) reads as a healthy node, and says what was left out.
+func TestFactsFilteredOnTheLabNode(t *testing.T) {
+	out, err := os.ReadFile("testdata/facts-script.node1-filtered.out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := []FactTarget{ft("198.19.0.1", "198.19.0.1")}
+	nf := Assemble(ParseFacts(string(out), "10.244.1.98", targets), "10.244.1.98", []string{"10.244.1.0/24"}, targets, nil)
+	ext := nf.Targets[0]
+	if !nf.RulesRead || ext.NAT.Result != observe.Yes || ext.Forward.Result != observe.Yes || ext.PodRoute == nil || nf.PodDev != "cni0" {
+		t.Fatalf("facts: %+v", nf)
+	}
+	if tools := strings.Join(nf.Tools, "; "); !strings.Contains(tools, "iptables-nft-save (host, via nsenter; left out 69 rules and 25 chains of Services not asked about)") {
+		t.Errorf("tools: %s", tools)
+	}
+}

@@ -90,3 +90,19 @@ func TestTemplateOutputs(t *testing.T) {
 		t.Errorf("json is not shaped as an object: %v\n%s", err, b.String())
 	}
 }
+
+// The node-side filter's counts differ between nodes: the table groups
+// the nodes by their tools, and -o json keeps the counts.
+func TestToolsLineWithoutFilterCounts(t *testing.T) {
+	node := func(name, n string) observe.Node {
+		return observe.Node{Name: name, Facts: observe.NodeFacts{Tools: []string{"iptables-nft-save (host, via nsenter; left out " + n + " rules and 25 chains of Services not asked about)", "busybox ip (probe)"}}}
+	}
+	r := Result{Spec: Spec{Command: "external"}, Status: Status{Healthy: true, Nodes: []observe.Node{node("n1", "69"), node("n2", "71")}}}
+	var b bytes.Buffer
+	if err := Print(&b, r, "table", testLayout{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "node facts (n1, n2) read with: iptables-nft-save (host, via nsenter), busybox ip (probe)\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("missing %q in:\n%s", want, b.String())
+	}
+}
