@@ -438,7 +438,10 @@ func TestServiceFactsFilteredOnTheNode(t *testing.T) {
 		b0, _ := factsRead(t, before.report.Nodes[i])
 		b1, tools := factsRead(t, nd)
 		t.Logf("%s: %d bytes of facts before, %d with %d more Services; %s", nd.Name, b0, b1, n, tools)
-		if per := (b1 - b0) / n; per > 150 {
+		// Whole, a Service with 3 endpoints adds about 1.6 KB of iptables
+		// rules or 3 KB of nft JSON per node; trimmed, nothing (iptables)
+		// or its map and set elements, about 130 bytes (nftables mode).
+		if per := (b1 - b0) / n; per > 400 {
 			t.Errorf("%s: the facts grew by %d bytes per Service not asked about", nd.Name, per)
 		}
 		if !strings.Contains(tools, "left out ") {
