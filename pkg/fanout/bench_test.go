@@ -330,10 +330,11 @@ func (c *cluster) setStatus(ns, name string, f func(*corev1.Pod)) {
 	_ = c.tracker.Update(podsGVR, p, ns)
 }
 
-// Node i has the /26 10.244.(i/4).(i%4*64) of the cluster's 10.244.0.0/16
-// (room for 1024 nodes); its pod probe gets .5 in it.
-func podCIDR(idx int) string { return fmt.Sprintf("10.244.%d.%d/26", idx/4, idx%4*64) }
-func podIP(idx int) string   { return fmt.Sprintf("10.244.%d.%d", idx/4, idx%4*64+5) }
+// Node i has the /29 10.244.(i/32).(i%32*8) of the cluster's 10.244.0.0/16
+// (room for 8,192 nodes: the lab's masquerade rule covers every simulated
+// pod); its pod probe gets .5 in it.
+func podCIDR(idx int) string { return fmt.Sprintf("10.244.%d.%d/29", idx/32, idx%32*8) }
+func podIP(idx int) string   { return fmt.Sprintf("10.244.%d.%d", idx/32, idx%32*8+5) }
 func nodeIP(idx int) string  { return fmt.Sprintf("198.18.%d.%d", idx/250, 11+idx%250) }
 
 // counts sums the plugin's API calls.
