@@ -299,15 +299,36 @@ func ParseFacts(out, podIP string, targets []FactTarget) Raw {
 	return raw
 }
 
-// leftOut reads back the rule filter's account of what it left out.
+// leftOut reads back the rule filters' accounts of what they left out,
+// added up: one dump may hold several filtered tables (kube-proxy's ip
+// and ip6 tables in nftables mode), each with its own account.
 func leftOut(dump string) string {
 	const mark = "# netcheck: left out "
-	i := strings.LastIndex(dump, mark)
-	if i < 0 {
+	rules, chains, seen := 0, 0, false
+	for rest := dump; ; {
+		i := strings.Index(rest, mark)
+		if i < 0 {
+			break
+		}
+		line, after, _ := strings.Cut(rest[i:], "\n")
+		rest = after
+		var r, c int
+		if _, err := fmt.Sscanf(strings.NewReplacer(" rules ", " ", " rule ", " ", " chains ", " ", " chain ", " ").Replace(line[len(mark):]),
+			"%d and %d", &r, &c); err == nil {
+			rules, chains, seen = rules+r, chains+c, true
+		}
+	}
+	if !seen {
 		return ""
 	}
-	line, _, _ := strings.Cut(dump[i+len("# netcheck: "):], "\n")
-	return "; " + line
+	return fmt.Sprintf("; left out %d %s and %d %s of Services not asked about", rules, plural(rules, "rule"), chains, plural(chains, "chain"))
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
 }
 
 // withoutAccounts drops the filters' comment lines from a JSON ruleset.

@@ -244,3 +244,42 @@ func TestFactsFilteredOnTheLabNode(t *testing.T) {
 		t.Errorf("tools: %s", tools)
 	}
 }
+
+// kube-proxy in nftables mode writes an ip and an ip6 table: each is
+// filtered with its own account, and the dump's tools line adds them up
+// (the ip6 table's small account used to hide the ip table's).
+func TestFactsNftAccountsAddUp(t *testing.T) {
+	out, err := os.ReadFile("testdata/facts-script.nft-node1-bulk.out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(out), "# netcheck: left out "); n != 2 {
+		t.Fatalf("the capture has %d accounts, want the ip and the ip6 table's", n)
+	}
+	raw := ParseFacts(string(out), "", nil)
+	tools := ""
+	for _, d := range raw.Dumps {
+		tools += d.Tool + "\n"
+	}
+	tools += raw.NftLeftOut
+	if !strings.Contains(tools, "left out 524 rules and 264 chains of Services not asked about") {
+		t.Errorf("accounts not added up:\n%s", tools)
+	}
+	web := facts.VIP{Addr: netip.MustParseAddr("10.106.154.244"), Proto: "tcp", Port: 80}
+	nf := Assemble(raw, "", nil, nil, []facts.VIP{web})
+	if nf.KubeProxy == nil || len(nf.KubeProxy.Services) != 1 || nf.KubeProxy.Services[0].Programmed != observe.Yes || nf.KubeProxy.Services[0].Endpoints != 3 {
+		t.Fatalf("web among 60 others, filtered: %+v", nf.KubeProxy)
+	}
+}
+
+func TestLeftOutAddsUp(t *testing.T) {
+	for in, want := range map[string]string{
+		"": "",
+		"x\n# netcheck: left out 1 rule and 1 chain of Services not asked about\n":                                                                          "; left out 1 rule and 1 chain of Services not asked about",
+		"# netcheck: left out 12 rules and 4 chains of Services not asked about\n{}\n# netcheck: left out 2 rules and 2 chains of Services not asked about": "; left out 14 rules and 6 chains of Services not asked about",
+	} {
+		if got := leftOut(in); got != want {
+			t.Errorf("leftOut(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
