@@ -158,7 +158,7 @@ check "installed completion helper (executable) and LICENSE in the store" instal
 if command -v kubectl >/dev/null; then
 	via_kubectl() { PATH="$KREW_ROOT/bin:$PATH" runs_version kubectl netcheck version; }
 	check "kubectl netcheck version (plugin found on PATH)" via_kubectl
-	# The caveats' recipe: copy the helper next to the plugin, then kubectl
+	# The recipe of `completion --help`: copy the helper next to the plugin, then kubectl
 	# completes plugin arguments through it (kubectl >= 1.26).
 	completes() {
 		cp "$store/kubectl_complete-netcheck" "$KREW_ROOT/bin/" || return 1

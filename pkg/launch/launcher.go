@@ -64,7 +64,9 @@ func (l *Launcher) Start(ctx context.Context, syncTimeout time.Duration) error {
 			return l.Client.CoreV1().Pods(l.Opts.Namespace).Watch(ctx, o)
 		},
 	}
-	inf := cache.NewSharedIndexInformer(lw, &corev1.Pod{}, 0, cache.Indexers{})
+	// The wrapper tells the reflector when the client cannot stream a
+	// watch-list (the fake clientset): it lists and watches instead.
+	inf := cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(lw, l.Client), &corev1.Pod{}, 0, cache.Indexers{})
 	update := func(obj interface{}) {
 		if p, ok := obj.(*corev1.Pod); ok {
 			l.mu.Lock()

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/printers"
@@ -228,26 +230,49 @@ func SideResult(checks []observe.Check, id observe.CheckID, err string) string {
 
 // NewTable is the kubectl-like borderless table; flush writes it without
 // the padding tablewriter leaves at line ends (it gets in grep's and diff's way).
-func NewTable(header []string) (*tablewriter.Table, func(io.Writer)) {
+func NewTable(header []string) (*Table, func(io.Writer)) {
 	var buf bytes.Buffer
-	t := tablewriter.NewWriter(&buf)
-	t.SetHeader(header)
-	t.SetAutoFormatHeaders(false)
-	t.SetAutoWrapText(false)
-	t.SetBorder(false)
-	t.SetHeaderLine(false)
-	t.SetColumnSeparator("")
-	t.SetCenterSeparator("")
-	t.SetRowSeparator("")
-	t.SetTablePadding("  ")
-	t.SetNoWhiteSpace(true)
-	t.SetHeaderAlignment(tablewriter.ALIGN_LEFT)
-	t.SetAlignment(tablewriter.ALIGN_LEFT)
-	return t, func(w io.Writer) {
-		t.Render()
+	t := tablewriter.NewTable(&buf,
+		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
+			Borders:  tw.BorderNone,
+			Symbols:  tw.NewSymbols(tw.StyleNone),
+			Settings: tw.Settings{Separators: tw.SeparatorsNone, Lines: tw.LinesNone},
+		})),
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithHeaderAutoWrap(tw.WrapNone),
+		tablewriter.WithRowAutoWrap(tw.WrapNone),
+		tablewriter.WithHeaderAlignment(tw.AlignLeft),
+		tablewriter.WithRowAlignment(tw.AlignLeft),
+		tablewriter.WithPadding(tw.Padding{Left: "", Right: "  ", Overwrite: true}),
+		tablewriter.WithTrimSpace(tw.Off),
+	)
+	t.Header(header)
+	tb := &Table{t: t}
+	return tb, func(w io.Writer) {
+		if tb.err == nil {
+			tb.err = t.Render()
+		}
+		if tb.err != nil {
+			fmt.Fprintf(w, "(table not printed: %v; -o json has it all)\n", tb.err)
+			return
+		}
 		for _, line := range strings.Split(strings.TrimRight(buf.String(), "\n"), "\n") {
 			fmt.Fprintln(w, strings.TrimRight(line, " "))
 		}
+	}
+}
+
+// Table is a table being filled; its first error is kept and printed
+// in place of the table.
+type Table struct {
+	t   *tablewriter.Table
+	err error
+}
+
+// Append adds a row.
+func (tb *Table) Append(row []string) {
+	if tb.err == nil {
+		tb.err = tb.t.Append(row)
 	}
 }
 
