@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 )
 
 func TestDNSHealthy(t *testing.T) {
@@ -89,5 +90,56 @@ spec:
 	kubectl(t, "-n", "nc-shop", "wait", "--for=delete", "pod", "-l", "app=dnsnone,pod-template-hash!="+
 		strings.TrimSpace(kubectl(t, "-n", "nc-shop", "get", "rs", "-l", "app=dnsnone", "--sort-by=.metadata.creationTimestamp", "-o", "jsonpath={.items[-1:].metadata.labels.pod-template-hash}")), "--timeout=60s")
 	healthy(t, netcheck(t, 2*time.Minute, "dns", "-n", "nc-shop", "--from", "deploy/dnsnone", "-o", "json"))
+	noProbePodsLeft(t)
+}
+
+// The way out of cluster DNS: CoreDNS forwards outside names to the
+// upstream resolver in nc-ext (198.19.0.1, a CoreDNS serving example.net).
+func TestDNSUpstreamHealthy(t *testing.T) {
+	lab(t)
+	r := netcheck(t, 2*time.Minute, "dns", "--outside", "www.example.net", "-o", "json")
+	healthy(t, r)
+	for _, n := range r.report.Nodes {
+		var outside, upstream bool
+		for _, c := range n.Pod.Checks {
+			outside = outside || (c.ID.Role == observe.RoleDNSOutside && c.Outcome == observe.OK && strings.Join(c.Resolved, ",") == "198.19.0.1")
+		}
+		for _, c := range n.Host.Checks {
+			upstream = upstream || (c.ID == diagnose.DNSUpstreamKey("198.19.0.1") && c.Outcome == observe.OK)
+		}
+		if !outside || !upstream {
+			t.Errorf("%s: outside name through the Service resolved %v, upstream asked from the node %v: %+v %+v", n.Name, outside, upstream, n.Pod.Checks, n.Host.Checks)
+		}
+	}
+	noProbePodsLeft(t)
+}
+
+// The upstream stops answering (port 53 dropped in nc-ext). While
+// CoreDNS's cache (cache 30) still holds the answer the name resolves and
+// a warning says the upstream answers no node; once it expires, cluster
+// names still resolve, the outside name does not: an error on every node.
+// The fix, applied by hand: remove the drop.
+func TestDNSUpstreamDown(t *testing.T) {
+	lab(t)
+	outside := func() result { return netcheck(t, 2*time.Minute, "dns", "--outside", "www.example.net", "-o", "json") }
+	healthy(t, outside()) // the answer is in CoreDNS's cache now
+	fault(t, "nc-ext", "dns-upstream-down")
+	upstream := func(r result, sev diagnose.Severity) {
+		t.Helper()
+		if r.code != 1 {
+			t.Fatalf("exit %d\n%s", r.code, r.stderr)
+		}
+		f := finding(t, r, diagnose.CauseDNSUpstream)
+		if len(r.report.Findings) != 1 || len(f.Nodes) != len(r.report.Nodes) || f.Severity != sev {
+			t.Fatalf("want one %s on every node: %+v", sev, r.report.Findings)
+		}
+		mustContain(t, "evidence", f.Evidence, "ConfigMap kube-system/coredns: forward . 198.19.0.1")
+		mustContain(t, "fix", f.Fix, "make the resolver at 198.19.0.1 answer")
+	}
+	upstream(outside(), diagnose.Warning)
+	time.Sleep(31 * time.Second) // the cached answer expires
+	upstream(outside(), diagnose.Error)
+	restoreFault(t, "nc-ext", "dns-upstream-down")
+	healthy(t, outside())
 	noProbePodsLeft(t)
 }

@@ -40,6 +40,8 @@
 #                                  (the node's rules split between the two backends)
 #   uplink-mtu                     the node's underlay interface (eth0) at MTU 1400, the others' at 1500:
 #                                  full-size frames from the other nodes die on it, small ones pass
+#   dns-upstream-down              (NODE nc-ext) the lab's upstream resolver at 198.19.0.1:53 drops every
+#                                  query (a firewall in front of it): CoreDNS's forward gets no answer
 # inject twice is a no-op; restore without inject re-applies the healthy state.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -48,7 +50,12 @@ need_root
 usage() { sed -n '2,/^# inject twice/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 (($# == 3)) || usage
 node=$1 fault=$2 action=$3
-is_node "$node" || die "unknown node '$node' (nodes: ${NODES[*]})"
+# The external host takes the faults of what runs there (its resolver).
+if [[ $node == "$EXT" ]]; then
+  [[ $fault == dns-upstream-down ]] || die "$EXT takes only dns-upstream-down, got '$fault'"
+else
+  is_node "$node" || die "unknown node '$node' (nodes: ${NODES[*]}, or $EXT for dns-upstream-down)"
+fi
 [[ $action == inject || $action == restore ]] || usage
 init_pid "$node" >/dev/null || die "node $node is not running (is the cluster up?)"
 
@@ -294,6 +301,17 @@ EOF
       if [[ -s $dir/decoy.pid ]]; then kill $(cat "$dir/decoy.pid") 2>/dev/null || true; fi
       rm -rf "$dir"
     fi
+    ;;
+  dns-upstream-down)
+    rules=("INPUT -p udp --dport 53 -m comment --comment netcheck-e2e-fault -j DROP" "INPUT -p tcp --dport 53 -m comment --comment netcheck-e2e-fault -j DROP")
+    for r in "${rules[@]}"; do
+      # shellcheck disable=SC2086
+      if [[ $action == inject ]]; then
+        : >"$rec"; inn iptables -C $r 2>/dev/null || inn iptables -I $r
+      else
+        while inn iptables -C $r 2>/dev/null; do inn iptables -D $r; done
+      fi
+    done
     ;;
   vxlan-drop)
     # A host firewall rule dropping flannel's VXLAN (UDP 8472) at the node's input.

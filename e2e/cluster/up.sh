@@ -383,6 +383,27 @@ start_in "$CP" kube-apiserver "$BIN/kube-apiserver" \
   --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
   --profiling=false --v=1
 start_in "$EXT" httpd "$BIN/busybox" httpd -f -p 80 -h "$STATE/machines/$EXT/www"
+# The lab's upstream resolver, where the cluster's CoreDNS forwards: the
+# zone example.net (www → this host), NXDOMAIN for every other name.
+mkdir -p "$STATE/machines/$EXT/dns"
+cat >"$STATE/machines/$EXT/dns/example.net.db" <<EOF
+\$ORIGIN example.net.
+@ 3600 IN SOA ns.example.net. admin.example.net. 1 7200 3600 1209600 3600
+@ 3600 IN NS ns.example.net.
+ns 3600 IN A $EXT_IP
+www 3600 IN A $EXT_IP
+EOF
+cat >"$STATE/machines/$EXT/dns/Corefile" <<EOF
+example.net:53 {
+    file $STATE/machines/$EXT/dns/example.net.db
+}
+.:53 {
+    template ANY ANY {
+        rcode NXDOMAIN
+    }
+}
+EOF
+start_in "$EXT" dns "$BIN/coredns" -conf "$STATE/machines/$EXT/dns/Corefile"
 
 log "starting containerd on the nodes"
 for n in "${NODES[@]}"; do
@@ -476,9 +497,8 @@ corefile() {
     health {
         lameduck 2s
     }
-    template ANY ANY {
-        rcode NXDOMAIN
-    }
+    forward . 198.19.0.1
+    cache 30
     loop
     reload
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -24,6 +25,7 @@ type DNSOptions struct {
 	ProbeOptions
 	Name       string
 	DNSService string // namespace/name
+	Outside    string // a name outside the cluster (--outside)
 	From       string
 
 	from workload.Ref
@@ -63,6 +65,7 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 	o.addFlags(cmd)
 	cmd.Flags().StringVar(&o.Name, "name", o.Name, "the name every probe resolves (use your cluster domain)")
 	cmd.Flags().StringVar(&o.DNSService, "dns-service", o.DNSService, "the cluster DNS Service, namespace/name")
+	cmd.Flags().StringVar(&o.Outside, "outside", "", "a name outside the cluster that should resolve (e.g. one of your corporate zones): checks the way out, CoreDNS's forward upstream")
 	o.addFromFlags(cmd, &o.From)
 	return cmd
 }
@@ -72,6 +75,11 @@ func (o *DNSOptions) Validate() error {
 	if err := target.ValidateDNSName(o.Name); err != nil {
 		return cannotRun("--name: %v", err)
 	}
+	if o.Outside != "" {
+		if err := target.ValidateDNSName(o.Outside); err != nil {
+			return cannotRun("--outside: %v", err)
+		}
+	}
 	var err error
 	if o.from, err = o.parseFrom(o.From); err != nil {
 		return err
@@ -79,24 +87,42 @@ func (o *DNSOptions) Validate() error {
 	return o.ProbeOptions.Validate()
 }
 
-// servers reads the DNS Service and the pods behind it.
-func (o *DNSOptions) servers(ctx context.Context) (string, []diagnose.DNSServer, error) {
+// forward reads where CoreDNS sends outside names, from the Corefile its
+// pods mount. Unreadable is not fatal: the finding says so.
+func (o *DNSOptions) forward(ctx context.Context, pods []corev1.Pod) diagnose.Forward {
+	ns, _, _ := strings.Cut(o.DNSService, "/")
+	name := scenario.CorefileConfigMap(pods)
+	if name == "" {
+		return diagnose.Forward{Source: "the DNS pods", Err: "they mount no ConfigMap: no Corefile to read"}
+	}
+	src := "ConfigMap " + ns + "/" + name
+	cm, err := o.Client.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return diagnose.Forward{Source: src, Err: "not read: " + err.Error()}
+	}
+	f := diagnose.ParseCorefileForward(cm.Data["Corefile"])
+	f.Source = src
+	return f
+}
+
+// serversAndPods reads the DNS Service and the pods behind it.
+func (o *DNSOptions) serversAndPods(ctx context.Context) (string, []diagnose.DNSServer, []corev1.Pod, error) {
 	ns, name, ok := strings.Cut(o.DNSService, "/")
 	if !ok {
-		return "", nil, cannotRun("--dns-service %q: give namespace/name", o.DNSService)
+		return "", nil, nil, cannotRun("--dns-service %q: give namespace/name", o.DNSService)
 	}
 	svc, err := o.Client.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return "", nil, cannotRun("DNS Service %s not found: pass yours with --dns-service namespace/name", o.DNSService)
+		return "", nil, nil, cannotRun("DNS Service %s not found: pass yours with --dns-service namespace/name", o.DNSService)
 	}
 	if err != nil {
-		return "", nil, apiError("read the DNS Service "+o.DNSService, err)
+		return "", nil, nil, apiError("read the DNS Service "+o.DNSService, err)
 	}
 	pods, err := o.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(svc.Spec.Selector).String()})
 	if err != nil {
-		return "", nil, apiError("list the DNS pods", err)
+		return "", nil, nil, apiError("list the DNS pods", err)
 	}
-	return svc.Spec.ClusterIP, scenario.DNSServers(pods.Items), nil
+	return svc.Spec.ClusterIP, scenario.DNSServers(pods.Items), pods.Items, nil
 }
 
 // Run probes and reports.
@@ -107,11 +133,14 @@ func (o *DNSOptions) Run(parent context.Context) error {
 		return err
 	}
 	defer stop()
-	clusterIP, servers, err := o.servers(ctx)
+	clusterIP, servers, pods, err := o.serversAndPods(ctx)
 	if err != nil {
 		return err
 	}
-	in := diagnose.DNSInput{Service: o.DNSService, ClusterIP: clusterIP, Name: o.Name, Servers: servers}
+	in := diagnose.DNSInput{Service: o.DNSService, ClusterIP: clusterIP, Name: o.Name, Servers: servers, Outside: o.Outside}
+	if o.Outside != "" {
+		in.Forward = o.forward(ctx, pods)
+	}
 	sel, err := o.selectNodes(ctx)
 	if err != nil {
 		return err

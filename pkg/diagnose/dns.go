@@ -32,8 +32,12 @@ type DNSInput struct {
 	Service   string // namespace/name of the DNS Service
 	ClusterIP string
 	Name      string // the name every probe resolves
-	Servers   []DNSServer
-	Nodes     []observe.Node
+	// Outside is a name outside the cluster (--outside); Forward is where
+	// CoreDNS's Corefile sends such names.
+	Outside string
+	Forward Forward
+	Servers []DNSServer
+	Nodes   []observe.Node
 }
 
 // DNSServiceKey is the key of a query sent to the DNS Service IP.
@@ -163,7 +167,7 @@ func DNS(in DNSInput) []Finding {
 			out = append(out, fd)
 		}
 	}
-	return merge(out)
+	return merge(append(out, dnsUpstream(in)...))
 }
 
 func check(cs []observe.Check, id observe.CheckID) *observe.Check {

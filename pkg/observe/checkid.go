@@ -28,6 +28,8 @@ const (
 	RoleDNSService  Role = "dns-service"  // a query to the DNS Service's ClusterIP
 	RoleDNSPod      Role = "dns-pod"      // a query to one DNS server pod
 	RoleResolvConf  Role = "resolv.conf"  // the side's /etc/resolv.conf
+	RoleDNSOutside  Role = "dns-outside"  // a name outside the cluster, through the DNS Service (Addr)
+	RoleDNSUpstream Role = "dns-upstream" // that name asked of CoreDNS's forward target (Addr) from the node
 )
 
 // CheckID is a check's identity.
@@ -68,6 +70,10 @@ func (id CheckID) String() string {
 		return "service " + id.Addr
 	case RoleDNSPod:
 		return "pod " + id.Addr
+	case RoleDNSOutside:
+		return "outside name via service " + id.Addr
+	case RoleDNSUpstream:
+		return "upstream " + id.Addr
 	}
 	if id.Port != 0 {
 		return string(id.Role) + " " + net.JoinHostPort(id.Addr, strconv.Itoa(id.Port))

@@ -48,8 +48,42 @@ func (s DNS) Plan() (fanout.Plan, string) {
 			specs = append(specs, probe.Spec{Kind: observe.DNS, ID: diagnose.DNSPodKey(srv.IP), Argv: probe.DNSArgv(s.In.Name, srv.IP), Classify: probe.ClassifyDNS})
 		}
 	}
+	var nodeSpecs func(corev1.Node) []probe.Spec
+	if ip := s.In.ClusterIP; s.In.Outside != "" && ip != "" && ip != corev1.ClusterIPNone {
+		specs = append(specs, probe.Spec{Kind: observe.DNS, ID: diagnose.DNSOutsideKey(ip), Argv: probe.DNSArgv(s.In.Outside, ip), Classify: probe.ClassifyDNS})
+		var up []probe.Spec
+		for _, t := range s.In.Forward.Targets { // parsed as addresses by ParseCorefileForward
+			up = append(up, probe.Spec{Kind: observe.DNS, ID: diagnose.DNSUpstreamKey(t), Argv: probe.DNSArgv(s.In.Outside, t), Classify: probe.ClassifyDNS})
+		}
+		if len(up) > 0 {
+			nodeSpecs = func(corev1.Node) []probe.Spec { return up }
+		}
+	}
 	sample, _ := target.Parse(diagnose.SampleKey)
-	return fanout.Plan{Consider: []target.Target{sample}, PodSpecs: specs, As: s.As}, ""
+	return fanout.Plan{Consider: []target.Target{sample}, PodSpecs: specs, NodeSpecs: nodeSpecs, As: s.As}, ""
+}
+
+// CorefileConfigMap names the ConfigMap the DNS pods mount their Corefile
+// from: the first ConfigMap volume with a Corefile item, else the first
+// ConfigMap volume ("" when they mount none).
+func CorefileConfigMap(pods []corev1.Pod) string {
+	first := ""
+	for _, p := range pods {
+		for _, v := range p.Spec.Volumes {
+			if v.ConfigMap == nil {
+				continue
+			}
+			for _, it := range v.ConfigMap.Items {
+				if it.Key == "Corefile" {
+					return v.ConfigMap.Name
+				}
+			}
+			if first == "" {
+				first = v.ConfigMap.Name
+			}
+		}
+	}
+	return first
 }
 
 // Diagnose implements Scenario.

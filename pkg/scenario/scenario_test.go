@@ -84,6 +84,59 @@ func TestDNSServersAndPlan(t *testing.T) {
 	}
 }
 
+// --outside adds the outside name through the Service on the pod side
+// and, on the node side, the same name asked of each forward target.
+func TestDNSPlanOutside(t *testing.T) {
+	in := diagnose.DNSInput{ClusterIP: "10.96.0.10", Name: "kubernetes.default.svc.cluster.local", Outside: "www.example.net",
+		Servers: []diagnose.DNSServer{{Name: "coredns-a", Node: "n1", IP: "10.244.1.3", Ready: true}},
+		Forward: diagnose.Forward{Line: "forward . 198.19.0.1 198.19.0.2", Targets: []string{"198.19.0.1", "198.19.0.2"}}}
+	p, _ := DNS{In: in}.Plan()
+	if d := cmp.Diff([]string{"resolv.conf resolv.conf", "dns service 10.96.0.10", "dns pod 10.244.1.3", "dns outside name via service 10.96.0.10"}, specIDs(p.PodSpecs)); d != "" {
+		t.Errorf("pod checks (-want +got):\n%s", d)
+	}
+	if p.NodeSpecs == nil {
+		t.Fatal("no node checks of the forward targets")
+	}
+	node := p.NodeSpecs(corev1.Node{})
+	if d := cmp.Diff([]string{"dns upstream 198.19.0.1", "dns upstream 198.19.0.2"}, specIDs(node)); d != "" {
+		t.Errorf("node checks (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]string{"nslookup", "www.example.net.", "198.19.0.2"}, node[1].Argv[len(node[1].Argv)-3:]); d != "" {
+		t.Errorf("argv (-want +got):\n%s", d)
+	}
+	// forward . /etc/resolv.conf: nothing to ask from the node.
+	in.Forward = diagnose.Forward{ResolvConf: true}
+	if p, _ := (DNS{In: in}).Plan(); p.NodeSpecs != nil {
+		t.Errorf("node checks without a forward address")
+	}
+}
+
+func TestCorefileConfigMap(t *testing.T) {
+	vol := func(name string, keys ...string) corev1.Volume {
+		v := corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: name}}}}
+		for _, k := range keys {
+			v.ConfigMap.Items = append(v.ConfigMap.Items, corev1.KeyToPath{Key: k, Path: k})
+		}
+		return v
+	}
+	pod := func(vs ...corev1.Volume) corev1.Pod { return corev1.Pod{Spec: corev1.PodSpec{Volumes: vs}} }
+	tests := []struct {
+		pods []corev1.Pod
+		want string
+	}{
+		{pods: []corev1.Pod{pod(vol("coredns", "Corefile"))}, want: "coredns"},
+		{pods: []corev1.Pod{pod(vol("extra"), vol("coredns-custom", "Corefile"))}, want: "coredns-custom"},
+		{pods: []corev1.Pod{pod(vol("coredns"))}, want: "coredns"},
+		{pods: []corev1.Pod{pod(corev1.Volume{Name: "tmp"})}, want: ""},
+		{pods: nil, want: ""},
+	}
+	for i, tt := range tests {
+		if got := CorefileConfigMap(tt.pods); got != tt.want {
+			t.Errorf("%d: %q, want %q", i, got, tt.want)
+		}
+	}
+}
+
 func TestPodsPlanRing(t *testing.T) {
 	p, _ := Pods{Peers: 1, Timeout: time.Second, Nets: []diagnose.NodeNet{{Name: "a", PodCIDRs: []string{"10.244.0.0/24"}}}}.Plan()
 	got := specIDs(p.PeerSpecs("a", []fanout.Peer{{Node: "a", PodIP: "10.244.0.5"}, {Node: "b", PodIP: "10.244.1.5"}, {Node: "c", PodIP: "10.244.2.5"}}))

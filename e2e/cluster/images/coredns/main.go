@@ -1,12 +1,16 @@
 // Command coredns is CoreDNS v1.12.4 with only the plugins the e2e cluster's
-// DNS needs. There is deliberately no `forward` plugin: nothing may leave the
-// sandbox; names outside the cluster are answered NXDOMAIN by `template`.
+// DNS needs: the cluster's CoreDNS forwards outside names to the lab's
+// upstream (this same binary with `file`, in the external host's network
+// namespace, 198.19.0.1), which answers its zones and NXDOMAIN for the rest:
+// nothing leaves the sandbox.
 package main
 
 import (
 	_ "github.com/coredns/caddy/onevent"
 	_ "github.com/coredns/coredns/plugin/cache"
 	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/file"
+	_ "github.com/coredns/coredns/plugin/forward"
 	_ "github.com/coredns/coredns/plugin/health"
 	_ "github.com/coredns/coredns/plugin/hosts"
 	_ "github.com/coredns/coredns/plugin/kubernetes"

@@ -1,0 +1,188 @@
+package diagnose
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+)
+
+// Causes of `dns --outside NAME`: the way out of cluster DNS.
+const (
+	// CauseDNSUpstream: cluster names resolve, the outside name does not,
+	// and CoreDNS's forward target answers no node either.
+	CauseDNSUpstream Cause = "dns-upstream-unreachable"
+	// CauseDNSForward: the forward target answers the nodes, yet the name
+	// fails through CoreDNS.
+	CauseDNSForward Cause = "dns-forward-failing"
+)
+
+// Forward is what CoreDNS's Corefile says about names outside the cluster.
+type Forward struct {
+	Source     string   `json:"source"`               // e.g. "ConfigMap kube-system/coredns"
+	Line       string   `json:"line,omitempty"`       // the forward line of the root zone, as written
+	Targets    []string `json:"targets,omitempty"`    // its upstream addresses (parsed; ports dropped)
+	ResolvConf bool     `json:"resolvConf,omitempty"` // forward . /etc/resolv.conf: the nodes' own resolvers
+	Err        string   `json:"error,omitempty"`      // why it is unknown
+}
+
+// ParseCorefileForward finds the forward line of the server block for the
+// root zone ("." or ".:53") and its upstream addresses.
+func ParseCorefileForward(corefile string) Forward {
+	var f Forward
+	depth, root := 0, false
+	for _, raw := range strings.Split(corefile, "\n") {
+		line := strings.TrimSpace(raw)
+		if i := strings.Index(line, "#"); i >= 0 {
+			line = strings.TrimSpace(line[:i])
+		}
+		if line == "" {
+			continue
+		}
+		if depth == 0 && strings.HasSuffix(line, "{") {
+			root = false
+			for _, z := range strings.Fields(strings.TrimSuffix(line, "{")) {
+				z = strings.TrimPrefix(z, "dns://")
+				if z == "." || strings.HasPrefix(z, ".:") {
+					root = true
+				}
+			}
+		}
+		if root && depth == 1 && f.Line == "" {
+			if fs := strings.Fields(line); len(fs) >= 3 && fs[0] == "forward" && fs[1] == "." {
+				f.Line = line
+				for _, to := range fs[2:] {
+					if to == "{" {
+						break
+					}
+					if to == "/etc/resolv.conf" {
+						f.ResolvConf = true
+						continue
+					}
+					if a, ok := upstreamAddr(to); ok {
+						f.Targets = append(f.Targets, a)
+					}
+				}
+			}
+		}
+		depth += strings.Count(line, "{") - strings.Count(line, "}")
+	}
+	if f.Line == "" {
+		f.Err = "no forward line in the root zone's server block"
+	}
+	return f
+}
+
+// upstreamAddr reads one forward target: an address, maybe with a port
+// or a dns:// scheme. Other schemes (tls://) are left out.
+func upstreamAddr(to string) (string, bool) {
+	to = strings.TrimPrefix(to, "dns://")
+	if ap, err := netip.ParseAddrPort(to); err == nil {
+		return ap.Addr().String(), true
+	}
+	if a, err := netip.ParseAddr(strings.Trim(to, "[]")); err == nil {
+		return a.String(), true
+	}
+	return "", false
+}
+
+// DNSOutsideKey is the outside name's query through the DNS Service.
+func DNSOutsideKey(svcIP string) observe.CheckID {
+	return observe.NewCheckID(observe.RoleDNSOutside, svcIP, 0)
+}
+
+// DNSUpstreamKey is the outside name asked of one forward target from the node.
+func DNSUpstreamKey(ip string) observe.CheckID {
+	return observe.NewCheckID(observe.RoleDNSUpstream, ip, 0)
+}
+
+// dnsUpstream compares, on each node, a cluster name and the outside name
+// through the DNS Service with the outside name asked of CoreDNS's forward
+// targets from the node itself: which part of the way out fails.
+func dnsUpstream(in DNSInput) []Finding {
+	if in.Outside == "" {
+		return nil
+	}
+	var down, passOn, cached []string
+	var evDown, evPass, evCached []string
+	reached := false // the upstream answered some node
+	for _, n := range in.Nodes {
+		if n.Err != "" || n.Pod.Err != "" {
+			continue
+		}
+		cluster, outside := check(n.Pod.Checks, DNSServiceKey(in.ClusterIP)), check(n.Pod.Checks, DNSOutsideKey(in.ClusterIP))
+		if cluster == nil || outside == nil || cluster.Outcome != observe.OK {
+			continue // DNS itself is broken: the other findings
+		}
+		ev := []string{describeCheck("pod@"+n.Name, *cluster), describeCheck("pod@"+n.Name, *outside)}
+		answered, asked := false, false
+		for _, t := range in.Forward.Targets {
+			if c := check(n.Host.Checks, DNSUpstreamKey(t)); c != nil {
+				asked = true
+				ev = append(ev, describeCheck("node@"+n.Name, *c))
+				answered = answered || c.Outcome == observe.OK
+			}
+		}
+		if outside.Outcome == observe.OK {
+			if asked && !answered { // resolved, yet the upstream answers no one here
+				cached, evCached = append(cached, n.Name), append(evCached, ev...)
+			}
+			reached = reached || answered
+			continue
+		}
+		if asked && answered {
+			passOn, evPass = append(passOn, n.Name), append(evPass, ev...)
+		} else {
+			down, evDown = append(down, n.Name), append(evDown, ev...)
+		}
+	}
+	corefile := in.Forward.Source + ": " + in.Forward.Line
+	if in.Forward.Line == "" {
+		corefile = in.Forward.Source + ": forward target unknown (" + in.Forward.Err + ")"
+	}
+	var out []Finding
+	if len(down) > 0 {
+		f := Finding{Severity: Error, Cause: CauseDNSUpstream, Nodes: down,
+			Evidence: append([]string{corefile}, evDown...)}
+		if len(in.Forward.Targets) > 0 {
+			t := strings.Join(in.Forward.Targets, ", ")
+			f.Summary = fmt.Sprintf("cluster names resolve but %s does not: CoreDNS forwards outside names to %s, which answers none of these nodes either", in.Outside, t)
+			f.Fix = []string{
+				fmt.Sprintf("make the resolver at %s answer (is it running? is port 53, UDP and TCP, open to the nodes?)", t),
+				"or forward to a resolver that answers: kubectl -n kube-system edit configmap coredns   # forward . <resolver>",
+			}
+		} else {
+			f.Summary = fmt.Sprintf("cluster names resolve but %s does not: the way out of cluster DNS (CoreDNS's forward upstream) fails", in.Outside)
+			f.Candidates = []string{"CoreDNS's upstream resolver down or unreachable from the CoreDNS pods' nodes", "the nodes' /etc/resolv.conf (forward . /etc/resolv.conf) pointing at a resolver that does not answer"}
+			f.Fix = []string{"kubectl -n kube-system get configmap coredns -o yaml   # the forward line", "kubectl -n kube-system logs -l k8s-app=kube-dns"}
+		}
+		out = append(out, f)
+	}
+	if len(cached) > 0 && len(down) == 0 {
+		// The name still resolves: from CoreDNS's cache (until its TTL,
+		// at most the cache plugin's), or CoreDNS's own node still
+		// reaches the upstream. Soon an error, so a warning now.
+		t := strings.Join(in.Forward.Targets, ", ")
+		summary := fmt.Sprintf("%s resolves, but CoreDNS's forward target %s answers none of the nodes: the answer came from CoreDNS's cache, or only the CoreDNS pods' own path reaches the upstream", in.Outside, t)
+		if reached {
+			summary = fmt.Sprintf("%s resolves, but CoreDNS's forward target %s does not answer these nodes (it answers others): a CoreDNS pod scheduled here would fail outside names", in.Outside, t)
+		}
+		out = append(out, Finding{Severity: Warning, Cause: CauseDNSUpstream, Nodes: cached,
+			Summary:  summary,
+			Evidence: append([]string{corefile}, evCached...),
+			Fix: []string{
+				fmt.Sprintf("make the resolver at %s answer the nodes (is it running? is port 53, UDP and TCP, open to them?)", t),
+				"or forward to a resolver that answers: kubectl -n kube-system edit configmap coredns   # forward . <resolver>",
+			}})
+	}
+	if len(passOn) > 0 {
+		out = append(out, Finding{Severity: Error, Cause: CauseDNSForward, Nodes: passOn,
+			Summary:  fmt.Sprintf("the upstream %s answers %s to the nodes, but CoreDNS does not pass the answer on to pods", strings.Join(in.Forward.Targets, ", "), in.Outside),
+			Evidence: append([]string{corefile}, evPass...),
+			Candidates: []string{"the CoreDNS pods' own path to the upstream (their nodes' FORWARD, a NetworkPolicy on kube-system egress)",
+				"a Corefile block for that zone that answers differently (a stub domain, rewrite or template)"},
+			Fix: []string{"kubectl -n kube-system logs -l k8s-app=kube-dns", "kubectl -n kube-system get configmap coredns -o yaml"}})
+	}
+	return out
+}

@@ -1,0 +1,109 @@
+package diagnose
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/netcheck/kubectl-netcheck/pkg/observe"
+)
+
+func TestParseCorefileForward(t *testing.T) {
+	lab, err := os.ReadFile("testdata/corefile.lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, corefile string
+		want           Forward
+	}{
+		{name: "the lab's ConfigMap", corefile: string(lab),
+			want: Forward{Line: "forward . 198.19.0.1", Targets: []string{"198.19.0.1"}}},
+		{name: "kubeadm's default, with options", corefile: ".:53 {\n    errors\n    forward . /etc/resolv.conf {\n       max_concurrent 1000\n    }\n    cache 30\n}\n",
+			want: Forward{Line: "forward . /etc/resolv.conf {", ResolvConf: true}},
+		{name: "ports, schemes and IPv6", corefile: "dns://.:53 {\n  forward . dns://10.0.0.2:5353 [2001:db8::53]:53 192.0.2.53 tls://9.9.9.9\n}\n",
+			want: Forward{Line: "forward . dns://10.0.0.2:5353 [2001:db8::53]:53 192.0.2.53 tls://9.9.9.9", Targets: []string{"10.0.0.2", "2001:db8::53", "192.0.2.53"}}},
+		{name: "a stub domain's forward is not the root's", corefile: "corp.example:53 {\n  forward . 10.1.1.1\n}\n. {\n  forward . 10.2.2.2 # the ISP\n}\n",
+			want: Forward{Line: "forward . 10.2.2.2", Targets: []string{"10.2.2.2"}}},
+		{name: "a forward inside a nested block is not the server's", corefile: ".:53 {\n  health {\n    forward . 10.9.9.9\n  }\n}\n",
+			want: Forward{Err: "no forward line in the root zone's server block"}},
+		{name: "no forward at all", corefile: ".:53 {\n  errors\n  kubernetes cluster.local\n}\n",
+			want: Forward{Err: "no forward line in the root zone's server block"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if d := cmp.Diff(tt.want, ParseCorefileForward(tt.corefile)); d != "" {
+				t.Errorf("(-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+// upNode is a dnsNode that also asked the outside name through the
+// Service and of the forward target from the node.
+func upNode(name string, outside, upstream observe.Outcome) observe.Node {
+	return dnsNode(name, observe.OK, observe.OK, func(n *observe.Node) {
+		n.Pod.Checks = append(n.Pod.Checks, observe.Check{Kind: observe.DNS, ID: DNSOutsideKey(dnsIP), Target: "www.example.net", Outcome: outside})
+		n.Host.Checks = append(n.Host.Checks, observe.Check{Kind: observe.DNS, ID: DNSUpstreamKey("198.19.0.1"), Target: "www.example.net", Outcome: upstream})
+	})
+}
+
+func TestDNSUpstream(t *testing.T) {
+	ok, fail := observe.OK, observe.DNSFailure
+	fwd := Forward{Source: "ConfigMap kube-system/coredns", Line: "forward . 198.19.0.1", Targets: []string{"198.19.0.1"}}
+	tests := []struct {
+		name     string
+		forward  Forward
+		nodes    []observe.Node
+		want     Cause
+		severity Severity
+		nodesOf  string
+		text     []string
+	}{
+		{name: "healthy", forward: fwd, nodes: []observe.Node{upNode("n1", ok, ok), upNode("n2", ok, ok)}},
+		{name: "the upstream answers nobody", forward: fwd, nodes: []observe.Node{upNode("n1", fail, fail), upNode("n2", fail, fail)},
+			want: CauseDNSUpstream, nodesOf: "n1,n2", text: []string{"forward . 198.19.0.1", "198.19.0.1", "port 53", "edit configmap coredns"}},
+		{name: "the upstream answers the nodes, not through CoreDNS", forward: fwd, nodes: []observe.Node{upNode("n1", fail, ok)},
+			want: CauseDNSForward, nodesOf: "n1", text: []string{"CoreDNS does not pass", "logs -l k8s-app=kube-dns"}},
+		{name: "resolved from the cache while the upstream answers no node", forward: fwd, nodes: []observe.Node{upNode("n1", ok, fail), upNode("n2", ok, fail)},
+			want: CauseDNSUpstream, severity: Warning, nodesOf: "n1,n2", text: []string{"CoreDNS's cache", "198.19.0.1", "port 53"}},
+		{name: "the upstream answers one node of two", forward: fwd, nodes: []observe.Node{upNode("n1", ok, ok), upNode("n2", ok, fail)},
+			want: CauseDNSUpstream, severity: Warning, nodesOf: "n2", text: []string{"does not answer these nodes (it answers others)", "node@n2 dns upstream 198.19.0.1: dns-failure"}},
+		{name: "forward target unknown", forward: Forward{Source: "ConfigMap kube-system/coredns", Err: `configmaps "coredns" is forbidden`},
+			nodes: []observe.Node{upNode("n1", fail, fail)}, want: CauseDNSUpstream, nodesOf: "n1", text: []string{"forward target unknown", "is forbidden", "/etc/resolv.conf"}},
+		{name: "cluster names fail too: the other findings speak, not this one", forward: fwd,
+			nodes: []observe.Node{func() observe.Node { n := upNode("n1", fail, ok); n.Pod.Checks[1].Outcome = fail; return n }()}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := dnsUpstream(DNSInput{Service: "kube-system/kube-dns", ClusterIP: dnsIP, Outside: "www.example.net", Forward: tt.forward, Servers: []DNSServer{coredns}, Nodes: tt.nodes})
+			if tt.want == "" {
+				if len(fs) != 0 {
+					t.Fatalf("want none:\n%s", dump(fs))
+				}
+				return
+			}
+			if len(fs) != 1 || fs[0].Cause != tt.want {
+				t.Fatalf("want one %s:\n%s", tt.want, dump(fs))
+			}
+			if want := map[bool]Severity{true: Error, false: tt.severity}[tt.severity == ""]; fs[0].Severity != want {
+				t.Errorf("severity %s, want %s", fs[0].Severity, want)
+			}
+			if got := strings.Join(fs[0].Nodes, ","); got != tt.nodesOf {
+				t.Errorf("nodes %s, want %s", got, tt.nodesOf)
+			}
+			all := strings.Join(append(append(append([]string{fs[0].Summary}, fs[0].Evidence...), fs[0].Fix...), fs[0].Candidates...), "\n")
+			for _, s := range tt.text {
+				if !strings.Contains(all, s) {
+					t.Errorf("finding lacks %q:\n%s", s, all)
+				}
+			}
+		})
+	}
+	// Without --outside the check is not run: nothing to say.
+	if fs := dnsUpstream(DNSInput{ClusterIP: dnsIP, Forward: fwd, Nodes: []observe.Node{upNode("n1", fail, fail)}}); len(fs) != 0 {
+		t.Errorf("no --outside, yet:\n%s", dump(fs))
+	}
+}
