@@ -301,6 +301,18 @@ func TestServiceNotFound(t *testing.T) {
 	if got := strings.Fields(r.stdout); strings.Join(got, " ") != "web web-headless wrongport :4" {
 		t.Fatalf("completion: %q", r.stdout)
 	}
+	// kubectl's completion (k8s.io/kubectl/pkg/util/completion): nodes,
+	// namespaces and --from's KIND/NAME too.
+	for args, want := range map[string]string{
+		"external --node nc-":                     "nc-node1 nc-node2 nc-node3 :4",
+		"service -n nc-s":                         "nc-shop :4",
+		"external -n nc-shop --from deployment/w": "deployment/web :4",
+	} {
+		r = netcheck(t, time.Minute, append([]string{"__complete"}, strings.Fields(args)...)...)
+		if got := " " + strings.Join(strings.Fields(r.stdout), " "); !strings.Contains(got, " "+want) {
+			t.Errorf("completion of %q: %q, want it to end with %q", args, got, want)
+		}
+	}
 }
 
 // TestServiceHairpin: hairpin mode off on nc-node1's bridge ports; the one

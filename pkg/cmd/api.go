@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"k8s.io/kubectl/pkg/util/templates"
 	"regexp"
 	"strings"
 	"time"
@@ -37,7 +38,7 @@ func NewCmdAPI(flags *genericclioptions.ConfigFlags, streams genericiooptions.IO
 	cmd := &cobra.Command{
 		Use:   "api",
 		Short: "Check that pods on every node reach the API server, and what a service account may do there",
-		Long: strings.TrimSpace(`
+		Long: templates.LongDesc(`
 Checks the path from pods to the Kubernetes API server: the kubernetes
 Service in namespace default like any Service (its name, ClusterIP, each
 API server endpoint directly, kube-proxy's rules), then TLS (GET /version),
@@ -53,8 +54,8 @@ one request with it over your kubeconfig's verified TLS, refusing
 redirects. The probe pods never hold a token.
 
 Exit status: 0 healthy, 1 problems found, 2 could not run.`),
-		Example: `  kubectl netcheck api
-  kubectl netcheck api -n shop --service-account web --path /api/v1/namespaces/shop/configmaps`,
+		Example: templates.Examples(`  kubectl netcheck api
+  kubectl netcheck api -n shop --service-account web --path /api/v1/namespaces/shop/configmaps`),
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runCommand(c, o)
@@ -62,7 +63,7 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 	}
 	o.addFlags(cmd)
 	cmd.Flags().StringVar(&o.SA, "service-account", "", "also ask what this service account (of the namespace of -n) may do: one request with a short-lived token, made by the plugin")
-	_ = cmd.RegisterFlagCompletionFunc("service-account", o.completeWith(listServiceAccounts))
+	_ = cmd.RegisterFlagCompletionFunc("service-account", o.completeNames("serviceaccount"))
 	cmd.Flags().StringVar(&o.Path, "path", "", "the request made with the token (default: list pods in the probe namespace)")
 	cmd.Flags().StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "the cluster's DNS domain")
 	return cmd

@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"k8s.io/kubectl/pkg/util/templates"
 	"strings"
 	"time"
 
@@ -37,13 +38,13 @@ func NewCmdCleanup(flags *genericclioptions.ConfigFlags, streams genericiooption
 	cmd := &cobra.Command{
 		Use:   "cleanup",
 		Short: "Delete probe pods left behind by interrupted runs",
-		Long: strings.TrimSpace(`
+		Long: templates.LongDesc(`
 Deletes the probe pods of earlier runs (label app.kubernetes.io/name=kubectl-netcheck)
 that a killed or crashed run left behind. Runs end their pods themselves and the
 API server removes them after activeDeadlineSeconds anyway; this is for now.
 It also deletes the pods of a run still in progress: pass --run-id to limit it.`),
-		Example: `  kubectl netcheck cleanup -A --dry-run
-  kubectl netcheck cleanup -n netcheck --run-id k3x9qz`,
+		Example: templates.Examples(`  kubectl netcheck cleanup -A --dry-run
+  kubectl netcheck cleanup -n netcheck --run-id k3x9qz`),
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := o.Complete(); err != nil {

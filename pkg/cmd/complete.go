@@ -1,123 +1,57 @@
 package cmd
 
 import (
-	"context"
-	"sort"
-	"strings"
-	"time"
-
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/kubectl/pkg/util/completion"
 )
 
-// Dynamic completion: names read from the cluster the flags point at.
-// A shell must never see an error, so any failure completes nothing.
+// Dynamic completion is kubectl's own (k8s.io/kubectl/pkg/util/completion):
+// names read from the cluster the flags point at, the same way `kubectl get`
+// completes them; a shell never sees an error.
 
-// lister returns the names of one kind of object.
-type lister func(ctx context.Context, cs kubernetes.Interface, ns string) ([]string, error)
-
-func listServices(ctx context.Context, cs kubernetes.Interface, ns string) ([]string, error) {
-	return namesOf(cs.CoreV1().Services(ns).List(ctx, metav1.ListOptions{}))
+// completionFactory is the kubectl factory over the command's ConfigFlags:
+// it reads --kubeconfig, --context and -n as they are at completion time.
+func completionFactory(flags *genericclioptions.ConfigFlags) cmdutil.Factory {
+	return cmdutil.NewFactory(cmdutil.NewMatchVersionFlags(flags))
 }
 
-func listNodes(ctx context.Context, cs kubernetes.Interface, _ string) ([]string, error) {
-	return namesOf(cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{}))
+// completeNames completes the first argument, or a flag's value, with the
+// names of one resource type.
+func (o *ProbeOptions) completeNames(resource string) cobra.CompletionFunc {
+	return bounded(o.ConfigFlags, completion.ResourceNameCompletionFunc(completionFactory(o.ConfigFlags), resource))
 }
 
-func listServiceAccounts(ctx context.Context, cs kubernetes.Interface, ns string) ([]string, error) {
-	return namesOf(cs.CoreV1().ServiceAccounts(ns).List(ctx, metav1.ListOptions{}))
-}
-
-// listWorkloads offers --from's KIND/NAME values: the namespace's
-// deployments, statefulsets, daemonsets and pods.
-func listWorkloads(ctx context.Context, cs kubernetes.Interface, ns string) ([]string, error) {
-	lists := []struct {
-		kind string
-		list func() (runtime.Object, error)
-	}{
-		{"deployment", func() (runtime.Object, error) { return cs.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{}) }},
-		{"statefulset", func() (runtime.Object, error) { return cs.AppsV1().StatefulSets(ns).List(ctx, metav1.ListOptions{}) }},
-		{"daemonset", func() (runtime.Object, error) { return cs.AppsV1().DaemonSets(ns).List(ctx, metav1.ListOptions{}) }},
-		{"pod", func() (runtime.Object, error) { return cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}) }},
-	}
-	var out []string
-	for _, l := range lists {
-		names, err := namesOf(l.list())
-		if err != nil {
-			continue // a kind the user may not list: offer the others
-		}
-		for _, n := range names {
-			out = append(out, l.kind+"/"+n)
-		}
-	}
-	return out, nil
-}
-
-// namesOf reads the names out of any list the API returned.
-func namesOf(list runtime.Object, err error) ([]string, error) {
-	if err != nil {
-		return nil, err
-	}
-	items, err := meta.ExtractList(list)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, 0, len(items))
-	for _, it := range items {
-		if a, err := meta.Accessor(it); err == nil {
-			out = append(out, a.GetName())
-		}
-	}
-	return out, nil
-}
-
-// completeWith completes one argument (or a flag's value) from list, in
-// the namespace -n names (or the kubeconfig's).
-func (o *ProbeOptions) completeWith(list lister) cobra.CompletionFunc {
-	return func(_ *cobra.Command, _ []string, prefix string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		cs, ns := o.Client, o.Namespace
-		if cs == nil {
-			cfg, err := o.ConfigFlags.ToRESTConfig()
-			if err != nil {
-				return nil, cobra.ShellCompDirectiveNoFileComp
-			}
-			cfg.Timeout = 3 * time.Second
-			if cs, err = kubernetes.NewForConfig(cfg); err != nil {
-				return nil, cobra.ShellCompDirectiveNoFileComp
-			}
-			if n, _, err := o.ConfigFlags.ToRawKubeConfigLoader().Namespace(); err == nil && n != "" {
-				ns = n
-			}
-		}
-		if ns == "" {
-			ns = metav1.NamespaceDefault
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		names, err := list(ctx, cs, ns)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		sort.Strings(names)
-		var out []cobra.Completion
-		for _, n := range names {
-			if strings.HasPrefix(n, prefix) {
-				out = append(out, n)
-			}
-		}
-		return out, cobra.ShellCompDirectiveNoFileComp
-	}
-}
-
-// firstArg completes only the first positional argument.
-func firstArg(f cobra.CompletionFunc) cobra.CompletionFunc {
+// bounded gives completion's API requests a timeout unless one was asked
+// for: a TAB must not hang on a cluster that does not answer.
+func bounded(flags *genericclioptions.ConfigFlags, f cobra.CompletionFunc) cobra.CompletionFunc {
 	return func(c *cobra.Command, args []string, prefix string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		if len(args) > 0 {
-			return nil, cobra.ShellCompDirectiveNoFileComp
+		if flags.Timeout != nil && (*flags.Timeout == "" || *flags.Timeout == "0") {
+			*flags.Timeout = "5s"
 		}
 		return f(c, args, prefix)
 	}
+}
+
+// completeWorkloads completes --from's KIND/NAME: the kinds, then, once a
+// kind and "/" are typed, that kind's names. The command's own arguments
+// are not --from's, so they are not passed on.
+func (o *ProbeOptions) completeWorkloads() cobra.CompletionFunc {
+	f := completion.SpecifiedResourceTypeAndNameCompletionFunc(completionFactory(o.ConfigFlags),
+		[]string{"deployment", "statefulset", "daemonset", "replicaset", "pod"})
+	return bounded(o.ConfigFlags, func(c *cobra.Command, _ []string, prefix string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return f(c, nil, prefix)
+	})
+}
+
+// registerGlobalCompletion completes the kubeconfig flags as kubectl does:
+// namespaces from the cluster, contexts, clusters and users from the file.
+func registerGlobalCompletion(cmd *cobra.Command, flags *genericclioptions.ConfigFlags) {
+	f := completionFactory(flags)
+	completion.SetFactoryForCompletion(f)
+	_ = cmd.RegisterFlagCompletionFunc("namespace", bounded(flags, completion.ResourceNameCompletionFunc(f, "namespace")))
+	_ = cmd.RegisterFlagCompletionFunc("context", completion.ContextCompletionFunc)
+	_ = cmd.RegisterFlagCompletionFunc("cluster", completion.ClusterCompletionFunc)
+	_ = cmd.RegisterFlagCompletionFunc("user", completion.UserCompletionFunc)
 }

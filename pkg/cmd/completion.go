@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"k8s.io/kubectl/pkg/util/templates"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -20,7 +21,7 @@ func NewCmdCompletion(streams genericiooptions.IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "completion bash|zsh|fish|powershell",
 		Short: "Print a shell completion script",
-		Long: strings.TrimSpace(`
+		Long: templates.LongDesc(`
 Print a shell completion script for kubectl netcheck.
 
 Through kubectl (kubectl 1.26 or later): kubectl completes a plugin's
@@ -28,30 +29,30 @@ arguments by running the executable kubectl_complete-netcheck from PATH.
 It ships in the release archive next to kubectl-netcheck; krew unpacks it
 into its store but does not put it on PATH, so copy it once:
 
-  cp "${KREW_ROOT:-$HOME/.krew}"/store/netcheck/*/kubectl_complete-netcheck \
-     "${KREW_ROOT:-$HOME/.krew}/bin/"
+    cp "${KREW_ROOT:-$HOME/.krew}"/store/netcheck/*/kubectl_complete-netcheck \
+       "${KREW_ROOT:-$HOME/.krew}/bin/"
 
 and enable kubectl's own completion as usual, e.g. for bash:
 
-  source <(kubectl completion bash)
+    source <(kubectl completion bash)
 
 The helper is a two-line script that runs 'kubectl netcheck __complete'.
 
 Calling the binary directly as kubectl-netcheck: load the script this
 command prints.
 
-  bash:        source <(kubectl-netcheck completion bash)
-               (needs the bash-completion package; to keep it, write it to
-               ~/.local/share/bash-completion/completions/kubectl-netcheck)
-  zsh:         source <(kubectl-netcheck completion zsh)
-               (or write it to a directory on $fpath as _kubectl-netcheck;
-               run 'autoload -U compinit; compinit' first if completion is off)
-  fish:        kubectl-netcheck completion fish | source
-               (or write it to ~/.config/fish/completions/kubectl-netcheck.fish)
-  powershell:  kubectl-netcheck completion powershell | Out-String | Invoke-Expression
-               (add that line to your $PROFILE to keep it)`),
-		Example: `  # complete kubectl-netcheck in the current bash session
-  source <(kubectl-netcheck completion bash)`,
+    bash:        source <(kubectl-netcheck completion bash)
+                 (needs the bash-completion package; to keep it, write it to
+                 ~/.local/share/bash-completion/completions/kubectl-netcheck)
+    zsh:         source <(kubectl-netcheck completion zsh)
+                 (or write it to a directory on $fpath as _kubectl-netcheck;
+                 run 'autoload -U compinit; compinit' first if completion is off)
+    fish:        kubectl-netcheck completion fish | source
+                 (or write it to ~/.config/fish/completions/kubectl-netcheck.fish)
+    powershell:  kubectl-netcheck completion powershell | Out-String | Invoke-Expression
+                 (add that line to your $PROFILE to keep it)`),
+		Example: templates.Examples(`  # complete kubectl-netcheck in the current bash session
+  source <(kubectl-netcheck completion bash)`),
 		Args:                  cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs),
 		ValidArgs:             completionShells,
 		DisableFlagsInUseLine: true,

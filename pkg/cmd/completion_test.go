@@ -1,14 +1,13 @@
 package cmd
 
 import (
+	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
-	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/kubernetes/fake"
 )
 
 func runNetcheck(t *testing.T, args ...string) (string, string, error) {
@@ -77,22 +76,40 @@ func TestCompletionKeepsRootName(t *testing.T) {
 	}
 }
 
-func TestCompleteNamesFromTheCluster(t *testing.T) {
-	cs := fake.NewClientset(
-		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"}},
-		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "worker", Namespace: "shop"}},
-		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "shop"}},
-		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "wiki", Namespace: "other"}},
-		labNode("nc-node1", "10.244.1.0/24"), labNode("nc-node2", "10.244.2.0/24"))
-	o := &ProbeOptions{Client: cs, Namespace: "shop"}
-	got, dir := firstArg(o.completeWith(listServices))(nil, nil, "w")
-	if strings.Join(got, ",") != "web,worker" || dir != cobra.ShellCompDirectiveNoFileComp {
-		t.Fatalf("services: %v %v", got, dir)
+// The kubeconfig flags complete as kubectl's do (its completion package):
+// contexts and clusters from the file; names from a cluster that does not
+// answer complete to nothing, never to an error.
+func TestCompleteKubeconfigFlags(t *testing.T) {
+	kc := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(kc, []byte(`apiVersion: v1
+kind: Config
+clusters:
+- {name: lab, cluster: {server: "https://127.0.0.1:1"}}
+- {name: prod, cluster: {server: "https://127.0.0.1:1"}}
+users:
+- {name: alice, user: {token: x}}
+contexts:
+- {name: lab-admin, context: {cluster: lab, user: alice}}
+- {name: prod-admin, context: {cluster: prod, user: alice}}
+current-context: lab-admin
+`), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	if got, _ := firstArg(o.completeWith(listServices))(nil, []string{"web"}, ""); len(got) != 0 {
-		t.Fatalf("only one Service name is taken: %v", got)
-	}
-	if got, _ := o.completeWith(listNodes)(nil, nil, "nc-"); strings.Join(got, ",") != "nc-node1,nc-node2" {
-		t.Fatalf("nodes: %v", got)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"__complete", "external", "--kubeconfig", kc, "--context", ""}, "lab-admin prod-admin :4"},
+		{[]string{"__complete", "external", "--kubeconfig", kc, "--cluster", "p"}, "prod :4"},
+		{[]string{"__complete", "external", "--kubeconfig", kc, "--user", ""}, "alice :4"},
+		{[]string{"__complete", "service", "--kubeconfig", kc, "w"}, ":4"},
+		{[]string{"__complete", "external", "--kubeconfig", kc, "--node", ""}, ":4"},
+	} {
+		out, _, err := runNetcheck(t, tt.args...)
+		fields := strings.Fields(out)
+		sort.Strings(fields[:max(len(fields)-1, 0)]) // the file's order is a map's; the directive stays last
+		if got := strings.Join(fields, " "); err != nil || got != tt.want {
+			t.Errorf("%v: %q (%v), want %q", tt.args[1:], got, err, tt.want)
+		}
 	}
 }

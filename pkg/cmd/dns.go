@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"k8s.io/kubectl/pkg/util/templates"
 	"strings"
 	"time"
 
@@ -43,7 +44,7 @@ func NewCmdDNS(flags *genericclioptions.ConfigFlags, streams genericiooptions.IO
 	cmd := &cobra.Command{
 		Use:   "dns",
 		Short: "Check cluster DNS end to end, from a pod on every node",
-		Long: strings.TrimSpace(`
+		Long: templates.LongDesc(`
 Checks cluster DNS: the DNS Service and its pods (ready, restarts), then from a
 pod on every node the pod's resolv.conf, a lookup through the Service IP, and a
 lookup sent to each DNS pod directly. Comparing them tells "no DNS server is
@@ -52,11 +53,11 @@ pods reach no DNS pod (route, overlay, FORWARD DROP)" from "the server itself
 does not answer".
 
 Exit status: 0 healthy, 1 problems found, 2 could not run.`),
-		Example: `  kubectl netcheck dns
+		Example: templates.Examples(`  kubectl netcheck dns
   kubectl netcheck dns --name kubernetes.default.svc.corp.local
 
   # As a workload resolves: its pods' network namespace and resolv.conf (dnsPolicy, dnsConfig)
-  kubectl netcheck dns -n shop --from deployment/web`,
+  kubectl netcheck dns -n shop --from deployment/web`),
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runCommand(c, o)

@@ -3,7 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"strings"
+	"k8s.io/kubectl/pkg/util/templates"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -60,7 +60,7 @@ func NewCmdExternal(flags *genericclioptions.ConfigFlags, streams genericiooptio
 	cmd := &cobra.Command{
 		Use:   "external TARGET...",
 		Short: "Can pods, and the nodes under them, reach an outside address? If not, why?",
-		Long: strings.TrimSpace(`
+		Long: templates.LongDesc(`
 Checks whether pods reach addresses outside the cluster, and compares with the
 nodes under them. TARGET is an IPv4/IPv6 address, a CIDR, a DNS name,
 host:port, or an http(s):// URL.
@@ -74,7 +74,7 @@ missing masquerade, FORWARD drop, ip_forward off, CIDR overlap, DNS, a fault
 outside the cluster) on the nodes where it holds, with the fix.
 
 Exit status: 0 healthy, 1 problems found, 2 could not run.`),
-		Example: externalExample,
+		Example: templates.Examples(externalExample),
 		Args:    cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Args = args

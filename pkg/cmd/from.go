@@ -30,7 +30,7 @@ const fromHelp = "run the pod-side checks as this workload: KIND/NAME (pod, depl
 // addFromFlags registers --from (into from) and --from-ephemeral.
 func (o *ProbeOptions) addFromFlags(cmd *cobra.Command, from *string) {
 	cmd.Flags().StringVar(from, "from", "", fromHelp)
-	_ = cmd.RegisterFlagCompletionFunc("from", o.completeWith(listWorkloads))
+	_ = cmd.RegisterFlagCompletionFunc("from", o.completeWorkloads())
 	cmd.Flags().BoolVar(&o.FromEphemeral, "from-ephemeral", false, "with --from, where no node probe may run (PodSecurity): add an ephemeral busybox "+
 		"container to each workload pod used and run the checks there. Kubernetes cannot remove it: it stays, terminated, in the pod's spec "+
 		"until the pod is replaced. Needs update on pods/ephemeralcontainers and create on pods/exec in the workload's namespace")

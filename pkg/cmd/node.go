@@ -2,7 +2,7 @@ package cmd
 
 import (
 	"context"
-	"strings"
+	"k8s.io/kubectl/pkg/util/templates"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,7 +29,7 @@ func NewCmdNode(flags *genericclioptions.ConfigFlags, streams genericiooptions.I
 	cmd := &cobra.Command{
 		Use:   "node",
 		Short: "Check each node's own network settings that every pod depends on",
-		Long: strings.TrimSpace(`
+		Long: templates.LongDesc(`
 Reads, on every selected node, the settings pod traffic depends on — without
 contacting anything: net.ipv4.ip_forward, bridge-nf-call-iptables (br_netfilter),
 the FORWARD chain and the masquerade rules as they apply to a pod's packet
@@ -38,8 +38,8 @@ routed, never sent to), conntrack fill, and the pod network's MTU against the
 uplink's. Each problem comes with the node, the evidence and the fix.
 
 Exit status: 0 healthy, 1 problems found, 2 could not run.`),
-		Example: `  kubectl netcheck node
-  kubectl netcheck node --node worker-3 -o json`,
+		Example: templates.Examples(`  kubectl netcheck node
+  kubectl netcheck node --node worker-3 -o json`),
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runCommand(c, o)

@@ -2,7 +2,7 @@ package cmd
 
 import (
 	"context"
-	"strings"
+	"k8s.io/kubectl/pkg/util/templates"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -35,7 +35,7 @@ func NewCmdPods(flags *genericclioptions.ConfigFlags, streams genericiooptions.I
 	cmd := &cobra.Command{
 		Use:   "pods",
 		Short: "Check pod-to-pod traffic between every pair of nodes, as a matrix",
-		Long: strings.TrimSpace(`
+		Long: templates.LongDesc(`
 Starts a pod probe on every node and, once all are up, has each ping and
 TCP-connect every other (a refused connection proves the path: nothing
 listens on the port, the peer's kernel answers). The node × node matrix is
@@ -57,11 +57,11 @@ Every node is probed at once (--concurrency does not apply): each pod needs
 the others' addresses.
 
 Exit status: 0 healthy, 1 problems found, 2 could not run.`),
-		Example: `  kubectl netcheck pods
+		Example: templates.Examples(`  kubectl netcheck pods
   kubectl netcheck pods -l node-role.kubernetes.io/worker -o wide
 
   # Between the replicas of a workload, as they talk to each other
-  kubectl netcheck pods -n shop --from statefulset/db`,
+  kubectl netcheck pods -n shop --from statefulset/db`),
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runCommand(c, o)

@@ -108,7 +108,7 @@ func (o *ProbeOptions) addFlags(cmd *cobra.Command) {
 	f.Lookup("dry-run").NoOptDefVal = "client"
 	f.BoolVarP(&o.Quiet, "quiet", "q", false, "no progress line on stderr (errors and warnings still print)")
 	f.StringVar(&o.JUnitFile, "junit-file", "", "also write the result as JUnit XML to this file: a test case per node × check and per finding")
-	_ = cmd.RegisterFlagCompletionFunc("node", o.completeWith(listNodes))
+	_ = cmd.RegisterFlagCompletionFunc("node", o.completeNames("node"))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(
 		[]string{"table", "wide", "json", "yaml", "name", "jsonpath=", "go-template="}, cobra.ShellCompDirectiveNoFileComp|cobra.ShellCompDirectiveNoSpace))
 	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{"none", "client"}, cobra.ShellCompDirectiveNoFileComp))

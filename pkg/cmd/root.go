@@ -6,7 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -97,7 +97,7 @@ func NewCmdNetcheck(streams genericiooptions.IOStreams) *cobra.Command {
 		// kubectl plugins present themselves as "kubectl netcheck" in help.
 		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl netcheck"},
 		Short:       "Tell why a pod cannot reach something, and which command fixes it",
-		Long: strings.TrimSpace(`
+		Long: templates.LongDesc(`
 kubectl netcheck launches short-lived probe pods on every selected node — one in
 the pod network, one privileged in the node's own network namespace — runs the
 same ping/TCP/HTTP/DNS checks from both, reads the node's routes, NAT and
@@ -105,9 +105,10 @@ FORWARD rules, sysctls and conntrack, and names the cause of a failure with
 the evidence it saw and the command that fixes it. It removes every pod it made.
 
 Start with:
-  kubectl netcheck node                         # are the nodes' own network settings sane?
-  kubectl netcheck external 192.168.2.0/24      # pods can't reach an outside subnet? why?
-  kubectl netcheck service my-svc -n shop       # a Service doesn't answer? why?
+
+    kubectl netcheck node                         # are the nodes' own network settings sane?
+    kubectl netcheck external 192.168.2.0/24      # pods can't reach an outside subnet? why?
+    kubectl netcheck service my-svc -n shop       # a Service doesn't answer? why?
 
 Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 		SilenceUsage:  true,
@@ -123,6 +124,7 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 	cmd.SetOut(streams.Out)
 	cmd.SetErr(streams.ErrOut)
 	flags.AddFlags(cmd.PersistentFlags())
+	registerGlobalCompletion(cmd, flags)
 	cmd.AddCommand(NewCmdExternal(flags, streams))
 	cmd.AddCommand(NewCmdNode(flags, streams))
 	cmd.AddCommand(NewCmdDNS(flags, streams))

@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"k8s.io/kubectl/pkg/util/templates"
 	"strconv"
 	"strings"
 	"time"
@@ -53,7 +54,7 @@ func NewCmdService(flags *genericclioptions.ConfigFlags, streams genericiooption
 		Use:     "service NAME",
 		Aliases: []string{"svc"},
 		Short:   "Find why a Service does not answer, from a pod and the node on every node",
-		Long: strings.TrimSpace(`
+		Long: templates.LongDesc(`
 Checks one Service as its clients use it. First the objects: does the
 selector match pods, are they ready, does the targetPort name a port the
 pods declare (EndpointSlices, not Endpoints). Then, from a pod on every
@@ -72,11 +73,11 @@ probe pods go to --probe-namespace (default: netcheck, dedicated to them);
 --from tests as one of your workloads instead.
 
 Exit status: 0 healthy, 1 problems found, 2 could not run.`),
-		Example: `  kubectl netcheck service web -n shop
+		Example: templates.Examples(`  kubectl netcheck service web -n shop
   kubectl netcheck service web -n shop --port 8443 --from deploy/frontend
-  kubectl netcheck svc api --node worker-1 -o json`,
+  kubectl netcheck svc api --node worker-1 -o json`),
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: firstArg(o.completeWith(listServices)),
+		ValidArgsFunction: o.completeNames("service"),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Name = args[0]
 			return runCommand(c, o)
