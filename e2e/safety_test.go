@@ -121,8 +121,10 @@ func TestWatchForbiddenFailsFast(t *testing.T) {
 }
 
 // TestRestrictedNamespacePodSide: a namespace that enforces PodSecurity
-// "restricted" admits the pod probe in its restricted shape: TCP runs and
-// decides, ping is reported not run, the note says why.
+// "restricted" admits the pod probe in its restricted shape: no capability,
+// not root, yet ping answers (netcheck-ping through an unprivileged ICMP
+// socket, the pod's ping_group_range sysctl admitting its group); TCP runs;
+// the path-MTU probe is reported not run; the note says so.
 func TestRestrictedNamespacePodSide(t *testing.T) {
 	ns := "netcheck-e2e-restricted"
 	kubectl(t, "create", "namespace", ns)
@@ -134,8 +136,8 @@ func TestRestrictedNamespacePodSide(t *testing.T) {
 	for _, c := range r.report.Nodes[0].Pod.Checks {
 		got[string(c.Kind)] = string(c.Outcome)
 	}
-	if got["tcp"] != "ok" || got["ping"] != "not-run" {
-		t.Fatalf("pod-side outcomes %v: want tcp ok, ping not-run", got)
+	if got["tcp"] != "ok" || got["ping"] != "ok" || got["path-mtu"] != "not-run" {
+		t.Fatalf("pod-side outcomes %v: want tcp and ping ok, path-mtu not-run", got)
 	}
 	if !strings.Contains(strings.Join(r.report.Notes, " "), "restricted shape") {
 		t.Errorf("notes %q", r.report.Notes)

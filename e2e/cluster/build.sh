@@ -64,6 +64,17 @@ go_build() { # go_build NAME OUT [ldflags]
   mv "$out.tmp" "$out"
   stamp "$name" "$h"
 }
+# netcheck-ping, the probe image's ping through an unprivileged ICMP socket
+# (the restricted pod probe has no NET_RAW): the plugin's own cmd/netcheck-ping,
+# built reproducibly (no VCS stamp: the digest must not follow the commit).
+REPO_DIR="$(cd "$CLUSTER_DIR/../.." && pwd)"
+np_h=$(inputs_hash "$(go env GOVERSION)" "$REPO_DIR/go.mod" "$REPO_DIR/go.sum" "$REPO_DIR"/cmd/netcheck-ping/*.go)
+if fresh netcheck-ping "$np_h" "$BIN/netcheck-ping"; then log "netcheck-ping cached"; else
+  log "building netcheck-ping"
+  (cd "$REPO_DIR" && CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -trimpath -buildvcs=false -ldflags "-s -w -buildid=" -o "$BIN/netcheck-ping.tmp" ./cmd/netcheck-ping)
+  mv "$BIN/netcheck-ping.tmp" "$BIN/netcheck-ping"
+  stamp netcheck-ping "$np_h"
+fi
 go_build pause "$BIN/pause"
 go_build echo "$BIN/echo"
 go_build coredns "$BIN/coredns"
@@ -174,10 +185,11 @@ make_image() {
   rm -rf "$w"
 }
 
+IMAGE_EXTRA=() # more files whose content the next image holds
 image() { # image NAME BINARY ENTRYPOINT_JSON CMD_JSON ROOTFS_SETUP_FN REF...
   local name=$1 binary=$2 ep=$3 cmd=$4 setup=$5 h r
   shift 5
-  h=$(inputs_hash image-v2 "$*" "$binary" "$ep" "$cmd" "$(declare -f "$setup" make_image)")
+  h=$(inputs_hash image-v2 "$*" "$binary" "${IMAGE_EXTRA[@]}" "$ep" "$cmd" "$(declare -f "$setup" make_image)")
   if fresh "image-$name" "$h" "$IMAGES/$name.tar"; then log "image $1 cached"; return; fi
   log "making image $*"
   r=$(mktemp -d)
@@ -203,6 +215,7 @@ setup_busybox() {
     mkdir -p "$r/$(dirname "$p")"
     ln -sf /bin/busybox "$r/$p"
   done < <("$bb" --list-full)
+  install -m 0755 "$BIN/netcheck-ping" "$r/bin/netcheck-ping"
 }
 setup_single() { # the binary at /<basename>
   base_etc "$1"
@@ -210,7 +223,9 @@ setup_single() { # the binary at /<basename>
 }
 
 # The probe image: its digest is pkg/launch's DefaultImage (e2e checks they agree).
+IMAGE_EXTRA=("$BIN/netcheck-ping")
 image busybox "$BIN/busybox" null '["sh"]' setup_busybox ghcr.io/netcheck/probe:1.35.0 docker.io/library/busybox:1.36
+IMAGE_EXTRA=()
 log "probe image digest: $(<"$IMAGES/busybox.tar.digest")"
 image pause "$BIN/pause" '["/pause"]' null setup_single registry.k8s.io/pause:3.10
 image coredns "$BIN/coredns" '["/coredns"]' null setup_single "registry.k8s.io/coredns/coredns:$COREDNS_VERSION"

@@ -620,7 +620,14 @@ for j in "${import_jobs[@]}"; do
   wait "$j" || { cat "$STATE"/logs/*.image-import.log >&2; die "importing images failed"; }
 done
 log "images imported; deploying CoreDNS"
-kctl apply -f "$STATE/coredns.yaml" >/dev/null
+# A fresh etcd on a busy machine can time a write out ("etcdserver: request
+# timed out"); apply is idempotent, so try again before giving up.
+for try in 1 2 3 4 5; do
+  if out=$(kctl apply -f "$STATE/coredns.yaml" 2>&1); then break; fi
+  ((try < 5)) || { echo "$out" >&2; die "deploying CoreDNS failed"; }
+  log "deploying CoreDNS: $out; again in 2s"
+  sleep 2
+done
 
 
 wait_for "3 Ready nodes" 120 nodes_ready || { kctl get nodes >&2 || true; die "nodes did not become Ready (logs in $STATE/logs)"; }

@@ -53,6 +53,8 @@ type fakeExec struct {
 	block    bool // wait for cancellation: a run interrupted mid-probe
 	calls    atomic.Int32
 	inPod    atomic.Int32 // checks run in a workload's netns (--from)
+	// noNetcheckPing: an image of plain busybox, without netcheck-ping.
+	noNetcheckPing bool
 }
 
 func (f *fakeExec) Exec(ctx context.Context, _, pod, _ string, argv []string) podexec.Result {
@@ -76,6 +78,14 @@ func (f *fakeExec) Exec(ctx context.Context, _, pod, _ string, argv []string) po
 			return captured(f.t, "ping-timeout")
 		}
 		return captured(f.t, "ping-ok")
+	case "netcheck-ping":
+		if f.noNetcheckPing {
+			return podexec.Result{ExitCode: 127, Stderr: "netcheck-ping: applet not found"}
+		}
+		if podSide && f.podFails {
+			return captured(f.t, "netcheck-ping-timeout")
+		}
+		return captured(f.t, "netcheck-ping-ok")
 	case "nc":
 		if podSide && f.podFails {
 			return captured(f.t, "tcp-timeout")

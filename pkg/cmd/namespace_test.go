@@ -112,7 +112,8 @@ func TestImagePinning(t *testing.T) {
 }
 
 // A namespace that enforces "restricted": the pod probe runs in the shape
-// it admits, ICMP checks are reported not run, TCP still decides.
+// it admits (with the ping_group_range sysctl), pings through netcheck-ping,
+// the path-MTU probe is reported not run, TCP decides too.
 func TestRestrictedNamespaceRunsTCP(t *testing.T) {
 	restricted := []runtime.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "locked"}}}
 	r := runExternalIn(t, healthyExec(t), context.Background(), restricted, func(cs *fake.Clientset) {
@@ -121,6 +122,9 @@ func TestRestrictedNamespaceRunsTCP(t *testing.T) {
 			if sc := p.Spec.Containers[0].SecurityContext; sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
 				return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, p.Name,
 					errors.New(`violates PodSecurity "restricted:latest": unrestricted capabilities (container "probe" must set securityContext.capabilities.drop=["ALL"]), runAsNonRoot != true`))
+			}
+			if p.Spec.SecurityContext == nil || len(p.Spec.SecurityContext.Sysctls) != 1 || p.Spec.SecurityContext.Sysctls[0].Name != "net.ipv4.ping_group_range" {
+				t.Errorf("restricted pod probe without the ping_group_range sysctl: %+v", p.Spec.SecurityContext)
 			}
 			return false, nil, nil
 		})
@@ -136,14 +140,16 @@ func TestRestrictedNamespaceRunsTCP(t *testing.T) {
 	for _, c := range res.Nodes[0].Pod.Checks {
 		kinds[c.Outcome] = append(kinds[c.Outcome], c.Kind)
 	}
-	if d := cmp.Diff(map[observe.Outcome][]observe.CheckKind{observe.OK: {observe.TCP}, observe.NotRun: {observe.Ping, observe.MTUProbe}}, kinds); d != "" {
+	if d := cmp.Diff(map[observe.Outcome][]observe.CheckKind{observe.OK: {observe.Ping, observe.TCP}, observe.NotRun: {observe.MTUProbe}}, kinds); d != "" {
 		t.Errorf("pod-side outcomes (-want +got):\n%s", d)
 	}
 	if !strings.Contains(strings.Join(res.Notes, " "), "restricted shape") {
 		t.Errorf("notes %q", res.Notes)
 	}
-	// Ping alone cannot run: not healthy, inconclusive, and it says why.
-	r = runExternalIn(t, healthyExec(t), context.Background(), restricted, func(cs *fake.Clientset) {
+	// An image without netcheck-ping: ping says so, TCP still decides.
+	plainBusybox := healthyExec(t)
+	plainBusybox.noNetcheckPing = true
+	r = runExternalIn(t, plainBusybox, context.Background(), restricted, func(cs *fake.Clientset) {
 		cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
 			p := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
 			if sc := p.Spec.Containers[0].SecurityContext; sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
@@ -151,8 +157,8 @@ func TestRestrictedNamespaceRunsTCP(t *testing.T) {
 			}
 			return false, nil, nil
 		})
-	}, "198.19.0.1", "--probe-namespace", "locked", "--allow-privileged-in-namespace", "true", "-o", "table")
-	if r.code != ExitProblems || !strings.Contains(r.stdout, "no pod-side check ran") || !strings.Contains(r.stdout, "forbids NET_RAW") {
-		t.Fatalf("ping only, restricted: exit %d\n%s", r.code, r.stdout)
+	}, "198.19.0.1", "--port", "80", "--probe-namespace", "locked", "--allow-privileged-in-namespace", "true", "-o", "table")
+	if r.code != ExitHealthy || !strings.Contains(r.stdout, "has no netcheck-ping") {
+		t.Fatalf("restricted, an image without netcheck-ping: exit %d\n%s", r.code, r.stdout)
 	}
 }

@@ -116,8 +116,9 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, p fanout.Plan, sel pl
 	}
 	if adm.PodRestricted != "" {
 		l.Opts.Restricted = true
-		cfg.Sides.NoICMP = fmt.Sprintf("not run: namespace %q enforces PodSecurity restricted, which forbids NET_RAW; busybox's ping needs it", o.Namespace)
-		run.Notes = append(run.Notes, fmt.Sprintf("the pod probe runs in PodSecurity's restricted shape in namespace %q (no capabilities, not root): ping and the path-MTU probe are not run from pods; TCP, HTTP and DNS checks are (pass --port for a TCP check)", o.Namespace))
+		cfg.Sides.NoRaw = fmt.Sprintf("not run: namespace %q enforces PodSecurity restricted, which forbids NET_RAW; the path-MTU probe needs raw ICMP", o.Namespace)
+		run.Notes = append(run.Notes, fmt.Sprintf("the pod probe runs in PodSecurity's restricted shape in namespace %q (no capabilities, not root): it pings through an unprivileged ICMP socket "+
+			"(netcheck-ping, with net.ipv4.ping_group_range set for the pod); the path-MTU probe is not run from pods", o.Namespace))
 		fmt.Fprintln(o.ErrOut, "warning: "+run.Notes[len(run.Notes)-1])
 	}
 	switch {

@@ -24,15 +24,19 @@ func reachSpecs(cfg Config) []probe.Spec {
 }
 
 // runChecks runs the checks in one container, concurrently.
-// withoutICMP runs the checks that need no raw socket and reports the
-// others (ping, the path-MTU probe) as not run, with the reason.
-func withoutICMP(ctx context.Context, cfg Config, ns, pod string, specs []probe.Spec) []observe.Check {
+// withoutRaw runs the checks without a raw socket: ping through an
+// unprivileged ICMP socket, the path-MTU probe (which needs raw ICMP)
+// reported not run, with the reason.
+func withoutRaw(ctx context.Context, cfg Config, ns, pod string, specs []probe.Spec) []observe.Check {
 	var run []probe.Spec
 	var skipped []observe.Check
 	for _, s := range specs {
-		if s.Kind == observe.Ping || s.Kind == observe.MTUProbe {
-			skipped = append(skipped, observe.Check{Kind: s.Kind, ID: s.ID, Target: s.ID.String(), Outcome: observe.NotRun, Detail: cfg.Sides.NoICMP})
+		switch s.Kind {
+		case observe.MTUProbe:
+			skipped = append(skipped, observe.Check{Kind: s.Kind, ID: s.ID, Target: s.ID.String(), Outcome: observe.NotRun, Detail: cfg.Sides.NoRaw})
 			continue
+		case observe.Ping:
+			s.Argv = probe.UnprivilegedPing(s.Argv)
 		}
 		run = append(run, s)
 	}

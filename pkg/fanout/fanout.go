@@ -83,9 +83,10 @@ type Sides struct {
 	// privileged pods) and stands in each node's node-side error.
 	PodOnly bool
 	Why     string
-	// NoICMP, when set, says why the pod probe cannot ping (a restricted
-	// namespace: no NET_RAW): its ICMP checks are not run, and say so.
-	NoICMP string
+	// NoRaw, when set, says why the pod probe has no raw socket (a
+	// restricted namespace: no NET_RAW): it pings through an unprivileged
+	// ICMP socket (netcheck-ping), and its path-MTU probe is not run, saying so.
+	NoRaw string
 }
 
 // Workload is the user's pod a node's pod-side checks run as.
@@ -418,9 +419,9 @@ func (t *trip) podSide(ctx, startCtx context.Context, podPod *corev1.Pod, nodeUp
 			return
 		}
 		t.obs.Pod.Checks = runChecks(ctx, cfg, ns, t.obs.Host.Pod, launch.Container, probe.InPod(w.UID, specs))
-	case cfg.Sides.NoICMP != "":
+	case cfg.Sides.NoRaw != "":
 		t.ready()
-		t.obs.Pod.Checks = withoutICMP(ctx, cfg, ns, t.obs.Pod.Pod, specs)
+		t.obs.Pod.Checks = withoutRaw(ctx, cfg, ns, t.obs.Pod.Pod, specs)
 	default:
 		t.ready()
 		t.obs.Pod.Checks = runChecks(ctx, cfg, ns, t.obs.Pod.Pod, launch.Container, specs)

@@ -148,6 +148,10 @@ func PodProbe(o PodOptions, node string, idx int) *corev1.Pod {
 	}
 	if o.Restricted {
 		p.Spec.Containers[0].SecurityContext = RestrictedContext()
+		// ping through an unprivileged ICMP socket (netcheck-ping) needs
+		// the pod's group in this range: a namespaced sysctl that
+		// PodSecurity (baseline and restricted) and the kubelet allow.
+		p.Spec.SecurityContext = &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{{Name: "net.ipv4.ping_group_range", Value: "65534 65534"}}}
 	}
 	return p
 }

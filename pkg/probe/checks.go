@@ -23,6 +23,16 @@ func PingArgv(host string, timeout time.Duration) []string {
 	return []string{"ping", "-c", "3", "-i", "0.1", "-W", secs, "-w", secs, host}
 }
 
+// UnprivilegedPing is a PingArgv run by netcheck-ping, the probe image's
+// ping through an unprivileged ICMP socket (no NET_RAW): same flags, same
+// output as busybox's.
+func UnprivilegedPing(argv []string) []string {
+	if len(argv) == 0 || argv[0] != "ping" {
+		return argv
+	}
+	return append([]string{"netcheck-ping"}, argv[1:]...)
+}
+
 // TCPArgv connects to host:port and closes (busybox nc -z). -v makes nc
 // name timeouts and unreachable networks; a refusal it leaves silent.
 func TCPArgv(host string, port int, timeout time.Duration) []string {
@@ -91,6 +101,10 @@ var (
 func errorOutcome(text string) (observe.Outcome, string, bool) {
 	l := strings.ToLower(text)
 	switch {
+	case strings.Contains(l, "netcheck-ping") && strings.Contains(l, "not found"):
+		return observe.Error, "the probe image has no netcheck-ping (netcheck's default image has it): " + firstLine(text), true
+	case strings.Contains(l, "ping_group_range"):
+		return observe.Error, "no unprivileged ICMP socket: " + firstLine(text), true
 	case strings.Contains(l, "bad address"), strings.Contains(l, "can't resolve"):
 		return observe.DNSFailure, "name does not resolve", true
 	case strings.Contains(l, "connection refused"):

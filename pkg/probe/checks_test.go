@@ -41,6 +41,12 @@ func TestClassifyCaptured(t *testing.T) {
 		{"ping-timeout", ClassifyPing, observe.Timeout, "0/2 replies"},
 		{"ping-noroute", ClassifyPing, observe.Unreachable, "network is unreachable"},
 		{"ping-badname", ClassifyPing, observe.DNSFailure, ""},
+		// netcheck-ping (unprivileged ICMP socket) reads as busybox's ping.
+		{"netcheck-ping-ok", ClassifyPing, observe.OK, "3/3 replies"},
+		{"netcheck-ping-timeout", ClassifyPing, observe.Timeout, "0/3 replies"},
+		{"netcheck-ping-noroute", ClassifyPing, observe.Unreachable, "network is unreachable"},
+		{"netcheck-ping-badname", ClassifyPing, observe.DNSFailure, ""},
+		{"netcheck-ping-nogroup", ClassifyPing, observe.Error, "no unprivileged ICMP socket"},
 		{"tcp-ok", ClassifyTCP, observe.OK, ""},
 		{"tcp-refused", ClassifyTCP, observe.Refused, ""},
 		{"tcp-timeout", ClassifyTCP, observe.Timeout, ""},
