@@ -9,7 +9,7 @@ LDFLAGS := -s -w -X github.com/netcheck/kubectl-netcheck/pkg/cmd.Version=$(VERSI
 	-X github.com/netcheck/kubectl-netcheck/pkg/cmd.Date=$(DATE)
 PREFIX ?= /usr/local
 
-.PHONY: build install test ci-cold unit fuzz vet lint check-pipes krew-check release-check e2e-cluster e2e-down e2e e2e-nft e2e-flannel clean
+.PHONY: build install test ci-cold unit fuzz vet lint check-pipes krew-check release-check demo e2e-cluster e2e-down e2e e2e-nft e2e-flannel clean
 
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kubectl-netcheck
@@ -60,6 +60,12 @@ ci-cold:
 
 e2e-cluster:
 	bash e2e/cluster/up.sh
+
+# A first run without a cluster of your own: the lab cluster, one node broken
+# the way the first seed describes, the verdict, the printed fix applied,
+# healthy again (KEEP=1 leaves the cluster up).
+demo: build
+	KEEP=$(KEEP) bash scripts/demo.sh
 
 e2e-down:
 	bash e2e/cluster/down.sh

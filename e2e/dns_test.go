@@ -143,3 +143,25 @@ func TestDNSUpstreamDown(t *testing.T) {
 	healthy(t, outside())
 	noProbePodsLeft(t)
 }
+
+// The upstream answers, and refuses (REFUSED to everyone: an access list
+// that leaves the cluster out). ns.example.net, a name no test asked
+// before, is in no cache. The fix, applied by hand: the upstream's own
+// config back (it answers the cluster again).
+func TestDNSUpstreamRefuses(t *testing.T) {
+	lab(t)
+	fault(t, "nc-ext", "dns-upstream-refuse")
+	r := netcheck(t, 2*time.Minute, "dns", "--outside", "ns.example.net", "-o", "json")
+	if r.code != 1 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	f := finding(t, r, diagnose.CauseDNSUpstream)
+	if len(r.report.Findings) != 1 || len(f.Nodes) != len(r.report.Nodes) || f.Severity != diagnose.Error {
+		t.Fatalf("want one error on every node: %+v", r.report.Findings)
+	}
+	mustContain(t, "summary", []string{f.Summary}, "refuses them (REFUSED)")
+	mustContain(t, "fix", f.Fix, "allow recursion for the nodes' addresses")
+	restoreFault(t, "nc-ext", "dns-upstream-refuse")
+	healthy(t, netcheck(t, 2*time.Minute, "dns", "--outside", "ns.example.net", "-o", "json"))
+	noProbePodsLeft(t)
+}

@@ -52,7 +52,7 @@ usage() { sed -n '2,/^# inject twice/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}/
 node=$1 fault=$2 action=$3
 # The external host takes the faults of what runs there (its resolver).
 if [[ $node == "$EXT" ]]; then
-  [[ $fault == dns-upstream-down ]] || die "$EXT takes only dns-upstream-down, got '$fault'"
+  [[ $fault == dns-upstream-down || $fault == dns-upstream-refuse ]] || die "$EXT takes only dns-upstream-down and dns-upstream-refuse, got '$fault'"
 else
   is_node "$node" || die "unknown node '$node' (nodes: ${NODES[*]}, or $EXT for dns-upstream-down)"
 fi
@@ -312,6 +312,23 @@ EOF
         while inn iptables -C $r 2>/dev/null; do inn iptables -D $r; done
       fi
     done
+    ;;
+  dns-upstream-refuse)
+    # The upstream resolver restarted with a config that answers every query
+    # REFUSED (an access list that leaves the cluster out); restore restarts it
+    # with the lab's own.
+    dir="$STATE/machines/$EXT/dns"
+    conf=$dir/Corefile
+    if [[ $action == inject ]]; then
+      : >"$rec"
+      printf '.:53 {\n    template ANY ANY {\n        rcode REFUSED\n    }\n}\n' >"$dir/Corefile.refuse"
+      conf=$dir/Corefile.refuse
+    fi
+    stop_in "$EXT" dns
+    start_in "$EXT" dns "$BIN/coredns" -conf "$conf"
+    # Listening again once it answers anything (REFUSED included).
+    wait_for "the upstream resolver on $EXT" 10 bash -c "ip netns exec $(netns_of "$EXT") $BIN/busybox nslookup www.example.net. 127.0.0.1 2>&1 | grep -E 'Address|REFUSED' >/dev/null" ||
+      die "the upstream resolver on $EXT did not come back"
     ;;
   vxlan-drop)
     # A host firewall rule dropping flannel's VXLAN (UDP 8472) at the node's input.

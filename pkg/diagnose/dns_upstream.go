@@ -106,7 +106,8 @@ func dnsUpstream(in DNSInput) []Finding {
 	}
 	var down, passOn, cached []string
 	var evDown, evPass, evCached []string
-	reached := false // the upstream answered some node
+	reached := false        // the upstream answered some node
+	var downRcodes []string // what it said to the nodes where the name fails
 	for _, n := range in.Nodes {
 		if n.Err != "" || n.Pod.Err != "" {
 			continue
@@ -117,11 +118,13 @@ func dnsUpstream(in DNSInput) []Finding {
 		}
 		ev := []string{describeCheck("pod@"+n.Name, *cluster), describeCheck("pod@"+n.Name, *outside)}
 		answered, asked := false, false
+		var rcodes []string
 		for _, t := range in.Forward.Targets {
 			if c := check(n.Host.Checks, DNSUpstreamKey(t)); c != nil {
 				asked = true
 				ev = append(ev, describeCheck("node@"+n.Name, *c))
 				answered = answered || c.Outcome == observe.OK
+				rcodes = append(rcodes, c.Detail)
 			}
 		}
 		if outside.Outcome == observe.OK {
@@ -135,6 +138,7 @@ func dnsUpstream(in DNSInput) []Finding {
 			passOn, evPass = append(passOn, n.Name), append(evPass, ev...)
 		} else {
 			down, evDown = append(down, n.Name), append(evDown, ev...)
+			downRcodes = append(downRcodes, rcodes...)
 		}
 	}
 	corefile := in.Forward.Source + ": " + in.Forward.Line
@@ -147,10 +151,26 @@ func dnsUpstream(in DNSInput) []Finding {
 			Evidence: append([]string{corefile}, evDown...)}
 		if len(in.Forward.Targets) > 0 {
 			t := strings.Join(in.Forward.Targets, ", ")
-			f.Summary = fmt.Sprintf("cluster names resolve but %s does not: CoreDNS forwards outside names to %s, which answers none of these nodes either", in.Outside, t)
-			f.Fix = []string{
-				fmt.Sprintf("make the resolver at %s answer (is it running? is port 53, UDP and TCP, open to the nodes?)", t),
-				"or forward to a resolver that answers: kubectl -n kube-system edit configmap coredns   # forward . <resolver>",
+			switch same(downRcodes) {
+			case "REFUSED": // it answers, and says no: an access list
+				f.Summary = fmt.Sprintf("cluster names resolve but %s does not: CoreDNS forwards outside names to %s, which refuses them (REFUSED), to these nodes too", in.Outside, t)
+				f.Fix = []string{
+					fmt.Sprintf("let the resolver at %s answer the cluster: allow recursion for the nodes' addresses (CoreDNS's queries come from the CoreDNS pods, masqueraded to their nodes' addresses): BIND allow-recursion/allow-query, Unbound access-control, dnsmasq --interface/--listen-address", t),
+					"or forward to a resolver that answers: kubectl -n kube-system edit configmap coredns   # forward . <resolver>",
+				}
+			case "SERVFAIL": // it answers, and cannot resolve the name itself
+				f.Summary = fmt.Sprintf("cluster names resolve but %s does not: CoreDNS forwards outside names to %s, which fails to resolve it (SERVFAIL), for these nodes too", in.Outside, t)
+				f.Candidates = []string{"the resolver's own upstream unreachable", "DNSSEC validation failing for the zone", "the zone's authoritative servers down or lame"}
+				f.Fix = []string{
+					fmt.Sprintf("look at the resolver at %s: its logs for %s (its upstream, DNSSEC)", t, in.Outside),
+					"or forward to a resolver that answers: kubectl -n kube-system edit configmap coredns   # forward . <resolver>",
+				}
+			default:
+				f.Summary = fmt.Sprintf("cluster names resolve but %s does not: CoreDNS forwards outside names to %s, which answers none of these nodes either", in.Outside, t)
+				f.Fix = []string{
+					fmt.Sprintf("make the resolver at %s answer (is it running? is port 53, UDP and TCP, open to the nodes?)", t),
+					"or forward to a resolver that answers: kubectl -n kube-system edit configmap coredns   # forward . <resolver>",
+				}
 			}
 		} else {
 			f.Summary = fmt.Sprintf("cluster names resolve but %s does not: the way out of cluster DNS (CoreDNS's forward upstream) fails", in.Outside)
@@ -185,4 +205,17 @@ func dnsUpstream(in DNSInput) []Finding {
 			Fix: []string{"kubectl -n kube-system logs -l k8s-app=kube-dns", "kubectl -n kube-system get configmap coredns -o yaml"}})
 	}
 	return out
+}
+
+// same is the one value every element has, or "" when they differ.
+func same(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	for _, v := range vs[1:] {
+		if v != vs[0] {
+			return ""
+		}
+	}
+	return vs[0]
 }

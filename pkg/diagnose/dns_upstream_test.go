@@ -50,6 +50,14 @@ func upNode(name string, outside, upstream observe.Outcome) observe.Node {
 	})
 }
 
+// upDetail is an upNode whose outside name fails, the upstream answering
+// the node with detail (an rcode, or no answer).
+func upDetail(name, detail string) observe.Node {
+	n := upNode(name, observe.DNSFailure, observe.DNSFailure)
+	n.Host.Checks[len(n.Host.Checks)-1].Detail = detail
+	return n
+}
+
 func TestDNSUpstream(t *testing.T) {
 	ok, fail := observe.OK, observe.DNSFailure
 	fwd := Forward{Source: "ConfigMap kube-system/coredns", Line: "forward . 198.19.0.1", Targets: []string{"198.19.0.1"}}
@@ -65,6 +73,12 @@ func TestDNSUpstream(t *testing.T) {
 		{name: "healthy", forward: fwd, nodes: []observe.Node{upNode("n1", ok, ok), upNode("n2", ok, ok)}},
 		{name: "the upstream answers nobody", forward: fwd, nodes: []observe.Node{upNode("n1", fail, fail), upNode("n2", fail, fail)},
 			want: CauseDNSUpstream, nodesOf: "n1,n2", text: []string{"forward . 198.19.0.1", "198.19.0.1", "port 53", "edit configmap coredns"}},
+		{name: "the upstream refuses", forward: fwd, nodes: []observe.Node{upDetail("n1", "REFUSED"), upDetail("n2", "REFUSED")},
+			want: CauseDNSUpstream, nodesOf: "n1,n2", text: []string{"refuses them (REFUSED)", "allow recursion"}},
+		{name: "the upstream fails the name", forward: fwd, nodes: []observe.Node{upDetail("n1", "SERVFAIL")},
+			want: CauseDNSUpstream, nodesOf: "n1", text: []string{"fails to resolve it (SERVFAIL)", "DNSSEC"}},
+		{name: "the upstream refuses one node and times out on the other: no single story", forward: fwd, nodes: []observe.Node{upDetail("n1", "REFUSED"), upDetail("n2", "no DNS server answered")},
+			want: CauseDNSUpstream, nodesOf: "n1,n2", text: []string{"answers none of these nodes either"}},
 		{name: "the upstream answers the nodes, not through CoreDNS", forward: fwd, nodes: []observe.Node{upNode("n1", fail, ok)},
 			want: CauseDNSForward, nodesOf: "n1", text: []string{"CoreDNS does not pass", "logs -l k8s-app=kube-dns"}},
 		{name: "resolved from the cache while the upstream answers no node", forward: fwd, nodes: []observe.Node{upNode("n1", ok, fail), upNode("n2", ok, fail)},

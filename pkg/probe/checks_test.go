@@ -62,6 +62,8 @@ func TestClassifyCaptured(t *testing.T) {
 		{"dns-ok", ClassifyDNS, observe.OK, "198.19.0.1"},
 		{"dns-nxdomain", ClassifyDNS, observe.DNSFailure, "NXDOMAIN"},
 		{"dns-noserver", ClassifyDNS, observe.DNSFailure, "no DNS server answered"},
+		{"dns-refused", ClassifyDNS, observe.DNSFailure, "REFUSED"},
+		{"dns-servfail", ClassifyDNS, observe.DNSFailure, "SERVFAIL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
