@@ -3,7 +3,6 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"k8s.io/kubectl/pkg/util/templates"
 	"strings"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/launch"
 )

@@ -1,11 +1,11 @@
 package cmd
 
 import (
-	"k8s.io/kubectl/pkg/util/templates"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/kubectl/pkg/util/templates"
 )
 
 // binaryName is the name the plugin's executable has on PATH; completion

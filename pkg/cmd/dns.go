@@ -3,7 +3,6 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"k8s.io/kubectl/pkg/util/templates"
 	"strings"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
 	"github.com/netcheck/kubectl-netcheck/pkg/scenario"

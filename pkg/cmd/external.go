@@ -3,7 +3,6 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"k8s.io/kubectl/pkg/util/templates"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
 	"github.com/netcheck/kubectl-netcheck/pkg/launch"

@@ -2,12 +2,12 @@ package cmd
 
 import (
 	"context"
-	"k8s.io/kubectl/pkg/util/templates"
 	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/scenario"
 )

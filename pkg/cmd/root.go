@@ -6,11 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/kubectl/pkg/util/templates"
 )
 
 // Exit codes: what a script calling netcheck can rely on.

@@ -23,7 +23,6 @@ func reachSpecs(cfg Config) []probe.Spec {
 	return specs
 }
 
-// runChecks runs the checks in one container, concurrently.
 // withoutRaw runs the checks without a raw socket: ping through an
 // unprivileged ICMP socket, the path-MTU probe (which needs raw ICMP)
 // reported not run, with the reason.
@@ -43,6 +42,7 @@ func withoutRaw(ctx context.Context, cfg Config, ns, pod string, specs []probe.S
 	return append(runChecks(ctx, cfg, ns, pod, launch.Container, run), skipped...)
 }
 
+// runChecks runs the checks in one container, concurrently.
 func runChecks(ctx context.Context, cfg Config, ns, pod, container string, specs []probe.Spec) []observe.Check {
 	if len(specs) == 0 {
 		return nil

@@ -3,6 +3,7 @@ package probe
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -299,27 +300,22 @@ func ParseFacts(out, podIP string, targets []FactTarget) Raw {
 	return raw
 }
 
+// leftOutRe is the filters' account line (ruleFilter, nftFilter).
+var leftOutRe = regexp.MustCompile(`# netcheck: left out (\d+) rules? and (\d+) chains?`)
+
 // leftOut reads back the rule filters' accounts of what they left out,
 // added up: one dump may hold several filtered tables (kube-proxy's ip
 // and ip6 tables in nftables mode), each with its own account.
 func leftOut(dump string) string {
-	const mark = "# netcheck: left out "
-	rules, chains, seen := 0, 0, false
-	for rest := dump; ; {
-		i := strings.Index(rest, mark)
-		if i < 0 {
-			break
-		}
-		line, after, _ := strings.Cut(rest[i:], "\n")
-		rest = after
-		var r, c int
-		if _, err := fmt.Sscanf(strings.NewReplacer(" rules ", " ", " rule ", " ", " chains ", " ", " chain ", " ").Replace(line[len(mark):]),
-			"%d and %d", &r, &c); err == nil {
-			rules, chains, seen = rules+r, chains+c, true
-		}
-	}
-	if !seen {
+	ms := leftOutRe.FindAllStringSubmatch(dump, -1)
+	if ms == nil {
 		return ""
+	}
+	rules, chains := 0, 0
+	for _, m := range ms {
+		r, _ := strconv.Atoi(m[1])
+		c, _ := strconv.Atoi(m[2])
+		rules, chains = rules+r, chains+c
 	}
 	return fmt.Sprintf("; left out %d %s and %d %s of Services not asked about", rules, plural(rules, "rule"), chains, plural(chains, "chain"))
 }
