@@ -1,29 +1,32 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2317 # the check functions are called through check()
-# Offline check of the krew packaging: build the release archives, render the
-# krew manifest, validate it, install it with a real krew into a throwaway
-# KREW_ROOT, run the installed plugin, check the completion helper, uninstall.
+# Offline check of the krew packaging, the way a user installs: this
+# repository is its own krew index. It rebuilds the release archives
+# (reproducible: mk/dist.mk), fails if their sha256s differ from those the
+# committed plugins/netcheck.yaml names, validates that manifest, then
+# `krew index add`s a clone of this repository and `krew install`s
+# netcheck/netcheck from it into a throwaway KREW_ROOT. krew downloads the
+# archives from the manifest's GitHub URLs through scripts/releaseproxy, which
+# answers them from dist/ on loopback (nothing leaves the machine), and checks
+# the committed sha256s. Then the installed plugin runs, its completion helper
+# works through kubectl, and it uninstalls.
 #
-#   bash .ci/krew.sh              the host's platform: its archive, a manifest of
-#                                 that platform alone, validated and really installed
-#   KREW_CHECK=all bash .ci/krew.sh   all six release platforms (make release-check)
+#   bash .ci/krew.sh                   all six release platforms (CI)
+#   KREW_CHECK=host bash .ci/krew.sh   the host's platform only, against its line
+#                                      of the committed manifest (quicker)
 #
-# Why two sizes: the six archives share every source file (no build-tagged code),
-# and cross-compiling five more platforms from a cold cache takes ~15 min on two
-# cores. .ci/run runs the full check when the packaging inputs differ from the
-# ones .ci/release.sum records (the last full check that passed).
-#
-# Needs go, make, tar, zip. krew and validate-krew-manifest are go-installed
-# once into ${NETCHECK_TOOLS:-/var/cache/netcheck-tools}/bin (from the Go module
-# proxy; nothing else touches the network). Nothing here talks to a cluster.
+# Needs go, make, tar, zip, git. krew and validate-krew-manifest are
+# go-installed once into ${NETCHECK_TOOLS:-/var/cache/netcheck-tools}/bin (from
+# the Go module proxy). Nothing here talks to a cluster.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 
 KREW_VERSION=v0.4.3 # v0.4.5 is refused by the module proxy
 TOOLS_BIN=${NETCHECK_TOOLS:-/var/cache/netcheck-tools}/bin
 MANIFEST=plugins/netcheck.yaml
+RENDERED=dist/netcheck.yaml
 ALL_PLATFORMS="linux_amd64 linux_arm64 darwin_amd64 darwin_arm64 windows_amd64 windows_arm64"
-case ${KREW_CHECK:-host} in
+case ${KREW_CHECK:-all} in
 all) PLATFORMS=$ALL_PLATFORMS partial= ;;
 host) PLATFORMS="$(go env GOOS)_$(go env GOARCH)" partial=1 ;;
 *) echo "KREW_CHECK must be host or all, not ${KREW_CHECK}" >&2; exit 2 ;;
@@ -31,7 +34,8 @@ esac
 
 pass=0 fail=0
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/netcheck-krew.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+proxy_pid=
+trap '[ -z "$proxy_pid" ] || kill "$proxy_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 # No kubeconfig: nothing below may reach a cluster, even by accident.
 export KUBECONFIG=/dev/null
 # krew would otherwise ask GitHub, now and then, whether it is up to date.
@@ -77,11 +81,11 @@ krew=$TOOLS_BIN/krew
 
 # --- archives and manifest ---------------------------------------------------
 t=$(date +%s)
-if ! make dist krew-manifest DIST_PLATFORMS="${PLATFORMS//_//}" KREW_PARTIAL="$partial"; then
-	bad "make dist krew-manifest"
+if ! make dist DIST_PLATFORMS="${PLATFORMS//_//}" KREW_PARTIAL="$partial"; then
+	bad "make dist"
 	finish
 fi
-ok "make dist krew-manifest ($(secs "$t"))"
+ok "make dist ($(secs "$t"))"
 version=$(cat dist/version)
 
 archives() {
@@ -105,25 +109,56 @@ archives() {
 			;;
 		esac
 		[ "$got" = "$want" ] || { echo "$f holds: $got; want: $want"; return 1; }
-		grep -q "$(basename "$f")" "$MANIFEST" || { echo "$MANIFEST does not name $f"; return 1; }
+		grep -q "$(basename "$f")" "$RENDERED" || { echo "$RENDERED does not name $f"; return 1; }
 	done
 	echo "$(wc -w <<<"$PLATFORMS") archives, checksums match"
 }
 check "archives: $(wc -w <<<"$PLATFORMS") platform(s), binary + completion helper + LICENSE, checksums" archives
 
+# The committed manifest names exactly the archives rebuilt here: the whole
+# file when all six were built, the host's sha256 line otherwise.
+committed() {
+	[ -f "$MANIFEST" ] || { echo "no $MANIFEST: run make plugins and commit it"; return 1; }
+	if [ -z "$partial" ]; then
+		cmp -s "$RENDERED" "$MANIFEST" && return 0
+		diff -u "$MANIFEST" "$RENDERED"
+	else
+		local sum
+		sum=$(cut -d' ' -f1 dist/checksums.txt)
+		grep -qx "    sha256: $sum" "$MANIFEST" && return 0
+		echo "$MANIFEST does not name the sha256 $sum of the archive rebuilt here"
+	fi
+	echo "$MANIFEST does not match the archives rebuilt from this tree: run make plugins, and commit $MANIFEST on its own"
+	return 1
+}
+check "committed $MANIFEST names the sha256s of the archives rebuilt here" committed
+
 check "validate-krew-manifest $MANIFEST" \
 	"$TOOLS_BIN/validate-krew-manifest" -manifest "$MANIFEST" -skip-install
 
-# --- a real krew install -----------------------------------------------------
-case $(uname -m) in
-aarch64 | arm64) arch=arm64 ;;
-*) arch=amd64 ;;
-esac
-archive=dist/kubectl-netcheck_${version}_linux_$arch.tar.gz
+# --- krew index add + krew install from this repository ----------------------
 export KREW_ROOT=$tmp/krew
 mkdir -p "$KREW_ROOT"
-check "krew install --manifest=$MANIFEST --archive=$archive" \
-	"$krew" install --manifest="$MANIFEST" --archive="$archive"
+if ! go build -o "$tmp/releaseproxy" ./scripts/releaseproxy; then
+	bad "go build ./scripts/releaseproxy"
+	finish
+fi
+"$tmp/releaseproxy" -dir dist -prefix "/netcheck/kubectl-netcheck/releases/download/$version/" \
+	-ca "$tmp/ca.pem" -addr-file "$tmp/proxy-addr" 2>"$tmp/releaseproxy.log" &
+proxy_pid=$!
+for _ in $(seq 50); do [ -s "$tmp/proxy-addr" ] && break; sleep 0.1; done
+repo=$(git rev-parse --show-toplevel)
+# krew clones the index with git: the committed tree of this repository, as
+# `kubectl krew index add netcheck <its git URL>` would.
+check "krew index add netcheck $repo" "$krew" index add netcheck "$repo"
+from_index() {
+	HTTPS_PROXY="http://$(cat "$tmp/proxy-addr")" SSL_CERT_FILE="$tmp/ca.pem" "$krew" install netcheck/netcheck || {
+		sed 's/^/releaseproxy| /' "$tmp/releaseproxy.log"
+		return 1
+	}
+	grep -F "GET https://github.com/netcheck/kubectl-netcheck/releases/download/$version/" "$tmp/releaseproxy.log"
+}
+check "krew install netcheck/netcheck (downloads through releaseproxy, the committed sha256 checked)" from_index
 
 plugin=$KREW_ROOT/bin/kubectl-netcheck
 store=$KREW_ROOT/store/netcheck/$version

@@ -6,7 +6,6 @@
 #                     directory under $NETCHECK_COLD_DIR (default
 #                     /var/tmp/netcheck-cold), removed first. make ci-cold.
 #   NETCHECK_STAGES="vet unit"   run only these stages
-#   NETCHECK_KREW=all  the packaging check on all six platforms (make release-check)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
@@ -19,20 +18,6 @@ if [[ ${NETCHECK_COLD:-0} == 1 ]]; then
   echo "cold run: every cache under $cold"
 fi
 
-# The packaging check builds all six release platforms only when its inputs
-# differ from those of the last full check that passed (.ci/release.sum).
-release_inputs() { sha256sum .krew.yaml mk/dist.mk .ci/krew.sh LICENSE go.mod go.sum | sha256sum | cut -d' ' -f1; }
-krew_stage() {
-  if [[ ${NETCHECK_KREW:-} != all && $(release_inputs) == "$(cat .ci/release.sum 2>/dev/null)" ]]; then
-    KREW_CHECK=host bash .ci/krew.sh
-  else
-    echo "packaging inputs differ from .ci/release.sum: checking all six platforms"
-    KREW_CHECK=all bash .ci/krew.sh
-    release_inputs >.ci/release.sum
-    echo "all six platforms pass: commit .ci/release.sum to record it"
-  fi
-}
-
 declare -A run=(
   [vet]="make vet"
   [check-pipes]="bash scripts/check-pipes.sh"
@@ -40,7 +25,7 @@ declare -A run=(
   [unit]="go test -race -count=1 ./..."
   [fuzz]="make fuzz"
   [bench-quick]="make bench-quick"
-  [krew]="krew_stage"
+  [krew]="bash .ci/krew.sh"
   [e2e]="make e2e"
   [e2e-nft]="make e2e-nft"
   [e2e-flannel]="make e2e-flannel"
