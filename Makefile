@@ -20,7 +20,7 @@ install: build
 vet:
 	go vet ./...
 	go vet -tags e2e ./e2e/
-	@test -z "$$(gofmt -l cmd pkg e2e)" || { echo "gofmt needed:"; gofmt -l cmd pkg e2e; exit 1; }
+	@test -z "$$(gofmt -l cmd pkg e2e scripts)" || { echo "gofmt needed:"; gofmt -l cmd pkg e2e scripts; exit 1; }
 
 # golangci-lint (installed once into /var/cache/netcheck-tools).
 lint:
