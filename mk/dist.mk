@@ -26,7 +26,9 @@ DIST_DIR       := dist
 DIST_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
 KREW_TEMPLATE  := krew-manifest.yaml
 KREW_MANIFEST  := plugins/netcheck.yaml
-DIST_INPUTS    := cmd pkg go.mod go.sum LICENSE Makefile mk $(KREW_TEMPLATE)
+# What goes into the archives and the manifest (tests and their data do not).
+DIST_INPUTS    := cmd pkg go.mod go.sum LICENSE Makefile mk $(KREW_TEMPLATE) \
+	':(exclude,glob)**/*_test.go' ':(exclude,glob)**/testdata/**'
 DIST_GO        := go$(shell awk '/^go /{print $$2; exit}' go.mod)
 DIST_COMMIT    := $(shell git log -1 --format=%H -- $(DIST_INPUTS) 2>/dev/null)
 DIST_DIRTY     := $(if $(shell git status --porcelain -- $(DIST_INPUTS) 2>/dev/null),-dirty)
