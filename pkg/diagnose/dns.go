@@ -15,6 +15,10 @@ const (
 	CauseDNSPodPath     Cause = "dns-pod-path"
 	CauseDNSBroken      Cause = "dns-server-broken"
 	CauseResolvConf     Cause = "resolv-conf"
+	// Some DNS pods answer this node's pods, others do not: the Service
+	// spreads lookups over all of them, so a share fails (or waits out a
+	// retry) — the intermittent kind of DNS trouble.
+	CauseDNSReplicaUnreachable Cause = "dns-replica-unreachable"
 )
 
 // DNSServer is one cluster DNS pod as the API shows it.
@@ -119,6 +123,7 @@ func DNS(in DNSInput) []Finding {
 			ev = append(ev, describeCheck("pod@"+n.Name, *svc))
 		}
 		var okPods, failPods []string
+		var unreachable []DNSServer
 		for _, s := range ready {
 			c := check(n.Pod.Checks, DNSPodKey(s.IP))
 			if c == nil {
@@ -129,6 +134,7 @@ func DNS(in DNSInput) []Finding {
 				okPods = append(okPods, s.Node)
 			} else {
 				failPods = append(failPods, s.Node)
+				unreachable = append(unreachable, s)
 			}
 		}
 		if rc := check(n.Pod.Checks, DNSResolvKey); rc != nil && rc.Outcome == observe.OK && in.ClusterIP != "" && !contains(rc.Resolved, in.ClusterIP) {
@@ -145,6 +151,10 @@ func DNS(in DNSInput) []Finding {
 			out = append(out, f)
 		}
 		switch {
+		case len(okPods) > 0 && len(unreachable) > 0:
+			// Whatever the Service answered this time, it balances onto
+			// the unreachable pods too: that, not the Service path, is the fault.
+			out = append(out, replicaUnreachable(n, unreachable, len(okPods)+len(unreachable), in, ev))
 		case svc == nil || svc.Outcome == observe.OK:
 		case len(okPods) > 0:
 			out = append(out, Finding{Severity: Error, Cause: CauseDNSServicePath, Nodes: node,
@@ -168,6 +178,51 @@ func DNS(in DNSInput) []Finding {
 		}
 	}
 	return merge(append(out, dnsUpstream(in)...))
+}
+
+// replicaUnreachable: pods on n reach some DNS pods and not these. The
+// facts of the nodes those pods run on say whether their FORWARD chain is
+// what drops the lookups; else the candidates are the path between the nodes.
+func replicaUnreachable(n observe.Node, bad []DNSServer, total int, in DNSInput, ev []string) Finding {
+	var where, names []string
+	for _, s := range bad {
+		where = append(where, s.Name+" on "+s.Node+" ("+s.IP+")")
+		names = append(names, s.Node)
+	}
+	fd := Finding{Severity: Error, Cause: CauseDNSReplicaUnreachable, Nodes: []string{n.Name},
+		Summary: fmt.Sprintf("pods on this node reach %d of %d DNS pods, not %s: the Service %s sends them a share of all lookups, which fail or wait out a retry",
+			total-len(bad), total, strings.Join(where, ", "), in.ClusterIP),
+		Evidence: ev}
+	if own := factsFor(n, SampleKey); own != nil && own.Forward.Result == observe.No {
+		// This node's own FORWARD chain: its pods reach only the DNS pods beside them.
+		fd.Cause = CauseForwardDrop
+		fd.Summary = "the node's FORWARD chain drops its pods' traffic to DNS pods on other nodes (" + strings.Join(where, ", ") + "); only those on this node answer"
+		fd.Evidence = append(fd.Evidence, verdictEvidence(n.Name, "filter FORWARD", own.Forward)...)
+		fd.Fix = forwardFix(own.Forward, strings.Join(n.Facts.PodCIDRs, ","))
+		return fd
+	}
+	for _, s := range bad {
+		for _, m := range in.Nodes {
+			if m.Name != s.Node || m.Name == n.Name {
+				continue
+			}
+			if f := factsFor(m, SampleKey); f != nil && f.Forward.Result == observe.No {
+				fd.Summary += fmt.Sprintf("; %s's FORWARD chain drops the traffic it forwards to its pods", m.Name)
+				fd.Evidence = append(fd.Evidence, verdictEvidence(m.Name, "filter FORWARD", f.Forward)...)
+				fd.Fix = append(fd.Fix, forwardFix(f.Forward, strings.Join(m.Facts.PodCIDRs, ","))...)
+			}
+		}
+	}
+	if len(fd.Fix) == 0 {
+		fd.Candidates = []string{
+			"a missing route from " + n.Name + " to the podCIDR of " + strings.Join(uniq(names), ", ") + " (ip route on " + n.Name + ")",
+			"a FORWARD or INPUT rule on " + strings.Join(uniq(names), ", ") + " dropping traffic to its pods",
+			"an overlay port blocked between " + n.Name + " and " + strings.Join(uniq(names), ", "),
+			"a NetworkPolicy in kube-system selecting the DNS pods",
+		}
+		fd.Fix = []string{"kubectl netcheck pods   # the pod path between every pair of nodes, " + n.Name + " included"}
+	}
+	return fd
 }
 
 func check(cs []observe.Check, id observe.CheckID) *observe.Check {

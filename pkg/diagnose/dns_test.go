@@ -79,3 +79,56 @@ func TestDNS(t *testing.T) {
 		})
 	}
 }
+
+// Two CoreDNS replicas, n2's FORWARD chain dropping: pods on n1 and n3 reach
+// the replica on n3, not the one on n2 — whatever the Service answered this
+// time (it balances onto both) — and n2's pods reach only their local one.
+func TestDNSOneOfTwoReplicasUnreachable(t *testing.T) {
+	ok, fail := observe.OK, observe.DNSFailure
+	second := DNSServer{Name: "coredns-2", Node: "n2", IP: "10.244.2.2", Ready: true}
+	node := func(name string, svc, pod1, pod2 observe.Outcome, mod func(*observe.Node)) observe.Node {
+		return dnsNode(name, svc, pod1, func(n *observe.Node) {
+			n.Pod.Checks = append(n.Pod.Checks, observe.Check{Kind: observe.DNS, ID: DNSPodKey(second.IP), Outcome: pod2})
+			if mod != nil {
+				mod(n)
+			}
+		})
+	}
+	drop := func(n *observe.Node) {
+		n.Facts.PodCIDRs = []string{"10.244.2.0/24"}
+		n.Facts.Targets[0].Forward = fwdDrop
+	}
+	for _, svcOut := range []observe.Outcome{ok, fail} { // the Service's pick is chance
+		fs := DNS(DNSInput{Service: "kube-system/kube-dns", ClusterIP: dnsIP, Servers: []DNSServer{coredns, second}, Nodes: []observe.Node{
+			node("n1", svcOut, ok, fail, nil), node("n2", fail, fail, ok, drop), node("n3", ok, ok, fail, nil)}})
+		if len(fs) != 2 {
+			t.Fatalf("service %s: want two findings:\n%s", svcOut, dump(fs))
+		}
+		byCause := map[Cause]Finding{}
+		for _, f := range fs {
+			byCause[f.Cause] = f
+		}
+		r, okR := byCause[CauseDNSReplicaUnreachable]
+		if !okR || strings.Join(r.Nodes, ",") != "n1,n3" {
+			t.Fatalf("service %s: want dns-replica-unreachable on n1,n3:\n%s", svcOut, dump(fs))
+		}
+		for _, want := range []string{"reach 1 of 2 DNS pods, not coredns-2 on n2 (10.244.2.2)", "n2's FORWARD chain drops"} {
+			if !strings.Contains(r.Summary, want) {
+				t.Errorf("summary %q lacks %q", r.Summary, want)
+			}
+		}
+		if fix := strings.Join(r.Fix, "\n"); !strings.Contains(fix, "iptables -I FORWARD -s 10.244.2.0/24 -j ACCEPT") {
+			t.Errorf("fix does not open n2's FORWARD chain:\n%s", fix)
+		}
+		d, okD := byCause[CauseForwardDrop]
+		if !okD || strings.Join(d.Nodes, ",") != "n2" || !strings.Contains(d.Summary, "coredns-1 on n3") {
+			t.Errorf("service %s: want forward-drop on n2 naming coredns-1 on n3:\n%s", svcOut, dump(fs))
+		}
+	}
+	// No fact explains it: the candidates, and the pods matrix to look further.
+	fs := DNS(DNSInput{Service: "kube-system/kube-dns", ClusterIP: dnsIP, Servers: []DNSServer{coredns, second}, Nodes: []observe.Node{
+		node("n1", ok, ok, fail, nil), node("n3", ok, ok, ok, nil)}})
+	if len(fs) != 1 || fs[0].Cause != CauseDNSReplicaUnreachable || len(fs[0].Candidates) == 0 || !strings.Contains(fs[0].Fix[0], "kubectl netcheck pods") {
+		t.Fatalf("want dns-replica-unreachable with candidates:\n%s", dump(fs))
+	}
+}

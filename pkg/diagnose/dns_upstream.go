@@ -75,10 +75,15 @@ func ParseCorefileForward(corefile string) Forward {
 }
 
 // upstreamAddr reads one forward target: an address, maybe with a port
-// or a dns:// scheme. Other schemes (tls://) are left out.
+// or a dns:// scheme. A port other than 53 stays on it ("10.0.0.2:5353",
+// "[2001:db8::53]:5353"), the form busybox nslookup takes as its server.
+// Other schemes (tls://) are left out.
 func upstreamAddr(to string) (string, bool) {
 	to = strings.TrimPrefix(to, "dns://")
 	if ap, err := netip.ParseAddrPort(to); err == nil {
+		if ap.Port() != 53 {
+			return ap.String(), true
+		}
 		return ap.Addr().String(), true
 	}
 	if a, err := netip.ParseAddr(strings.Trim(to, "[]")); err == nil {

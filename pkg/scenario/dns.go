@@ -52,7 +52,7 @@ func (s DNS) Plan() (fanout.Plan, string) {
 	if ip := s.In.ClusterIP; s.In.Outside != "" && ip != "" && ip != corev1.ClusterIPNone {
 		specs = append(specs, probe.Spec{Kind: observe.DNS, ID: diagnose.DNSOutsideKey(ip), Argv: probe.DNSArgv(s.In.Outside, ip), Classify: probe.ClassifyDNS})
 		var up []probe.Spec
-		for _, t := range s.In.Forward.Targets { // parsed as addresses by ParseCorefileForward
+		for _, t := range s.In.Forward.Targets { // an address, or address:port, parsed by ParseCorefileForward
 			up = append(up, probe.Spec{Kind: observe.DNS, ID: diagnose.DNSUpstreamKey(t), Argv: probe.DNSArgv(s.In.Outside, t), Classify: probe.ClassifyDNS})
 		}
 		if len(up) > 0 {

@@ -89,7 +89,7 @@ func TestDNSServersAndPlan(t *testing.T) {
 func TestDNSPlanOutside(t *testing.T) {
 	in := diagnose.DNSInput{ClusterIP: "10.96.0.10", Name: "kubernetes.default.svc.cluster.local", Outside: "www.example.net",
 		Servers: []diagnose.DNSServer{{Name: "coredns-a", Node: "n1", IP: "10.244.1.3", Ready: true}},
-		Forward: diagnose.Forward{Line: "forward . 198.19.0.1 198.19.0.2", Targets: []string{"198.19.0.1", "198.19.0.2"}}}
+		Forward: diagnose.ParseCorefileForward(".:53 {\n  forward . 198.19.0.1 dns://198.19.0.2:5353\n}\n")}
 	p, _ := DNS{In: in}.Plan()
 	if d := cmp.Diff([]string{"resolv.conf resolv.conf", "dns service 10.96.0.10", "dns pod 10.244.1.3", "dns outside name via service 10.96.0.10"}, specIDs(p.PodSpecs)); d != "" {
 		t.Errorf("pod checks (-want +got):\n%s", d)
@@ -98,10 +98,11 @@ func TestDNSPlanOutside(t *testing.T) {
 		t.Fatal("no node checks of the forward targets")
 	}
 	node := p.NodeSpecs(corev1.Node{})
-	if d := cmp.Diff([]string{"dns upstream 198.19.0.1", "dns upstream 198.19.0.2"}, specIDs(node)); d != "" {
+	if d := cmp.Diff([]string{"dns upstream 198.19.0.1", "dns upstream 198.19.0.2:5353"}, specIDs(node)); d != "" {
 		t.Errorf("node checks (-want +got):\n%s", d)
 	}
-	if d := cmp.Diff([]string{"nslookup", "www.example.net.", "198.19.0.2"}, node[1].Argv[len(node[1].Argv)-3:]); d != "" {
+	// The port goes with the server, as busybox nslookup takes it.
+	if d := cmp.Diff([]string{"nslookup", "www.example.net.", "198.19.0.2:5353"}, node[1].Argv[len(node[1].Argv)-3:]); d != "" {
 		t.Errorf("argv (-want +got):\n%s", d)
 	}
 	// forward . /etc/resolv.conf: nothing to ask from the node.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Captures what the probe image's busybox nslookup prints when the server
 # answers REFUSED or SERVFAIL (an upstream resolver's ACL, or its own upstream
-# failing), from a CoreDNS in a network namespace this script creates (client
+# failing), and when it is asked on a port other than 53, from a CoreDNS in a network namespace this script creates (client
 # 198.18.9.1, server 198.18.9.2) and deletes. Output files: <case>.stdout/.stderr/.rc
 # Usage: capture-dns-rcodes.sh /path/to/busybox /path/to/coredns   (root needed)
 set -euo pipefail
@@ -27,9 +27,19 @@ servfail.example:53 {
     rcode SERVFAIL
   }
 }
+port.example:5353 {
+  template IN A {
+    answer "{{ .Name }} 60 IN A 198.19.0.7"
+  }
+  template IN AAAA {
+    rcode NOERROR
+  }
+}
 DNS
 ip netns exec "$s" "$D" -conf "$conf" >/dev/null 2>&1 & dnspid=$!
 sleep 2
 run() { local name=$1; shift; set +e; ip netns exec "$c" "$@" > "$name.stdout" 2> "$name.stderr"; echo $? > "$name.rc"; set -e; }
 run dns-refused   "$B" nslookup www.refused.example. 198.18.9.2
 run dns-servfail  "$B" nslookup www.servfail.example. 198.18.9.2
+# a forward target with a port (forward . 198.18.9.2:5353): busybox takes server:port
+run dns-port      "$B" nslookup www.port.example. 198.18.9.2:5353
