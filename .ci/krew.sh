@@ -156,7 +156,7 @@ from_index() {
 		sed 's/^/releaseproxy| /' "$tmp/releaseproxy.log"
 		return 1
 	}
-	grep -F "GET https://github.com/netcheck/kubectl-netcheck/releases/download/$version/" "$tmp/releaseproxy.log"
+	grep -F "GET \"https://github.com/netcheck/kubectl-netcheck/releases/download/$version/" "$tmp/releaseproxy.log"
 }
 check "krew install netcheck/netcheck (downloads through releaseproxy, the committed sha256 checked)" from_index
 

@@ -3,9 +3,13 @@
 package e2e
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
@@ -163,5 +167,70 @@ func TestDNSUpstreamRefuses(t *testing.T) {
 	mustContain(t, "fix", f.Fix, "allow recursion for the nodes' addresses")
 	restoreFault(t, "nc-ext", "dns-upstream-refuse")
 	healthy(t, netcheck(t, 2*time.Minute, "dns", "--outside", "ns.example.net", "-o", "json"))
+	noProbePodsLeft(t)
+}
+
+// TestDNSReplicaUnreachable: a second CoreDNS replica, on nc-node2, behind
+// the same Service, and nc-node2's FORWARD policy DROP. Pods on nc-node1 and
+// nc-node3 reach the replica on nc-node3, not the one on nc-node2 — the
+// Service balances a share of their lookups onto it — and the verdict names
+// that replica and nc-node2's FORWARD chain, whichever replica the Service
+// check happened to reach; nc-node2's own pods get forward-drop. The printed
+// fix, applied by hand on nc-node2, makes the run healthy again. On flannel
+// the policy is harmless (FLANNEL-FWD accepts the pod network).
+func TestDNSReplicaUnreachable(t *testing.T) {
+	lab(t)
+	var d appsv1.Deployment
+	if err := json.Unmarshal([]byte(kubectl(t, "-n", "kube-system", "get", "deployment", "coredns", "-o", "json")), &d); err != nil {
+		t.Fatal(err)
+	}
+	second := appsv1.Deployment{TypeMeta: d.TypeMeta, ObjectMeta: metav1.ObjectMeta{Name: "coredns-b", Namespace: "kube-system", Labels: d.Labels}, Spec: d.Spec}
+	one := int32(1)
+	second.Spec.Replicas = &one
+	second.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-dns", "replica": "b"}}
+	second.Spec.Template.Labels = map[string]string{"k8s-app": "kube-dns", "replica": "b"}
+	second.Spec.Template.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": "nc-node2"}
+	b, err := json.Marshal(second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyYAML(t, string(b))
+	kubectl(t, "-n", "kube-system", "rollout", "status", "deployment/coredns-b", "--timeout=120s")
+	readyEndpoints(t, "kube-system", "kube-dns", 2)
+	healthy(t, netcheck(t, 2*time.Minute, "dns", "-o", "json"))
+
+	fault(t, "nc-node2", "forward-drop")
+	r := netcheck(t, 2*time.Minute, "dns", "-o", "json")
+	if profile() == "flannel" {
+		healthy(t, r)
+		return
+	}
+	if r.code != 1 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	f := finding(t, r, diagnose.CauseDNSReplicaUnreachable)
+	if strings.Join(f.Nodes, ",") != "nc-node1,nc-node3" {
+		t.Errorf("dns-replica-unreachable on %v, want nc-node1,nc-node3", f.Nodes)
+	}
+	for _, want := range []string{"reach 1 of 2 DNS pods, not coredns-b-", "on nc-node2", "nc-node2's FORWARD chain drops"} {
+		if !strings.Contains(f.Summary, want) {
+			t.Errorf("summary %q lacks %q", f.Summary, want)
+		}
+	}
+	cidr2 := podCIDR("nc-node2")
+	mustContain(t, "fix", f.Fix, "iptables -I FORWARD -d "+cidr2+" -j ACCEPT   # on nc-node2")
+	d2 := finding(t, r, diagnose.CauseForwardDrop)
+	if strings.Join(d2.Nodes, ",") != "nc-node2" || len(r.report.Findings) != 2 {
+		t.Fatalf("want forward-drop on nc-node2 beside it: %+v", r.report.Findings)
+	}
+	// The fix, by hand, on nc-node2: the first two lines printed (both ways).
+	for _, l := range f.Fix[:2] {
+		argv := command(l)
+		onNode(t, "nc-node2", argv...)
+		t.Cleanup(func() { // the lab as it was: the fault's restore resets the policy only
+			onNode(t, "nc-node2", append([]string{"iptables", "-D"}, argv[2:]...)...)
+		})
+	}
+	healthy(t, netcheck(t, 2*time.Minute, "dns", "-o", "json"))
 	noProbePodsLeft(t)
 }

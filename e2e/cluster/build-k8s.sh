@@ -4,9 +4,9 @@
 # staging modules at ./staging), so a throwaway module requires it and replaces
 # each staging module with its published v0.x twin.
 set -euo pipefail
-K8S_VERSION="${K8S_VERSION:-v1.33.13}"
+K8S_VERSION="${K8S_VERSION:?set K8S_VERSION (lib.sh does)}"
 CACHE="${NETCHECK_E2E_CACHE:-/var/cache/netcheck-e2e}"
-OUT="$CACHE/bin"
+OUT="$CACHE/k8s/$K8S_VERSION"   # lib.sh K8S_BIN
 MOD="$CACHE/k8s-build"
 staging_version="v0.${K8S_VERSION#v1.}"
 bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
@@ -16,7 +16,7 @@ bins+=("${extra[@]}")
 
 have_all=1
 for b in "${bins[@]}"; do [[ -x "$OUT/$b" ]] || have_all=0; done
-if [[ $have_all == 1 && -f "$OUT/.k8s-version" && "$(cat "$OUT/.k8s-version")" == "$K8S_VERSION" ]]; then
+if [[ $have_all == 1 ]]; then
   echo "kubernetes $K8S_VERSION binaries cached in $OUT"; exit 0
 fi
 
@@ -55,9 +55,8 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   ldflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
 done
 for b in "${bins[@]}"; do
-  if [[ -x "$OUT/$b" && -f "$OUT/.k8s-version" && "$(cat "$OUT/.k8s-version")" == "$K8S_VERSION" ]]; then continue; fi
+  if [[ -x "$OUT/$b" ]]; then continue; fi
   echo "building $b $K8S_VERSION"
   CGO_ENABLED=0 GOFLAGS=-mod=mod go build -tags tools -trimpath -ldflags "$ldflags" -o "$OUT/$b" "k8s.io/kubernetes/cmd/$b"
 done
-echo "$K8S_VERSION" > "$OUT/.k8s-version"
 echo "kubernetes $K8S_VERSION binaries built in $OUT"

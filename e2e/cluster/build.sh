@@ -64,17 +64,19 @@ go_build() { # go_build NAME OUT [ldflags]
   mv "$out.tmp" "$out"
   stamp "$name" "$h"
 }
-# netcheck-ping, the probe image's ping through an unprivileged ICMP socket
-# (the restricted pod probe has no NET_RAW): the plugin's own cmd/netcheck-ping,
-# built reproducibly (no VCS stamp: the digest must not follow the commit).
+# The plugin's own programs in the probe image, built reproducibly (no VCS
+# stamp: the digest must not follow the commit): netcheck-ping, ping through an
+# unprivileged ICMP socket (the restricted pod probe has no NET_RAW), and
+# netcheck-wget, https for servers busybox's TLS cannot talk to (Go 1.25+).
 REPO_DIR="$(cd "$CLUSTER_DIR/../.." && pwd)"
-np_h=$(inputs_hash "$(go env GOVERSION)" "$REPO_DIR/go.mod" "$REPO_DIR/go.sum" "$REPO_DIR"/cmd/netcheck-ping/*.go)
-if fresh netcheck-ping "$np_h" "$BIN/netcheck-ping"; then log "netcheck-ping cached"; else
-  log "building netcheck-ping"
-  (cd "$REPO_DIR" && CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -trimpath -buildvcs=false -ldflags "-s -w -buildid=" -o "$BIN/netcheck-ping.tmp" ./cmd/netcheck-ping)
-  mv "$BIN/netcheck-ping.tmp" "$BIN/netcheck-ping"
-  stamp netcheck-ping "$np_h"
-fi
+for tool in netcheck-ping netcheck-wget; do
+  th=$(inputs_hash "$(go env GOVERSION)" "$REPO_DIR/go.mod" "$REPO_DIR/go.sum" "$REPO_DIR"/cmd/$tool/*.go)
+  if fresh "$tool" "$th" "$BIN/$tool"; then log "$tool cached"; continue; fi
+  log "building $tool"
+  (cd "$REPO_DIR" && CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -trimpath -buildvcs=false -ldflags "-s -w -buildid=" -o "$BIN/$tool.tmp" ./cmd/$tool)
+  mv "$BIN/$tool.tmp" "$BIN/$tool"
+  stamp "$tool" "$th"
+done
 go_build pause "$BIN/pause"
 go_build echo "$BIN/echo"
 go_build coredns "$BIN/coredns"
@@ -216,6 +218,7 @@ setup_busybox() {
     ln -sf /bin/busybox "$r/$p"
   done < <("$bb" --list-full)
   install -m 0755 "$BIN/netcheck-ping" "$r/bin/netcheck-ping"
+  install -m 0755 "$BIN/netcheck-wget" "$r/bin/netcheck-wget"
 }
 setup_single() { # the binary at /<basename>
   base_etc "$1"
@@ -223,7 +226,7 @@ setup_single() { # the binary at /<basename>
 }
 
 # The probe image: its digest is pkg/launch's DefaultImage (e2e checks they agree).
-IMAGE_EXTRA=("$BIN/netcheck-ping")
+IMAGE_EXTRA=("$BIN/netcheck-ping" "$BIN/netcheck-wget")
 image busybox "$BIN/busybox" null '["sh"]' setup_busybox ghcr.io/netcheck/probe:1.35.0 docker.io/library/busybox:1.36
 IMAGE_EXTRA=()
 log "probe image digest: $(<"$IMAGES/busybox.tar.digest")"

@@ -141,7 +141,7 @@ case $fault in
         stop_in "$node" kube-proxy KILL
       else
         stop_in "$node" kube-proxy
-        in_machine "$node" "$BIN/kube-proxy" --cleanup >>"$STATE/logs/$node.kube-proxy-cleanup.log" 2>&1 || true
+        in_machine "$node" "$K8S_BIN/kube-proxy" --cleanup >>"$STATE/logs/$node.kube-proxy-cleanup.log" 2>&1 || true
         if grep -qE '^:KUBE-(SERVICES|SVC-|SEP-|POSTROUTING|NODEPORTS)' <<<"$(inn iptables-save 2>/dev/null)" ||
           inn nft list table ip kube-proxy >/dev/null 2>&1; then
           die "kube-proxy rules still present on $node after cleanup"

@@ -9,7 +9,10 @@ IMAGES="$CACHE/images"
 export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH:/usr/local/go/bin"
 export HOME="${HOME:-/root}"
 
-K8S_VERSION="${K8S_VERSION:-v1.33.13}"
+# The Kubernetes the lab runs; each version's server binaries have their own
+# directory, so an older minor can be started beside (K8S_VERSION=v1.35.4).
+K8S_VERSION="${K8S_VERSION:-v1.37.2}"
+K8S_BIN="$CACHE/k8s/$K8S_VERSION"
 COREDNS_VERSION=v1.12.4
 
 # Simulated machines. Each gets a network namespace called "$NS_PREFIX<name>".
@@ -110,7 +113,7 @@ start_in() {
 }
 
 start_kubelet() {
-  start_in "$1" kubelet "$BIN/kubelet" --config=/var/lib/kubelet/config.yaml \
+  start_in "$1" kubelet "$K8S_BIN/kubelet" --config=/var/lib/kubelet/config.yaml \
     --kubeconfig=/etc/kubernetes/kubelet.conf --hostname-override="$1" --node-ip="${IP[$1]}" --v=1
 }
 # kube-router as a NetworkPolicy enforcer only (iptables + ipset)
@@ -139,7 +142,7 @@ stop_in() {
 # running_in NODE NAME: the component's recorded process is alive.
 running_in() { [[ -f $STATE/pids/$1.$2.pid ]] && [[ -d /proc/$(<"$STATE/pids/$1.$2.pid") ]]; }
 start_kube_proxy() {
-  start_in "$1" kube-proxy "$BIN/kube-proxy" --config=/etc/kubernetes/kube-proxy.yaml --v=1
+  start_in "$1" kube-proxy "$K8S_BIN/kube-proxy" --config=/etc/kubernetes/kube-proxy.yaml --v=1
 }
 # kube-proxy has programmed the Services (the kube-dns one comes last) on a node
 kube_proxy_synced() {
@@ -159,7 +162,7 @@ in_netns() {
 # kubectl: the machine's, or the one we built if it has none.
 kctl() {
   local k=kubectl
-  command -v kubectl >/dev/null 2>&1 || k="$BIN/kubectl"
+  command -v kubectl >/dev/null 2>&1 || k="$K8S_BIN/kubectl"
   "$k" --kubeconfig "$KUBECONFIG_OUT" "$@"
 }
 

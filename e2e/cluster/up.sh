@@ -256,6 +256,9 @@ resolvConf: /etc/resolv.conf
 rotateCertificates: false
 serializeImagePulls: false
 protectKernelDefaults: false
+# The lab's machines share the host's cgroup v1 hierarchies; from v1.35 the
+# kubelet refuses v1 unless told.
+failCgroupV1: false
 EOF
   cat >"$d/etc-kubernetes/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
@@ -371,7 +374,7 @@ start_in "$CP" etcd etcd --name cp --data-dir "$CPDIR/etcd" \
   --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
   --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
   --initial-cluster cp=http://127.0.0.1:2380 --logger zap --log-level warn
-start_in "$CP" kube-apiserver "$BIN/kube-apiserver" \
+start_in "$CP" kube-apiserver "$K8S_BIN/kube-apiserver" \
   --advertise-address="${IP[$CP]}" --bind-address=0.0.0.0 --secure-port=6443 \
   --etcd-servers=http://127.0.0.1:2379 \
   --client-ca-file="$PKI/ca.crt" --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
@@ -425,14 +428,14 @@ done
 wait_for "kube-apiserver /readyz" 120 kctl get --raw /readyz --request-timeout=2s ||
   { tail -n 20 "$STATE/logs/$CP.kube-apiserver.log" >&2; die "kube-apiserver did not become ready"; }
 log "kube-apiserver ready after $((SECONDS - t_start))s"
-start_in "$CP" kube-controller-manager "$BIN/kube-controller-manager" \
+start_in "$CP" kube-controller-manager "$K8S_BIN/kube-controller-manager" \
   --kubeconfig="$CPDIR/controller-manager.conf" --authentication-kubeconfig="$CPDIR/controller-manager.conf" \
   --authorization-kubeconfig="$CPDIR/controller-manager.conf" --bind-address=127.0.0.1 --leader-elect=false \
   --allocate-node-cidrs=true --cluster-cidr="$CLUSTER_CIDR" --node-cidr-mask-size=24 \
   --service-cluster-ip-range="$SERVICE_CIDR" --configure-cloud-routes=false --cluster-name=netcheck-e2e \
   --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" --root-ca-file="$PKI/ca.crt" \
   --service-account-private-key-file="$PKI/sa.key" --use-service-account-credentials=true --v=1
-start_in "$CP" kube-scheduler "$BIN/kube-scheduler" \
+start_in "$CP" kube-scheduler "$K8S_BIN/kube-scheduler" \
   --kubeconfig="$CPDIR/scheduler.conf" --authentication-kubeconfig="$CPDIR/scheduler.conf" \
   --authorization-kubeconfig="$CPDIR/scheduler.conf" --bind-address=127.0.0.1 --leader-elect=false --v=1
 

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/netcheck/kubectl-netcheck/pkg/facts"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 )
 
@@ -209,7 +210,13 @@ func replicaUnreachable(n observe.Node, bad []DNSServer, total int, in DNSInput,
 			if f := factsFor(m, SampleKey); f != nil && f.Forward.Result == observe.No {
 				fd.Summary += fmt.Sprintf("; %s's FORWARD chain drops the traffic it forwards to its pods", m.Name)
 				fd.Evidence = append(fd.Evidence, verdictEvidence(m.Name, "filter FORWARD", f.Forward)...)
-				fd.Fix = append(fd.Fix, forwardFix(f.Forward, strings.Join(m.Facts.PodCIDRs, ","))...)
+				// Both ways: the lookups come in to its pods, not out of them.
+				for _, l := range facts.FixerFor(f.Forward.Datapath).AllowForward(f.Forward, strings.Join(m.Facts.PodCIDRs, ","), true) {
+					if !strings.Contains(l, "#") {
+						l += "   # on " + m.Name
+					}
+					fd.Fix = append(fd.Fix, l)
+				}
 			}
 		}
 	}

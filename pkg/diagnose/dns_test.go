@@ -117,7 +117,7 @@ func TestDNSOneOfTwoReplicasUnreachable(t *testing.T) {
 				t.Errorf("summary %q lacks %q", r.Summary, want)
 			}
 		}
-		if fix := strings.Join(r.Fix, "\n"); !strings.Contains(fix, "iptables -I FORWARD -s 10.244.2.0/24 -j ACCEPT") {
+		if fix := strings.Join(r.Fix, "\n"); !strings.Contains(fix, "iptables -I FORWARD -d 10.244.2.0/24 -j ACCEPT   # on n2") {
 			t.Errorf("fix does not open n2's FORWARD chain:\n%s", fix)
 		}
 		d, okD := byCause[CauseForwardDrop]

@@ -11,13 +11,14 @@ import (
 // DefaultImage is netcheck's probe image, pinned by digest: it runs
 // privileged on every node, so a moved tag or a pre-seeded image under the
 // same name must not be what runs. It is busybox built from Debian's source
-// and cmd/netcheck-ping, by e2e/cluster/build.sh, byte for byte reproducible
-// (the e2e suite checks that the lab's image has this digest). Any busybox
-// with ping, nc, wget -T, nslookup, ip and nsenter will do in its place; in a
-// restricted namespace, without netcheck-ping, ping then says it cannot run.
+// with cmd/netcheck-ping and cmd/netcheck-wget, by e2e/cluster/build.sh, byte
+// for byte reproducible (the e2e suite checks that the lab's image has this
+// digest). Any busybox with ping, nc, wget -T, nslookup, ip and nsenter will
+// do in its place; in a restricted namespace, without netcheck-ping, ping
+// then says it cannot run, and without netcheck-wget, https checks do.
 const DefaultImage = "ghcr.io/netcheck/probe:1.35.0@sha256:" + defaultDigest
 
-const defaultDigest = "7453cdf1652f3d0a4f940f9d89cddc42e3b2a125e59c45f4cfa6fa0190ce807a"
+const defaultDigest = "afcab3ff0c9042ea7f7a572f263e1c12c33935ecea07a102c0c50e7bbac8030b"
 
 // imageRef is what --image accepts: a reference without spaces or shell
 // metacharacters, optionally pinned as NAME[:TAG]@sha256:<64 hex>.

@@ -39,9 +39,16 @@ func TCPArgv(host string, port int, timeout time.Duration) []string {
 	return []string{"nc", "-v", "-z", "-w", strconv.Itoa(seconds(timeout)), host, strconv.Itoa(port)}
 }
 
-// HTTPArgv fetches url, printing the server's status line on stderr.
+// HTTPArgv fetches url, printing the server's status line on stderr:
+// busybox wget for http, netcheck-wget (the probe image's, same flags, same
+// output) for https, because busybox's own TLS cannot handshake with a
+// server built with Go 1.25 or later (a Kubernetes API server among them).
 func HTTPArgv(url string, timeout time.Duration) []string {
-	return []string{"wget", "-T", strconv.Itoa(seconds(timeout)), "-S", "-O", "/dev/null", url}
+	tool := "wget"
+	if strings.HasPrefix(strings.ToLower(url), "https://") {
+		tool = "netcheck-wget"
+	}
+	return []string{tool, "-T", strconv.Itoa(seconds(timeout)), "-S", "-O", "/dev/null", url}
 }
 
 // DNSArgv resolves name with the side's own resolver (resolv.conf), or
@@ -103,6 +110,8 @@ func errorOutcome(text string) (observe.Outcome, string, bool) {
 	switch {
 	case strings.Contains(l, "netcheck-ping") && strings.Contains(l, "not found"):
 		return observe.Error, "the probe image has no netcheck-ping (netcheck's default image has it): " + firstLine(text), true
+	case strings.Contains(l, "netcheck-wget") && strings.Contains(l, "not found"):
+		return observe.Error, "the probe image has no netcheck-wget for https (netcheck's default image has it): " + firstLine(text), true
 	case strings.Contains(l, "ping_group_range"):
 		return observe.Error, "no unprivileged ICMP socket: " + firstLine(text), true
 	case strings.Contains(l, "bad address"), strings.Contains(l, "can't resolve"):

@@ -64,6 +64,16 @@ func TestClassifyCaptured(t *testing.T) {
 		{"dns-noserver", ClassifyDNS, observe.DNSFailure, "no DNS server answered"},
 		{"dns-refused", ClassifyDNS, observe.DNSFailure, "REFUSED"},
 		{"dns-servfail", ClassifyDNS, observe.DNSFailure, "SERVFAIL"},
+		{"dns-port", ClassifyDNS, observe.OK, "198.19.0.7"}, // asked as server:port
+		// https: netcheck-wget against the lab's kube-apiserver v1.37 and
+		// servers in namespaces of its own (capture-netcheck-wget.sh).
+		{"netcheck-wget-ok", ClassifyHTTP, observe.OK, "HTTP 200"},
+		{"netcheck-wget-403", ClassifyHTTP, observe.HTTPError, "HTTP 403"},
+		{"netcheck-wget-plain", ClassifyHTTP, observe.TLSFailure, "plain HTTP"},
+		{"netcheck-wget-refused", ClassifyHTTP, observe.Refused, "connection refused"},
+		{"netcheck-wget-timeout", ClassifyHTTP, observe.Timeout, "no answer within the timeout"},
+		// why netcheck-wget: busybox's own TLS against a Go 1.25+ server
+		{"wget-busybox-tls-go125", ClassifyHTTP, observe.TLSFailure, "alert code 40"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

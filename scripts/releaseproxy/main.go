@@ -52,7 +52,7 @@ func main() {
 		log.Fatal(err)
 	}
 	if *addrFile != "" {
-		if err := os.WriteFile(*addrFile, []byte(ln.Addr().String()+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(*addrFile, []byte(ln.Addr().String()+"\n"), 0o600); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -61,20 +61,21 @@ func main() {
 	files := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name, ok := strings.CutPrefix(r.URL.Path, *prefix)
 		if !ok || name == "" || name != path.Base(name) || r.Method != http.MethodGet {
-			log.Printf("%s %s%s: not a release archive (404)", r.Method, r.Host, r.URL.Path)
+			log.Printf("%q %q%q: not a release archive (404)", r.Method, r.Host, r.URL.Path) //nolint:gosec // %q quotes what the client sent
 			http.NotFound(w, r)
 			return
 		}
-		log.Printf("GET https://%s%s from %s", r.Host, r.URL.Path, filepath.Join(*dir, name))
-		http.ServeFile(w, r, filepath.Join(*dir, name))
+		log.Printf("GET %q from %s", "https://"+r.Host+r.URL.Path, filepath.Join(*dir, path.Base(name))) //nolint:gosec // %q quotes what the client sent
+		http.ServeFileFS(w, r, os.DirFS(*dir), name)                                                     //nolint:gosec // one path element (checked above), and DirFS refuses any path out of dir
 	})
 	tunnels := newConnListener(ln.Addr())
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{leaf}, MinVersion: tls.VersionTLS12}
-	go func() { _ = http.Serve(tls.NewListener(tunnels, tlsConf), files) }()
+	inner := &http.Server{Handler: files, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = inner.Serve(tls.NewListener(tunnels, tlsConf)) }()
 
 	proxy := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodConnect || r.Host != *host+":443" {
-			log.Printf("refused %s %s: only CONNECT %s:443 is answered", r.Method, r.Host, *host)
+			log.Printf("refused %q %q: only CONNECT %s:443 is answered", r.Method, r.Host, *host) //nolint:gosec // %q quotes what the client sent
 			http.Error(w, "releaseproxy answers only CONNECT "+*host+":443", http.StatusForbidden)
 			return
 		}
@@ -88,7 +89,7 @@ func main() {
 			return
 		}
 		if _, err := buf.WriteString("HTTP/1.1 200 Connection established\r\n\r\n"); err != nil || buf.Flush() != nil {
-			conn.Close()
+			_ = conn.Close()
 			return
 		}
 		tunnels.push(&bufferedConn{Conn: conn, r: buf.Reader})
@@ -118,7 +119,7 @@ func certify(host, caFile string) (tls.Certificate, error) {
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644); err != nil {
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
 		return tls.Certificate{}, err
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
