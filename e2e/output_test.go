@@ -5,6 +5,7 @@ package e2e
 import (
 	"encoding/xml"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -61,5 +62,9 @@ func TestJUnitFile(t *testing.T) {
 	}
 	if s.Failures != 0 || s.Tests < 6 || !nodes["nc-node1"] || !nodes["nc-node3"] {
 		t.Fatalf("suite: %d tests, %d failures, nodes %v\n%s", s.Tests, s.Failures, nodes, b)
+	}
+	// What CI viewers load: the file validates against docs/junit.xsd.
+	if out, err := exec.Command("xmllint", "--noout", "--schema", filepath.Join(repoRoot(), "docs", "junit.xsd"), path).CombinedOutput(); err != nil {
+		t.Fatalf("--junit-file does not validate against docs/junit.xsd: %v\n%s", err, out)
 	}
 }

@@ -77,8 +77,8 @@ if ((prc > 1)); then
 	cat "$WORK/plugin.err" >&2
 	exit 1
 fi
-first=$(jq -r '.status.firstProbeReady // "?"' "$WORK/plugin.json")
-dur=$(jq -r '.status.duration // "?"' "$WORK/plugin.json")
+first=$(jq -r '(.status.firstProbeReadyMillis // "?" | tostring) + " ms"' "$WORK/plugin.json")
+dur=$(jq -r '(.status.durationMillis // "?" | tostring) + " ms"' "$WORK/plugin.json")
 healthy=$(jq -r '.status.healthy' "$WORK/plugin.json")
 cleanupmsg=$(jq -r '.status.cleanup // ""' "$WORK/plugin.json")
 echo "wall ${plugin}s (exit $prc, healthy=$healthy); report: firstProbeReady=$first duration=$dur; $cleanupmsg"

@@ -18,6 +18,18 @@ if [[ ${NETCHECK_COLD:-0} == 1 ]]; then
   echo "cold run: every cache under $cold"
 fi
 
+# Debian packages the stages use beside the lab's (e2e/cluster/build.sh
+# installs those): xmllint validates --junit-file output against docs/junit.xsd,
+# zip packs the windows archives, jq reads JSON in the scripts.
+need=()
+for p in libxml2-utils zip jq; do
+  [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == *'install ok installed'* ]] || need+=("$p")
+done
+if ((${#need[@]})); then
+  echo "apt-get install ${need[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
 declare -A run=(
   [vet]="make vet"
   [check-pipes]="bash scripts/check-pipes.sh"

@@ -376,11 +376,11 @@ func (o *ProbeOptions) finish(sc scenario.Scenario, command string, targets []st
 		Metadata: report.Meta{Name: o.RunID, CreationTimestamp: metav1.NewTime(start.UTC().Truncate(time.Second))},
 		Spec:     report.Spec{Command: command, Targets: targets, Namespace: o.Namespace},
 		Status: report.Status{Nodes: run.Nodes, Skipped: sel.Skipped, Sampled: sel.Sampled, Findings: findings,
-			Healthy:    !diagnose.HasProblems(findings),
-			Duration:   time.Since(start).Round(time.Millisecond).String(),
-			FirstReady: run.Timing.FirstReady.Round(time.Millisecond).String(),
-			Cleanup:    run.Cleanup,
-			Notes:      run.Notes},
+			Healthy:          !diagnose.HasProblems(findings),
+			DurationMillis:   time.Since(start).Milliseconds(),
+			FirstReadyMillis: run.Timing.FirstReady.Milliseconds(),
+			Cleanup:          run.Cleanup,
+			Notes:            run.Notes},
 	}
 	if err := report.Print(o.Out, res, o.Output, scenario.LayoutOf(res.Kind)); err != nil {
 		return cannotRun("%v", err)

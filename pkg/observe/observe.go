@@ -3,7 +3,10 @@
 // diagnosis (which only reads these values).
 package observe
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Side is the network namespace a check ran in.
 type Side string
@@ -58,10 +61,12 @@ const (
 type Check struct {
 	Kind CheckKind `json:"kind"`
 	// ID identifies the check; Target is its display name (ID.String()).
-	ID      CheckID       `json:"id"`
-	Target  string        `json:"target"`
-	Outcome Outcome       `json:"outcome"`
-	Latency time.Duration `json:"latencyNanos,omitempty"`
+	ID      CheckID `json:"id"`
+	Target  string  `json:"target"`
+	Outcome Outcome `json:"outcome"`
+	// Latency is written as latencyMillis (MarshalJSON): every duration in
+	// the output is a number of milliseconds.
+	Latency time.Duration `json:"-"`
 	// Detail is the short human reason: "HTTP 200", "3/3 replies", the error line.
 	Detail string `json:"detail,omitempty"`
 	// HTTPStatus is the status code an HTTP server answered with (0: none).
@@ -362,4 +367,34 @@ type ServiceRules struct {
 	Rejects bool `json:"rejects,omitempty"`
 	// Rules quotes the rules found, as evidence.
 	Rules []string `json:"rules,omitempty"`
+}
+
+// checkJSON is Check as written: its latency in (fractional) milliseconds,
+// as every duration in the output is.
+type checkJSON struct {
+	plainCheck
+	LatencyMillis float64 `json:"latencyMillis,omitempty"`
+}
+
+type plainCheck Check
+
+// MarshalJSON writes Latency as latencyMillis.
+func (c Check) MarshalJSON() ([]byte, error) {
+	return json.Marshal(checkJSON{plainCheck: plainCheck(c), LatencyMillis: Millis(c.Latency)})
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (c *Check) UnmarshalJSON(b []byte) error {
+	var j checkJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*c = Check(j.plainCheck)
+	c.Latency = time.Duration(j.LatencyMillis * float64(time.Millisecond))
+	return nil
+}
+
+// Millis is d in milliseconds, to the microsecond.
+func Millis(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
 }

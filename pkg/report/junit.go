@@ -54,9 +54,7 @@ type junitSkipped struct {
 func WriteJUnit(w io.Writer, r Result) error {
 	s := junitSuite{Name: "kubectl netcheck " + strings.TrimSpace(r.Command+" "+strings.Join(r.Targets, " ")),
 		Timestamp: r.Metadata.CreationTimestamp.UTC().Format(time.RFC3339)}
-	if d, err := time.ParseDuration(r.Duration); err == nil {
-		s.Time = fmt.Sprintf("%.3f", d.Seconds())
-	}
+	s.Time = fmt.Sprintf("%.3f", float64(r.DurationMillis)/1000)
 	for _, n := range r.Nodes {
 		for _, side := range []struct {
 			name string

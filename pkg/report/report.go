@@ -53,14 +53,15 @@ type Spec struct {
 
 // Status is what the run found.
 type Status struct {
-	Nodes      []observe.Node     `json:"nodes"`
-	Skipped    []plan.Skipped     `json:"skippedNodes,omitempty"`
-	Sampled    string             `json:"sampled,omitempty"`
-	Findings   []diagnose.Finding `json:"findings"`
-	Healthy    bool               `json:"healthy"`
-	Duration   string             `json:"duration"`
-	FirstReady string             `json:"firstProbeReady,omitempty"`
-	Cleanup    string             `json:"cleanup,omitempty"`
+	Nodes    []observe.Node     `json:"nodes"`
+	Skipped  []plan.Skipped     `json:"skippedNodes,omitempty"`
+	Sampled  string             `json:"sampled,omitempty"`
+	Findings []diagnose.Finding `json:"findings"`
+	Healthy  bool               `json:"healthy"`
+	// Every duration is a number of milliseconds (field names end in Millis).
+	DurationMillis   int64  `json:"durationMillis"`
+	FirstReadyMillis int64  `json:"firstProbeReadyMillis,omitempty"`
+	Cleanup          string `json:"cleanup,omitempty"`
 	// Notes are run-level remarks (a side not run, a fallback used).
 	Notes []string `json:"notes,omitempty"`
 	// Error is why the run could not give a verdict (exit 2).

@@ -12,7 +12,7 @@ W="${1:?netcheck-wget path}"
 B="${2:?busybox path}"
 cd "$(dirname "$0")"
 node=nce2e-nc-node1 api=https://198.18.0.10:6443
-ip netns list | grep -qw "$node" || { echo "the lab is not up (make e2e-cluster)" >&2; exit 1; }
+grep -qw "$node" <<<"$(ip netns list)" || { echo "the lab is not up (make e2e-cluster)" >&2; exit 1; }
 c=ncwc-$$ s=ncws-$$
 cleanup() { kill "${httpd:-}" 2>/dev/null || true; ip netns del "$c" 2>/dev/null || true; ip netns del "$s" 2>/dev/null || true; }
 trap cleanup EXIT
