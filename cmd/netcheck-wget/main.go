@@ -23,6 +23,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -49,7 +50,13 @@ func run(raw string, timeout time.Duration, headers bool, out string, stdout, st
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	dialer := &net.Dialer{}
+	// The transport's dial may outlive client.Do (a timeout): what it
+	// writes and records goes through one lock with what run writes.
+	var mu sync.Mutex
+	stderr = &lockedWriter{mu: &mu, w: stderr}
 	var connectErr error
+	setConnectErr := func(err error) { mu.Lock(); connectErr = err; mu.Unlock() }
+	getConnectErr := func() error { mu.Lock(); defer mu.Unlock(); return connectErr }
 	transport := &http.Transport{
 		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // as busybox wget: reachability, not trust
 		DisableKeepAlives: true,
@@ -61,14 +68,15 @@ func run(raw string, timeout time.Duration, headers bool, out string, stdout, st
 			}
 			ips, err := net.DefaultResolver.LookupHost(ctx, host)
 			if err != nil || len(ips) == 0 {
-				connectErr = fmt.Errorf("bad address '%s'", host)
-				return nil, connectErr
+				err = fmt.Errorf("bad address '%s'", host)
+				setConnectErr(err)
+				return nil, err
 			}
 			target := net.JoinHostPort(ips[0], port)
 			fmt.Fprintf(stderr, "Connecting to %s (%s)\n", u.Host, target)
 			c, err := dialer.DialContext(ctx, network, target)
 			if err != nil {
-				connectErr = fmt.Errorf("can't connect to remote host (%s): %s", ips[0], errnoText(err))
+				setConnectErr(fmt.Errorf("can't connect to remote host (%s): %s", ips[0], errnoText(err)))
 			}
 			return c, err
 		},
@@ -88,7 +96,7 @@ func run(raw string, timeout time.Duration, headers bool, out string, stdout, st
 	resp, err := client.Do(req)
 	if err != nil {
 		var tlsRecord tls.RecordHeaderError
-		switch {
+		switch connectErr := getConnectErr(); {
 		case connectErr != nil:
 			fmt.Fprintf(stderr, "wget: %v\n", connectErr)
 		case errors.Is(ctx.Err(), context.DeadlineExceeded):
@@ -151,6 +159,18 @@ func run(raw string, timeout time.Duration, headers bool, out string, stdout, st
 		fmt.Fprintf(stderr, "'%s' saved\n", w.(*os.File).Name())
 	}
 	return 0
+}
+
+// lockedWriter serialises writes from the dial and from run.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // errnoText words a socket error as busybox does (strerror).

@@ -18,7 +18,7 @@ import (
 // then says it cannot run, and without netcheck-wget, https checks do.
 const DefaultImage = "ghcr.io/netcheck/probe:1.35.0@sha256:" + defaultDigest
 
-const defaultDigest = "afcab3ff0c9042ea7f7a572f263e1c12c33935ecea07a102c0c50e7bbac8030b"
+const defaultDigest = "91c9d246a0d3bb81a26fe56a4e79eedb6bf97db7981249770e19569ab7e4adb0"
 
 // imageRef is what --image accepts: a reference without spaces or shell
 // metacharacters, optionally pinned as NAME[:TAG]@sha256:<64 hex>.
