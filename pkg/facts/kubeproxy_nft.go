@@ -174,6 +174,13 @@ func countNftEndpoints(t *NftTable, chain string, depth int) int {
 	}
 	for _, r := range c.Rules {
 		for _, ex := range r.Expr {
+			// kube-proxy v1.36+: the service chain DNATs itself, to one
+			// address or through a numgen map of them.
+			if raw, ok := ex["dnat"]; ok {
+				if n := nftDNATEndpoints(raw); n > 0 {
+					return n
+				}
+			}
 			if raw, ok := ex["vmap"]; ok {
 				var vm struct {
 					Data struct {
@@ -197,6 +204,35 @@ func countNftEndpoints(t *NftTable, chain string, depth int) int {
 					}
 				}
 			}
+		}
+	}
+	return 0
+}
+
+// nftDNATEndpoints counts the endpoints of a dnat expression: "addr" is an
+// address (one endpoint) or a map keyed by numgen (one per element).
+func nftDNATEndpoints(raw json.RawMessage) int {
+	var d struct {
+		Addr json.RawMessage `json:"addr"`
+	}
+	if json.Unmarshal(raw, &d) != nil || len(d.Addr) == 0 {
+		return 0
+	}
+	var one string
+	if json.Unmarshal(d.Addr, &one) == nil && one != "" {
+		return 1
+	}
+	var m struct {
+		Map struct {
+			Key  map[string]json.RawMessage `json:"key"`
+			Data struct {
+				Set []json.RawMessage `json:"set"`
+			} `json:"data"`
+		} `json:"map"`
+	}
+	if json.Unmarshal(d.Addr, &m) == nil {
+		if _, ok := m.Map.Key["numgen"]; ok {
+			return len(m.Map.Data.Set)
 		}
 	}
 	return 0

@@ -24,6 +24,10 @@ func TestKubeProxyRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	nft137, err := ParseNftJSON(read(t, "nft-kube-proxy-v1.37.json"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
 	nftWeb := VIP{Addr: netip.MustParseAddr("10.111.218.170"), Proto: "tcp", Port: 80}
 	nftTypo := VIP{Addr: netip.MustParseAddr("10.104.48.227"), Proto: "tcp", Port: 80}
 	nftEdge := VIP{Addr: netip.MustParseAddr("198.18.0.200"), Proto: "tcp", Port: 80}
@@ -51,6 +55,11 @@ func TestKubeProxyRules(t *testing.T) {
 		{"nftables nodeport", ProxyInput{Nft: nft}, nftNodePort, "nftables", observe.Yes, 3, false},
 		{"nftables external IP", ProxyInput{Nft: nft}, nftEdge, "nftables", observe.Yes, 3, false},
 		{"nftables, no endpoints: reject", ProxyInput{Nft: nft}, nftTypo, "nftables", observe.Yes, 0, true},
+		// kube-proxy v1.37 (the lab's, captured): the service chain DNATs itself.
+		{"nftables v1.37, three endpoints (numgen map)", ProxyInput{Nft: nft137}, VIP{Addr: netip.MustParseAddr("10.101.169.176"), Proto: "tcp", Port: 80}, "nftables", observe.Yes, 3, false},
+		{"nftables v1.37, one endpoint (dnat to)", ProxyInput{Nft: nft137}, VIP{Addr: netip.MustParseAddr("10.110.172.184"), Proto: "tcp", Port: 80}, "nftables", observe.Yes, 1, false},
+		{"nftables v1.37 nodeport", ProxyInput{Nft: nft137}, VIP{Proto: "tcp", Port: 30492}, "nftables", observe.Yes, 3, false},
+		{"nftables v1.37, no endpoints: reject", ProxyInput{Nft: nft137}, VIP{Addr: netip.MustParseAddr("10.106.37.216"), Proto: "tcp", Port: 80}, "nftables", observe.Yes, 0, true},
 		{"nftables missing", ProxyInput{Nft: nft}, gone, "nftables", observe.No, -1, false},
 		{"nftables, other port", ProxyInput{Nft: nft}, VIP{Addr: nftWeb.Addr, Proto: "tcp", Port: 8080}, "nftables", observe.No, -1, false},
 	}
