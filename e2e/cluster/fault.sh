@@ -40,6 +40,9 @@
 #                                  (the node's rules split between the two backends)
 #   uplink-mtu                     the node's underlay interface (eth0) at MTU 1400, the others' at 1500:
 #                                  full-size frames from the other nodes die on it, small ones pass
+#   dns-loop                       the node's resolv.conf (the kubelet's resolvConf) names 127.0.0.53, a
+#                                  loopback stub as systemd-resolved's: a CoreDNS that forwards to
+#                                  /etc/resolv.conf from a pod started there asks itself
 #   dns-upstream-down              (NODE nc-ext) the lab's upstream resolver at 198.19.0.1:53 drops every
 #                                  query (a firewall in front of it): CoreDNS's forward gets no answer
 # inject twice is a no-op; restore without inject re-applies the healthy state.
@@ -303,7 +306,7 @@ EOF
     fi
     ;;
   dns-upstream-down)
-    rules=("INPUT -p udp --dport 53 -m comment --comment netcheck-e2e-fault -j DROP" "INPUT -p tcp --dport 53 -m comment --comment netcheck-e2e-fault -j DROP")
+    rules=("INPUT -d $EXT_IP -p udp --dport 53 -m comment --comment netcheck-e2e-fault -j DROP" "INPUT -d $EXT_IP -p tcp --dport 53 -m comment --comment netcheck-e2e-fault -j DROP")
     for r in "${rules[@]}"; do
       # shellcheck disable=SC2086
       if [[ $action == inject ]]; then
@@ -321,14 +324,24 @@ EOF
     conf=$dir/Corefile
     if [[ $action == inject ]]; then
       : >"$rec"
-      printf '.:53 {\n    template ANY ANY {\n        rcode REFUSED\n    }\n}\n' >"$dir/Corefile.refuse"
+      upstream_corefile REFUSED >"$dir/Corefile.refuse"
       conf=$dir/Corefile.refuse
     fi
     stop_in "$EXT" dns
     start_in "$EXT" dns "$BIN/coredns" -conf "$conf"
     # Listening again once it answers anything (REFUSED included).
-    wait_for "the upstream resolver on $EXT" 10 bash -c "ip netns exec $(netns_of "$EXT") $BIN/busybox nslookup www.example.net. 127.0.0.1 2>&1 | grep -E 'Address|REFUSED' >/dev/null" ||
+    wait_for "the upstream resolver on $EXT" 10 bash -c "ip netns exec $(netns_of "$EXT") $BIN/busybox nslookup www.example.net. $EXT_IP 2>&1 | grep -E 'Address|REFUSED' >/dev/null" ||
       die "the upstream resolver on $EXT did not come back"
+    ;;
+  dns-loop)
+    # The node's resolv.conf names a loopback stub (systemd-resolved's
+    # 127.0.0.53), and the kubelet hands that file to dnsPolicy: Default pods.
+    # Written in place: /etc/resolv.conf is a bind mount of this file.
+    if [[ $action == inject ]]; then
+      : >"$rec"; printf 'nameserver 127.0.0.53\n' >"$STATE/machines/$node/resolv.conf"
+    else
+      printf 'nameserver %s\n' "$CORP_DNS_IP" >"$STATE/machines/$node/resolv.conf"
+    fi
     ;;
   vxlan-drop)
     # A host firewall rule dropping flannel's VXLAN (UDP 8472) at the node's input.

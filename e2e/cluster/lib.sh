@@ -32,6 +32,7 @@ declare -A IP=(
 UNDERLAY_CIDR=198.18.0.0/24
 EXT_CIDR=198.19.0.0/24
 EXT_IP=198.19.0.1
+CORP_DNS_IP=198.19.0.53   # the nodes' own resolver: corp.example, and the rest via $EXT_IP
 declare -A PODCIDR
 # profile_vars: the pod and Service networks of $PROFILE. bridge: one bridge per
 # node and host-gw routes; flannel: flannel VXLAN with K3s's CIDRs.
@@ -95,6 +96,18 @@ in_machine() {
 
 # A clean environment for everything started inside the machines.
 SAFE_ENV=(env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root)
+
+# upstream_corefile [RCODE]: the Corefile of the lab's upstream resolver
+# (example.net, NXDOMAIN for the rest), bound to $EXT_IP only (the nodes'
+# resolver shares the host); with RCODE it answers every query so (REFUSED).
+upstream_corefile() {
+  if [[ -n ${1:-} ]]; then
+    printf '.:53 {\n    bind %s\n    template ANY ANY {\n        rcode %s\n    }\n}\n' "$EXT_IP" "$1"
+    return
+  fi
+  printf 'example.net:53 {\n    bind %s\n    file %s\n}\n.:53 {\n    bind %s\n    template ANY ANY {\n        rcode NXDOMAIN\n    }\n}\n' \
+    "$EXT_IP" "$STATE/machines/$EXT/dns/example.net.db" "$EXT_IP"
+}
 
 # start_in MACHINE NAME CMD...: a daemon inside a machine; its PID goes to $STATE/pids/MACHINE.NAME.pid
 start_in() {

@@ -154,7 +154,9 @@ write_node_files() {
   kubeconfig "$d/etc-kubernetes/flannel.conf" flannel flannel "$APISERVER"
   kubeconfig "$d/etc-kubernetes/kube-router.conf" kube-router kube-router "$APISERVER"
   printf '{"Network": "%s", "Backend": {"Type": "vxlan"}}\n' "$CLUSTER_CIDR" >"$d/etc-kubernetes/flannel-net-conf.json"
-  printf 'search cluster.local\nnameserver %s\noptions ndots:5\n' "$DNS_SVC_IP" >"$d/resolv.conf"
+  # The node's own resolver, as on a real node (and what dnsPolicy: Default
+  # pods, CoreDNS among them, are given): not cluster DNS.
+  printf 'nameserver %s\n' "$CORP_DNS_IP" >"$d/resolv.conf"
   # values the kubelet insists on, in private copies (see machine-init.sh)
   echo 1 >"$d/sysctl/vm.overcommit_memory"
   echo 0 >"$d/sysctl/vm.panic_on_oom"
@@ -328,6 +330,7 @@ ipn ul link set u-root master br0 up
 # links), and has no route back to the pod network
 ipn "$EXT" link add ext0 type veth peer name ext0-peer
 ipn "$EXT" addr add "$EXT_IP/24" dev ext0
+ipn "$EXT" addr add "$CORP_DNS_IP/24" dev ext0
 ipn "$EXT" link set ext0-peer up
 ipn "$EXT" link set ext0 up
 # control plane: default to the dead end, direct routes to every node's pods
@@ -387,7 +390,10 @@ start_in "$CP" kube-apiserver "$K8S_BIN/kube-apiserver" \
   --profiling=false --v=1
 start_in "$EXT" httpd "$BIN/busybox" httpd -f -p 80 -h "$STATE/machines/$EXT/www"
 # The lab's upstream resolver, where the cluster's CoreDNS forwards: the
-# zone example.net (www → this host), NXDOMAIN for every other name.
+# zone example.net (www → this host), NXDOMAIN for every other name. Beside it
+# the nodes' own resolver ($CORP_DNS_IP), as a company's: its private zone
+# corp.example, the rest asked of the upstream. CoreDNS does not know
+# corp.example until its Corefile gets a stub domain for it.
 mkdir -p "$STATE/machines/$EXT/dns"
 cat >"$STATE/machines/$EXT/dns/example.net.db" <<EOF
 \$ORIGIN example.net.
@@ -396,16 +402,25 @@ cat >"$STATE/machines/$EXT/dns/example.net.db" <<EOF
 ns 3600 IN A $EXT_IP
 www 3600 IN A $EXT_IP
 EOF
-cat >"$STATE/machines/$EXT/dns/Corefile" <<EOF
-example.net:53 {
-    file $STATE/machines/$EXT/dns/example.net.db
+upstream_corefile >"$STATE/machines/$EXT/dns/Corefile"
+cat >"$STATE/machines/$EXT/dns/corp.example.db" <<EOF
+\$ORIGIN corp.example.
+@ 3600 IN SOA ns.corp.example. admin.corp.example. 1 7200 3600 1209600 3600
+@ 3600 IN NS ns.corp.example.
+ns 3600 IN A $CORP_DNS_IP
+db 3600 IN A $EXT_IP
+EOF
+cat >"$STATE/machines/$EXT/dns/Corefile.corp" <<EOF
+corp.example:53 {
+    bind $CORP_DNS_IP
+    file $STATE/machines/$EXT/dns/corp.example.db
 }
 .:53 {
-    template ANY ANY {
-        rcode NXDOMAIN
-    }
+    bind $CORP_DNS_IP
+    forward . $EXT_IP
 }
 EOF
+start_in "$EXT" corpdns "$BIN/coredns" -conf "$STATE/machines/$EXT/dns/Corefile.corp"
 start_in "$EXT" dns "$BIN/coredns" -conf "$STATE/machines/$EXT/dns/Corefile"
 
 log "starting containerd on the nodes"

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
@@ -88,22 +89,56 @@ func (o *DNSOptions) Validate() error {
 	return o.ProbeOptions.Validate()
 }
 
-// forward reads where CoreDNS sends outside names, from the Corefile its
-// pods mount. Unreadable is not fatal: the finding says so.
-func (o *DNSOptions) forward(ctx context.Context, pods []corev1.Pod) diagnose.Forward {
-	ns, _, _ := strings.Cut(o.DNSService, "/")
+// readCorefile reads CoreDNS's Corefile from the ConfigMap the DNS pods
+// (in namespace ns) mount. Unreadable is not fatal: the findings say so.
+func readCorefile(ctx context.Context, client kubernetes.Interface, ns string, pods []corev1.Pod) diagnose.Corefile {
 	name := scenario.CorefileConfigMap(pods)
 	if name == "" {
-		return diagnose.Forward{Source: "the DNS pods", Err: "they mount no ConfigMap: no Corefile to read"}
+		return diagnose.Corefile{Source: "the DNS pods", Err: "they mount no ConfigMap: no Corefile to read"}
 	}
-	src := "ConfigMap " + ns + "/" + name
-	cm, err := o.Client.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+	c := diagnose.Corefile{Source: "ConfigMap " + ns + "/" + name, ConfigMap: ns + "/" + name}
+	cm, err := client.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
-		return diagnose.Forward{Source: src, Err: "not read: " + err.Error()}
+		c.Err = "not read: " + err.Error()
+		return c
 	}
-	f := diagnose.ParseCorefileForward(cm.Data["Corefile"])
-	f.Source = src
-	return f
+	c.Text = cm.Data["Corefile"]
+	return c
+}
+
+// clusterCorefile is readCorefile for the default DNS Service
+// (kube-system/kube-dns), for commands that resolve outside names.
+func clusterCorefile(ctx context.Context, client kubernetes.Interface) diagnose.Corefile {
+	svc, err := client.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{})
+	if err != nil {
+		return diagnose.Corefile{Source: "Service kube-system/kube-dns", Err: "not read: " + err.Error()}
+	}
+	pods, err := client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(svc.Spec.Selector).String()})
+	if err != nil {
+		return diagnose.Corefile{Source: "the DNS pods", Err: "not listed: " + err.Error()}
+	}
+	return readCorefile(ctx, client, "kube-system", pods.Items)
+}
+
+// previousLoops reads the end of the previous run's log of each DNS pod
+// that restarted, for the loop plugin's fatal line (servers[i] is pods[i]).
+// A log the API refuses is left out: the finding is then not named.
+func previousLoops(ctx context.Context, client kubernetes.Interface, ns string, pods []corev1.Pod, servers []diagnose.DNSServer) bool {
+	found := false
+	tail, limit := int64(50), int64(16<<10)
+	for i := range servers {
+		if servers[i].Restarts == 0 || i >= len(pods) {
+			continue
+		}
+		raw, err := client.CoreV1().Pods(ns).GetLogs(pods[i].Name, &corev1.PodLogOptions{Previous: true, TailLines: &tail, LimitBytes: &limit}).DoRaw(ctx)
+		if err != nil {
+			continue
+		}
+		if l := diagnose.LoopLine(string(raw)); l != "" {
+			servers[i].Loop, found = l, true
+		}
+	}
+	return found
 }
 
 // serversAndPods reads the DNS Service and the pods behind it.
@@ -138,9 +173,10 @@ func (o *DNSOptions) Run(parent context.Context) error {
 	if err != nil {
 		return err
 	}
+	ns, _, _ := strings.Cut(o.DNSService, "/")
 	in := diagnose.DNSInput{Service: o.DNSService, ClusterIP: clusterIP, Name: o.Name, Servers: servers, Outside: o.Outside}
-	if o.Outside != "" {
-		in.Forward = o.forward(ctx, pods)
+	if looped := previousLoops(ctx, o.Client, ns, pods, servers); o.Outside != "" || looped {
+		in.Forward = readCorefile(ctx, o.Client, ns, pods).ForwardFor(o.Outside) // "": the root zone's
 	}
 	sel, err := o.selectNodes(ctx)
 	if err != nil {

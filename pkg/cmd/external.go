@@ -12,6 +12,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
 	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
 	"github.com/netcheck/kubectl-netcheck/pkg/launch"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
@@ -128,6 +129,17 @@ func (o *ExternalOptions) Run(parent context.Context) error {
 	policies, unread := o.policies(ctx, sel, members)
 
 	sc := scenario.External{Targets: o.targets, Port: o.Port, Cluster: cluster, Policies: policies, As: as}
+	var corefile *diagnose.Corefile
+	for _, t := range o.targets {
+		if !t.IsName() {
+			continue
+		}
+		if corefile == nil { // where CoreDNS sends names: a private zone needs a stub domain
+			c := clusterCorefile(ctx, o.Client)
+			corefile, sc.Forwards = &c, map[string]diagnose.Forward{}
+		}
+		sc.Forwards[t.Host] = corefile.ForwardFor(t.Host)
+	}
 	run, err := o.probe(ctx, sc, sel)
 	if err != nil {
 		return err

@@ -30,6 +30,8 @@ type DNSServer struct {
 	Ready    bool   `json:"ready"`
 	Restarts int32  `json:"restarts"`
 	Reason   string `json:"reason,omitempty"` // e.g. CrashLoopBackOff
+	// Loop is the loop plugin's fatal line from its previous run's log.
+	Loop string `json:"loop,omitempty"`
 }
 
 // DNSInput is what `netcheck dns` observed.
@@ -81,6 +83,14 @@ func DNS(in DNSInput) []Finding {
 			ready = append(ready, s)
 		}
 	}
+	loop, looped := forwardLoop(in, servers)
+	if looped && len(ready) == 0 {
+		loop.Summary = "no cluster DNS server is ready: " + loop.Summary
+		return []Finding{loop}
+	}
+	if looped {
+		out = append(out, loop)
+	}
 	if len(ready) == 0 {
 		ev := append([]string{fmt.Sprintf("Service %s (%s) has no ready endpoint", in.Service, in.ClusterIP)}, servers...)
 		if len(servers) == 0 {
@@ -108,10 +118,10 @@ func DNS(in DNSInput) []Finding {
 		}
 	}
 	if anyRan && allPodFail {
-		return []Finding{{Severity: Error, Cause: CauseDNSBroken,
+		return append(out, Finding{Severity: Error, Cause: CauseDNSBroken,
 			Summary:  "the DNS pods are Ready but answer no pod on any node: the server itself is broken (config, upstream loop, resource limits)",
 			Evidence: servers,
-			Fix:      []string{"kubectl -n kube-system logs -l k8s-app=kube-dns", "kubectl -n kube-system get configmap coredns -o yaml"}}}
+			Fix:      []string{"kubectl -n kube-system logs -l k8s-app=kube-dns", "kubectl -n kube-system get configmap coredns -o yaml"}})
 	}
 	for _, n := range in.Nodes {
 		if n.Err != "" || n.Pod.Err != "" {

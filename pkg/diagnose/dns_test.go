@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -24,6 +25,34 @@ func dnsNode(name string, svc, pod observe.Outcome, mod func(*observe.Node)) obs
 	return n
 }
 
+// capturedLoop is the loop plugin's line from the log of a lab CoreDNS that
+// forwarded to a resolv.conf naming 127.0.0.53 (capture-dns-loop.sh).
+func capturedLoop(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("testdata/coredns-loop.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := LoopLine(string(b))
+	if l == "" {
+		t.Fatal("no loop line in testdata/coredns-loop.log")
+	}
+	return l
+}
+
+func TestLoopLine(t *testing.T) {
+	if l := capturedLoop(t); !strings.HasPrefix(l, "[FATAL] plugin/loop: Loop (") || !strings.Contains(l, "detected for zone") {
+		t.Errorf("loop line %q", l)
+	}
+	ok, err := os.ReadFile("testdata/coredns-healthy.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := LoopLine(string(ok)); l != "" {
+		t.Errorf("a healthy CoreDNS's log read as a loop: %q", l)
+	}
+}
+
 func TestDNS(t *testing.T) {
 	ok, fail := observe.OK, observe.DNSFailure
 	tests := []struct {
@@ -38,6 +67,10 @@ func TestDNS(t *testing.T) {
 		{name: "scaled to zero", servers: nil, want: CauseDNSNoEndpoints, text: "no DNS pod matches"},
 		{name: "crash looping", servers: []DNSServer{{Name: "coredns-1", Node: "n3", Ready: false, Reason: "CrashLoopBackOff", Restarts: 7}},
 			want: CauseDNSNoEndpoints, text: "no IP, not ready (CrashLoopBackOff), 7 restarts"},
+		{name: "crash looping on a forward loop", servers: []DNSServer{{Name: "coredns-1", Node: "n3", Ready: false, Reason: "CrashLoopBackOff", Restarts: 3, Loop: capturedLoop(t)}},
+			want: CauseDNSForwardLoop, nodesOf: "n3", text: "coredns-1 on n3, last run: [FATAL] plugin/loop: Loop ("},
+		{name: "one replica of two loops: the other still answers", servers: []DNSServer{coredns, {Name: "coredns-2", Node: "n2", Ready: false, Reason: "CrashLoopBackOff", Restarts: 3, Loop: capturedLoop(t)}},
+			nodes: []observe.Node{dnsNode("n1", ok, ok, nil)}, want: CauseDNSForwardLoop, nodesOf: "n2", text: "resolvConf: /run/systemd/resolve/resolv.conf"},
 		{name: "service path broken on one node", servers: []DNSServer{coredns},
 			nodes: []observe.Node{dnsNode("n1", fail, ok, nil), dnsNode("n2", ok, ok, nil)}, want: CauseDNSServicePath, nodesOf: "n1", text: "kube-proxy"},
 		{name: "FORWARD DROP on one node", servers: []DNSServer{coredns},

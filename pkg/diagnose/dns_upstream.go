@@ -21,17 +21,47 @@ const (
 // Forward is what CoreDNS's Corefile says about names outside the cluster.
 type Forward struct {
 	Source     string   `json:"source"`               // e.g. "ConfigMap kube-system/coredns"
-	Line       string   `json:"line,omitempty"`       // the forward line of the root zone, as written
+	ConfigMap  string   `json:"configMap,omitempty"`  // its namespace/name, where it is one
+	Zone       string   `json:"zone,omitempty"`       // the server block's zone: "." or a stub domain
+	Line       string   `json:"line,omitempty"`       // that block's forward line, as written
 	Targets    []string `json:"targets,omitempty"`    // its upstream addresses (parsed; ports dropped)
 	ResolvConf bool     `json:"resolvConf,omitempty"` // forward . /etc/resolv.conf: the nodes' own resolvers
 	Err        string   `json:"error,omitempty"`      // why it is unknown
 }
 
+// Corefile is CoreDNS's configuration as read from the ConfigMap its pods
+// mount.
+type Corefile struct {
+	Source    string // e.g. "ConfigMap kube-system/coredns"
+	ConfigMap string // namespace/name
+	Text      string
+	Err       string // why it is unknown
+}
+
+// ForwardFor is where CoreDNS sends name: the forward line of the server
+// block whose zone is the longest suffix of name ("." for the rest).
+func (c Corefile) ForwardFor(name string) Forward {
+	if c.Err != "" {
+		return Forward{Source: c.Source, ConfigMap: c.ConfigMap, Err: c.Err}
+	}
+	f := parseForward(c.Text, name)
+	f.Source, f.ConfigMap = c.Source, c.ConfigMap
+	return f
+}
+
 // ParseCorefileForward finds the forward line of the server block for the
 // root zone ("." or ".:53") and its upstream addresses.
-func ParseCorefileForward(corefile string) Forward {
-	var f Forward
-	depth, root := 0, false
+func ParseCorefileForward(corefile string) Forward { return parseForward(corefile, "") }
+
+// parseForward reads the forward line of the server block that serves
+// name: the one whose zone is its longest suffix, where "." serves all.
+func parseForward(corefile, name string) Forward {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	var best Forward
+	bestLen := -1
+	depth := 0
+	var cur *Forward
+	curLen := -1
 	for _, raw := range strings.Split(corefile, "\n") {
 		line := strings.TrimSpace(raw)
 		if i := strings.Index(line, "#"); i >= 0 {
@@ -41,37 +71,65 @@ func ParseCorefileForward(corefile string) Forward {
 			continue
 		}
 		if depth == 0 && strings.HasSuffix(line, "{") {
-			root = false
+			if cur != nil && curLen > bestLen {
+				best, bestLen = *cur, curLen
+			}
+			cur, curLen = &Forward{}, -1
 			for _, z := range strings.Fields(strings.TrimSuffix(line, "{")) {
-				z = strings.TrimPrefix(z, "dns://")
-				if z == "." || strings.HasPrefix(z, ".:") {
-					root = true
+				if zone, n, ok := zoneMatch(z, name); ok && n > curLen {
+					cur.Zone, curLen = zone, n
 				}
 			}
 		}
-		if root && depth == 1 && f.Line == "" {
+		if cur != nil && curLen >= 0 && depth == 1 && cur.Line == "" {
 			if fs := strings.Fields(line); len(fs) >= 3 && fs[0] == "forward" && fs[1] == "." {
-				f.Line = line
+				cur.Line = line
 				for _, to := range fs[2:] {
 					if to == "{" {
 						break
 					}
 					if to == "/etc/resolv.conf" {
-						f.ResolvConf = true
+						cur.ResolvConf = true
 						continue
 					}
 					if a, ok := upstreamAddr(to); ok {
-						f.Targets = append(f.Targets, a)
+						cur.Targets = append(cur.Targets, a)
 					}
 				}
 			}
 		}
 		depth += strings.Count(line, "{") - strings.Count(line, "}")
 	}
-	if f.Line == "" {
-		f.Err = "no forward line in the root zone's server block"
+	if cur != nil && curLen > bestLen {
+		best, bestLen = *cur, curLen
 	}
-	return f
+	switch {
+	case bestLen < 0:
+		return Forward{Err: "no server block serves the root zone"}
+	case best.Line == "" && best.Zone == ".":
+		best.Err = "no forward line in the root zone's server block"
+	case best.Line == "":
+		best.Err = "no forward line in the server block for " + best.Zone
+	}
+	return best
+}
+
+// zoneMatch reads one server block key ("corp.example:53", "dns://.:53")
+// and tells whether its zone serves name, and how specifically (its
+// length in characters; 0 for the root).
+func zoneMatch(key, name string) (string, int, bool) {
+	z := strings.TrimPrefix(key, "dns://")
+	if i := strings.LastIndex(z, ":"); i >= 0 {
+		z = z[:i]
+	}
+	z = strings.ToLower(strings.TrimSuffix(z, "."))
+	switch {
+	case z == "":
+		return ".", 0, true
+	case name == z || strings.HasSuffix(name, "."+z):
+		return z, len(z), true
+	}
+	return "", 0, false
 }
 
 // upstreamAddr reads one forward target: an address, maybe with a port
@@ -109,8 +167,9 @@ func dnsUpstream(in DNSInput) []Finding {
 	if in.Outside == "" {
 		return nil
 	}
-	var down, passOn, cached []string
-	var evDown, evPass, evCached []string
+	var down, passOn, cached, stubs, nowhere []string
+	var evDown, evPass, evCached, stubEv, evNowhere []string
+	var stubAt stub
 	reached := false        // the upstream answered some node
 	var downRcodes []string // what it said to the nodes where the name fails
 	for _, n := range in.Nodes {
@@ -139,6 +198,20 @@ func dnsUpstream(in DNSInput) []Finding {
 			reached = reached || answered
 			continue
 		}
+		var ups []*observe.Check
+		for _, t := range in.Forward.Targets {
+			ups = append(ups, check(n.Host.Checks, DNSUpstreamKey(t)))
+		}
+		nodeConf, nodeLookup := check(n.Host.Checks, DNSResolvKey), check(n.Host.Checks, DNSNodeKey(in.Outside))
+		if st, ok := stubDomain(n.Name, in.Outside, in.Forward, nodeConf, nodeLookup, ups); ok {
+			stubs, stubEv = append(stubs, n.Name), append(stubEv, append(ev[:2:2], st.evidence...)...)
+			stubAt = st
+			continue
+		}
+		if asked && same(rcodes) == "NXDOMAIN" && nodeLookup != nil && nodeLookup.Outcome.Failed() {
+			nowhere, evNowhere = append(nowhere, n.Name), append(evNowhere, append(ev, describeCheck("node@"+n.Name, *nodeLookup))...)
+			continue
+		}
 		if asked && answered {
 			passOn, evPass = append(passOn, n.Name), append(evPass, ev...)
 		} else {
@@ -151,6 +224,15 @@ func dnsUpstream(in DNSInput) []Finding {
 		corefile = in.Forward.Source + ": forward target unknown (" + in.Forward.Err + ")"
 	}
 	var out []Finding
+	if len(stubs) > 0 {
+		out = append(out, stubFinding(in.Outside, in.Forward, stubs, stubAt, stubEv))
+	}
+	if len(nowhere) > 0 {
+		out = append(out, Finding{Severity: Error, Cause: CauseNameUnresolved, Nodes: nowhere,
+			Summary:  fmt.Sprintf("%s does not exist for CoreDNS's upstream %s nor for the nodes' own resolvers (NXDOMAIN from both): the name is wrong, or lives in a DNS neither asks", in.Outside, strings.Join(in.Forward.Targets, ", ")),
+			Evidence: append([]string{corefile}, evNowhere...),
+			Fix:      []string{"check the name; if it lives in a private zone, forward that zone to its DNS server in the Corefile (a stub domain) and in the nodes' resolver"}})
+	}
 	if len(down) > 0 {
 		f := Finding{Severity: Error, Cause: CauseDNSUpstream, Nodes: down,
 			Evidence: append([]string{corefile}, evDown...)}

@@ -20,19 +20,19 @@ func TestParseCorefileForward(t *testing.T) {
 		want           Forward
 	}{
 		{name: "the lab's ConfigMap", corefile: string(lab),
-			want: Forward{Line: "forward . 198.19.0.1", Targets: []string{"198.19.0.1"}}},
+			want: Forward{Zone: ".", Line: "forward . 198.19.0.1", Targets: []string{"198.19.0.1"}}},
 		{name: "kubeadm's default, with options", corefile: ".:53 {\n    errors\n    forward . /etc/resolv.conf {\n       max_concurrent 1000\n    }\n    cache 30\n}\n",
-			want: Forward{Line: "forward . /etc/resolv.conf {", ResolvConf: true}},
+			want: Forward{Zone: ".", Line: "forward . /etc/resolv.conf {", ResolvConf: true}},
 		{name: "ports, schemes and IPv6", corefile: "dns://.:53 {\n  forward . dns://10.0.0.2:5353 [2001:db8::53]:53 192.0.2.53 tls://9.9.9.9\n}\n",
-			want: Forward{Line: "forward . dns://10.0.0.2:5353 [2001:db8::53]:53 192.0.2.53 tls://9.9.9.9", Targets: []string{"10.0.0.2:5353", "2001:db8::53", "192.0.2.53"}}},
+			want: Forward{Zone: ".", Line: "forward . dns://10.0.0.2:5353 [2001:db8::53]:53 192.0.2.53 tls://9.9.9.9", Targets: []string{"10.0.0.2:5353", "2001:db8::53", "192.0.2.53"}}},
 		{name: "an IPv6 target on another port", corefile: ".:53 {\n  forward . [2001:db8::53]:5353\n}\n",
-			want: Forward{Line: "forward . [2001:db8::53]:5353", Targets: []string{"[2001:db8::53]:5353"}}},
+			want: Forward{Zone: ".", Line: "forward . [2001:db8::53]:5353", Targets: []string{"[2001:db8::53]:5353"}}},
 		{name: "a stub domain's forward is not the root's", corefile: "corp.example:53 {\n  forward . 10.1.1.1\n}\n. {\n  forward . 10.2.2.2 # the ISP\n}\n",
-			want: Forward{Line: "forward . 10.2.2.2", Targets: []string{"10.2.2.2"}}},
+			want: Forward{Zone: ".", Line: "forward . 10.2.2.2", Targets: []string{"10.2.2.2"}}},
 		{name: "a forward inside a nested block is not the server's", corefile: ".:53 {\n  health {\n    forward . 10.9.9.9\n  }\n}\n",
-			want: Forward{Err: "no forward line in the root zone's server block"}},
+			want: Forward{Zone: ".", Err: "no forward line in the root zone's server block"}},
 		{name: "no forward at all", corefile: ".:53 {\n  errors\n  kubernetes cluster.local\n}\n",
-			want: Forward{Err: "no forward line in the root zone's server block"}},
+			want: Forward{Zone: ".", Err: "no forward line in the root zone's server block"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -40,6 +40,40 @@ func TestParseCorefileForward(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+// A name is forwarded by the server block whose zone is its longest
+// suffix: a stub domain for its zone, else the root's.
+func TestCorefileForwardFor(t *testing.T) {
+	lab, err := os.ReadFile("testdata/corefile.lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stub := string(lab) + "corp.example:53 {\n    errors\n    cache 30\n    forward . 198.19.0.53\n}\nlab.corp.example {\n    forward . 198.19.0.54:5353\n}\n"
+	c := Corefile{Source: "ConfigMap kube-system/coredns", ConfigMap: "kube-system/coredns", Text: stub}
+	tests := []struct {
+		name string
+		want Forward
+	}{
+		{"www.example.net", Forward{Zone: ".", Line: "forward . 198.19.0.1", Targets: []string{"198.19.0.1"}}},
+		{"db.corp.example", Forward{Zone: "corp.example", Line: "forward . 198.19.0.53", Targets: []string{"198.19.0.53"}}},
+		{"corp.example.", Forward{Zone: "corp.example", Line: "forward . 198.19.0.53", Targets: []string{"198.19.0.53"}}},
+		{"DB.Lab.Corp.Example", Forward{Zone: "lab.corp.example", Line: "forward . 198.19.0.54:5353", Targets: []string{"198.19.0.54:5353"}}},
+		{"xcorp.example", Forward{Zone: ".", Line: "forward . 198.19.0.1", Targets: []string{"198.19.0.1"}}},
+		{"web.default.svc.cluster.local", Forward{Zone: "cluster.local", Err: "no forward line in the server block for cluster.local"}},
+	}
+	for _, tt := range tests {
+		tt.want.Source, tt.want.ConfigMap = c.Source, c.ConfigMap
+		if d := cmp.Diff(tt.want, c.ForwardFor(tt.name)); d != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.name, d)
+		}
+	}
+	if got := (Corefile{Source: "ConfigMap kube-system/coredns", Err: "not read: forbidden"}).ForwardFor("x.example"); got.Err != "not read: forbidden" || len(got.Targets) != 0 {
+		t.Errorf("unread Corefile: %+v", got)
+	}
+	if got := ParseCorefileForward("corp.example {\n  forward . 10.1.1.1\n}\n"); got.Err != "no server block serves the root zone" {
+		t.Errorf("no root block: %+v", got)
 	}
 }
 
@@ -57,6 +91,15 @@ func upNode(name string, outside, upstream observe.Outcome) observe.Node {
 func upDetail(name, detail string) observe.Node {
 	n := upNode(name, observe.DNSFailure, observe.DNSFailure)
 	n.Host.Checks[len(n.Host.Checks)-1].Detail = detail
+	return n
+}
+
+// ownResolver adds what the node's own resolvers said: its resolv.conf
+// nameserver and the outside name looked up through it.
+func ownResolver(n observe.Node, nameserver string, lookup observe.Outcome, detail string) observe.Node {
+	n.Host.Checks = append(n.Host.Checks,
+		observe.Check{Kind: observe.ResolvConf, ID: DNSResolvKey, Outcome: observe.OK, Resolved: []string{nameserver}, Detail: "nameserver " + nameserver},
+		observe.Check{Kind: observe.DNS, ID: DNSNodeKey("www.example.net"), Target: "www.example.net", Outcome: lookup, Detail: detail})
 	return n
 }
 
@@ -89,6 +132,23 @@ func TestDNSUpstream(t *testing.T) {
 			want: CauseDNSUpstream, severity: Warning, nodesOf: "n2", text: []string{"does not answer these nodes (it answers others)", "node@n2 dns upstream 198.19.0.1: dns-failure"}},
 		{name: "forward target unknown", forward: Forward{Source: "ConfigMap kube-system/coredns", Err: `configmaps "coredns" is forbidden`},
 			nodes: []observe.Node{upNode("n1", fail, fail)}, want: CauseDNSUpstream, nodesOf: "n1", text: []string{"forward target unknown", "is forbidden", "/etc/resolv.conf"}},
+		{name: "a private zone: the nodes' resolver knows it, CoreDNS's upstream says NXDOMAIN", forward: fwd,
+			nodes: []observe.Node{ownResolver(upDetail("n1", "NXDOMAIN"), "198.19.0.53", ok, "198.19.0.7"), ownResolver(upDetail("n2", "NXDOMAIN"), "198.19.0.53", ok, "198.19.0.7")},
+			want:  CauseDNSStubDomain, nodesOf: "n1,n2", text: []string{"resolves on the nodes (their resolver 198.19.0.53) but not in pods", "forwards it to 198.19.0.1, which does not know it (NXDOMAIN)",
+				"node@n1: /etc/resolv.conf: nameserver 198.19.0.53", "node@n2 dns node resolver: ok (198.19.0.7)", "node@n1 dns upstream 198.19.0.1: dns-failure (NXDOMAIN)",
+				"kubectl -n kube-system edit configmap coredns", "example.net:53 {", "    forward . 198.19.0.53", "rollout restart deployment coredns"}},
+		{name: "a private zone the nodes resolve through systemd-resolved: pods cannot reach 127.0.0.53", forward: fwd,
+			nodes: []observe.Node{ownResolver(upDetail("n1", "NXDOMAIN"), "127.0.0.53", ok, "198.19.0.7")},
+			want:  CauseDNSStubDomain, nodesOf: "n1", text: []string{"their resolver 127.0.0.53", "forward . <the resolver your nodes' 127.0.0.53 forwards example.net to: resolvectl status>"}},
+		{name: "the upstream does not answer while the nodes' resolver does: the upstream, not a stub", forward: fwd,
+			nodes: []observe.Node{ownResolver(upDetail("n1", "no DNS server answered"), "198.19.0.53", ok, "198.19.0.7")},
+			want:  CauseDNSUpstream, nodesOf: "n1", text: []string{"answers none of these nodes either"}},
+		{name: "CoreDNS asks the nodes' own resolvers: no stub would help", forward: Forward{Source: "ConfigMap kube-system/coredns", Line: "forward . 198.19.0.53", Targets: []string{"198.19.0.53"}},
+			nodes: []observe.Node{ownResolver(upDetail("n1", "NXDOMAIN"), "198.19.0.53", ok, "198.19.0.7")},
+			want:  CauseDNSUpstream, nodesOf: "n1"},
+		{name: "nobody knows the name: NXDOMAIN from the upstream and the nodes' resolver", forward: fwd,
+			nodes: []observe.Node{ownResolver(upDetail("n1", "NXDOMAIN"), "198.19.0.53", fail, "NXDOMAIN")},
+			want:  CauseNameUnresolved, nodesOf: "n1", text: []string{"does not exist for CoreDNS's upstream 198.19.0.1 nor for the nodes' own resolvers", "node@n1 dns node resolver: dns-failure (NXDOMAIN)"}},
 		{name: "cluster names fail too: the other findings speak, not this one", forward: fwd,
 			nodes: []observe.Node{func() observe.Node { n := upNode("n1", fail, ok); n.Pod.Checks[1].Outcome = fail; return n }()}},
 	}

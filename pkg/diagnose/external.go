@@ -18,6 +18,9 @@ type ExternalInput struct {
 	Port int
 	// Policies are the NetworkPolicies and who the pod side ran as.
 	Policies Policies
+	// Forwards is where CoreDNS sends each name target (by host; absent:
+	// not read).
+	Forwards map[string]Forward
 }
 
 // External diagnoses reachability of outside targets from pods and nodes.
@@ -321,6 +324,13 @@ func podOnlyFails(t target.Target, key string, n observe.Node, pod reach, f *obs
 	podCIDR := strings.Join(n.Facts.PodCIDRs, ",")
 	podIP := n.Pod.IP
 	if pod.dnsFailed && !pod.ok && t.IsName() {
+		if fwd, ok := in.Forwards[t.Host]; ok {
+			if st, ok := externalStub(t, key, n, fwd); ok {
+				sf := stubFinding(t.Host, fwd, fd.Nodes, st, append(ev, st.evidence...))
+				sf.Target = key
+				return sf
+			}
+		}
 		fd.Cause = CauseDNS
 		fd.Summary = fmt.Sprintf("the node resolves %s but pods do not: cluster DNS (CoreDNS) cannot answer for this name", t.Host)
 		fd.Fix = []string{"kubectl -n kube-system get configmap coredns -o yaml   # check the forward/stub-domain for this zone",

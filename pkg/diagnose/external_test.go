@@ -128,7 +128,8 @@ func TestExternal(t *testing.T) {
 		nodes     []observe.Node
 		cluster   observe.Cluster
 		policies  Policies
-		want      []Cause // in order
+		forward   *Forward // where CoreDNS forwards the target's name, where the command read it
+		want      []Cause  // in order
 		wantNodes [][]string
 		severity  Severity
 		fix       string // a substring of the first finding's fix
@@ -218,6 +219,24 @@ func TestExternal(t *testing.T) {
 				extraNode: []observe.Check{dns("db.corp.example:5432", observe.OK, ext), tcp("db.corp.example:5432", observe.OK)},
 				route:     routeSpec, nat: natOK, fwd: fwdOK})},
 			want: []Cause{CauseDNS}, problems: true, fix: "coredns"},
+		{name: "a private zone: the node's resolver knows it, CoreDNS's upstream says NXDOMAIN", target: "db.corp.example:5432",
+			forward: &Forward{Source: "ConfigMap kube-system/coredns", ConfigMap: "kube-system/coredns", Line: "forward . 198.19.0.1", Targets: []string{"198.19.0.1"}},
+			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", key: "db.corp.example:5432",
+				extra: []observe.Check{dns("db.corp.example:5432", observe.DNSFailure), tcp("db.corp.example:5432", observe.DNSFailure)},
+				extraNode: []observe.Check{dns("db.corp.example:5432", observe.OK, ext), tcp("db.corp.example:5432", observe.OK),
+					{Kind: observe.ResolvConf, ID: DNSResolvKey, Outcome: observe.OK, Resolved: []string{"198.19.0.53"}, Detail: "nameserver 198.19.0.53"},
+					{Kind: observe.DNS, ID: DNSUpstreamNameKey("198.19.0.1", "db.corp.example"), Outcome: observe.DNSFailure, Detail: "NXDOMAIN"}},
+				route: routeSpec, nat: natOK, fwd: fwdOK})},
+			want: []Cause{CauseDNSStubDomain}, problems: true, fix: "corp.example:53 {", evidence: "node@n1 dns upstream 198.19.0.1: dns-failure (NXDOMAIN)"},
+		{name: "CoreDNS's upstream does not answer: DNS, not a stub domain", target: "db.corp.example:5432",
+			forward: &Forward{Source: "ConfigMap kube-system/coredns", Line: "forward . 198.19.0.1", Targets: []string{"198.19.0.1"}},
+			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", key: "db.corp.example:5432",
+				extra: []observe.Check{dns("db.corp.example:5432", observe.DNSFailure), tcp("db.corp.example:5432", observe.DNSFailure)},
+				extraNode: []observe.Check{dns("db.corp.example:5432", observe.OK, ext), tcp("db.corp.example:5432", observe.OK),
+					{Kind: observe.ResolvConf, ID: DNSResolvKey, Outcome: observe.OK, Resolved: []string{"198.19.0.53"}, Detail: "nameserver 198.19.0.53"},
+					{Kind: observe.DNS, ID: DNSUpstreamNameKey("198.19.0.1", "db.corp.example"), Outcome: observe.DNSFailure, Detail: "no DNS server answered"}},
+				route: routeSpec, nat: natOK, fwd: fwdOK})},
+			want: []Cause{CauseDNS}, problems: true, fix: "coredns"},
 		{name: "name resolves nowhere", target: "nope.corp.example",
 			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", key: "nope.corp.example",
 				extra:     []observe.Check{dns("nope.corp.example", observe.DNSFailure), ping("nope.corp.example", observe.DNSFailure)},
@@ -276,7 +295,11 @@ func TestExternal(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fs := External(ExternalInput{Targets: []target.Target{mustTarget(t, tt.target)}, Nodes: tt.nodes, Cluster: tt.cluster, Policies: tt.policies})
+			in := ExternalInput{Targets: []target.Target{mustTarget(t, tt.target)}, Nodes: tt.nodes, Cluster: tt.cluster, Policies: tt.policies}
+			if tt.forward != nil {
+				in.Forwards = map[string]Forward{in.Targets[0].Host: *tt.forward}
+			}
+			fs := External(in)
 			var got []Cause
 			for _, f := range fs {
 				got = append(got, f.Cause)

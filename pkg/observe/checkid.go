@@ -30,6 +30,7 @@ const (
 	RoleResolvConf  Role = "resolv.conf"  // the side's /etc/resolv.conf
 	RoleDNSOutside  Role = "dns-outside"  // a name outside the cluster, through the DNS Service (Addr)
 	RoleDNSUpstream Role = "dns-upstream" // that name asked of CoreDNS's forward target (Addr) from the node
+	RoleDNSNode     Role = "dns-node"     // that name through the node's own resolvers (Of: the name, where several)
 )
 
 // CheckID is a check's identity.
@@ -74,6 +75,8 @@ func (id CheckID) String() string {
 		return "outside name via service " + id.Addr
 	case RoleDNSUpstream:
 		return "upstream " + id.Addr
+	case RoleDNSNode:
+		return "node resolver"
 	}
 	if id.Port != 0 {
 		return string(id.Role) + " " + net.JoinHostPort(id.Addr, strconv.Itoa(id.Port))

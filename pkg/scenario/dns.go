@@ -51,13 +51,17 @@ func (s DNS) Plan() (fanout.Plan, string) {
 	var nodeSpecs func(corev1.Node) []probe.Spec
 	if ip := s.In.ClusterIP; s.In.Outside != "" && ip != "" && ip != corev1.ClusterIPNone {
 		specs = append(specs, probe.Spec{Kind: observe.DNS, ID: diagnose.DNSOutsideKey(ip), Argv: probe.DNSArgv(s.In.Outside, ip), Classify: probe.ClassifyDNS})
-		var up []probe.Spec
+		// From the node: its own resolvers (resolv.conf, and the name through
+		// them) beside each forward target — a private zone the nodes know
+		// and CoreDNS's upstream does not is a missing stub domain.
+		up := []probe.Spec{
+			{Kind: observe.ResolvConf, ID: diagnose.DNSResolvKey, Argv: probe.ResolvConfArgv(), Classify: probe.ClassifyResolvConf},
+			{Kind: observe.DNS, ID: diagnose.DNSNodeKey(s.In.Outside), Argv: probe.DNSArgv(s.In.Outside), Classify: probe.ClassifyDNS},
+		}
 		for _, t := range s.In.Forward.Targets { // an address, or address:port, parsed by ParseCorefileForward
 			up = append(up, probe.Spec{Kind: observe.DNS, ID: diagnose.DNSUpstreamKey(t), Argv: probe.DNSArgv(s.In.Outside, t), Classify: probe.ClassifyDNS})
 		}
-		if len(up) > 0 {
-			nodeSpecs = func(corev1.Node) []probe.Spec { return up }
-		}
+		nodeSpecs = func(corev1.Node) []probe.Spec { return up }
 	}
 	sample, _ := target.Parse(diagnose.SampleKey)
 	return fanout.Plan{Consider: []target.Target{sample}, PodSpecs: specs, NodeSpecs: nodeSpecs, As: s.As}, ""

@@ -29,6 +29,9 @@ type External struct {
 	Policies diagnose.Policies
 	// As runs each named node's pod side as that workload pod (--from).
 	As map[string]fanout.Workload
+	// Forwards is where CoreDNS sends each name target (its host): the
+	// node asks those servers too, beside its own resolvers.
+	Forwards map[string]diagnose.Forward
 }
 
 // Kind implements Scenario.
@@ -47,6 +50,20 @@ func (s External) Plan() (fanout.Plan, string) {
 		pod = append(pod, probe.Spec{Kind: observe.MTUProbe, ID: id, Argv: probe.PathMTUArgv(t.Addr.String(), "eth0", 1), Classify: probe.ClassifyPathMTU})
 		node = append(node, probe.Spec{Kind: observe.MTUProbe, ID: id, Argv: probe.PathMTUArgv(t.Addr.String(), "", 1), Classify: probe.ClassifyPathMTU})
 	}
+	asked := false
+	for _, t := range s.Targets {
+		fwd, ok := s.Forwards[t.Host]
+		if !t.IsName() || !ok || len(fwd.Targets) == 0 {
+			continue
+		}
+		asked = true
+		for _, ft := range fwd.Targets {
+			node = append(node, probe.Spec{Kind: observe.DNS, ID: diagnose.DNSUpstreamNameKey(ft, t.Host), Argv: probe.DNSArgv(t.Host, ft), Classify: probe.ClassifyDNS})
+		}
+	}
+	if asked {
+		node = append(node, probe.Spec{Kind: observe.ResolvConf, ID: diagnose.DNSResolvKey, Argv: probe.ResolvConfArgv(), Classify: probe.ClassifyResolvConf})
+	}
 	p := fanout.Plan{Reach: s.Targets, Port: s.Port, PodSpecs: pod, As: s.As}
 	if len(node) > 0 {
 		p.NodeSpecs = func(corev1.Node) []probe.Spec { return node }
@@ -56,7 +73,7 @@ func (s External) Plan() (fanout.Plan, string) {
 
 // Diagnose implements Scenario.
 func (s External) Diagnose(nodes []observe.Node) []diagnose.Finding {
-	return diagnose.External(diagnose.ExternalInput{Targets: s.Targets, Nodes: nodes, Cluster: s.Cluster, Port: s.Port, Policies: s.Policies})
+	return diagnose.External(diagnose.ExternalInput{Targets: s.Targets, Nodes: nodes, Cluster: s.Cluster, Port: s.Port, Policies: s.Policies, Forwards: s.Forwards})
 }
 
 // Inputs are the targets as the user typed them, for the report.

@@ -85,7 +85,8 @@ func TestDNSServersAndPlan(t *testing.T) {
 }
 
 // --outside adds the outside name through the Service on the pod side
-// and, on the node side, the same name asked of each forward target.
+// and, on the node side, the node's resolv.conf, the name through it, and
+// the same name asked of each forward target.
 func TestDNSPlanOutside(t *testing.T) {
 	in := diagnose.DNSInput{ClusterIP: "10.96.0.10", Name: "kubernetes.default.svc.cluster.local", Outside: "www.example.net",
 		Servers: []diagnose.DNSServer{{Name: "coredns-a", Node: "n1", IP: "10.244.1.3", Ready: true}},
@@ -98,17 +99,22 @@ func TestDNSPlanOutside(t *testing.T) {
 		t.Fatal("no node checks of the forward targets")
 	}
 	node := p.NodeSpecs(corev1.Node{})
-	if d := cmp.Diff([]string{"dns upstream 198.19.0.1", "dns upstream 198.19.0.2:5353"}, specIDs(node)); d != "" {
+	if d := cmp.Diff([]string{"resolv.conf resolv.conf", "dns node resolver", "dns upstream 198.19.0.1", "dns upstream 198.19.0.2:5353"}, specIDs(node)); d != "" {
 		t.Errorf("node checks (-want +got):\n%s", d)
 	}
-	// The port goes with the server, as busybox nslookup takes it.
-	if d := cmp.Diff([]string{"nslookup", "www.example.net.", "198.19.0.2:5353"}, node[1].Argv[len(node[1].Argv)-3:]); d != "" {
+	// The node's own resolvers: no server given.
+	if d := cmp.Diff([]string{"nslookup", "www.example.net."}, node[1].Argv[len(node[1].Argv)-2:]); d != "" {
 		t.Errorf("argv (-want +got):\n%s", d)
 	}
-	// forward . /etc/resolv.conf: nothing to ask from the node.
+	// The port goes with the server, as busybox nslookup takes it.
+	if d := cmp.Diff([]string{"nslookup", "www.example.net.", "198.19.0.2:5353"}, node[3].Argv[len(node[3].Argv)-3:]); d != "" {
+		t.Errorf("argv (-want +got):\n%s", d)
+	}
+	// forward . /etc/resolv.conf: no forward address to ask from the node.
 	in.Forward = diagnose.Forward{ResolvConf: true}
-	if p, _ := (DNS{In: in}).Plan(); p.NodeSpecs != nil {
-		t.Errorf("node checks without a forward address")
+	p, _ = DNS{In: in}.Plan()
+	if d := cmp.Diff([]string{"resolv.conf resolv.conf", "dns node resolver"}, specIDs(p.NodeSpecs(corev1.Node{}))); d != "" {
+		t.Errorf("node checks with forward . /etc/resolv.conf (-want +got):\n%s", d)
 	}
 }
 
