@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -123,10 +125,21 @@ func TestDNSForwardLoop(t *testing.T) {
 		}
 		return false
 	}
+	// The fault is in place once the stopped run's log holds the loop
+	// plugin's line, as `kubectl logs --previous` shows it.
+	looped := func() bool {
+		if !restarted() {
+			return false
+		}
+		cmd := exec.Command("kubectl", "-n", "kube-system", "logs", "-l", "k8s-app=kube-dns", "--previous", "--tail=50")
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig())
+		out, err := cmd.CombinedOutput()
+		return err == nil && strings.Contains(string(out), "plugin/loop: Loop (")
+	}
 	deadline := time.Now().Add(90 * time.Second)
-	for !restarted() {
+	for !looped() {
 		if time.Now().After(deadline) {
-			t.Fatal("CoreDNS did not restart within 90 s")
+			t.Fatal("CoreDNS did not stop on a loop within 90 s")
 		}
 		time.Sleep(2 * time.Second)
 	}

@@ -115,6 +115,10 @@ func TestDNSUpstreamHealthy(t *testing.T) {
 			t.Errorf("%s: outside name through the Service resolved %v, upstream asked from the node %v: %+v %+v", n.Name, outside, upstream, n.Pod.Checks, n.Host.Checks)
 		}
 	}
+	// The pods' resolv.conf (kubelet's: three search domains, ndots:5) turns
+	// the name into four queries: said as a note, not a finding.
+	mustContain(t, "notes", r.report.Notes, "www.example.net has 2 dot(s), fewer than ndots:5 in the pods' resolv.conf")
+	mustContain(t, "notes", r.report.Notes, "www.example.net.netcheck.svc.cluster.local, www.example.net.svc.cluster.local, www.example.net.cluster.local first")
 	noProbePodsLeft(t)
 }
 

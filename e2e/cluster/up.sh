@@ -395,21 +395,16 @@ start_in "$EXT" httpd "$BIN/busybox" httpd -f -p 80 -h "$STATE/machines/$EXT/www
 # corp.example, the rest asked of the upstream. CoreDNS does not know
 # corp.example until its Corefile gets a stub domain for it.
 mkdir -p "$STATE/machines/$EXT/dns"
-cat >"$STATE/machines/$EXT/dns/example.net.db" <<EOF
-\$ORIGIN example.net.
-@ 3600 IN SOA ns.example.net. admin.example.net. 1 7200 3600 1209600 3600
-@ 3600 IN NS ns.example.net.
-ns 3600 IN A $EXT_IP
-www 3600 IN A $EXT_IP
-EOF
+# zone_db ZONE NS_IP NAME=IP...: a zone file with its SOA and NS (ns → NS_IP)
+zone_db() {
+  local zone=$1 ns=$2 r; shift 2
+  printf '$ORIGIN %s.\n@ 3600 IN SOA ns.%s. admin.%s. 1 7200 3600 1209600 3600\n@ 3600 IN NS ns.%s.\nns 3600 IN A %s\n' \
+    "$zone" "$zone" "$zone" "$zone" "$ns"
+  for r in "$@"; do printf '%s 3600 IN A %s\n' "${r%%=*}" "${r#*=}"; done
+}
+zone_db example.net "$EXT_IP" "www=$EXT_IP" >"$STATE/machines/$EXT/dns/example.net.db"
 upstream_corefile >"$STATE/machines/$EXT/dns/Corefile"
-cat >"$STATE/machines/$EXT/dns/corp.example.db" <<EOF
-\$ORIGIN corp.example.
-@ 3600 IN SOA ns.corp.example. admin.corp.example. 1 7200 3600 1209600 3600
-@ 3600 IN NS ns.corp.example.
-ns 3600 IN A $CORP_DNS_IP
-db 3600 IN A $EXT_IP
-EOF
+zone_db corp.example "$CORP_DNS_IP" "db=$EXT_IP" >"$STATE/machines/$EXT/dns/corp.example.db"
 cat >"$STATE/machines/$EXT/dns/Corefile.corp" <<EOF
 corp.example:53 {
     bind $CORP_DNS_IP

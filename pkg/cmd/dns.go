@@ -132,6 +132,7 @@ func previousLoops(ctx context.Context, client kubernetes.Interface, ns string, 
 		}
 		raw, err := client.CoreV1().Pods(ns).GetLogs(pods[i].Name, &corev1.PodLogOptions{Previous: true, TailLines: &tail, LimitBytes: &limit}).DoRaw(ctx)
 		if err != nil {
+			servers[i].LogErr = err.Error()
 			continue
 		}
 		if l := diagnose.LoopLine(string(raw)); l != "" {
@@ -191,6 +192,9 @@ func (o *DNSOptions) Run(parent context.Context) error {
 	run, err := o.probe(ctx, sc, sel)
 	if err != nil {
 		return err
+	}
+	if n := diagnose.SearchExpansion(o.Outside, run.Nodes); o.Outside != "" && n != "" {
+		run.Notes = append(run.Notes, n)
 	}
 	return o.finish(sc, "dns", []string{fmt.Sprintf("%s (%s) for %s", o.DNSService, clusterIP, o.Name)}, sel, run, start)
 }

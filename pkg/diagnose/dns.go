@@ -30,8 +30,10 @@ type DNSServer struct {
 	Ready    bool   `json:"ready"`
 	Restarts int32  `json:"restarts"`
 	Reason   string `json:"reason,omitempty"` // e.g. CrashLoopBackOff
-	// Loop is the loop plugin's fatal line from its previous run's log.
-	Loop string `json:"loop,omitempty"`
+	// Loop is the loop plugin's fatal line from its previous run's log;
+	// LogErr why that log could not be read.
+	Loop   string `json:"loop,omitempty"`
+	LogErr string `json:"logError,omitempty"`
 }
 
 // DNSInput is what `netcheck dns` observed.
@@ -78,7 +80,11 @@ func DNS(in DNSInput) []Finding {
 		if ip == "" {
 			ip = "no IP"
 		}
-		servers = append(servers, fmt.Sprintf("%s on %s, %s, %s, %d restarts", s.Name, s.Node, ip, state, s.Restarts))
+		line := fmt.Sprintf("%s on %s, %s, %s, %d restarts", s.Name, s.Node, ip, state, s.Restarts)
+		if s.LogErr != "" {
+			line += "; its previous log not read: " + s.LogErr
+		}
+		servers = append(servers, line)
 		if s.Ready {
 			ready = append(ready, s)
 		}

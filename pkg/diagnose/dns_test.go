@@ -71,6 +71,8 @@ func TestDNS(t *testing.T) {
 			want: CauseDNSForwardLoop, nodesOf: "n3", text: "coredns-1 on n3, last run: [FATAL] plugin/loop: Loop ("},
 		{name: "one replica of two loops: the other still answers", servers: []DNSServer{coredns, {Name: "coredns-2", Node: "n2", Ready: false, Reason: "CrashLoopBackOff", Restarts: 3, Loop: capturedLoop(t)}},
 			nodes: []observe.Node{dnsNode("n1", ok, ok, nil)}, want: CauseDNSForwardLoop, nodesOf: "n2", text: "resolvConf: /run/systemd/resolve/resolv.conf"},
+		{name: "crash looping, its log refused: the loop is not named, the refusal is", servers: []DNSServer{{Name: "coredns-1", Node: "n3", Ready: false, Restarts: 1, LogErr: `pods "coredns-1" is forbidden: cannot get resource "pods/log"`}},
+			want: CauseDNSNoEndpoints, text: `1 restarts; its previous log not read: pods "coredns-1" is forbidden`},
 		{name: "service path broken on one node", servers: []DNSServer{coredns},
 			nodes: []observe.Node{dnsNode("n1", fail, ok, nil), dnsNode("n2", ok, ok, nil)}, want: CauseDNSServicePath, nodesOf: "n1", text: "kube-proxy"},
 		{name: "FORWARD DROP on one node", servers: []DNSServer{coredns},

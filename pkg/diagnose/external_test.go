@@ -121,6 +121,22 @@ func clusterDeny() Policies {
 	return p
 }
 
+// corpForward is the lab's Corefile for db.corp.example: the root's forward.
+var corpForward = Forward{Source: "ConfigMap kube-system/coredns", ConfigMap: "kube-system/coredns", Zone: ".", Line: "forward . 198.19.0.1", Targets: []string{"198.19.0.1"}}
+
+// privateZone is a node that resolves db.corp.example with its own resolver
+// (198.19.0.53) while its pods do not, and whose ask of CoreDNS's forward
+// target got upstream (an rcode or no answer).
+func privateZone(upstream string) observe.Node {
+	const key = "db.corp.example:5432"
+	return mkNode(nodeSpec{name: "n1", key: key,
+		extra: []observe.Check{dns(key, observe.DNSFailure), tcp(key, observe.DNSFailure)},
+		extraNode: []observe.Check{dns(key, observe.OK, ext), tcp(key, observe.OK),
+			{Kind: observe.ResolvConf, ID: DNSResolvKey, Outcome: observe.OK, Resolved: []string{"198.19.0.53"}, Detail: "nameserver 198.19.0.53"},
+			{Kind: observe.DNS, ID: DNSUpstreamNameKey("198.19.0.1", "db.corp.example"), Outcome: observe.DNSFailure, Detail: upstream}},
+		route: routeSpec, nat: natOK, fwd: fwdOK})
+}
+
 func TestExternal(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -220,22 +236,10 @@ func TestExternal(t *testing.T) {
 				route:     routeSpec, nat: natOK, fwd: fwdOK})},
 			want: []Cause{CauseDNS}, problems: true, fix: "coredns"},
 		{name: "a private zone: the node's resolver knows it, CoreDNS's upstream says NXDOMAIN", target: "db.corp.example:5432",
-			forward: &Forward{Source: "ConfigMap kube-system/coredns", ConfigMap: "kube-system/coredns", Line: "forward . 198.19.0.1", Targets: []string{"198.19.0.1"}},
-			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", key: "db.corp.example:5432",
-				extra: []observe.Check{dns("db.corp.example:5432", observe.DNSFailure), tcp("db.corp.example:5432", observe.DNSFailure)},
-				extraNode: []observe.Check{dns("db.corp.example:5432", observe.OK, ext), tcp("db.corp.example:5432", observe.OK),
-					{Kind: observe.ResolvConf, ID: DNSResolvKey, Outcome: observe.OK, Resolved: []string{"198.19.0.53"}, Detail: "nameserver 198.19.0.53"},
-					{Kind: observe.DNS, ID: DNSUpstreamNameKey("198.19.0.1", "db.corp.example"), Outcome: observe.DNSFailure, Detail: "NXDOMAIN"}},
-				route: routeSpec, nat: natOK, fwd: fwdOK})},
+			forward: &corpForward, nodes: []observe.Node{privateZone("NXDOMAIN")},
 			want: []Cause{CauseDNSStubDomain}, problems: true, fix: "corp.example:53 {", evidence: "node@n1 dns upstream 198.19.0.1: dns-failure (NXDOMAIN)"},
 		{name: "CoreDNS's upstream does not answer: DNS, not a stub domain", target: "db.corp.example:5432",
-			forward: &Forward{Source: "ConfigMap kube-system/coredns", Line: "forward . 198.19.0.1", Targets: []string{"198.19.0.1"}},
-			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", key: "db.corp.example:5432",
-				extra: []observe.Check{dns("db.corp.example:5432", observe.DNSFailure), tcp("db.corp.example:5432", observe.DNSFailure)},
-				extraNode: []observe.Check{dns("db.corp.example:5432", observe.OK, ext), tcp("db.corp.example:5432", observe.OK),
-					{Kind: observe.ResolvConf, ID: DNSResolvKey, Outcome: observe.OK, Resolved: []string{"198.19.0.53"}, Detail: "nameserver 198.19.0.53"},
-					{Kind: observe.DNS, ID: DNSUpstreamNameKey("198.19.0.1", "db.corp.example"), Outcome: observe.DNSFailure, Detail: "no DNS server answered"}},
-				route: routeSpec, nat: natOK, fwd: fwdOK})},
+			forward: &corpForward, nodes: []observe.Node{privateZone("no DNS server answered")},
 			want: []Cause{CauseDNS}, problems: true, fix: "coredns"},
 		{name: "name resolves nowhere", target: "nope.corp.example",
 			nodes: []observe.Node{mkNode(nodeSpec{name: "n1", key: "nope.corp.example",

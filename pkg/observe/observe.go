@@ -75,6 +75,15 @@ type Check struct {
 	Resolved []string `json:"resolved,omitempty"`
 	// PathMTU is the measurement when Kind is PathMTU.
 	PathMTU *PathMTU `json:"pathMTU,omitempty"`
+	// Resolver is the search path and ndots when Kind is ResolvConf.
+	Resolver *Resolver `json:"resolver,omitempty"`
+}
+
+// Resolver is how a side's resolv.conf expands a name: the search domains
+// tried first for a name with fewer than Ndots dots.
+type Resolver struct {
+	Search []string `json:"search,omitempty"`
+	Ndots  int      `json:"ndots"` // 1 when resolv.conf does not say (the resolvers' default)
 }
 
 // PathMTU is what probing with the don't-fragment bit found (sizes are whole

@@ -72,6 +72,7 @@ func ClassifyResolvConf(r podexec.Result) observe.Check {
 		return c
 	}
 	var lines []string
+	res := observe.Resolver{Ndots: 1}
 	for _, l := range strings.Split(r.Stdout, "\n") {
 		f := strings.Fields(l)
 		if len(f) < 2 {
@@ -81,10 +82,21 @@ func ClassifyResolvConf(r podexec.Result) observe.Check {
 		case "nameserver":
 			c.Resolved = append(c.Resolved, f[1])
 			lines = append(lines, strings.Join(f, " "))
-		case "search", "options":
+		case "search", "domain": // the last of them wins, as in the C resolvers
+			res.Search = append([]string(nil), f[1:]...)
+			lines = append(lines, strings.Join(f, " "))
+		case "options":
+			for _, o := range f[1:] {
+				if v, ok := strings.CutPrefix(o, "ndots:"); ok {
+					if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+						res.Ndots = min(n, 15) // glibc caps it at 15
+					}
+				}
+			}
 			lines = append(lines, strings.Join(f, " "))
 		}
 	}
+	c.Resolver = &res
 	c.Outcome, c.Detail = observe.OK, strings.Join(lines, "; ")
 	return c
 }

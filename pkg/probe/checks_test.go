@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 	"github.com/netcheck/kubectl-netcheck/pkg/podexec"
 )
@@ -142,5 +144,33 @@ func TestClassifyHairpin(t *testing.T) {
 	}
 	if argv := HairpinArgv("10.96.0.5", 80, 3*time.Second); argv[0] != "sh" || argv[len(argv)-2] != "10.96.0.5" || argv[len(argv)-1] != "80" {
 		t.Errorf("argv %q: the address and port go in as parameters", argv)
+	}
+}
+
+// The resolv.conf the lab's kubelet writes into pods, as the probe reads it
+// (capture-resolv-conf.sh): the nameservers, the search path and ndots.
+func TestClassifyResolvConfCaptured(t *testing.T) {
+	read := func(name string) podexec.Result {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return podexec.Result{Stdout: string(b)}
+	}
+	cf := ClassifyResolvConf(read("resolv-conf.clusterfirst.stdout"))
+	want := observe.Check{Kind: observe.ResolvConf, Outcome: observe.OK, Resolved: []string{"10.96.0.10"},
+		Detail:   "search nc-shop.svc.cluster.local svc.cluster.local cluster.local; nameserver 10.96.0.10; options ndots:5",
+		Resolver: &observe.Resolver{Search: []string{"nc-shop.svc.cluster.local", "svc.cluster.local", "cluster.local"}, Ndots: 5}}
+	if d := cmp.Diff(want, cf); d != "" {
+		t.Errorf("ClusterFirst (-want +got):\n%s", d)
+	}
+	df := ClassifyResolvConf(read("resolv-conf.default.stdout"))
+	want = observe.Check{Kind: observe.ResolvConf, Outcome: observe.OK, Resolved: []string{"198.19.0.53"},
+		Detail: "nameserver 198.19.0.53", Resolver: &observe.Resolver{Ndots: 1}}
+	if d := cmp.Diff(want, df); d != "" {
+		t.Errorf("Default (-want +got):\n%s", d)
+	}
+	if c := ClassifyResolvConf(podexec.Result{ExitCode: 1, Stderr: "cat: can't open '/etc/resolv.conf': No such file or directory"}); c.Outcome != observe.Error || c.Resolver != nil {
+		t.Errorf("unreadable: %+v", c)
 	}
 }

@@ -133,7 +133,10 @@ func Print(w io.Writer, r Result, format string, l Layout) error {
 		_, err = w.Write(b)
 		return err
 	case "", "table", "wide":
-		l.Table(w, r, format == "wide")
+		if len(r.Nodes) > 0 { // no probe ran (no DNS server ready): a header alone says nothing
+			l.Table(w, r, format == "wide")
+			fmt.Fprintln(w)
+		}
 		printFindings(w, r, l, format == "wide")
 		return nil
 	}
@@ -286,7 +289,6 @@ func Tri(v observe.Tri) string {
 }
 
 func printFindings(w io.Writer, r Result, l Layout, wide bool) {
-	fmt.Fprintln(w)
 	for _, s := range r.Skipped {
 		fmt.Fprintf(w, "skipped node %s: %s\n", s.Node, s.Reason)
 	}

@@ -52,6 +52,15 @@ node facts (n1) read with: host iptables-nft
 	if b.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
 	}
+	// No probe ran (dns with no server ready): no table, the findings first.
+	b.Reset()
+	empty := Result{Status: Status{Notes: []string{"no DNS server is ready: no probe pod was started"}, Findings: r.Findings}}
+	if err := Print(&b, empty, "table", testLayout{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); strings.Contains(got, "TABLE") || !strings.HasPrefix(got, "note: no DNS server is ready") {
+		t.Errorf("no nodes, yet:\n%s", got)
+	}
 	b.Reset()
 	r.Findings = nil
 	_ = Print(&b, r, "wide", testLayout{})
