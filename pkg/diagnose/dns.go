@@ -124,6 +124,11 @@ func DNS(in DNSInput) []Finding {
 		}
 	}
 	if anyRan && allPodFail {
+		if looped {
+			// Restarted and Ready again, the pod loops again: the loop,
+			// already in out, is why it answers nobody.
+			return out
+		}
 		return append(out, Finding{Severity: Error, Cause: CauseDNSBroken,
 			Summary:  "the DNS pods are Ready but answer no pod on any node: the server itself is broken (config, upstream loop, resource limits)",
 			Evidence: servers,

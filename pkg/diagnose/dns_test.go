@@ -71,6 +71,8 @@ func TestDNS(t *testing.T) {
 			want: CauseDNSForwardLoop, nodesOf: "n3", text: "coredns-1 on n3, last run: [FATAL] plugin/loop: Loop ("},
 		{name: "one replica of two loops: the other still answers", servers: []DNSServer{coredns, {Name: "coredns-2", Node: "n2", Ready: false, Reason: "CrashLoopBackOff", Restarts: 3, Loop: capturedLoop(t)}},
 			nodes: []observe.Node{dnsNode("n1", ok, ok, nil)}, want: CauseDNSForwardLoop, nodesOf: "n2", text: "resolvConf: /run/systemd/resolve/resolv.conf"},
+		{name: "restarted after a loop, Ready again, answering nobody: the loop, not a broken server", servers: []DNSServer{{Name: "coredns-1", Node: "n3", IP: "10.244.3.2", Ready: true, Restarts: 1, Loop: capturedLoop(t)}},
+			nodes: []observe.Node{dnsNode("n1", fail, fail, nil), dnsNode("n2", fail, fail, nil)}, want: CauseDNSForwardLoop, nodesOf: "n3", text: "10.244.3.2, ready, 1 restarts"},
 		{name: "crash looping, its log refused: the loop is not named, the refusal is", servers: []DNSServer{{Name: "coredns-1", Node: "n3", Ready: false, Restarts: 1, LogErr: `pods "coredns-1" is forbidden: cannot get resource "pods/log"`}},
 			want: CauseDNSNoEndpoints, text: `1 restarts; its previous log not read: pods "coredns-1" is forbidden`},
 		{name: "service path broken on one node", servers: []DNSServer{coredns},
