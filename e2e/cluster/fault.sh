@@ -7,6 +7,10 @@
 #   forward-drop                   iptables -P FORWARD DROP
 #   ip-forward-off                 net.ipv4.ip_forward=0
 #   ext-route-del                  delete the route to 198.19.0.0/24 (traffic then dies at the dead-end gateway)
+#   ext-route-del6, masquerade-del6, forward-drop6, ip-forward-off6
+#                                  the IPv6 twins of the four above (the dual-stack lab): the route to
+#                                  fd00:198:19::/64, the ip6tables masquerade of fd00:10:244::/56, ip6tables'
+#                                  FORWARD policy, net.ipv6.conf.all.forwarding
 #   kube-proxy-stop                stop kube-proxy and remove its rules (restore restarts it and waits for its rules)
 #   kube-proxy-kill                kill kube-proxy, leaving its rules behind (stale: a crash)
 #   proxy-map-del:<address>        nftables mode: delete one address's elements from kube-proxy's service-ips
@@ -66,6 +70,15 @@ mkdir -p "$STATE/faults"
 rec="$STATE/faults/$node@${fault//:/%}"
 inn() { in_netns "$node" "$@"; }
 masq_rule=(POSTROUTING -s "$CLUSTER_CIDR" ! -d "$CLUSTER_CIDR" -j MASQUERADE)
+# The IPv6 twins: the same fault in the other family's tools and ranges.
+ipf=(ip) ipt=iptables ext_cidr=$EXT_CIDR ext_via=${IP[$EXT]} fwd_sysctl=net.ipv4.ip_forward
+case $fault in
+  ext-route-del6 | masquerade-del6 | forward-drop6 | ip-forward-off6)
+    [[ $STACK == dual ]] || die "$fault needs the dual-stack lab (NETCHECK_E2E_STACK=dual)"
+    ipf=(ip -6) ipt=ip6tables ext_cidr=$EXT_CIDR6 ext_via=${IP6[$EXT]} fwd_sysctl=net.ipv6.conf.all.forwarding
+    masq_rule=(POSTROUTING -s "$CLUSTER_CIDR6" ! -d "$CLUSTER_CIDR6" -j MASQUERADE)
+    ;;
+esac
 
 if [[ $action == inject && -e $rec ]]; then
   log "$fault already injected on $node"
@@ -88,51 +101,51 @@ case $fault in
       inn ip route replace $saved
     fi
     ;;
-  ext-route-del)
+  ext-route-del | ext-route-del6)
     if [[ $action == inject ]]; then
-      inn ip route show "$EXT_CIDR" >"$rec"
-      [[ -s $rec ]] || { rm -f "$rec"; die "$node has no route to $EXT_CIDR"; }
-      inn ip route del "$EXT_CIDR"
+      inn "${ipf[@]}" route show "$ext_cidr" >"$rec"
+      [[ -s $rec ]] || { rm -f "$rec"; die "$node has no route to $ext_cidr"; }
+      inn "${ipf[@]}" route del "$ext_cidr"
     else
       saved="$(cat "$rec" 2>/dev/null || true)"
-      [[ -n $saved ]] || saved="$EXT_CIDR via ${IP[$EXT]} dev eth0"
+      [[ -n $saved ]] || saved="$ext_cidr via $ext_via dev eth0"
       # shellcheck disable=SC2086
-      inn ip route replace $saved
+      inn "${ipf[@]}" route replace $saved
     fi
     ;;
-  masquerade-del)
+  masquerade-del | masquerade-del6)
     if [[ $action == inject ]]; then
-      inn iptables -t nat -C "${masq_rule[@]}" 2>/dev/null || die "$node has no MASQUERADE rule for $CLUSTER_CIDR"
+      inn "$ipt" -t nat -C "${masq_rule[@]}" 2>/dev/null || die "$node has no MASQUERADE rule for ${masq_rule[2]}"
       : >"$rec"
-      while inn iptables -t nat -C "${masq_rule[@]}" 2>/dev/null; do inn iptables -t nat -D "${masq_rule[@]}"; done
+      while inn "$ipt" -t nat -C "${masq_rule[@]}" 2>/dev/null; do inn "$ipt" -t nat -D "${masq_rule[@]}"; done
     else
-      inn iptables -t nat -C "${masq_rule[@]}" 2>/dev/null || inn iptables -t nat -A "${masq_rule[@]}"
+      inn "$ipt" -t nat -C "${masq_rule[@]}" 2>/dev/null || inn "$ipt" -t nat -A "${masq_rule[@]}"
     fi
     ;;
-  forward-drop)
+  forward-drop | forward-drop6)
     if [[ $action == inject ]]; then
-      awk '$1 == "-P" {print $3; exit}' <<<"$(inn iptables -S FORWARD)" >"$rec"
-      inn iptables -P FORWARD DROP
+      awk '$1 == "-P" {print $3; exit}' <<<"$(inn "$ipt" -S FORWARD)" >"$rec"
+      inn "$ipt" -P FORWARD DROP
     else
       policy=$(cat "$rec" 2>/dev/null || true)
-      inn iptables -P FORWARD "${policy:-ACCEPT}"
+      inn "$ipt" -P FORWARD "${policy:-ACCEPT}"
     fi
     ;;
-  ip-forward-off)
+  ip-forward-off | ip-forward-off6)
     # The CNI bridge plugin turns ip_forward back on at every pod ADD, so a
     # one-shot sysctl is undone by the probe pods themselves. Real nodes where
     # forwarding stays off have something re-applying it (a hardening agent,
     # a sysctl.d file re-read); a small enforcer loop plays that part.
     if [[ $action == inject ]]; then
-      inn sysctl -n net.ipv4.ip_forward >"$rec"
-      inn sysctl -qw net.ipv4.ip_forward=0
-      nohup setsid bash -c 'while :; do "$@" sysctl -qw net.ipv4.ip_forward=0 2>/dev/null; sleep 0.2; done' enforcer \
-        ip netns exec "$(netns_of "$node")" >/dev/null 2>&1 &
+      inn sysctl -n "$fwd_sysctl" >"$rec"
+      inn sysctl -qw "$fwd_sysctl=0"
+      nohup setsid bash -c 's=$1; shift; while :; do "$@" sysctl -qw "$s=0" 2>/dev/null; sleep 0.2; done' enforcer \
+        "$fwd_sysctl" ip netns exec "$(netns_of "$node")" >/dev/null 2>&1 &
       echo $! >"$rec.enforcer"
     else
       if [[ -s $rec.enforcer ]]; then kill "$(cat "$rec.enforcer")" 2>/dev/null || true; rm -f "$rec.enforcer"; fi
       v=$(head -n1 "$rec" 2>/dev/null || true)
-      inn sysctl -qw "net.ipv4.ip_forward=${v:-1}"
+      inn sysctl -qw "$fwd_sysctl=${v:-1}"
     fi
     ;;
   kube-proxy-stop|kube-proxy-kill)
@@ -460,7 +473,7 @@ NFT
     fi
     ;;
   *)
-    die "unknown fault '$fault' (route-del-podcidr:<node>, masquerade-del, forward-drop, ip-forward-off, ext-route-del, kube-proxy-stop, kube-proxy-kill, proxy-rule-del:<address>, proxy-map-del:<address>, conntrack-fill, hairpin-off, nft-forward-drop, nft-masquerade, iptables-legacy-rule, uplink-mtu, host-tools-hidden[:alone], vxlan-drop, nft-vxlan-drop, flanneld-stop[:lease], flannel-masq-off, flannel-public-ip:<address>)"
+    die "unknown fault '$fault' (route-del-podcidr:<node>, masquerade-del, forward-drop, ip-forward-off, ext-route-del, ext-route-del6, masquerade-del6, forward-drop6, ip-forward-off6, kube-proxy-stop, kube-proxy-kill, proxy-rule-del:<address>, proxy-map-del:<address>, conntrack-fill, hairpin-off, nft-forward-drop, nft-masquerade, iptables-legacy-rule, uplink-mtu, host-tools-hidden[:alone], vxlan-drop, nft-vxlan-drop, flanneld-stop[:lease], flannel-masq-off, flannel-public-ip:<address>)"
     ;;
 esac
 

@@ -32,10 +32,20 @@ declare -A IP=(
 UNDERLAY_CIDR=198.18.0.0/24
 EXT_CIDR=198.19.0.0/24
 EXT_IP=198.19.0.1
+# The IPv6 twins of the dual-stack lab: ULA ranges, routed only between the
+# lab's own namespaces.
+declare -A IP6=(
+  [$CP]=fd00:198:18::10 [nc-node1]=fd00:198:18::11 [nc-node2]=fd00:198:18::12 [nc-node3]=fd00:198:18::13
+  [$EXT]=fd00:198:18::100 [$GW]=fd00:198:18::254
+)
+EXT_CIDR6=fd00:198:19::/64
+EXT_IP6=fd00:198:19::1
 CORP_DNS_IP=198.19.0.53   # the nodes' own resolver: corp.example, and the rest via $EXT_IP
-declare -A PODCIDR
-# profile_vars: the pod and Service networks of $PROFILE. bridge: one bridge per
-# node and host-gw routes; flannel: flannel VXLAN with K3s's CIDRs.
+declare -A PODCIDR PODCIDR6
+# profile_vars: the pod and Service networks of $PROFILE and $STACK. bridge:
+# one bridge per node and host-gw routes; flannel: flannel VXLAN with K3s's
+# CIDRs. dual adds an IPv6 range to each (CLUSTER_CIDRS etc. list both,
+# IPv4 first: the primary family).
 profile_vars() {
   local p=10.244
   CLUSTER_CIDR=10.244.0.0/16 SERVICE_CIDR=10.96.0.0/12 KUBE_SVC_IP=10.96.0.1 DNS_SVC_IP=10.96.0.10
@@ -45,7 +55,16 @@ profile_vars() {
     CNI_BIN=$CACHE/cni-bin   # Debian's plugins and flannel's meta plugin (build.sh)
   fi
   PODCIDR=([nc-node1]=$p.1.0/24 [nc-node2]=$p.2.0/24 [nc-node3]=$p.3.0/24)
+  CLUSTER_CIDR6=fd00:10:244::/56 SERVICE_CIDR6=fd00:10:96::/112
+  PODCIDR6=([nc-node1]=fd00:10:244:1::/64 [nc-node2]=fd00:10:244:2::/64 [nc-node3]=fd00:10:244:3::/64)
+  CLUSTER_CIDRS=$CLUSTER_CIDR SERVICE_CIDRS=$SERVICE_CIDR
+  if [[ $STACK == dual ]]; then
+    CLUSTER_CIDRS+=",$CLUSTER_CIDR6" SERVICE_CIDRS+=",$SERVICE_CIDR6"
+  fi
 }
+# default_stack: dual on the bridge profile without a policy enforcer (the v4
+# suite runs on it unchanged); flannel and kube-router stay IPv4 here.
+default_stack() { if [[ $PROFILE == bridge && $POLICY == none ]]; then echo dual; else echo ipv4; fi; }
 APISERVER="https://${IP[$CP]}:6443"
 CGROUP_ROOT=/sys/fs/cgroup
 KUBECONFIG_OUT="$STATE/kubeconfig"
@@ -59,11 +78,15 @@ need_root() { [[ $(id -u) == 0 ]] || die "must run as root"; }
 # mode below: up.sh starts the one asked for, the other scripts follow the lab's.
 PROFILE="${NETCHECK_E2E_PROFILE:-$(cat "$STATE/profile" 2>/dev/null || echo bridge)}"
 [[ $PROFILE == bridge || $PROFILE == flannel ]] || die "NETCHECK_E2E_PROFILE=$PROFILE: give bridge or flannel"
-profile_vars
 
 # The lab's NetworkPolicy enforcer: none, or kube-router (its firewall alone).
 POLICY="${NETCHECK_E2E_POLICY:-$(cat "$STATE/policy" 2>/dev/null || echo none)}"
 [[ $POLICY == none || $POLICY == kube-router ]] || die "NETCHECK_E2E_POLICY=$POLICY: give none or kube-router"
+
+# The lab's address families: dual (IPv4 and IPv6 everywhere) or ipv4.
+STACK="${NETCHECK_E2E_STACK:-$(cat "$STATE/stack" 2>/dev/null || default_stack)}"
+[[ $STACK == dual || $STACK == ipv4 ]] || die "NETCHECK_E2E_STACK=$STACK: give dual or ipv4"
+profile_vars
 
 # kube-proxy's mode in the lab: iptables or nftables. up.sh starts the one
 # asked for (iptables by default); the other scripts follow the running lab's.
@@ -126,8 +149,10 @@ start_in() {
 }
 
 start_kubelet() {
+  local ips=${IP[$1]}
+  [[ $STACK == dual ]] && ips+=",${IP6[$1]}"
   start_in "$1" kubelet "$K8S_BIN/kubelet" --config=/var/lib/kubelet/config.yaml \
-    --kubeconfig=/etc/kubernetes/kubelet.conf --hostname-override="$1" --node-ip="${IP[$1]}" --v=1
+    --kubeconfig=/etc/kubernetes/kubelet.conf --hostname-override="$1" --node-ip="$ips" --v=1
 }
 # kube-router as a NetworkPolicy enforcer only (iptables + ipset)
 start_kube_router() {

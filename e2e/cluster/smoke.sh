@@ -79,6 +79,16 @@ for i in 1 2 3; do
   expect ok "bb$i -> http://198.19.0.1/" "bb$i" wget -T 3 -qO- http://198.19.0.1/
 done
 
+if [[ $STACK == dual ]]; then
+  echo "IPv6 (dual-stack lab)"
+  declare -A pip6
+  for p in bb1 bb2 bb3; do pip6[$p]=$(kctl -n "$ns" get pod "$p" -o jsonpath='{.status.podIPs[1].ip}'); done
+  expect ok "bb1 -> bb2 ping over IPv6 (${pip6[bb2]:-no IPv6 address})" bb1 ping -c1 -W2 "${pip6[bb2]}"
+  for i in 1 2 3; do
+    expect ok "bb$i -> http://[$EXT_IP6]/ (masqueraded by ip6tables)" "bb$i" wget -T 3 -qO- "http://[$EXT_IP6]/"
+  done
+fi
+
 echo "node view from a privileged hostNetwork+hostPID pod on nc-node1"
 expect ok "PID 1 is the node's init; nsenter -t 1 -m iptables-save shows the MASQUERADE rule" host1 \
   sh -c 'nsenter -t 1 -m -- iptables-save -t nat | grep -- "-A POSTROUTING -s 10.244.0.0/16 ! -d 10.244.0.0/16 -j MASQUERADE" >/dev/null'

@@ -8,6 +8,7 @@ need_root
 PROXY_MODE="${NETCHECK_E2E_PROXY_MODE:-iptables}"   # what is asked for, not what runs now
 PROFILE="${NETCHECK_E2E_PROFILE:-bridge}"
 POLICY="${NETCHECK_E2E_POLICY:-none}"
+STACK="${NETCHECK_E2E_STACK:-$(default_stack)}"
 profile_vars
 t0=$SECONDS
 
@@ -43,6 +44,7 @@ healthy() {
   [[ $(cat "$STATE/proxy-mode" 2>/dev/null) == "$PROXY_MODE" ]] || { log "the cluster's kube-proxy is not in $PROXY_MODE mode"; return 1; }
   [[ $(cat "$STATE/profile" 2>/dev/null || echo bridge) == "$PROFILE" ]] || { log "the cluster does not run the $PROFILE profile"; return 1; }
   [[ $(cat "$STATE/policy" 2>/dev/null || echo none) == "$POLICY" ]] || { log "the cluster's NetworkPolicy enforcer is not $POLICY"; return 1; }
+  [[ $(cat "$STATE/stack" 2>/dev/null || echo ipv4) == "$STACK" ]] || { log "the cluster is not $STACK-stack"; return 1; }
   for m in "${MACHINES[@]}"; do init_pid "$m" >/dev/null || { log "machine $m is not running"; return 1; }; done
   components_alive || return 1
   nodes_ready || { log "not all nodes are Ready"; return 1; }
@@ -217,8 +219,8 @@ EOF
       "hairpinMode": true,
       "ipam": {
         "type": "host-local",
-        "ranges": [[{"subnet": "{{.PodCIDR}}"}]],
-        "routes": [{"dst": "0.0.0.0/0"}]
+        "ranges": [{{range $i, $r := .PodCIDRRanges}}{{if $i}}, {{end}}[{"subnet": "{{$r}}"}]{{end}}],
+        "routes": [{{range $i, $r := .Routes}}{{if $i}}, {{end}}{"dst": "{{$r}}"}{{end}}]
       }
     },
     {"type": "portmap", "capabilities": {"portMappings": true}}
@@ -266,7 +268,7 @@ EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: $PROXY_MODE
-clusterCIDR: $CLUSTER_CIDR
+clusterCIDR: "$CLUSTER_CIDRS"
 hostnameOverride: $n
 bindAddress: ${IP[$n]}
 healthzBindAddress: ${IP[$n]}:10256
@@ -313,6 +315,8 @@ attach() { # MACHINE PEER_NAME
   ipn ul link set "$peer" master br0 up
   ipn "$m" link set lo up
   ipn "$m" addr add "${IP[$m]}/24" dev eth0
+  # nodad: the address is usable at once, not tentative for a second
+  [[ $STACK == dual ]] && ipn "$m" addr add "${IP6[$m]}/64" dev eth0 nodad
   ipn "$m" link set eth0 up
 }
 attach "$CP" u-cp
@@ -331,6 +335,7 @@ ipn ul link set u-root master br0 up
 ipn "$EXT" link add ext0 type veth peer name ext0-peer
 ipn "$EXT" addr add "$EXT_IP/24" dev ext0
 ipn "$EXT" addr add "$CORP_DNS_IP/24" dev ext0
+[[ $STACK == dual ]] && ipn "$EXT" addr add "$EXT_IP6/64" dev ext0 nodad
 ipn "$EXT" link set ext0-peer up
 ipn "$EXT" link set ext0 up
 # control plane: default to the dead end, direct routes to every node's pods
@@ -346,6 +351,22 @@ for n in "${NODES[@]}"; do
   done
   in_netns "$n" iptables -t nat -A POSTROUTING -s "$CLUSTER_CIDR" ! -d "$CLUSTER_CIDR" -j MASQUERADE
 done
+# IPv6, the same layout: the external subnet via nc-ext (which has no route
+# back to the pods' ULA range: their traffic must be masqueraded), the other
+# nodes' pod ranges via those nodes, the rest to the dead end.
+if [[ $STACK == dual ]]; then
+  ipn "$CP" -6 route add default via "${IP6[$GW]}"
+  for n in "${NODES[@]}"; do
+    ipn "$CP" -6 route add "${PODCIDR6[$n]}" via "${IP6[$n]}"
+    ipn "$n" -6 route add default via "${IP6[$GW]}"
+    ipn "$n" -6 route add "$EXT_CIDR6" via "${IP6[$EXT]}"
+    in_netns "$n" sysctl -qw net.ipv6.conf.all.forwarding=1
+    for o in "${NODES[@]}"; do
+      [[ $o == "$n" ]] || ipn "$n" -6 route add "${PODCIDR6[$o]}" via "${IP6[$o]}"
+    done
+    in_netns "$n" ip6tables -t nat -A POSTROUTING -s "$CLUSTER_CIDR6" ! -d "$CLUSTER_CIDR6" -j MASQUERADE
+  done
+fi
 
 # --- machines: an init per machine in its own PID/mount/UTS namespace ------------------
 start_machine() { # NAME KIND
@@ -384,7 +405,7 @@ start_in "$CP" kube-apiserver "$K8S_BIN/kube-apiserver" \
   --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
   --kubelet-preferred-address-types=InternalIP,Hostname \
   --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction,PodSecurity \
-  --allow-privileged=true --service-cluster-ip-range="$SERVICE_CIDR" \
+  --allow-privileged=true --service-cluster-ip-range="$SERVICE_CIDRS" \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
   --profiling=false --v=1
@@ -400,9 +421,14 @@ zone_db() {
   local zone=$1 ns=$2 r; shift 2
   printf '$ORIGIN %s.\n@ 3600 IN SOA ns.%s. admin.%s. 1 7200 3600 1209600 3600\n@ 3600 IN NS ns.%s.\nns 3600 IN A %s\n' \
     "$zone" "$zone" "$zone" "$zone" "$ns"
-  for r in "$@"; do printf '%s 3600 IN A %s\n' "${r%%=*}" "${r#*=}"; done
+  for r in "$@"; do
+    if [[ ${r#*=} == *:* ]]; then printf '%s 3600 IN AAAA %s\n' "${r%%=*}" "${r#*=}"; else printf '%s 3600 IN A %s\n' "${r%%=*}" "${r#*=}"; fi
+  done
 }
-zone_db example.net "$EXT_IP" "www=$EXT_IP" >"$STATE/machines/$EXT/dns/example.net.db"
+# Dual-stack: www has an AAAA too; dual's A names an address nobody holds
+# (198.19.0.2) while its AAAA is the host's: one family answers, one not.
+www6=(); [[ $STACK == dual ]] && www6=("www=$EXT_IP6" "dual=198.19.0.2" "dual=$EXT_IP6")
+zone_db example.net "$EXT_IP" "www=$EXT_IP" "${www6[@]}" >"$STATE/machines/$EXT/dns/example.net.db"
 upstream_corefile >"$STATE/machines/$EXT/dns/Corefile"
 zone_db corp.example "$CORP_DNS_IP" "db=$EXT_IP" >"$STATE/machines/$EXT/dns/corp.example.db"
 cat >"$STATE/machines/$EXT/dns/Corefile.corp" <<EOF
@@ -441,8 +467,8 @@ log "kube-apiserver ready after $((SECONDS - t_start))s"
 start_in "$CP" kube-controller-manager "$K8S_BIN/kube-controller-manager" \
   --kubeconfig="$CPDIR/controller-manager.conf" --authentication-kubeconfig="$CPDIR/controller-manager.conf" \
   --authorization-kubeconfig="$CPDIR/controller-manager.conf" --bind-address=127.0.0.1 --leader-elect=false \
-  --allocate-node-cidrs=true --cluster-cidr="$CLUSTER_CIDR" --node-cidr-mask-size=24 \
-  --service-cluster-ip-range="$SERVICE_CIDR" --configure-cloud-routes=false --cluster-name=netcheck-e2e \
+  --allocate-node-cidrs=true --cluster-cidr="$CLUSTER_CIDRS" --node-cidr-mask-size-ipv4=24 --node-cidr-mask-size-ipv6=64 \
+  --service-cluster-ip-range="$SERVICE_CIDRS" --configure-cloud-routes=false --cluster-name=netcheck-e2e \
   --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" --root-ca-file="$PKI/ca.crt" \
   --service-account-private-key-file="$PKI/sa.key" --use-service-account-credentials=true --v=1
 start_in "$CP" kube-scheduler "$K8S_BIN/kube-scheduler" \
@@ -467,7 +493,7 @@ metadata:
     kubernetes.io/arch: amd64
 spec:
   podCIDR: ${PODCIDR[$n]}
-  podCIDRs: [${PODCIDR[$n]}]
+  podCIDRs: [${PODCIDR[$n]}$([[ $STACK == dual ]] && echo ", ${PODCIDR6[$n]}")]
   taints:
   - key: node.kubernetes.io/not-ready
     effect: NoSchedule
@@ -683,6 +709,7 @@ done
 echo "$PROXY_MODE" >"$STATE/proxy-mode"
 echo "$PROFILE" >"$STATE/profile"
 echo "$POLICY" >"$STATE/policy"
+echo "$STACK" >"$STATE/stack"
 touch "$STATE/up.done"
 rm -f "$STATE/up.pid"
 log "cluster up in $((SECONDS - t_start))s (+${t_build}s build check). export KUBECONFIG=$KUBECONFIG_OUT"

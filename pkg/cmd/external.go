@@ -128,7 +128,7 @@ func (o *ExternalOptions) Run(parent context.Context) error {
 	cluster := observe.Cluster{PodCIDRs: nodeCIDRs(sel.All), ServiceCIDRs: cidrs}
 	policies, unread := o.policies(ctx, sel, members)
 
-	sc := scenario.External{Targets: o.targets, Port: o.Port, Cluster: cluster, Policies: policies, As: as}
+	sc := scenario.External{Targets: o.targets, Port: o.Port, Timeout: o.Timeout, Cluster: cluster, Policies: policies, As: as}
 	var corefile *diagnose.Corefile
 	for _, t := range o.targets {
 		if !t.IsName() {

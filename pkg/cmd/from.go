@@ -89,7 +89,7 @@ func (o *ProbeOptions) asWorkload(ctx context.Context, ref workload.Ref, sel pla
 			continue
 		}
 		out.Nodes = append(out.Nodes, n)
-		as[n.Name] = fanout.Workload{Pod: m.Pod.Namespace + "/" + m.Pod.Name, UID: m.UID, IP: m.IP.String(), Ephemeral: o.FromEphemeral}
+		as[n.Name] = fanout.Workload{Pod: m.Pod.Namespace + "/" + m.Pod.Name, UID: m.UID, IP: m.IP.String(), IPs: fanout.PodIPs(m.Pod), Ephemeral: o.FromEphemeral}
 	}
 	if len(out.Nodes) == 0 {
 		var where []string

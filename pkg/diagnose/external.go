@@ -2,6 +2,8 @@ package diagnose
 
 import (
 	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/facts"
@@ -32,7 +34,13 @@ func External(in ExternalInput) []Finding {
 			out = append(out, ov...)
 			continue
 		}
-		out = append(out, externalTarget(t, in)...)
+		fs := externalTarget(t, in)
+		if ff := familyFinding(t, in.Nodes); ff != nil {
+			// The family that fails everywhere is what "no node reaches it" saw.
+			fs = slices.DeleteFunc(fs, func(f Finding) bool { return f.Cause == CauseOutside })
+			fs = append(fs, *ff)
+		}
+		out = append(out, fs...)
 		out = append(out, externalMTU(t, in.Nodes)...)
 	}
 	for _, n := range in.Nodes {
@@ -147,7 +155,8 @@ func externalTarget(t target.Target, in ExternalInput) []Finding {
 		ev := append(append([]string{}, nr.pod.evidence...), nr.host.evidence...)
 		// The policies come before the path verdicts: an enforcing CNI's own
 		// FORWARD rules would read as a host firewall, its REJECT as the target's refusal.
-		v, flow, judged := in.Policies.egressTo(nr.n.Name, nr.n.Pod.IP, t, in.Port)
+		podIP := nr.n.Pod.IPFor(flowAddr(t, f))
+		v, flow, judged := in.Policies.egressTo(nr.n.Name, podIP, t, in.Port)
 		denied := judged && !v.Allowed()
 		switch {
 		case denied && nr.n.Host.Err != "" && nr.n.Pod.Err == "" && nr.pod.ran && !connected(nr.n.Pod, observe.TargetID(key)):
@@ -180,7 +189,7 @@ func externalTarget(t target.Target, in ExternalInput) []Finding {
 			out = append(out, policyDenied(Finding{Target: key, Nodes: []string{nr.n.Name}, Evidence: ev}, v, flow, in.Policies))
 		case nr.pod.ok && nr.host.ok:
 			if fd, ok := icmpOnly(key, nr.n.Name, nr.pod, ev); ok {
-				if names := in.Policies.icmpDenied(nr.n.Name, nr.n.Pod.IP, t); names != "" {
+				if names := in.Policies.icmpDenied(nr.n.Name, podIP, t); names != "" {
 					fd.Summary = "ping fails but TCP/HTTP works: " + names + " admits the port, not ICMP (a rule with ports never matches ICMP); the target is reachable"
 				}
 				out = append(out, fd)
@@ -285,6 +294,9 @@ func bothFail(t target.Target, key string, n observe.Node, f *observe.TargetFact
 			fd.Evidence = append(fd.Evidence, "a healthy node routes it: "+good.Line)
 		}
 		fd.Fix = routeFix(routeDst(t, good), good)
+		if f != nil && f.NodeRoute.Err != "" && good == nil && flowAddr(t, f).Is6() {
+			fd.Fix[0] = strings.Replace(fd.Fix[0], "ip route add", "ip -6 route add", 1)
+		}
 		return fd
 	}
 	fd.Cause = CauseNodeLocal
@@ -306,13 +318,17 @@ func routeDst(t target.Target, good *observe.Route) string {
 }
 
 func routeFix(dst string, good *observe.Route) []string {
+	ip := "ip"
+	if strings.Contains(dst, ":") {
+		ip = "ip -6"
+	}
 	if good != nil && good.Via != "" {
 		return []string{
-			fmt.Sprintf("ip route add %s via %s dev %s", dst, good.Via, facts.ShellQuote(good.Dev)),
+			fmt.Sprintf("%s route add %s via %s dev %s", ip, dst, good.Via, facts.ShellQuote(good.Dev)),
 			"persist it in the node's network config (e.g. a `routes:` entry in netplan, a post-up line in /etc/network/interfaces) or with a DaemonSet that re-adds it",
 		}
 	}
-	return []string{fmt.Sprintf("ip route add %s via <gateway> dev <interface>", dst),
+	return []string{fmt.Sprintf("%s route add %s via <gateway> dev <interface>", ip, dst),
 		"persist it in the node's network config or with a DaemonSet"}
 }
 
@@ -321,8 +337,15 @@ func routeFix(dst string, good *observe.Route) []string {
 // NAT and DNS, in the order in which a packet meets them.
 func podOnlyFails(t target.Target, key string, n observe.Node, pod reach, f *observe.TargetFacts, in ExternalInput, ev []string) Finding {
 	fd := Finding{Severity: Error, Target: key, Nodes: []string{n.Name}, Evidence: ev}
-	podCIDR := strings.Join(n.Facts.PodCIDRs, ",")
-	podIP := n.Pod.IP
+	dst := flowAddr(t, f)
+	v6 := dst.Is6()
+	// The flow's family decides which of a dual-stack pod's addresses and
+	// ranges it left from, and which forwarding setting it needs.
+	podCIDR := familyCIDR(n.Facts.PodCIDRs, v6)
+	if podCIDR == "" {
+		podCIDR = strings.Join(n.Facts.PodCIDRs, ",")
+	}
+	podIP := n.Pod.IPFor(dst)
 	if pod.dnsFailed && !pod.ok && t.IsName() {
 		if fwd, ok := in.Forwards[t.Host]; ok {
 			if st, ok := externalStub(t, key, n, fwd); ok {
@@ -337,16 +360,15 @@ func podOnlyFails(t target.Target, key string, n observe.Node, pod reach, f *obs
 			"kubectl netcheck dns   # CoreDNS health end to end"}
 		return fd
 	}
-	if n.Facts.IPForward == observe.No {
+	if off, ok := forwardingOff(n, v6); ok {
 		fd.Cause = CauseIPForwardOff
-		fd.Summary = "IP forwarding is off on the node: it drops every packet a pod sends off the node"
-		fd.Evidence = append(fd.Evidence, fmt.Sprintf("node@%s: net.ipv4.ip_forward = 0", n.Name))
+		fd.Summary = strings.Replace(off.Summary, " is off:", " is off on the node:", 1)
+		fd.Evidence = append(fd.Evidence, off.Evidence...)
 		if f != nil && f.PodRoute != nil {
 			fd.Evidence = append(fd.Evidence, routeEvidence(n.Name, *f.PodRoute)+"   (the kernel refuses to forward pod traffic)")
 		}
-		fd.Candidates = append(fd.Candidates, "CNI plugins such as bridge turn ip_forward back on when a pod starts: if it keeps going off, something on the node (a sysctl.d file, a hardening agent) resets it")
-		fd.Fix = []string{"sysctl -w net.ipv4.ip_forward=1",
-			"echo 'net.ipv4.ip_forward = 1' > /etc/sysctl.d/99-kubernetes-ipforward.conf   # persist"}
+		fd.Candidates = append(fd.Candidates, "CNI plugins such as bridge turn forwarding back on when a pod starts: if it keeps going off, something on the node (a sysctl.d file, a hardening agent) resets it")
+		fd.Fix = off.Fix
 		return fd
 	}
 	if f == nil {
@@ -393,7 +415,7 @@ func podOnlyFails(t target.Target, key string, n observe.Node, pod reach, f *obs
 		if f.NAT.Result == observe.Unknown {
 			fd.Candidates = append(fd.Candidates, "the NAT rules could not be fully judged; the conntrack entry (reply addressed to the pod IP) is the witness")
 		}
-		fd.Fix = natFix(t, podCIDR, f, n)
+		fd.Fix = natFix(t, dst, podCIDR, f, n)
 		return fd
 	}
 	if ctSNATUnreplied {
@@ -416,4 +438,18 @@ func podOnlyFails(t target.Target, key string, n observe.Node, pod reach, f *obs
 		fd.Candidates = append([]string{"rules the evaluator could not judge (see evidence)"}, fd.Candidates...)
 	}
 	return fd
+}
+
+// flowAddr is the address a target's flow went to: the target's own, else
+// its name's as the node resolved it (invalid when unknown).
+func flowAddr(t target.Target, f *observe.TargetFacts) netip.Addr {
+	if t.Addr.IsValid() {
+		return t.Addr
+	}
+	if f != nil {
+		if a, err := netip.ParseAddr(f.Addr); err == nil {
+			return a
+		}
+	}
+	return netip.Addr{}
 }

@@ -101,14 +101,21 @@ func cidrOf(t target.Target) string {
 	return t.Host
 }
 
-func natFix(t target.Target, podCIDR string, f *observe.TargetFacts, n observe.Node) []string {
+func natFix(t target.Target, dst netip.Addr, podCIDR string, f *observe.TargetFacts, n observe.Node) []string {
 	src := podCIDR
 	if src == "" {
 		src = "<pod-cidr>"
 	}
-	fix := facts.FixerFor(f.NAT.Datapath).Masquerade(facts.Masquerade{Src: src, Dst: cidrOf(t), Out: orIf(f.NodeRoute.Dev), V6: t.Addr.Is6()})
-	if n.IP != "" {
-		fix = append(fix, fmt.Sprintf("or, on the router in front of %s: ip route add %s via %s   # lets replies reach pod IPs without NAT", cidrOf(t), src, n.IP))
+	to := cidrOf(t)
+	if !t.Addr.IsValid() && dst.IsValid() {
+		to = netip.PrefixFrom(dst, dst.BitLen()).String() // a name: the address it resolved to
+	}
+	fix := facts.FixerFor(f.NAT.Datapath).Masquerade(facts.Masquerade{Src: src, Dst: to, Out: orIf(f.NodeRoute.Dev), V6: dst.Is6()})
+	switch {
+	case dst.Is6():
+		fix = append(fix, fmt.Sprintf("or, on the router in front of %s: ip -6 route add %s via <%s's IPv6 address>   # lets replies reach pod IPs without NAT", to, src, n.Name))
+	case n.IP != "":
+		fix = append(fix, fmt.Sprintf("or, on the router in front of %s: ip route add %s via %s   # lets replies reach pod IPs without NAT", to, src, n.IP))
 	}
 	if o := n.Facts.Overlay; o != nil && o.LeaseRead && o.Lease["FLANNEL_IPMASQ"] == "false" {
 		// flannel runs the pod network here and was told not to masquerade.

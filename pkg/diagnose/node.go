@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/facts"
@@ -19,6 +20,10 @@ const (
 // SampleKey is the facts key of the representative outside flow `node`
 // walks through the rules (TEST-NET-1: routed, never sent).
 const SampleKey = "192.0.2.1"
+
+// SampleKey6 is its IPv6 twin (the documentation prefix), judged on nodes
+// with an IPv6 pod range.
+const SampleKey6 = "2001:db8::1"
 
 // Node diagnoses each node's own network settings, without a target: the
 // settings every pod's traffic depends on.
@@ -93,16 +98,11 @@ func nodeSettings(n observe.Node) []Finding {
 	}
 	f := n.Facts
 	node := []string{n.Name}
-	podCIDR := strings.Join(f.PodCIDRs, ",")
-	if podCIDR == "" {
-		podCIDR = "<pod-cidr>"
+	if fd, off := forwardingOff(n, false); off {
+		out = append(out, fd)
 	}
-	if f.IPForward == observe.No {
-		out = append(out, Finding{Severity: Error, Cause: CauseIPForwardOff, Nodes: node,
-			Summary:  "IP forwarding is off: the node drops every packet its pods send off the node",
-			Evidence: []string{"node@" + n.Name + ": net.ipv4.ip_forward = 0"},
-			Fix: []string{"sysctl -w net.ipv4.ip_forward=1",
-				"echo 'net.ipv4.ip_forward = 1' > /etc/sysctl.d/99-kubernetes-ipforward.conf   # persist"}})
+	if fd, off := forwardingOff(n, true); off && familyCIDR(f.PodCIDRs, true) != "" {
+		out = append(out, fd)
 	}
 	switch {
 	case f.BridgeNF == observe.No:
@@ -116,19 +116,35 @@ func nodeSettings(n observe.Node) []Finding {
 			Evidence: []string{"node@" + n.Name + ": /proc/sys/net/bridge/bridge-nf-call-iptables is absent"},
 			Fix:      []string{"modprobe br_netfilter && echo br_netfilter > /etc/modules-load.d/br_netfilter.conf", "sysctl -w net.bridge.bridge-nf-call-iptables=1"}})
 	}
-	if sample := factsFor(n, SampleKey); sample != nil && f.RulesRead {
+	for _, key := range []string{SampleKey, SampleKey6} {
+		v6 := key == SampleKey6
+		podCIDR := familyCIDR(f.PodCIDRs, v6)
+		if v6 && podCIDR == "" {
+			continue // no IPv6 pod range: nothing of the node's pods goes out in IPv6
+		}
+		if podCIDR == "" {
+			podCIDR = "<pod-cidr>"
+		}
+		sample := factsFor(n, key)
+		if sample == nil || !f.RulesRead {
+			continue
+		}
 		if sample.Forward.Result == observe.No {
 			out = append(out, Finding{Severity: Error, Cause: CauseForwardDrop, Nodes: node,
-				Summary:  "the FORWARD chain drops traffic from this node's pods to the outside",
-				Evidence: verdictEvidence(n.Name, "filter FORWARD (pod → "+SampleKey+")", sample.Forward),
+				Summary:  "the FORWARD chain drops " + family(v6) + "traffic from this node's pods to the outside",
+				Evidence: verdictEvidence(n.Name, "filter FORWARD (pod → "+key+")", sample.Forward),
 				Fix:      forwardFix(sample.Forward, podCIDR)})
+		}
+		if sample.NAT.Result == observe.No && v6 && !ula(podCIDR) {
+			// Global IPv6 pod addresses are routed, not masqueraded: the usual design.
+			continue
 		}
 		if sample.NAT.Result == observe.No {
 			out = append(out, Finding{Severity: Warning, Cause: CauseMissingNAT, Nodes: node,
-				Summary:  "no masquerade rule covers this node's pod CIDR leaving the cluster: fine if pod IPs are routable upstream, otherwise replies from outside never come back",
-				Evidence: verdictEvidence(n.Name, "nat POSTROUTING (pod → "+SampleKey+")", sample.NAT),
+				Summary:  "no masquerade rule covers this node's " + family(v6) + "pod CIDR leaving the cluster: fine if pod IPs are routable upstream, otherwise replies from outside never come back",
+				Evidence: verdictEvidence(n.Name, "nat POSTROUTING (pod → "+key+")", sample.NAT),
 				Fix: facts.FixerFor(sample.NAT.Datapath).Masquerade(facts.Masquerade{Src: podCIDR, Dst: podCIDR, NotDst: true,
-					Out: orIf(sample.NodeRoute.Dev), V6: strings.Contains(podCIDR, ":")})})
+					Out: orIf(sample.NodeRoute.Dev), V6: v6})})
 		}
 	}
 	if f.ConntrackMax > 0 {
@@ -152,4 +168,47 @@ func orIf(dev string) string {
 		return "<interface>"
 	}
 	return dev
+}
+
+// familyCIDR is the first of cidrs in the family ("" when none): a
+// dual-stack node has an IPv4 and an IPv6 pod range.
+func familyCIDR(cidrs []string, v6 bool) string {
+	for _, c := range cidrs {
+		if p, err := netip.ParsePrefix(c); err == nil && p.Addr().Is6() == v6 {
+			return p.String()
+		}
+	}
+	return ""
+}
+
+// family is "IPv6 " for v6, "" for IPv4 (the usual case says nothing).
+func family(v6 bool) string {
+	if v6 {
+		return "IPv6 "
+	}
+	return ""
+}
+
+// forwardingOff is the finding when the node does not forward a family:
+// net.ipv4.ip_forward, or net.ipv6.conf.all.forwarding for IPv6.
+func forwardingOff(n observe.Node, v6 bool) (Finding, bool) {
+	setting, val := "net.ipv4.ip_forward", n.Facts.IPForward
+	if v6 {
+		setting, val = "net.ipv6.conf.all.forwarding", n.Facts.IP6Forward
+	}
+	if val != observe.No {
+		return Finding{}, false
+	}
+	return Finding{Severity: Error, Cause: CauseIPForwardOff, Nodes: []string{n.Name},
+		Summary:  map[bool]string{false: "IP", true: "IPv6"}[v6] + " forwarding is off: the node drops every " + family(v6) + "packet its pods send off the node",
+		Evidence: []string{"node@" + n.Name + ": " + setting + " = 0"},
+		Fix: []string{"sysctl -w " + setting + "=1",
+			"echo '" + setting + " = 1' > /etc/sysctl.d/99-kubernetes-" + map[bool]string{false: "ipforward", true: "ip6forward"}[v6] + ".conf   # persist"}}, true
+}
+
+// ula: an IPv6 unique local range (fc00::/7), which no one routes back from
+// outside: its pods need masquerade to leave the cluster.
+func ula(cidr string) bool {
+	p, err := netip.ParsePrefix(cidr)
+	return err == nil && netip.MustParsePrefix("fc00::/7").Contains(p.Addr())
 }

@@ -19,6 +19,19 @@ func settled(name string, mod func(*observe.Node)) observe.Node {
 	return n
 }
 
+// dual is settled with an IPv6 pod range and the IPv6 sample's facts.
+func dual(name string, mod func(*observe.Node)) observe.Node {
+	return settled(name, func(n *observe.Node) {
+		n.Facts.PodCIDRs = append(n.Facts.PodCIDRs, "fd00:10:244:1::/64")
+		n.Facts.IP6Forward = observe.Yes
+		n.Facts.Targets = append(n.Facts.Targets, observe.TargetFacts{Target: SampleKey6,
+			NodeRoute: observe.Route{Dev: "eth0", Via: "fd00:198:18::254"}, NAT: natOK, Forward: fwdOK})
+		if mod != nil {
+			mod(n)
+		}
+	})
+}
+
 func TestNode(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -38,6 +51,18 @@ func TestNode(t *testing.T) {
 			want: CauseForwardDrop, severity: Error, fix: "iptables -I FORWARD -s 10.244.1.0/24 -j ACCEPT"},
 		{name: "no masquerade: a warning, pod IPs may be routable", node: settled("n1", func(n *observe.Node) { n.Facts.Targets[0].NAT = natMissing }),
 			want: CauseMissingNAT, severity: Warning, fix: "-s 10.244.1.0/24 ! -d 10.244.1.0/24 -o eth0 -j MASQUERADE"},
+		{name: "dual-stack healthy", node: dual("n1", nil)},
+		{name: "IPv6 forwarding off on a dual-stack node", node: dual("n1", func(n *observe.Node) { n.Facts.IP6Forward = observe.No }),
+			want: CauseIPForwardOff, severity: Error, fix: "sysctl -w net.ipv6.conf.all.forwarding=1"},
+		{name: "IPv6 forwarding off without an IPv6 pod range: nothing of the pods goes out in IPv6", node: settled("n1", func(n *observe.Node) { n.Facts.IP6Forward = observe.No })},
+		{name: "ip6tables FORWARD DROP: the IPv6 range, in ip6tables", node: dual("n1", func(n *observe.Node) { n.Facts.Targets[1].Forward = fwdDrop }),
+			want: CauseForwardDrop, severity: Error, fix: "ip6tables -I FORWARD -s fd00:10:244:1::/64 -j ACCEPT"},
+		{name: "no ip6 masquerade", node: dual("n1", func(n *observe.Node) { n.Facts.Targets[1].NAT = natMissing }),
+			want: CauseMissingNAT, severity: Warning, fix: "ip6tables -t nat -A POSTROUTING -s fd00:10:244:1::/64 ! -d fd00:10:244:1::/64 -o eth0 -j MASQUERADE"},
+		{name: "no ip6 masquerade for a global IPv6 pod range: routed, the usual design", node: dual("n1", func(n *observe.Node) {
+			n.Facts.PodCIDRs[1] = "2001:db8:42:1::/64"
+			n.Facts.Targets[1].NAT = natMissing
+		})},
 		{name: "conntrack 85%", node: settled("n1", func(n *observe.Node) { n.Facts.ConntrackCount = 850; n.Facts.ConntrackMax = 1000 }),
 			want: CauseConntrackFull, severity: Warning, fix: "nf_conntrack_max=2000"},
 		{name: "conntrack full", node: settled("n1", func(n *observe.Node) { n.Facts.ConntrackCount = 1000; n.Facts.ConntrackMax = 1000 }),

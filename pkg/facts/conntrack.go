@@ -1,6 +1,8 @@
 package facts
 
 import (
+	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
@@ -18,6 +20,28 @@ func ParseConntrack(text, src, dst string) []observe.ConntrackEntry {
 		out = append(out, e)
 	}
 	return out
+}
+
+// ConntrackAddr is a as /proc/net/nf_conntrack prints it: IPv6 in full.
+func ConntrackAddr(a netip.Addr) string {
+	if !a.Is6() || a.Is4In6() {
+		return a.Unmap().String()
+	}
+	b := a.As16()
+	g := make([]string, 8)
+	for i := range g {
+		g[i] = fmt.Sprintf("%02x%02x", b[2*i], b[2*i+1])
+	}
+	return strings.Join(g, ":")
+}
+
+// short is an address in its usual form, so that the kernel's full IPv6
+// and conntrack -L's short one compare equal.
+func short(s string) string {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.String()
+	}
+	return s
 }
 
 func parseConntrackLine(line string) (observe.ConntrackEntry, bool) {
@@ -39,17 +63,17 @@ func parseConntrackLine(line string) (observe.ConntrackEntry, bool) {
 			srcs++
 			switch srcs {
 			case 1:
-				e.OrigSrc = w[4:]
+				e.OrigSrc = short(w[4:])
 			case 2:
-				e.ReplySrc = w[4:]
+				e.ReplySrc = short(w[4:])
 			}
 		case strings.HasPrefix(w, "dst="):
 			dsts++
 			switch dsts {
 			case 1:
-				e.OrigDst = w[4:]
+				e.OrigDst = short(w[4:])
 			case 2:
-				e.ReplyDst = w[4:]
+				e.ReplyDst = short(w[4:])
 			}
 		}
 	}

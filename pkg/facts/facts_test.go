@@ -241,8 +241,36 @@ func TestDeleteRuleIsQuoted(t *testing.T) {
 		`-A FORWARD -m comment --comment "it's" -j DROP`:                                        `iptables -D FORWARD -m comment --comment 'it'\''s' -j DROP`,
 		`-A FORWARD -s 10.244.0.0/16 -j REJECT`:                                                 `iptables -D FORWARD -s 10.244.0.0/16 -j REJECT`,
 	} {
-		if got := deleteRule(in); got != want {
+		if got := deleteRule("iptables", in); got != want {
 			t.Errorf("deleteRule(%q)\n got %s\nwant %s", in, got, want)
 		}
+	}
+}
+
+// TestConntrackIPv6 reads an IPv6 flow as the kernel and conntrack -L print
+// it (captured by testdata/capture-conntrack-v6.sh): the same entry, in the
+// short form, whichever wrote it; and the grep the node probe runs finds
+// the kernel's full form.
+func TestConntrackIPv6(t *testing.T) {
+	pod, ext := netip.MustParseAddr("fd00:10:244:1::5"), "fd00:198:19::1"
+	for _, file := range []string{"conntrack-v6.proc.txt", "conntrack-v6.conntrack.txt"} {
+		b, err := os.ReadFile(filepath.Join("testdata", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		es := ParseConntrack(string(b), pod.String(), ext)
+		if len(es) != 1 {
+			t.Fatalf("%s: %d entries, want 1: %+v", file, len(es), es)
+		}
+		e := es[0]
+		if e.Proto != "icmpv6" || !e.Unreplied || e.Natted() || e.ReplySrc != ext || e.ReplyDst != pod.String() {
+			t.Errorf("%s: %+v", file, e)
+		}
+		if file == "conntrack-v6.proc.txt" && !strings.Contains(string(b), "src="+ConntrackAddr(pod)+" ") {
+			t.Errorf("the kernel's line lacks src=%s", ConntrackAddr(pod))
+		}
+	}
+	if got := ConntrackAddr(netip.MustParseAddr("10.244.1.5")); got != "10.244.1.5" {
+		t.Errorf("ConntrackAddr(IPv4) = %s", got)
 	}
 }

@@ -71,7 +71,7 @@ func (iptablesFixer) AllowInbound(v observe.Verdict, proto string, port int, pee
 	var fix []string
 	for _, r := range v.Rules {
 		if strings.HasPrefix(r, "-A ") {
-			fix = append(fix, deleteRule(r)+"   # remove the rule that drops it")
+			fix = append(fix, deleteRule("iptables", r)+"   # remove the rule that drops it")
 		}
 	}
 	if len(fix) > 0 {
@@ -115,23 +115,28 @@ func (iptablesFixer) AllowForward(v observe.Verdict, podCIDR string, both bool) 
 		}
 		return append(fix, "or, for every routed flow: set DEFAULT_FORWARD_POLICY=\"ACCEPT\" in /etc/default/ufw; ufw reload")
 	}
-	policyOff := "or, if nothing relies on it: iptables -P FORWARD ACCEPT   (Docker sets DROP; persist via your firewall config)"
+	// An IPv6 pod range's rules live in ip6tables.
+	tool := "iptables"
+	if strings.Contains(podCIDR, ":") {
+		tool = "ip6tables"
+	}
+	policyOff := "or, if nothing relies on it: " + tool + " -P FORWARD ACCEPT   (Docker sets DROP; persist via your firewall config)"
 	if strings.HasPrefix(v.Action, "policy") {
 		if both {
-			return []string{"iptables -I FORWARD -s " + podCIDR + " -j ACCEPT",
-				"iptables -I FORWARD -d " + podCIDR + " -j ACCEPT", policyOff}
+			return []string{tool + " -I FORWARD -s " + podCIDR + " -j ACCEPT",
+				tool + " -I FORWARD -d " + podCIDR + " -j ACCEPT", policyOff}
 		}
 		return []string{
-			fmt.Sprintf("iptables -I FORWARD -s %s -j ACCEPT", podCIDR),
-			fmt.Sprintf("iptables -I FORWARD -d %s -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", podCIDR),
+			fmt.Sprintf("%s -I FORWARD -s %s -j ACCEPT", tool, podCIDR),
+			fmt.Sprintf("%s -I FORWARD -d %s -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", tool, podCIDR),
 			policyOff,
 		}
 	}
 	fix := []string{}
 	for _, r := range v.Rules {
 		if strings.HasPrefix(r, "-A ") {
-			fix = append(fix, deleteRule(r)+"   # remove the rule that drops pod traffic")
+			fix = append(fix, deleteRule(tool, r)+"   # remove the rule that drops pod traffic")
 		}
 	}
-	return append(fix, fmt.Sprintf("or allow pod traffic before it: iptables -I FORWARD -s %s -j ACCEPT", podCIDR))
+	return append(fix, fmt.Sprintf("or allow pod traffic before it: %s -I FORWARD -s %s -j ACCEPT", tool, podCIDR))
 }

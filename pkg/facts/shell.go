@@ -21,12 +21,12 @@ func ShellQuote(w string) string {
 
 // deleteRule is the iptables command that deletes an iptables-save "-A …"
 // line, its words quoted for the shell.
-func deleteRule(line string) string {
+func deleteRule(tool, line string) string {
 	toks := tokenize(line)
 	if len(toks) < 2 || toks[0] != "-A" {
 		return ""
 	}
-	words := []string{"iptables", "-D"}
+	words := []string{tool, "-D"}
 	for _, t := range toks[1:] {
 		words = append(words, ShellQuote(t))
 	}

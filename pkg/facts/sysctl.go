@@ -10,6 +10,7 @@ import (
 // Sysctls are the kernel settings the node probe prints as "path:value".
 type Sysctls struct {
 	IPForward, BridgeNF          observe.Tri
+	IP6Forward                   observe.Tri // net.ipv6.conf.all.forwarding
 	ConntrackCount, ConntrackMax int
 	SELinux                      string // "enforcing", "permissive" or "" (absent)
 }
@@ -17,7 +18,7 @@ type Sysctls struct {
 // ParseSysctls reads `grep -H . /proc/sys/...` output; a setting not
 // printed (absent, unreadable) stays unknown.
 func ParseSysctls(text string) Sysctls {
-	sc := Sysctls{IPForward: observe.Unknown, BridgeNF: observe.Unknown}
+	sc := Sysctls{IPForward: observe.Unknown, BridgeNF: observe.Unknown, IP6Forward: observe.Unknown}
 	for _, line := range strings.Split(text, "\n") {
 		path, val, ok := strings.Cut(strings.TrimSpace(line), ":")
 		if !ok {
@@ -31,6 +32,8 @@ func ParseSysctls(text string) Sysctls {
 		switch path {
 		case "/proc/sys/net/ipv4/ip_forward":
 			sc.IPForward = tri
+		case "/proc/sys/net/ipv6/conf/all/forwarding":
+			sc.IP6Forward = tri
 		case "/proc/sys/net/bridge/bridge-nf-call-iptables":
 			sc.BridgeNF = tri
 		case "/proc/sys/net/netfilter/nf_conntrack_count":

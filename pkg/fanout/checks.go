@@ -35,6 +35,12 @@ func withoutRaw(ctx context.Context, cfg Config, ns, pod string, specs []probe.S
 			skipped = append(skipped, observe.Check{Kind: s.Kind, ID: s.ID, Target: s.ID.String(), Outcome: observe.NotRun, Detail: cfg.Sides.NoRaw})
 			continue
 		case observe.Ping:
+			if s.ID.Role == observe.RoleTargetFamily {
+				// netcheck-ping resolves in whichever family comes first: no -4/-6.
+				skipped = append(skipped, observe.Check{Kind: s.Kind, ID: s.ID, Target: s.ID.String(), Outcome: observe.NotRun,
+					Detail: "a ping in one address family needs busybox's ping (-4/-6): " + cfg.Sides.NoRaw})
+				continue
+			}
 			s.Argv = probe.UnprivilegedPing(s.Argv)
 		}
 		run = append(run, s)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -91,9 +92,10 @@ type Sides struct {
 
 // Workload is the user's pod a node's pod-side checks run as.
 type Workload struct {
-	Pod string // namespace/name, for the report
-	UID string // validated: finds its sandbox on the node
-	IP  string // its pod IP, parsed
+	Pod string   // namespace/name, for the report
+	UID string   // validated: finds its sandbox on the node
+	IP  string   // its pod IP, parsed
+	IPs []string // all its addresses (PodIPs), one per family
 	// Ephemeral (--from-ephemeral): the checks run in an ephemeral
 	// container added to the pod, for nodes where no node probe may run.
 	// It cannot be removed: the command says so.
@@ -223,6 +225,31 @@ func podIP(p *corev1.Pod) string {
 	return ""
 }
 
+// PodIPs are all of a pod's addresses (status.podIPs: one per family on a
+// dual-stack cluster), each parsed, the primary first.
+func PodIPs(p *corev1.Pod) []string {
+	out := []string{}
+	if ip := podIP(p); ip != "" {
+		out = append(out, ip)
+	}
+	for _, pi := range p.Status.PodIPs {
+		if a, err := netip.ParseAddr(pi.IP); err == nil && !slices.Contains(out, a.String()) {
+			out = append(out, a.String())
+		}
+	}
+	return out
+}
+
+// ipOfFamily is the first of ips in the IPv6 family when v6, else IPv4.
+func ipOfFamily(ips []string, v6 bool) string {
+	for _, ip := range ips {
+		if a, err := netip.ParseAddr(ip); err == nil && a.Is6() == v6 {
+			return ip
+		}
+	}
+	return ""
+}
+
 // maxOverlayPeers bounds the peers walked through each node's input hook.
 const maxOverlayPeers = 8
 
@@ -245,12 +272,17 @@ func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, peers []ne
 		cfg.progress(n.Name, "reading node facts")
 		all := t.routesAndFlows(factsCtx)
 		self, _ := netip.ParseAddr(t.obs.IP)
-		t.obs.Facts = probe.AssembleFlows(t.raw, probe.Flows{PodIP: t.obs.Pod.IP, PodCIDRs: n.Spec.PodCIDRs,
+		t.obs.Facts = probe.AssembleFlows(t.raw, probe.Flows{PodIP: t.podIP(false), PodIP6: t.podIP(true), PodCIDRs: n.Spec.PodCIDRs,
 			Targets: all, VIPs: cfg.Plan.VIPs, Self: self, Peers: peers})
 		tl.mark("facts assembled")
 	}
 	cfg.progress(n.Name, "done")
 	return t.obs, nil
+}
+
+// podIP is the pod side's address of a family ("" when it has none).
+func (t *trip) podIP(v6 bool) string {
+	return ipOfFamily(append([]string{t.obs.Pod.IP}, t.obs.Pod.IPs...), v6)
 }
 
 // toRoster tells the roster this node's pod IP ("" when it has none), once.
@@ -397,9 +429,9 @@ func (t *trip) podSide(ctx, startCtx context.Context, podPod *corev1.Pod, nodeUp
 		return
 	}
 	if as {
-		t.obs.Pod.IP = w.IP
+		t.obs.Pod.IP, t.obs.Pod.IPs = w.IP, w.IPs
 	} else {
-		t.obs.Pod.IP = podIP(t.podPod)
+		t.obs.Pod.IP, t.obs.Pod.IPs = podIP(t.podPod), PodIPs(t.podPod)
 	}
 	t.toRoster(t.obs.Pod.IP)
 	specs := append(reachSpecs(cfg), cfg.Plan.PodSpecs...)
@@ -440,7 +472,7 @@ func (t *trip) routesAndFlows(factsCtx context.Context) []probe.FactTarget {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			more := t.readFacts(factsCtx, probe.FactsQuery{PodIP: t.obs.Pod.IP, Targets: all, RoutesOnly: true})
+			more := t.readFacts(factsCtx, probe.FactsQuery{PodIP: t.podIP(false), PodIP6: t.podIP(true), Targets: all, RoutesOnly: true})
 			if t.raw.RouteGet == nil {
 				t.raw.RouteGet, t.raw.PodRouteGet = map[string]observe.Route{}, map[string]observe.Route{}
 			}
@@ -455,7 +487,7 @@ func (t *trip) routesAndFlows(factsCtx context.Context) []probe.FactTarget {
 	}
 	var flows probe.Raw
 	if len(t.cfg.Plan.Reach) > 0 {
-		t.gather.Conntrack(factsCtx, t.obs.Pod.IP, &flows)
+		t.gather.Conntrack(factsCtx, &flows, t.podIP(false), t.podIP(true))
 	}
 	wg.Wait()
 	t.raw.Conntrack, t.raw.ConntrackSrc = flows.Conntrack, flows.ConntrackSrc

@@ -25,12 +25,15 @@ const (
 	RolePeer        Role = "peer"         // a pod probe on another node (Of: the node)
 	RolePeerMTU     Role = "peer-mtu"     // the path MTU to it, measured with DF set
 	RoleTargetMTU   Role = "target-mtu"   // the path MTU to an `external` address target (Addr is its key)
-	RoleDNSService  Role = "dns-service"  // a query to the DNS Service's ClusterIP
-	RoleDNSPod      Role = "dns-pod"      // a query to one DNS server pod
-	RoleResolvConf  Role = "resolv.conf"  // the side's /etc/resolv.conf
-	RoleDNSOutside  Role = "dns-outside"  // a name outside the cluster, through the DNS Service (Addr)
-	RoleDNSUpstream Role = "dns-upstream" // that name asked of CoreDNS's forward target (Addr) from the node
-	RoleDNSNode     Role = "dns-node"     // that name through the node's own resolvers (Of: the name, where several)
+	// RoleTargetFamily is a name target pinged in one address family (Addr:
+	// its key, Of: "IPv4" or "IPv6"), on dual-stack clusters.
+	RoleTargetFamily Role = "target-family"
+	RoleDNSService   Role = "dns-service"  // a query to the DNS Service's ClusterIP
+	RoleDNSPod       Role = "dns-pod"      // a query to one DNS server pod
+	RoleResolvConf   Role = "resolv.conf"  // the side's /etc/resolv.conf
+	RoleDNSOutside   Role = "dns-outside"  // a name outside the cluster, through the DNS Service (Addr)
+	RoleDNSUpstream  Role = "dns-upstream" // that name asked of CoreDNS's forward target (Addr) from the node
+	RoleDNSNode      Role = "dns-node"     // that name through the node's own resolvers (Of: the name, where several)
 )
 
 // CheckID is a check's identity.
@@ -77,6 +80,8 @@ func (id CheckID) String() string {
 		return "upstream " + id.Addr
 	case RoleDNSNode:
 		return "node resolver"
+	case RoleTargetFamily:
+		return id.Addr + " over " + id.Of
 	}
 	if id.Port != 0 {
 		return string(id.Role) + " " + net.JoinHostPort(id.Addr, strconv.Itoa(id.Port))

@@ -5,6 +5,7 @@ package observe
 
 import (
 	"encoding/json"
+	"net/netip"
 	"time"
 )
 
@@ -166,6 +167,9 @@ type RuleRef struct {
 // TargetFacts are the node's facts about one target address.
 type TargetFacts struct {
 	Target string `json:"target"`
+	// Addr is the address the facts were read for: the target's, or its
+	// name's as resolved.
+	Addr string `json:"addr,omitempty"`
 	// NodeRoute is `ip route get T` in the node namespace.
 	NodeRoute Route `json:"nodeRoute"`
 	// PodRoute is `ip route get T from podIP iif <pod-side dev>`: the decision for pod traffic.
@@ -201,7 +205,9 @@ type NodeFacts struct {
 	Tools     []string `json:"tools,omitempty"`
 	PodCIDRs  []string `json:"podCIDRs,omitempty"`
 	IPForward Tri      `json:"ipForward"`
-	BridgeNF  Tri      `json:"bridgeNfCallIptables"`
+	// IP6Forward is net.ipv6.conf.all.forwarding.
+	IP6Forward Tri `json:"ip6Forward,omitempty"`
+	BridgeNF   Tri `json:"bridgeNfCallIptables"`
 	// ForwardPolicy is the filter FORWARD chain's policy, "" if unread.
 	ForwardPolicy string `json:"forwardPolicy,omitempty"`
 	// IptablesBackends lists, when rules live in more than one iptables
@@ -316,11 +322,29 @@ type SideResult struct {
 	Pod string `json:"pod,omitempty"`
 	// As is set when the pod side ran as a workload's pod (--from): its
 	// checks ran in that pod's network namespace, entered from the node probe.
-	As     string  `json:"as,omitempty"`
-	IP     string  `json:"ip,omitempty"`
-	Checks []Check `json:"checks,omitempty"`
+	As string `json:"as,omitempty"`
+	IP string `json:"ip,omitempty"`
+	// IPs are all of the pod's addresses (status.podIPs), IP first: a
+	// dual-stack pod has one per family.
+	IPs    []string `json:"ips,omitempty"`
+	Checks []Check  `json:"checks,omitempty"`
 	// Err is set when the side could not run at all (pod failed to start...).
 	Err string `json:"error,omitempty"`
+}
+
+// IPFor is the side's address of dst's family: a flow to an IPv6
+// address leaves a dual-stack pod from its IPv6 address. "" when the side
+// has none of that family.
+func (s SideResult) IPFor(dst netip.Addr) string {
+	if !dst.IsValid() {
+		return s.IP
+	}
+	for _, ip := range append([]string{s.IP}, s.IPs...) {
+		if a, err := netip.ParseAddr(ip); err == nil && a.Is4() == dst.Unmap().Is4() {
+			return a.String()
+		}
+	}
+	return ""
 }
 
 // Node is the observation of one node.

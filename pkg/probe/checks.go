@@ -23,6 +23,17 @@ func PingArgv(host string, timeout time.Duration) []string {
 	return []string{"ping", "-c", "3", "-i", "0.1", "-W", secs, "-w", secs, host}
 }
 
+// PingFamilyArgv pings a name in one address family (busybox ping -4/-6:
+// it resolves the name in that family only).
+func PingFamilyArgv(host string, v6 bool, timeout time.Duration) []string {
+	argv := PingArgv(host, timeout)
+	fam := "-4"
+	if v6 {
+		fam = "-6"
+	}
+	return append([]string{argv[0], fam}, argv[1:]...)
+}
+
 // UnprivilegedPing is a PingArgv run by netcheck-ping, the probe image's
 // ping through an unprivileged ICMP socket (no NET_RAW): same flags, same
 // output as busybox's.

@@ -77,18 +77,38 @@ func (g Gatherer) run(ctx context.Context, argv ...string) podexec.Result {
 
 // Conntrack reads the pod's flows after the checks ran. busybox can read
 // /proc/net/nf_conntrack; kernels without it need the host's conntrack.
-func (g Gatherer) Conntrack(ctx context.Context, podIP string, raw *Raw) {
-	if podIP == "" {
+//
+// podIPs are the pod's addresses, one per family. The kernel prints an
+// IPv6 address in /proc/net/nf_conntrack in full (eight groups of four
+// digits), conntrack -L in its short form.
+func (g Gatherer) Conntrack(ctx context.Context, raw *Raw, podIPs ...string) {
+	grep := []string{"grep", "-F"}
+	var addrs []netip.Addr
+	for _, ip := range podIPs {
+		if a, err := netip.ParseAddr(ip); err == nil {
+			addrs = append(addrs, a)
+			grep = append(grep, "-e", "src="+facts.ConntrackAddr(a)+" ")
+		}
+	}
+	if len(addrs) == 0 {
 		return
 	}
-	r := g.run(ctx, "grep", "-F", "-e", "src="+podIP+" ", "/proc/net/nf_conntrack")
+	r := g.run(ctx, append(grep, "/proc/net/nf_conntrack")...)
 	if r.Err == nil && (r.ExitCode == 0 || r.ExitCode == 1) {
 		raw.Conntrack, raw.ConntrackSrc = r.Stdout, "/proc/net/nf_conntrack"
 		return
 	}
-	r = g.run(ctx, hostArgv("conntrack", "-L", "-s", podIP)...)
-	if r.Err == nil && r.ExitCode == 0 {
-		raw.Conntrack, raw.ConntrackSrc = r.Stdout, "conntrack -L (host, via nsenter)"
+	var out strings.Builder
+	ok := false
+	for _, a := range addrs {
+		r = g.run(ctx, hostArgv("conntrack", "-L", "-f", map[bool]string{true: "ipv6", false: "ipv4"}[a.Is6()], "-s", a.String())...)
+		if r.Err == nil && r.ExitCode == 0 {
+			ok = true
+			out.WriteString(r.Stdout)
+		}
+	}
+	if ok {
+		raw.Conntrack, raw.ConntrackSrc = out.String(), "conntrack -L (host, via nsenter)"
 		return
 	}
 	raw.Notes = append(raw.Notes, "conntrack not readable: no /proc/net/nf_conntrack and no host conntrack tool; the flow witness is unavailable")
@@ -96,7 +116,10 @@ func (g Gatherer) Conntrack(ctx context.Context, podIP string, raw *Raw) {
 
 // Flows are what a node's facts are asked about.
 type Flows struct {
+	// PodIP and PodIP6 are the pod's addresses of each family: a flow's
+	// packets leave from the one of its destination's family.
 	PodIP    string
+	PodIP6   string
 	PodCIDRs []string
 	Targets  []FactTarget
 	VIPs     []facts.VIP // Service addresses, for the Service proxy's rules
@@ -115,10 +138,10 @@ func Assemble(raw Raw, podIP string, podCIDRs []string, targets []FactTarget, vi
 // AssembleFlows is Assemble with the overlay's peers.
 func AssembleFlows(raw Raw, fl Flows) observe.NodeFacts {
 	podIP, podCIDRs, targets, vips := fl.PodIP, fl.PodCIDRs, fl.Targets, fl.VIPs
-	nf := observe.NodeFacts{PodCIDRs: podCIDRs, IPForward: observe.Unknown, BridgeNF: observe.Unknown, PodDev: raw.PodRouteDev.Dev}
+	nf := observe.NodeFacts{PodCIDRs: podCIDRs, IPForward: observe.Unknown, IP6Forward: observe.Unknown, BridgeNF: observe.Unknown, PodDev: raw.PodRouteDev.Dev}
 	nf.Notes = append(nf.Notes, raw.Notes...)
 	sc := facts.ParseSysctls(raw.Sysctls)
-	nf.IPForward, nf.BridgeNF, nf.SELinux = sc.IPForward, sc.BridgeNF, sc.SELinux
+	nf.IPForward, nf.IP6Forward, nf.BridgeNF, nf.SELinux = sc.IPForward, sc.IP6Forward, sc.BridgeNF, sc.SELinux
 	nf.ConntrackCount, nf.ConntrackMax = sc.ConntrackCount, sc.ConntrackMax
 	nf.MTUs = facts.ParseLinkMTUs(raw.Links)
 	nf.Overlay = facts.DetectOverlay(nf.MTUs)
@@ -152,9 +175,13 @@ func AssembleFlows(raw Raw, fl Flows) observe.NodeFacts {
 	table := facts.ParseRouteTable(raw.RouteTable, false)
 	table6 := facts.ParseRouteTable(raw.Route6Table, true)
 	overlayFacts(&nf, raw, fl, table, dps)
-	src, _ := netip.ParseAddr(podIP)
 	for _, t := range targets {
-		tf := observe.TargetFacts{Target: t.Key, NodeRoute: raw.RouteGet[t.Key], ConntrackRead: raw.ConntrackSrc != ""}
+		from := podIP
+		if t.Addr.Is6() {
+			from = fl.PodIP6
+		}
+		src, _ := netip.ParseAddr(from)
+		tf := observe.TargetFacts{Target: t.Key, Addr: t.Addr.String(), NodeRoute: raw.RouteGet[t.Key], ConntrackRead: raw.ConntrackSrc != ""}
 		tbl, dp := table, dps
 		if t.Addr.Is6() {
 			tbl, dp = table6, dps6
@@ -172,7 +199,7 @@ func AssembleFlows(raw Raw, fl Flows) observe.NodeFacts {
 			tf.NAT = facts.NAT(dp, pkt)
 			tf.Forward = facts.Forward(dp, pkt)
 		}
-		tf.Conntrack = facts.ParseConntrack(raw.Conntrack, podIP, t.Addr.String())
+		tf.Conntrack = facts.ParseConntrack(raw.Conntrack, from, t.Addr.String())
 		nf.Targets = append(nf.Targets, tf)
 	}
 	return nf

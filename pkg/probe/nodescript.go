@@ -19,7 +19,7 @@ import (
 // and were parsed as IP addresses before they got here.
 const factsScript = `ruleFilter='` + ruleFilter + `'
 nftFilter='` + nftFilter + `'
-mode=$1 pod=$2; shift 2
+mode=$1 pod=$2 pod6=$3; shift 3
 sec() { echo "@@$1"; }
 end() { echo "@@rc $1"; }
 # Mode "routes" reads only the routes below (for the pod's address and
@@ -32,16 +32,20 @@ sec hairpin; grep -H . /sys/class/net/*/brport/hairpin_mode 2>/dev/null; end 0
 sec route4; ip route show 2>&1; end $?
 sec route6; ip -6 route show 2>&1; end $?
 fi
-dev=
-if [ -n "$pod" ]; then
-  sec poddev; out=$(ip route get "$pod" 2>&1); rc=$?; echo "$out"; end $rc
+# The pod's addresses, one per family (a dual-stack pod has both): its
+# device towards the node, from either.
+dev= p=${pod:-$pod6}
+if [ -n "$p" ]; then
+  sec poddev; out=$(ip route get "$p" 2>&1); rc=$?; echo "$out"; end $rc
   dev=$(echo "$out" | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -n 1)
 fi
-# The targets, up to "--"; what follows are the rule filter's words.
+# The targets, up to "--"; what follows are the rule filter's words. A
+# target's pod route is asked from the pod's address of its family.
 while [ $# -gt 0 ]; do
   t=$1; shift; [ "$t" = -- ] && break
   sec "get $t"; ip route get "$t" 2>&1; end $?
-  if [ -n "$dev" ]; then sec "podget $t"; ip route get "$t" from "$pod" iif "$dev" 2>&1; end $?; fi
+  case $t in *:*) src=$pod6 ;; *) src=$pod ;; esac
+  if [ -n "$dev" ] && [ -n "$src" ]; then sec "podget $t"; ip route get "$t" from "$src" iif "$dev" 2>&1; end $?; fi
 done
 [ "$mode" = routes ] && exit 0
 # Whose tools read the rules: the host's (pid 1's mount namespace), else
@@ -131,8 +135,10 @@ fi
 
 // FactsQuery is what one run of the fact script reads.
 type FactsQuery struct {
-	PodIP   string
-	Targets []FactTarget
+	// PodIP and PodIP6 are the pod's addresses of each family ("" when it
+	// has none).
+	PodIP, PodIP6 string
+	Targets       []FactTarget
 	// VIPs are the Services whose proxy rules are kept; the rest of the
 	// per-Service chains are left out on the node.
 	VIPs []facts.VIP
@@ -148,7 +154,7 @@ func FactsArgv(q FactsQuery) []string {
 	if q.RoutesOnly {
 		mode = "routes"
 	}
-	argv := []string{"sh", "-c", factsScript, "netcheck-facts", mode, q.PodIP}
+	argv := []string{"sh", "-c", factsScript, "netcheck-facts", mode, q.PodIP, q.PodIP6}
 	for _, t := range q.Targets {
 		argv = append(argv, t.Addr.String())
 	}
@@ -210,7 +216,8 @@ func splitSections(out string) []section {
 
 // ParseFacts turns the script's output into Raw. Targets are matched back
 // by address.
-func ParseFacts(out, podIP string, targets []FactTarget) Raw {
+func ParseFacts(out string, q FactsQuery) Raw {
+	targets := q.Targets
 	raw := Raw{RouteGet: map[string]observe.Route{}, PodRouteGet: map[string]observe.Route{}, FDB: map[string]string{}, Neigh: map[string]string{}}
 	keys := map[string][]string{}
 	for _, t := range targets {
@@ -245,7 +252,11 @@ func ParseFacts(out, podIP string, targets []FactTarget) Raw {
 			}
 		case "podget":
 			for _, k := range keys[arg] {
-				raw.PodRouteGet[k] = route(fmt.Sprintf("ip route get %s from %s iif %s", arg, podIP, raw.PodRouteDev.Dev), s)
+				src := q.PodIP
+				if strings.Contains(arg, ":") {
+					src = q.PodIP6
+				}
+				raw.PodRouteGet[k] = route(fmt.Sprintf("ip route get %s from %s iif %s", arg, src, raw.PodRouteDev.Dev), s)
 			}
 		case "procs":
 			raw.ProcsRead = true
@@ -367,5 +378,5 @@ func (g Gatherer) ReadFacts(ctx context.Context, q FactsQuery) Raw {
 		raw.Notes = append(raw.Notes, "node facts not read: "+r.Err.Error())
 		return raw
 	}
-	return ParseFacts(r.Stdout, q.PodIP, q.Targets)
+	return ParseFacts(r.Stdout, q)
 }

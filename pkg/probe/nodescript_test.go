@@ -22,7 +22,7 @@ func TestFactsFromLabNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	targets := []FactTarget{ft("198.19.0.1", "198.19.0.1"), ft("198.20.0.1", "198.20.0.1")}
-	raw := ParseFacts(string(out), "10.244.1.25", targets)
+	raw := ParseFacts(string(out), FactsQuery{PodIP: "10.244.1.25", Targets: targets})
 	nf := Assemble(raw, "10.244.1.25", []string{"10.244.1.0/24"}, targets, nil)
 	if nf.IPForward != observe.Yes || nf.BridgeNF != observe.Yes || nf.ForwardPolicy != "ACCEPT" || !nf.RulesRead || nf.PodDev != "cni0" {
 		t.Fatalf("node facts: %+v", nf)
@@ -55,7 +55,7 @@ func TestFactsRouteDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	targets := []FactTarget{ft("198.19.0.0/24", "198.19.0.1")}
-	nf := Assemble(ParseFacts(string(out), "10.244.1.25", targets), "10.244.1.25", nil, targets, nil)
+	nf := Assemble(ParseFacts(string(out), FactsQuery{PodIP: "10.244.1.25", Targets: targets}), "10.244.1.25", nil, targets, nil)
 	r := nf.Targets[0].NodeRoute
 	if !r.Default || r.Via != "198.18.0.254" {
 		t.Fatalf("with the route deleted the default gateway decides: %+v", r)
@@ -63,8 +63,8 @@ func TestFactsRouteDeleted(t *testing.T) {
 }
 
 func TestFactsArgvKeepsTargetsOutOfTheScript(t *testing.T) {
-	argv := FactsArgv(FactsQuery{PodIP: "10.244.1.25", Targets: []FactTarget{ft("k", "198.19.0.1")}})
-	if argv[0] != "sh" || argv[2] != factsScript || argv[4] != "all" || argv[5] != "10.244.1.25" || argv[6] != "198.19.0.1" || argv[7] != "--" || argv[8] != "+a198.19.0.1" {
+	argv := FactsArgv(FactsQuery{PodIP: "10.244.1.25", PodIP6: "fd00:10:244:1::19", Targets: []FactTarget{ft("k", "198.19.0.1")}})
+	if argv[0] != "sh" || argv[2] != factsScript || argv[4] != "all" || argv[5] != "10.244.1.25" || argv[6] != "fd00:10:244:1::19" || argv[7] != "198.19.0.1" || argv[8] != "--" || argv[9] != "+a198.19.0.1" {
 		t.Fatalf("argv = %q", argv)
 	}
 	if strings.Contains(argv[2], "198.19") {
@@ -74,7 +74,7 @@ func TestFactsArgvKeepsTargetsOutOfTheScript(t *testing.T) {
 
 func TestFactsWithoutHostTools(t *testing.T) {
 	out := "@@sysctl\n/proc/sys/net/ipv4/ip_forward:1\n@@rc 0\n@@dump iptables-nft-save\nnsenter: can't execute 'iptables-nft-save': No such file or directory\n@@rc 127\n"
-	raw := ParseFacts(out, "", nil)
+	raw := ParseFacts(out, FactsQuery{PodIP: "", Targets: nil})
 	if len(raw.Dumps) != 0 || len(raw.Notes) == 0 || !strings.Contains(raw.Notes[0], "NAT and FORWARD verdicts are unknown") {
 		t.Fatalf("raw: %+v", raw)
 	}
@@ -89,7 +89,7 @@ func TestFactsKubeProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	vips := []facts.VIP{{Addr: netip.MustParseAddr("10.98.230.191"), Proto: "tcp", Port: 80}, {Addr: netip.MustParseAddr("10.98.230.191"), Proto: "tcp", Port: 81}}
-	raw := ParseFacts(string(out), "10.244.1.2", nil)
+	raw := ParseFacts(string(out), FactsQuery{PodIP: "10.244.1.2", Targets: nil})
 	if !raw.ProcsRead || len(raw.Procs) != 1 || raw.Procs[0] != "kube-proxy" {
 		t.Fatalf("procs %v (read %v)", raw.Procs, raw.ProcsRead)
 	}
@@ -115,7 +115,7 @@ func TestFactsNativeNftables(t *testing.T) {
 	}
 	script := string(out) + "@@ruleset\n" + string(ruleset) + "\n@@rc 0\n" // nft -j list ruleset: one document
 	targets := []FactTarget{ft("198.19.0.1", "198.19.0.1")}
-	nf := Assemble(ParseFacts(script, "10.244.1.25", targets), "10.244.1.25", []string{"10.244.1.0/24"}, targets, nil)
+	nf := Assemble(ParseFacts(script, FactsQuery{PodIP: "10.244.1.25", Targets: targets}), "10.244.1.25", []string{"10.244.1.0/24"}, targets, nil)
 	ext := nf.Targets[0]
 	if ext.Forward.Result != observe.No || ext.Forward.Datapath != "nftables" || ext.Forward.Rule == nil || ext.Forward.Rule.Handle != 8 {
 		t.Fatalf("forward: %+v", ext.Forward)
@@ -128,7 +128,7 @@ func TestFactsNativeNftables(t *testing.T) {
 	}
 	// Without nft on the host: a note, no verdict from nftables.
 	script = string(out) + "@@ruleset\nsh: nft: not found\n@@rc 127\n"
-	nf = Assemble(ParseFacts(script, "10.244.1.25", targets), "10.244.1.25", []string{"10.244.1.0/24"}, targets, nil)
+	nf = Assemble(ParseFacts(script, FactsQuery{PodIP: "10.244.1.25", Targets: targets}), "10.244.1.25", []string{"10.244.1.0/24"}, targets, nil)
 	if nf.Targets[0].Forward.Result != observe.Yes || !strings.Contains(strings.Join(nf.Notes, "\n"), "native nftables tables not read") {
 		t.Errorf("without nft: %+v %v", nf.Targets[0].Forward, nf.Notes)
 	}
@@ -143,7 +143,7 @@ func TestFactsToolsFromAgentContainer(t *testing.T) {
 		t.Fatal(err)
 	}
 	targets := []FactTarget{ft("198.19.0.1", "198.19.0.1")}
-	raw := ParseFacts(string(out), "10.244.2.52", targets)
+	raw := ParseFacts(string(out), FactsQuery{PodIP: "10.244.2.52", Targets: targets})
 	nf := Assemble(raw, "10.244.2.52", []string{"10.244.2.0/24"}, targets, nil)
 	tools := strings.Join(nf.Tools, "; ")
 	for _, want := range []string{"iptables-nft-save (calico-node's mount namespace, pid 26892, via nsenter)", "nft -j list table (calico-node's mount namespace, pid 26892, via nsenter)"} {
@@ -179,7 +179,7 @@ func TestFactsFlannelOverlay(t *testing.T) {
 		t.Fatal(err)
 	}
 	targets := []FactTarget{ft("198.19.0.1", "198.19.0.1")}
-	raw := ParseFacts(string(out), "10.42.2.15", targets)
+	raw := ParseFacts(string(out), FactsQuery{PodIP: "10.42.2.15", Targets: targets})
 	nf := AssembleFlows(raw, Flows{PodIP: "10.42.2.15", PodCIDRs: []string{"10.42.2.0/24"}, Targets: targets,
 		Self: netip.MustParseAddr("198.18.0.12"), Peers: []netip.Addr{netip.MustParseAddr("198.18.0.13"), netip.MustParseAddr("198.18.0.11")}})
 	o := nf.Overlay
@@ -235,7 +235,7 @@ func TestFactsFilteredOnTheLabNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	targets := []FactTarget{ft("198.19.0.1", "198.19.0.1")}
-	nf := Assemble(ParseFacts(string(out), "10.244.1.98", targets), "10.244.1.98", []string{"10.244.1.0/24"}, targets, nil)
+	nf := Assemble(ParseFacts(string(out), FactsQuery{PodIP: "10.244.1.98", Targets: targets}), "10.244.1.98", []string{"10.244.1.0/24"}, targets, nil)
 	ext := nf.Targets[0]
 	if !nf.RulesRead || ext.NAT.Result != observe.Yes || ext.Forward.Result != observe.Yes || ext.PodRoute == nil || nf.PodDev != "cni0" {
 		t.Fatalf("facts: %+v", nf)
@@ -256,7 +256,7 @@ func TestFactsNftAccountsAddUp(t *testing.T) {
 	if n := strings.Count(string(out), "# netcheck: left out "); n != 2 {
 		t.Fatalf("the capture has %d accounts, want the ip and the ip6 table's", n)
 	}
-	raw := ParseFacts(string(out), "", nil)
+	raw := ParseFacts(string(out), FactsQuery{PodIP: "", Targets: nil})
 	tools := ""
 	for _, d := range raw.Dumps {
 		tools += d.Tool + "\n"

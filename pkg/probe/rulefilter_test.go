@@ -156,7 +156,7 @@ func TestRuleFilterFitsInTheScriptsQuotes(t *testing.T) {
 
 func TestLeftOutIsReadBack(t *testing.T) {
 	out := "@@dump iptables-nft-save\n*nat\nCOMMIT\n# netcheck: left out 12 rules and 4 chains of Services not asked about\n@@rc 0\n"
-	raw := ParseFacts(out, "", nil)
+	raw := ParseFacts(out, FactsQuery{PodIP: "", Targets: nil})
 	if len(raw.Dumps) != 1 || !strings.HasSuffix(raw.Dumps[0].Tool, "via nsenter; left out 12 rules and 4 chains of Services not asked about)") {
 		t.Fatalf("dumps: %+v", raw.Dumps)
 	}

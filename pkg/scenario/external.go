@@ -3,6 +3,7 @@ package scenario
 import (
 	"io"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -23,8 +24,10 @@ const KindExternal = "ExternalCheck"
 // Requires: both probes; the cluster's pod and Service CIDRs and the
 // egress NetworkPolicies selecting the probe (read by the command).
 type External struct {
-	Targets  []target.Target
-	Port     int
+	Targets []target.Target
+	Port    int
+	// Timeout bounds each check (--timeout).
+	Timeout  time.Duration
 	Cluster  observe.Cluster
 	Policies diagnose.Policies
 	// As runs each named node's pod side as that workload pod (--from).
@@ -49,6 +52,19 @@ func (s External) Plan() (fanout.Plan, string) {
 		id := diagnose.TargetMTUKey(t)
 		pod = append(pod, probe.Spec{Kind: observe.MTUProbe, ID: id, Argv: probe.PathMTUArgv(t.Addr.String(), "eth0", 1), Classify: probe.ClassifyPathMTU})
 		node = append(node, probe.Spec{Kind: observe.MTUProbe, ID: id, Argv: probe.PathMTUArgv(t.Addr.String(), "", 1), Classify: probe.ClassifyPathMTU})
+	}
+	// A name on a dual-stack cluster is pinged in each family as well: the
+	// plain checks take whichever address the resolver puts first.
+	if diagnose.DualStack(s.Cluster) {
+		for _, t := range s.Targets {
+			if !t.IsName() {
+				continue
+			}
+			for _, v6 := range []bool{false, true} {
+				spec := probe.Spec{Kind: observe.Ping, ID: diagnose.FamilyKey(t, v6), Argv: probe.PingFamilyArgv(t.Host, v6, s.Timeout), Classify: probe.ClassifyPing}
+				pod, node = append(pod, spec), append(node, spec)
+			}
+		}
 	}
 	asked := false
 	for _, t := range s.Targets {

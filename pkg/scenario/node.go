@@ -3,6 +3,8 @@ package scenario
 import (
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
 	"github.com/netcheck/kubectl-netcheck/pkg/fanout"
@@ -26,11 +28,15 @@ func (Node) Kind() string { return KindNode }
 
 // Plan reads the facts of one sample outside flow.
 func (Node) Plan() (fanout.Plan, string) {
-	sample, err := target.Parse(diagnose.SampleKey)
-	if err != nil {
-		panic("the sample address does not parse: " + err.Error()) // a constant: a test catches it
+	var samples []target.Target
+	for _, k := range []string{diagnose.SampleKey, diagnose.SampleKey6} {
+		sample, err := target.Parse(k)
+		if err != nil {
+			panic("the sample address does not parse: " + err.Error()) // a constant: a test catches it
+		}
+		samples = append(samples, sample)
 	}
-	return fanout.Plan{Consider: []target.Target{sample}}, ""
+	return fanout.Plan{Consider: samples}, ""
 }
 
 // Diagnose implements Scenario.
@@ -53,6 +59,9 @@ func (nodeLayout) Table(w io.Writer, r report.Result, _ bool) {
 		f := n.Facts
 		fwd, masq, mtu := "?", "?", "-"
 		for _, tf := range f.Targets {
+			if tf.Target != diagnose.SampleKey {
+				continue // the IPv6 sample's verdicts are findings, not columns
+			}
 			fwd, masq = report.Tri(tf.Forward.Result), report.Tri(tf.NAT.Result)
 			if tf.Forward.Action != "" {
 				fwd += " (" + tf.Forward.Action + ")"
@@ -69,7 +78,11 @@ func (nodeLayout) Table(w io.Writer, r report.Result, _ bool) {
 		if se == "" {
 			se = "-"
 		}
-		t.Append([]string{n.Name, report.Tri(f.IPForward), report.Tri(f.BridgeNF), fwd, masq, ct, mtu, se})
+		ipf := report.Tri(f.IPForward)
+		if slices.ContainsFunc(f.PodCIDRs, func(c string) bool { return strings.Contains(c, ":") }) {
+			ipf += "/" + report.Tri(f.IP6Forward) // dual-stack: IPv4/IPv6
+		}
+		t.Append([]string{n.Name, ipf, report.Tri(f.BridgeNF), fwd, masq, ct, mtu, se})
 	}
 	flush(w)
 }

@@ -46,7 +46,8 @@ func TestRegistry(t *testing.T) {
 func TestNodePlanReadsFactsOnly(t *testing.T) {
 	p, skip := Node{}.Plan()
 	sample, _ := target.Parse(diagnose.SampleKey)
-	if d := cmp.Diff(fanout.Plan{Consider: []target.Target{sample}}, p, cmp.Comparer(func(a, b target.Target) bool { return a.Key() == b.Key() })); d != "" || skip != "" {
+	sample6, _ := target.Parse(diagnose.SampleKey6)
+	if d := cmp.Diff(fanout.Plan{Consider: []target.Target{sample, sample6}}, p, cmp.Comparer(func(a, b target.Target) bool { return a.Key() == b.Key() })); d != "" || skip != "" {
 		t.Errorf("node plan (-want +got):\n%s skip %q", d, skip)
 	}
 }
