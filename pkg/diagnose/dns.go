@@ -192,7 +192,7 @@ func DNS(in DNSInput) []Finding {
 				fd.Cause = CauseForwardDrop
 				fd.Summary = "the node's FORWARD chain drops its pods' traffic, DNS included (the Docker FORWARD DROP trap)"
 				fd.Evidence = append(fd.Evidence, verdictEvidence(n.Name, "filter FORWARD", sample.Forward)...)
-				fd.Fix = forwardFix(sample.Forward, strings.Join(n.Facts.PodCIDRs, ","))
+				fd.Fix = forwardFix(sample.Forward, flowCIDR(n.Facts.PodCIDRs, *sample))
 			} else {
 				fd.Candidates = []string{"a missing route to the DNS pods' node podCIDR (ip route on " + n.Name + ")", "an overlay port blocked between nodes", "a NetworkPolicy in kube-system"}
 			}
@@ -220,7 +220,7 @@ func replicaUnreachable(n observe.Node, bad []DNSServer, total int, in DNSInput,
 		fd.Cause = CauseForwardDrop
 		fd.Summary = "the node's FORWARD chain drops its pods' traffic to DNS pods on other nodes (" + strings.Join(where, ", ") + "); only those on this node answer"
 		fd.Evidence = append(fd.Evidence, verdictEvidence(n.Name, "filter FORWARD", own.Forward)...)
-		fd.Fix = forwardFix(own.Forward, strings.Join(n.Facts.PodCIDRs, ","))
+		fd.Fix = forwardFix(own.Forward, flowCIDR(n.Facts.PodCIDRs, *own))
 		return fd
 	}
 	for _, s := range bad {
@@ -232,7 +232,7 @@ func replicaUnreachable(n observe.Node, bad []DNSServer, total int, in DNSInput,
 				fd.Summary += fmt.Sprintf("; %s's FORWARD chain drops the traffic it forwards to its pods", m.Name)
 				fd.Evidence = append(fd.Evidence, verdictEvidence(m.Name, "filter FORWARD", f.Forward)...)
 				// Both ways: the lookups come in to its pods, not out of them.
-				for _, l := range facts.FixerFor(f.Forward.Datapath).AllowForward(f.Forward, strings.Join(m.Facts.PodCIDRs, ","), true) {
+				for _, l := range facts.FixerFor(f.Forward.Datapath).AllowForward(f.Forward, flowCIDR(m.Facts.PodCIDRs, *f), true) {
 					if !strings.Contains(l, "#") {
 						l += "   # on " + m.Name
 					}

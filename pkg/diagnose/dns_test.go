@@ -80,6 +80,12 @@ func TestDNS(t *testing.T) {
 		{name: "FORWARD DROP on one node", servers: []DNSServer{coredns},
 			nodes: []observe.Node{dnsNode("n1", fail, fail, func(n *observe.Node) { n.Facts.Targets[0].Forward = fwdDrop }), dnsNode("n2", ok, ok, nil)},
 			want:  CauseForwardDrop, nodesOf: "n1", text: "iptables -I FORWARD -s 10.244.1.0/24 -j ACCEPT"},
+		{name: "FORWARD DROP on one dual-stack node: the IPv4 range the DNS flow left from, in iptables", servers: []DNSServer{coredns},
+			nodes: []observe.Node{dnsNode("n1", fail, fail, func(n *observe.Node) {
+				n.Facts.Targets[0].Forward = fwdDrop
+				n.Facts.PodCIDRs = append(n.Facts.PodCIDRs, "fd00:10:244:1::/64")
+			}), dnsNode("n2", ok, ok, nil)},
+			want: CauseForwardDrop, nodesOf: "n1", text: "\niptables -I FORWARD -s 10.244.1.0/24 -j ACCEPT"},
 		{name: "pod path broken on one node, rules fine", servers: []DNSServer{coredns},
 			nodes: []observe.Node{dnsNode("n1", fail, fail, nil), dnsNode("n2", ok, ok, nil)}, want: CauseDNSPodPath, nodesOf: "n1", text: "missing route"},
 		{name: "server answers nobody", servers: []DNSServer{coredns},

@@ -57,8 +57,8 @@ func nameFamily(t target.Target, nodes []observe.Node, v6 bool) familyReach {
 			node bool
 		}{{"pod@" + n.Name, n.Pod, false}, {"node@" + n.Name, n.Host, true}} {
 			for _, c := range side.res.Checks {
-				if c.ID != id || c.Outcome == observe.NotRun || c.Outcome == observe.Error {
-					continue
+				if c.ID != id || c.Outcome == observe.NotRun || c.Outcome == observe.Error || c.Outcome == observe.DNSFailure {
+					continue // a name without an address of this family is no fault of it
 				}
 				fr.evidence = append(fr.evidence, describeCheck(side.who, c))
 				if !side.node {
@@ -90,8 +90,8 @@ func familyFinding(t target.Target, nodes []observe.Node) *Finding {
 		return nil
 	}
 	v4, v6 := nameFamily(t, nodes, false), nameFamily(t, nodes, true)
-	if v4.ran == 0 || v6.ran == 0 {
-		return nil
+	if v4.ran == 0 || v6.ran == 0 || v4.addr == "" || v6.addr == "" {
+		return nil // only a name with records in both families, tried in both
 	}
 	bad, good, badV6 := v4, v6, false
 	switch {

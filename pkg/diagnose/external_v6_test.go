@@ -79,3 +79,43 @@ func healthyDual(t *testing.T) observe.Node {
 	n.Pod.Checks = []observe.Check{ping("fd00:198:19::1", observe.OK)}
 	return n
 }
+
+func TestNameFamilies(t *testing.T) {
+	tg := mustTarget(t, "dual.example.net")
+	key := Key(tg)
+	fam := func(v6 bool, o observe.Outcome) observe.Check {
+		return observe.Check{Kind: observe.Ping, ID: FamilyKey(tg, v6), Outcome: o}
+	}
+	node := func(name string, resolved []string, v4, v6 observe.Outcome) observe.Node {
+		return observe.Node{Name: name,
+			Pod: observe.SideResult{IP: "10.244.1.5", Checks: []observe.Check{dns(key, observe.OK, resolved...), fam(false, v4), fam(true, v6)}},
+			Host: observe.SideResult{IP: "198.18.0.11", Checks: []observe.Check{dns(key, observe.OK, resolved...), ping(key, v4),
+				fam(false, v4), fam(true, v6)}}}
+	}
+	both := []string{"198.19.0.2", "fd00:198:19::1"}
+	tests := []struct {
+		name  string
+		nodes []observe.Node
+		want  string // "" for no family finding
+	}{
+		{"both families answer", []observe.Node{node("n1", both, observe.OK, observe.OK), node("n2", both, observe.OK, observe.OK)}, ""},
+		{"the A record's address answers nowhere, the AAAA's everywhere",
+			[]observe.Node{node("n1", both, observe.Timeout, observe.OK), node("n2", both, observe.Timeout, observe.OK)},
+			"over IPv6 (fd00:198:19::1) and not over IPv4 (198.19.0.2)"},
+		{"an A-only name: ping -6 finds no address, which is no fault",
+			[]observe.Node{node("n1", []string{"198.19.0.2"}, observe.OK, observe.DNSFailure)}, ""},
+		{"IPv6 fails on one node only: a node's fault, not the record's",
+			[]observe.Node{node("n1", both, observe.OK, observe.Timeout), node("n2", both, observe.OK, observe.OK)}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := familyFinding(tg, tt.nodes)
+			switch {
+			case tt.want == "" && f != nil:
+				t.Fatalf("want no family finding: %+v", *f)
+			case tt.want != "" && (f == nil || !strings.Contains(f.Summary, tt.want)):
+				t.Fatalf("want a finding saying %q: %+v", tt.want, f)
+			}
+		})
+	}
+}

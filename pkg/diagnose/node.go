@@ -212,3 +212,16 @@ func ula(cidr string) bool {
 	p, err := netip.ParsePrefix(cidr)
 	return err == nil && netip.MustParsePrefix("fc00::/7").Contains(p.Addr())
 }
+
+// flowCIDR is the pod range of a flow's family: the one a fix for that
+// flow names (a dual-stack node has one per family).
+func flowCIDR(cidrs []string, tf observe.TargetFacts) string {
+	key := tf.Addr
+	if key == "" {
+		key = tf.Target
+	}
+	if c := familyCIDR(cidrs, strings.Contains(key, ":")); c != "" {
+		return c
+	}
+	return strings.Join(cidrs, ",")
+}

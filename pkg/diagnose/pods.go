@@ -199,9 +199,9 @@ func isolated(n observe.Node, ran []observe.Node, pairs [][2]string, evidence ma
 		Evidence: ev,
 		Candidates: []string{"the CNI agent on " + n.Name + " is down or misconfigured",
 			overlayPorts(overlayOf([]observe.Node{n})) + " blocked to or from " + n.Name}}
-	cidr := strings.Join(n.Facts.PodCIDRs, ",")
 	for _, tf := range n.Facts.Targets {
 		if tf.Forward.Result == observe.No {
+			cidr := flowCIDR(n.Facts.PodCIDRs, tf)
 			f.Cause = CauseForwardDrop
 			f.Summary = "the node's FORWARD chain drops its pods' traffic to and from other nodes' pods"
 			f.Evidence = append(f.Evidence, verdictEvidence(n.Name, "filter FORWARD", tf.Forward)...)
