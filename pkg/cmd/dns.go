@@ -143,23 +143,23 @@ func previousLoops(ctx context.Context, client kubernetes.Interface, ns string, 
 }
 
 // serversAndPods reads the DNS Service and the pods behind it.
-func (o *DNSOptions) serversAndPods(ctx context.Context) (string, []diagnose.DNSServer, []corev1.Pod, error) {
+func (o *DNSOptions) serversAndPods(ctx context.Context) (*corev1.Service, []diagnose.DNSServer, []corev1.Pod, error) {
 	ns, name, ok := strings.Cut(o.DNSService, "/")
 	if !ok {
-		return "", nil, nil, cannotRun("--dns-service %q: give namespace/name", o.DNSService)
+		return nil, nil, nil, cannotRun("--dns-service %q: give namespace/name", o.DNSService)
 	}
 	svc, err := o.Client.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return "", nil, nil, cannotRun("DNS Service %s not found: pass yours with --dns-service namespace/name", o.DNSService)
+		return nil, nil, nil, cannotRun("DNS Service %s not found: pass yours with --dns-service namespace/name", o.DNSService)
 	}
 	if err != nil {
-		return "", nil, nil, apiError("read the DNS Service "+o.DNSService, err)
+		return nil, nil, nil, apiError("read the DNS Service "+o.DNSService, err)
 	}
 	pods, err := o.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(svc.Spec.Selector).String()})
 	if err != nil {
-		return "", nil, nil, apiError("list the DNS pods", err)
+		return nil, nil, nil, apiError("list the DNS pods", err)
 	}
-	return svc.Spec.ClusterIP, scenario.DNSServers(pods.Items), pods.Items, nil
+	return svc, scenario.DNSServers(pods.Items), pods.Items, nil
 }
 
 // Run probes and reports.
@@ -170,14 +170,28 @@ func (o *DNSOptions) Run(parent context.Context) error {
 		return err
 	}
 	defer stop()
-	clusterIP, servers, pods, err := o.serversAndPods(ctx)
+	svc, servers, pods, err := o.serversAndPods(ctx)
 	if err != nil {
 		return err
 	}
+	clusterIP := svc.Spec.ClusterIP
 	ns, _, _ := strings.Cut(o.DNSService, "/")
-	in := diagnose.DNSInput{Service: o.DNSService, ClusterIP: clusterIP, Name: o.Name, Servers: servers, Outside: o.Outside}
-	if looped := previousLoops(ctx, o.Client, ns, pods, servers); o.Outside != "" || looped {
-		in.Forward = readCorefile(ctx, o.Client, ns, pods).ForwardFor(o.Outside) // "": the root zone's
+	in := diagnose.DNSInput{Service: o.DNSService, ClusterIP: clusterIP, Name: o.Name, Servers: servers, Outside: o.Outside, ServiceIPs: svc.Spec.ClusterIPs}
+	dual := diagnose.DNSDualStack(servers)
+	var corefile *diagnose.Corefile
+	if looped := previousLoops(ctx, o.Client, ns, pods, servers); o.Outside != "" || looped || dual {
+		c := readCorefile(ctx, o.Client, ns, pods)
+		corefile = &c
+		if o.Outside != "" || looped {
+			in.Forward = c.ForwardFor(o.Outside) // "": the root zone's
+		}
+	}
+	noAAAA := ""
+	if dual {
+		// The second family: which name must answer AAAA (the Corefile is
+		// read for its pod records and for what filters AAAA).
+		in.Corefile = *corefile
+		in.AAAA, noAAAA = scenario.DNSAAAAName(*svc, servers, pods, corefile.Text, o.Name)
 	}
 	sel, err := o.selectNodes(ctx)
 	if err != nil {
@@ -196,5 +210,6 @@ func (o *DNSOptions) Run(parent context.Context) error {
 	if n := diagnose.SearchExpansion(o.Outside, run.Nodes); o.Outside != "" && n != "" {
 		run.Notes = append(run.Notes, n)
 	}
+	run.Notes = append(run.Notes, diagnose.DNSFamilyNotes(in, noAAAA)...)
 	return o.finish(sc, "dns", []string{fmt.Sprintf("%s (%s) for %s", o.DNSService, clusterIP, o.Name)}, sel, run, start)
 }

@@ -24,9 +24,12 @@ const (
 
 // DNSServer is one cluster DNS pod as the API shows it.
 type DNSServer struct {
-	Name     string `json:"name"`
-	Node     string `json:"node"`
-	IP       string `json:"ip"`
+	Name string `json:"name"`
+	Node string `json:"node"`
+	IP   string `json:"ip"`
+	// Other is its address of the cluster's second family (status.podIPs),
+	// on dual-stack clusters.
+	Other    string `json:"otherIP,omitempty"`
 	Ready    bool   `json:"ready"`
 	Restarts int32  `json:"restarts"`
 	Reason   string `json:"reason,omitempty"` // e.g. CrashLoopBackOff
@@ -47,6 +50,13 @@ type DNSInput struct {
 	Forward Forward
 	Servers []DNSServer
 	Nodes   []observe.Node
+	// ServiceIPs are all the DNS Service's ClusterIPs (spec.clusterIPs):
+	// a dual-stack Service has one per family.
+	ServiceIPs []string
+	// AAAA is the name asked for its AAAA records on a dual-stack cluster
+	// (nil: none), and Corefile the DNS pods' configuration, read there.
+	AAAA     *DNSAAAA
+	Corefile Corefile
 }
 
 // DNSServiceKey is the key of a query sent to the DNS Service IP.
@@ -199,6 +209,7 @@ func DNS(in DNSInput) []Finding {
 			out = append(out, fd)
 		}
 	}
+	out = append(out, dnsFamily(in, ready)...)
 	return merge(append(out, dnsUpstream(in)...))
 }
 

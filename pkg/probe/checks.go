@@ -72,6 +72,14 @@ func DNSArgv(name string, server ...string) []string {
 	return append([]string{"nslookup", name}, server...)
 }
 
+// DNSTypeArgv asks server for name's records of one type only (busybox
+// nslookup -type=AAAA): without it nslookup asks A and AAAA together and an
+// answer to either counts.
+func DNSTypeArgv(qtype, name, server string) []string {
+	argv := DNSArgv(name, server)
+	return append([]string{argv[0], "-type=" + qtype}, argv[1:]...)
+}
+
 // ResolvConfArgv prints the side's resolver configuration.
 func ResolvConfArgv() []string { return []string{"cat", "/etc/resolv.conf"} }
 

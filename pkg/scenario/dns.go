@@ -48,6 +48,21 @@ func (s DNS) Plan() (fanout.Plan, string) {
 			specs = append(specs, probe.Spec{Kind: observe.DNS, ID: diagnose.DNSPodKey(srv.IP), Argv: probe.DNSArgv(s.In.Name, srv.IP), Classify: probe.ClassifyDNS})
 		}
 	}
+	// Dual-stack: each DNS pod asked at its address of the second family
+	// too (the pod path of that family), and a name with an IPv6 address
+	// asked for AAAA through the Service, as pods ask.
+	consider := []string{diagnose.SampleKey}
+	if diagnose.DNSDualStack(s.In.Servers) {
+		consider = append(consider, diagnose.SampleKey6)
+		for _, srv := range s.In.Servers {
+			if srv.Ready && srv.IP != "" && srv.Other != "" {
+				specs = append(specs, probe.Spec{Kind: observe.DNS, ID: diagnose.DNSPodKey(srv.Other), Argv: probe.DNSArgv(s.In.Name, srv.Other), Classify: probe.ClassifyDNS})
+			}
+		}
+		if ip := s.In.ClusterIP; s.In.AAAA != nil && ip != "" && ip != corev1.ClusterIPNone {
+			specs = append(specs, probe.Spec{Kind: observe.DNS, ID: diagnose.DNSAAAAKey(ip), Argv: probe.DNSTypeArgv("AAAA", s.In.AAAA.Name, ip), Classify: probe.ClassifyDNS})
+		}
+	}
 	var nodeSpecs func(corev1.Node) []probe.Spec
 	if ip := s.In.ClusterIP; s.In.Outside != "" && ip != "" && ip != corev1.ClusterIPNone {
 		specs = append(specs, probe.Spec{Kind: observe.DNS, ID: diagnose.DNSOutsideKey(ip), Argv: probe.DNSArgv(s.In.Outside, ip), Classify: probe.ClassifyDNS})
@@ -63,8 +78,12 @@ func (s DNS) Plan() (fanout.Plan, string) {
 		}
 		nodeSpecs = func(corev1.Node) []probe.Spec { return up }
 	}
-	sample, _ := target.Parse(diagnose.SampleKey)
-	return fanout.Plan{Consider: []target.Target{sample}, PodSpecs: specs, NodeSpecs: nodeSpecs, As: s.As}, ""
+	var samples []target.Target
+	for _, k := range consider {
+		sample, _ := target.Parse(k) // constants: TestDNSPlan reads both
+		samples = append(samples, sample)
+	}
+	return fanout.Plan{Consider: samples, PodSpecs: specs, NodeSpecs: nodeSpecs, As: s.As}, ""
 }
 
 // CorefileConfigMap names the ConfigMap the DNS pods mount their Corefile
@@ -104,6 +123,11 @@ func DNSServers(pods []corev1.Pod) []diagnose.DNSServer {
 		s := diagnose.DNSServer{Name: p.Name, Node: p.Spec.NodeName, Ready: podReady(p)}
 		if ip, err := netip.ParseAddr(p.Status.PodIP); err == nil {
 			s.IP = ip.String() // API text, parsed before it can reach an argv
+			for _, o := range p.Status.PodIPs {
+				if a, err := netip.ParseAddr(o.IP); err == nil && a.Is6() != ip.Is6() && s.Other == "" {
+					s.Other = a.String()
+				}
+			}
 		}
 		for _, cs := range p.Status.ContainerStatuses {
 			s.Restarts += cs.RestartCount
@@ -114,6 +138,54 @@ func DNSServers(pods []corev1.Pod) []diagnose.DNSServer {
 		out = append(out, s)
 	}
 	return out
+}
+
+// DNSAAAAName picks the name `dns` asks for AAAA on a dual-stack cluster,
+// from what it reads: the DNS Service itself when it has an IPv6
+// ClusterIP; else the first ready DNS pod's own record
+// (IP-with-dashes.NAMESPACE.pod.DOMAIN), which the kubernetes plugin serves
+// with "pods insecure" or "pods verified" (kubeadm's Corefile says
+// insecure). The domain is --name's, after ".svc.". Nil, and why, when
+// there is none.
+func DNSAAAAName(svc corev1.Service, servers []diagnose.DNSServer, pods []corev1.Pod, corefile, name string) (*diagnose.DNSAAAA, string) {
+	_, domain, ok := strings.Cut(strings.TrimSuffix(strings.ToLower(name), "."), ".svc.")
+	if !ok || domain == "" {
+		return nil, "--name " + name + " is not a Service name (NAME.NAMESPACE.svc.DOMAIN): the cluster domain is unknown"
+	}
+	var want []string
+	for _, c := range svc.Spec.ClusterIPs {
+		if a, err := netip.ParseAddr(c); err == nil && a.Is6() {
+			want = append(want, a.String())
+		}
+	}
+	if len(want) > 0 {
+		return &diagnose.DNSAAAA{Name: svc.Name + "." + svc.Namespace + ".svc." + domain, Of: "Service " + svc.Namespace + "/" + svc.Name, Want: want}, ""
+	}
+	if !podRecords(corefile) {
+		return nil, "the DNS Service has no IPv6 address and the Corefile serves no pod records (pods insecure|verified): no name known to have one"
+	}
+	for i, s := range servers {
+		if i >= len(pods) || !s.Ready {
+			continue
+		}
+		for _, ip := range []string{s.IP, s.Other} {
+			if a, err := netip.ParseAddr(ip); err == nil && a.Is6() {
+				return &diagnose.DNSAAAA{Name: strings.ReplaceAll(a.String(), ":", "-") + "." + pods[i].Namespace + ".pod." + domain,
+					Of: "the DNS pod " + pods[i].Namespace + "/" + s.Name + "'s own record", Want: []string{a.String()}}, ""
+			}
+		}
+	}
+	return nil, "no ready DNS pod has an IPv6 address"
+}
+
+// podRecords: the Corefile's kubernetes plugin answers pod records.
+func podRecords(corefile string) bool {
+	for _, l := range strings.Split(corefile, "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "pods" && (f[1] == "insecure" || f[1] == "verified") {
+			return true
+		}
+	}
+	return false
 }
 
 func podReady(p corev1.Pod) bool {
@@ -154,7 +226,11 @@ func (dnsLayout) Table(w io.Writer, r report.Result, _ bool) {
 	}
 	header := []string{"NODE", "RESOLV.CONF NAMESERVERS"}
 	for _, k := range keys {
-		header = append(header, strings.ToUpper(k.String()))
+		h := k.String()
+		if k.Role == observe.RoleDNSService && k.Of != "" {
+			h += " " + k.Of // the AAAA lookup beside the plain one
+		}
+		header = append(header, strings.ToUpper(h))
 	}
 	t, flush := report.NewTable(header)
 	for _, n := range r.Nodes {
