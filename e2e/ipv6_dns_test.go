@@ -176,3 +176,58 @@ func TestIPv6DNSAAAAFiltered(t *testing.T) {
 	healthy(t, netcheck(t, 2*time.Minute, "dns", "-o", "json"))
 	noProbePodsLeft(t)
 }
+
+// TestIPv6DNSDualStackService: kube-dns made dual-stack (PreferDualStack, as
+// an operator does on a dual-stack cluster): `dns` asks the Service at its
+// IPv6 ClusterIP too, and AAAA of the Service's own name, which answers that
+// address; healthy, with no single-stack note. kube-dns is put back
+// single-stack after.
+func TestIPv6DNSDualStackService(t *testing.T) {
+	dualStack(t)
+	svc := dnsClusterIP(t)
+	kubectl(t, "-n", "kube-system", "patch", "service", "kube-dns", "--type=merge", "-p", `{"spec":{"ipFamilyPolicy":"PreferDualStack"}}`)
+	t.Cleanup(func() {
+		kubectl(t, "-n", "kube-system", "patch", "service", "kube-dns", "--type=merge", "-p",
+			`{"spec":{"ipFamilyPolicy":"SingleStack","ipFamilies":["IPv4"],"clusterIPs":["`+svc+`"]}}`)
+	})
+	var ip6 string
+	deadline := time.Now().Add(30 * time.Second)
+	for ip6 == "" {
+		for _, ip := range strings.Fields(kubectl(t, "-n", "kube-system", "get", "service", "kube-dns", "-o", "jsonpath={.spec.clusterIPs[*]}")) {
+			if strings.Contains(ip, ":") {
+				ip6 = ip
+			}
+		}
+		if ip6 == "" && time.Now().After(deadline) {
+			t.Fatal("kube-dns got no IPv6 ClusterIP")
+		}
+		time.Sleep(time.Second)
+	}
+	// kube-proxy programs the new address on every node within a sync.
+	var r result
+	for try := 0; try < 5; try++ {
+		r = netcheck(t, 2*time.Minute, "dns", "-o", "json")
+		if r.code == 0 {
+			break
+		}
+		time.Sleep(3 * time.Second)
+	}
+	healthy(t, r)
+	for _, n := range r.report.Nodes {
+		var svc6, aaaa bool
+		for _, c := range n.Pod.Checks {
+			svc6 = svc6 || (c.ID == diagnose.DNSServiceKey(ip6) && c.Outcome == observe.OK)
+			aaaa = aaaa || (c.ID == diagnose.DNSAAAAKey(svc) && c.Outcome == observe.OK && slices.Contains(c.Resolved, ip6))
+		}
+		if !svc6 || !aaaa {
+			t.Errorf("%s: the Service asked at %s: %v; AAAA of its name answered %s: %v\n%+v", n.Name, ip6, svc6, ip6, aaaa, n.Pod.Checks)
+		}
+	}
+	mustContain(t, "notes", r.report.Notes, "AAAA asked for kube-dns.kube-system.svc.cluster.local (Service kube-system/kube-dns), which must answer "+ip6)
+	for _, n := range r.report.Notes {
+		if strings.Contains(n, "single-stack") {
+			t.Errorf("note %q on a dual-stack DNS Service", n)
+		}
+	}
+	noProbePodsLeft(t)
+}

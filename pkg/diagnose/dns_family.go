@@ -72,7 +72,62 @@ func dnsFamily(in DNSInput, ready []DNSServer) []Finding {
 			out = append(out, familyPath(in, s)...)
 		}
 	}
+	out = append(out, serviceFamily(in, ready)...)
 	return append(out, aaaaMissing(in)...)
+}
+
+// DNSServiceOthers are the DNS Service's ClusterIPs besides the primary
+// (a dual-stack Service's other family), parsed.
+func (in DNSInput) DNSServiceOthers() []string {
+	var out []string
+	for _, c := range in.ServiceIPs {
+		if a, err := netip.ParseAddr(c); err == nil && a.String() != in.ClusterIP {
+			out = append(out, a.String())
+		}
+	}
+	return out
+}
+
+// serviceFamily: a dual-stack DNS Service asked at its other ClusterIP.
+// Where the Service answers a node's pods at its primary address and not at
+// this one while a DNS pod answers them in that family directly, the
+// Service's rules of that family on the node are what is missing.
+func serviceFamily(in DNSInput, ready []DNSServer) []Finding {
+	var out []Finding
+	for _, ip := range in.DNSServiceOthers() {
+		fam := addrFamily(ip)
+		for _, n := range in.Nodes {
+			if n.Err != "" || n.Pod.Err != "" {
+				continue
+			}
+			p, q := check(n.Pod.Checks, DNSServiceKey(in.ClusterIP)), check(n.Pod.Checks, DNSServiceKey(ip))
+			if p == nil || q == nil || p.Outcome != observe.OK || !q.Outcome.Failed() {
+				continue
+			}
+			ev := []string{describeCheck("pod@"+n.Name, *p), describeCheck("pod@"+n.Name, *q)}
+			direct := false
+			for _, s := range ready {
+				if s.Other == "" || addrFamily(s.Other) != fam {
+					continue
+				}
+				if c := check(n.Pod.Checks, DNSPodKey(s.Other)); c != nil {
+					ev = append(ev, describeCheck("pod@"+n.Name, *c)+" (DNS pod on "+s.Node+")")
+					direct = direct || c.Outcome == observe.OK
+				}
+			}
+			if !direct {
+				continue // the pods of that family are not reached either: familyPath says why
+			}
+			tool := map[string]string{"IPv4": "iptables-save", "IPv6": "ip6tables-save"}[fam]
+			out = append(out, Finding{Severity: Error, Cause: CauseDNSServicePath, Nodes: []string{n.Name},
+				Summary: fmt.Sprintf("the DNS pods answer this node's pods over %s directly, and the DNS Service answers at %s and not at its %s address %s: the Service's %s rules on this node (kube-proxy) are missing or broken",
+					fam, in.ClusterIP, fam, ip, fam),
+				Evidence: ev,
+				Fix: []string{"kubectl -n kube-system get pods -l k8s-app=kube-proxy -o wide   # is it running on " + n.Name + "? (--cluster-cidr must list both families)",
+					"on the node: " + tool + " -t nat | grep " + ip + "   # the KUBE-SERVICES rule must exist (nftables mode: nft list map ip6 kube-proxy service-ips)"}})
+		}
+	}
+	return out
 }
 
 // familyPath: pods on some nodes reach the DNS pod s at its primary

@@ -47,6 +47,12 @@ func dualDNSNode(t *testing.T, name, file string, v4, v6, aaaa observe.Check) ob
 			PodCIDRs: []string{"10.244." + nn + ".0/24", "fd00:10:244:" + nn + "::/64"}, Targets: targets})}
 }
 
+func withCheck(n observe.Node, id observe.CheckID, c observe.Check) observe.Node {
+	c.Kind, c.ID = observe.DNS, id
+	n.Pod.Checks = append(n.Pod.Checks, c)
+	return n
+}
+
 func TestDNSFamilies(t *testing.T) {
 	const healthy, v6faults = "facts-script.dual-node1.out", "facts-script.dual-node1-v6faults.out"
 	ok := observe.Check{Outcome: observe.OK, Resolved: []string{"10.96.0.1"}, Detail: "10.96.0.1"}
@@ -99,6 +105,17 @@ func TestDNSFamilies(t *testing.T) {
 			serviceIPs: []string{dnsIP, "fd00:10:96::a"},
 			nodes:      []observe.Node{dualDNSNode(t, "nc-node1", healthy, ok, timeout, aaaaOK), dualDNSNode(t, "nc-node3", healthy, ok, ok, aaaaOK)},
 			want:       []want{{CauseDNSFamilyPath, Error, "nc-node1", "lookups sent over IPv6 fail", "", ""}}},
+		{name: "a dual-stack DNS Service answers at its IPv4 address and not its IPv6 one, the DNS pod answers over IPv6: the Service's IPv6 rules on that node",
+			serviceIPs: []string{dnsIP, "fd00:10:96::a"},
+			nodes: []observe.Node{withCheck(dualDNSNode(t, "nc-node1", healthy, ok, ok, aaaaOK), DNSServiceKey("fd00:10:96::a"), timeout),
+				withCheck(dualDNSNode(t, "nc-node2", healthy, ok, ok, aaaaOK), DNSServiceKey("fd00:10:96::a"), ok)},
+			want: []want{{CauseDNSServicePath, Error, "nc-node1", "answers at 10.96.0.10 and not at its IPv6 address fd00:10:96::a", "kubectl -n kube-system get pods -l k8s-app=kube-proxy -o wide",
+				"pod@nc-node1 dns service fd00:10:96::a: dns-failure (no DNS server answered)"}}},
+		{name: "the same with the DNS pod lost over IPv6 too: the pod path, not the Service's",
+			serviceIPs: []string{dnsIP, "fd00:10:96::a"},
+			nodes: []observe.Node{withCheck(dualDNSNode(t, "nc-node1", healthy, ok, timeout, aaaaOK), DNSServiceKey("fd00:10:96::a"), timeout),
+				withCheck(dualDNSNode(t, "nc-node2", healthy, ok, ok, aaaaOK), DNSServiceKey("fd00:10:96::a"), ok)},
+			want: []want{{CauseDNSFamilyPath, Error, "nc-node1", "lookups sent over IPv6 fail", "", ""}}},
 		{name: "IPv4 lost too (the Service answered): the primary family's verdicts, no family one",
 			nodes: []observe.Node{dualDNSNode(t, "nc-node1", healthy, timeout, timeout, aaaaOK), dualDNSNode(t, "nc-node3", healthy, ok, ok, aaaaOK)}},
 		{name: "AAAA filtered by a template: A answers, AAAA is empty on every node",

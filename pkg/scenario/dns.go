@@ -59,6 +59,9 @@ func (s DNS) Plan() (fanout.Plan, string) {
 				specs = append(specs, probe.Spec{Kind: observe.DNS, ID: diagnose.DNSPodKey(srv.Other), Argv: probe.DNSArgv(s.In.Name, srv.Other), Classify: probe.ClassifyDNS})
 			}
 		}
+		for _, ip := range s.In.DNSServiceOthers() { // a dual-stack DNS Service's other address
+			specs = append(specs, probe.Spec{Kind: observe.DNS, ID: diagnose.DNSServiceKey(ip), Argv: probe.DNSArgv(s.In.Name, ip), Classify: probe.ClassifyDNS})
+		}
 		if ip := s.In.ClusterIP; s.In.AAAA != nil && ip != "" && ip != corev1.ClusterIPNone {
 			specs = append(specs, probe.Spec{Kind: observe.DNS, ID: diagnose.DNSAAAAKey(ip), Argv: probe.DNSTypeArgv("AAAA", s.In.AAAA.Name, ip), Classify: probe.ClassifyDNS})
 		}

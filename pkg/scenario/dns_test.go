@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -56,6 +57,13 @@ func TestDNSPlanDualStack(t *testing.T) {
 	}
 	if len(p.Consider) != 2 || p.Consider[0].Key() != diagnose.SampleKey || p.Consider[1].Key() != diagnose.SampleKey6 {
 		t.Errorf("considered %v, want both samples", p.Consider)
+	}
+	// A dual-stack DNS Service: asked at its IPv6 address too.
+	in.ServiceIPs = []string{"10.96.0.10", "fd00:10:96::a"}
+	p, _ = DNS{In: in}.Plan()
+	if got := p.PodSpecs[len(p.PodSpecs)-2]; got.ID != diagnose.DNSServiceKey("fd00:10:96::a") ||
+		strings.Join(got.Argv, " ") != "nslookup kubernetes.default.svc.cluster.local. fd00:10:96::a" {
+		t.Errorf("the Service's IPv6 address: %+v", got)
 	}
 	// Single-stack: as before, one sample, no family checks.
 	in.Servers = DNSServers([]corev1.Pod{dualCoreDNS("10.244.3.5")})
