@@ -279,8 +279,11 @@ func (o *ServiceOptions) read(ctx context.Context, svc *corev1.Service) (diagnos
 		in.Policies.Pods = map[string]netpol.Pod{}
 		for _, p := range pods.Items {
 			in.Backends = append(in.Backends, scenario.Backend(p, sp))
-			if p.Status.PodIP != "" {
-				in.Policies.Pods[p.Status.PodIP] = scenario.PolicyPod(p, nsLabels)
+			// Every address of the pod: a dual-stack Service's endpoints are of both families.
+			for _, ip := range append([]string{p.Status.PodIP}, podIPs(p)...) {
+				if ip != "" {
+					in.Policies.Pods[ip] = scenario.PolicyPod(p, nsLabels)
+				}
 			}
 		}
 		if len(in.Backends) == 0 {
@@ -297,6 +300,15 @@ func (o *ServiceOptions) read(ctx context.Context, svc *corev1.Service) (diagnos
 	if err != nil {
 		return in, nil, apiError("list the Service's EndpointSlices", err)
 	}
-	in.Endpoints = scenario.Endpoints(slices.Items, sp)
+	in.Endpoints, in.Slices = scenario.Endpoints(slices.Items, sp), scenario.Slices(slices.Items)
 	return in, notes, nil
+}
+
+// podIPs are the pod's status.podIPs, as the API wrote them (keys only).
+func podIPs(p corev1.Pod) []string {
+	var out []string
+	for _, pi := range p.Status.PodIPs {
+		out = append(out, pi.IP)
+	}
+	return out
 }

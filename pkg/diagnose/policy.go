@@ -239,7 +239,7 @@ func policyEndpoints(in ServiceInput, views []epView) ([]Finding, []epView) {
 		// Lost, or refused: an enforcer's REJECT reads as the backend's refusal.
 		var lost, refused []string
 		for _, node := range append(append([]string(nil), v.lost...), v.refused...) {
-			verdict, flow, ok := in.Policies.toPod(node, byNode[node].Pod.IP, v.e.IP, int(v.e.Port))
+			verdict, flow, ok := in.Policies.toPod(node, sourceFor(byNode[node].Pod, v.e.IP), v.e.IP, int(v.e.Port))
 			if !ok || verdict.Allowed() {
 				if contains(v.lost, node) {
 					lost = append(lost, node)
@@ -269,7 +269,7 @@ func policyEndpoints(in ServiceInput, views []epView) ([]Finding, []epView) {
 			order = append(order, key)
 		}
 		for _, node := range v.ok {
-			if verdict, flow, ok := in.Policies.toPod(node, byNode[node].Pod.IP, v.e.IP, int(v.e.Port)); ok && !verdict.Allowed() && !notEnforced {
+			if verdict, flow, ok := in.Policies.toPod(node, sourceFor(byNode[node].Pod, v.e.IP), v.e.IP, int(v.e.Port)); ok && !verdict.Allowed() && !notEnforced {
 				notEnforced = true
 				out = append(out, policyNotEnforced(in.ref(), node, verdict, flow))
 			}

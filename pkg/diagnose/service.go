@@ -52,12 +52,14 @@ type ServicePort struct {
 
 // Backend is one pod the Service's selector matches.
 type Backend struct {
-	Pod      string `json:"pod"`
-	Node     string `json:"node,omitempty"`
-	IP       string `json:"ip,omitempty"`
-	Ready    bool   `json:"ready"`
-	Reason   string `json:"reason,omitempty"` // why not: CrashLoopBackOff, Pending, …
-	Restarts int32  `json:"restarts"`
+	Pod  string `json:"pod"`
+	Node string `json:"node,omitempty"`
+	IP   string `json:"ip,omitempty"`
+	// IPs are all its addresses (status.podIPs), one per family on a dual-stack cluster.
+	IPs      []string `json:"ips,omitempty"`
+	Ready    bool     `json:"ready"`
+	Reason   string   `json:"reason,omitempty"` // why not: CrashLoopBackOff, Pending, …
+	Restarts int32    `json:"restarts"`
 	// Declared are the container ports, "name:8080/TCP" or "8080/TCP".
 	Declared []string `json:"declared,omitempty"`
 	// TargetPort is the Service's targetPort resolved on this pod: the
@@ -72,14 +74,36 @@ type Endpoint struct {
 	Node  string `json:"node,omitempty"`
 	Pod   string `json:"pod,omitempty"`
 	Ready bool   `json:"ready"`
+	// Terminating is the slice's conditions.terminating.
+	Terminating bool `json:"terminating,omitempty"`
+	// Slice is the EndpointSlice that lists it.
+	Slice string `json:"slice,omitempty"`
+}
+
+// Slice is one of the Service's EndpointSlices (IPv4 or IPv6), as
+// evidence of which family's addresses it publishes and who writes it.
+type Slice struct {
+	Name        string `json:"name"`
+	AddressType string `json:"addressType"` // IPv4, IPv6
+	// ManagedBy is its endpointslice.kubernetes.io/managed-by label ("" when unlabelled).
+	ManagedBy string `json:"managedBy,omitempty"`
 }
 
 // ServiceInput is what `netcheck service` read and observed.
 type ServiceInput struct {
-	Namespace    string
-	Name         string
-	Type         string // ClusterIP, NodePort, LoadBalancer, ExternalName
-	ClusterIP    string // "None" when headless
+	Namespace string
+	Name      string
+	Type      string // ClusterIP, NodePort, LoadBalancer, ExternalName
+	ClusterIP string // "None" when headless; the primary family's on a dual-stack Service
+	// ClusterIPs are spec.clusterIPs, parsed: one per family on a
+	// dual-stack Service, ClusterIP first.
+	ClusterIPs []string
+	// IPFamilies and IPFamilyPolicy are spec.ipFamilies ("IPv4", "IPv6")
+	// and spec.ipFamilyPolicy (SingleStack, PreferDualStack, RequireDualStack).
+	IPFamilies     []string
+	IPFamilyPolicy string
+	// Slices are the Service's IPv4 and IPv6 EndpointSlices (FQDN ones left out).
+	Slices       []Slice
 	ExternalName string
 	Selector     map[string]string
 	Port         ServicePort
@@ -169,7 +193,7 @@ func Service(in ServiceInput) []Finding {
 			Evidence: []string{fmt.Sprintf("spec.type=ExternalName, spec.externalName=%s", in.ExternalName)},
 			Fix:      []string{"kubectl netcheck external " + in.ExternalName + "   # checks the name itself from every node"}}}
 	}
-	out := serviceStatic(in)
+	out := append(serviceStatic(in), familyStatic(in)...)
 	if len(in.ReadyEndpoints()) == 0 {
 		return merge(out)
 	}

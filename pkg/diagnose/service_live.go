@@ -44,13 +44,17 @@ func serviceLive(in ServiceInput) []Finding {
 	if len(deaf) > 0 {
 		out = append(out, backendFinding(in, deaf))
 	}
-	if f := silentEndpoints(in, views); f != nil {
+	// A node's FORWARD chain dropping a family's pod traffic explains that
+	// family's endpoints lost to and from it: said once, with its fix.
+	drops, explained := forwardDrops(in, views, ran)
+	out = append(out, drops...)
+	if f := silentEndpoints(in, views, explained); f != nil {
 		out = append(out, *f)
 	}
 
 	lostFrom := func(from, to string) bool {
 		for _, v := range views {
-			if v.e.Node == to && contains(v.lost, from) {
+			if v.e.Node == to && contains(v.lost, from) && !explainedLoss(explained, v.e, from) {
 				return true
 			}
 		}
@@ -58,7 +62,7 @@ func serviceLive(in ServiceInput) []Finding {
 	}
 	routes, gaps := MissingPodRoutes(in.Nodes, in.NodeNets, lostFrom)
 	out = append(out, routes...)
-	out = append(out, crossNode(in, views, gaps)...)
+	out = append(out, crossNode(in, views, gaps, explained)...)
 
 	domainOK := true
 	if f := clusterDomain(in, ran); f != nil {
@@ -187,15 +191,15 @@ func backendFinding(in ServiceInput, deaf []epView) Finding {
 
 // crossNode: an endpoint lost from some nodes but answering others is
 // the path between nodes, not the backend.
-func crossNode(in ServiceInput, views []epView, gaps RouteGaps) []Finding {
+func crossNode(in ServiceInput, views []epView, gaps RouteGaps, explained map[familyDrop]bool) []Finding {
 	var out []Finding
 	for _, v := range views {
 		if len(v.ok) == 0 {
 			continue
 		}
 		for _, from := range v.lost {
-			if gaps.between(from, v.e.Node) {
-				continue // a missing podCIDR route explains it, and was reported
+			if gaps.between(from, v.e.Node) || explainedLoss(explained, v.e, from) {
+				continue // a missing podCIDR route or a FORWARD drop explains it, and was reported
 			}
 			ev := []string{v.ev[from], v.ev[v.ok[0]]}
 			out = append(out, crossNodeFinding(from, v.e.Node, ev, in.Nodes,
@@ -239,34 +243,42 @@ func clusterDomain(in ServiceInput, ran []observe.Node) *Finding {
 func nodeService(in ServiceInput, n observe.Node, views []epView, allDeaf, domainOK bool) []Finding {
 	var out []Finding
 	node := []string{n.Name}
-	reachesAll, reachesAny := true, false
-	for _, v := range views {
-		if contains(v.ok, n.Name) || contains(v.refused, n.Name) {
-			reachesAny = true
-		} else if v.checked() > 0 {
-			reachesAll = false
-		}
-	}
-	var dns, cip, np *observe.Check
+	reachesAll, _ := reaches(n.Name, views)
+	var dns, np *observe.Check
 	dns = check(n.Pod.Checks, SvcDNSKey(ServiceFQDN(in.Name, in.Namespace, in.Domain)))
-	if !in.Headless() {
-		cip = check(n.Pod.Checks, SvcClusterIPKey(in.ClusterIP, in.Port.Port))
-	}
 	if in.Port.NodePort != 0 && n.IP != "" {
 		np = check(n.Host.Checks, SvcNodePortKey(n.IP, in.Port.NodePort))
 	}
-	cipFailed := cip != nil && cip.Outcome.Failed()
+	// Each ClusterIP with a ready endpoint of its family (a dual-stack
+	// Service has one per family), judged against that family's endpoints.
+	type famCheck struct {
+		fv  ServiceInput
+		cip *observe.Check
+	}
+	var fams []famCheck
+	cipFailed, cipChecked := false, false
+	for _, fv := range in.liveFamilies() {
+		c := check(n.Pod.Checks, SvcClusterIPKey(fv.ClusterIP, in.Port.Port))
+		fams = append(fams, famCheck{fv, c})
+		cipFailed = cipFailed || (c != nil && c.Outcome.Failed())
+		cipChecked = cipChecked || c != nil
+	}
 	var ev []string
-	for _, c := range []*observe.Check{cip, dns} {
-		if c != nil {
-			ev = append(ev, describeCheck("pod@"+n.Name, *c))
+	for _, fc := range fams {
+		if fc.cip != nil {
+			ev = append(ev, describeCheck("pod@"+n.Name, *fc.cip))
 		}
+	}
+	if dns != nil {
+		ev = append(ev, describeCheck("pod@"+n.Name, *dns))
 	}
 	if np != nil {
 		ev = append(ev, describeCheck("node@"+n.Name, *np))
 	}
-	if hc := check(n.Host.Checks, SvcClusterIPKey(in.ClusterIP, in.Port.Port)); hc != nil {
-		ev = append(ev, describeCheck("node@"+n.Name, *hc))
+	for _, fc := range fams {
+		if hc := check(n.Host.Checks, SvcClusterIPKey(fc.fv.ClusterIP, in.Port.Port)); hc != nil {
+			ev = append(ev, describeCheck("node@"+n.Name, *hc))
+		}
 	}
 	for _, v := range views {
 		if s, ok := v.ev[n.Name]; ok && (contains(v.ok, n.Name)) {
@@ -276,15 +288,19 @@ func nodeService(in ServiceInput, n observe.Node, views []epView, allDeaf, domai
 	}
 
 	explained := false
-	if cipFailed && !allDeaf {
-		if f := proxyFinding(in, n, ev); f != nil {
+	for _, fc := range fams {
+		if fc.cip == nil || !fc.cip.Outcome.Failed() || allDeaf {
+			continue
+		}
+		fAll, fAny := reaches(n.Name, familyViews(in, views, fc.fv.ClusterIP))
+		if f := proxyFinding(fc.fv, n, ev); f != nil {
 			out = append(out, *f)
 			explained = true
-		} else if reachesAll && reachesAny {
+		} else if fAll && fAny {
 			out = append(out, Finding{Severity: Error, Cause: CauseServicePath, Nodes: node, Target: in.ref(),
 				Summary:  "the ClusterIP fails from this node's pods while every endpoint answers them directly, and the node's proxy rules for it look present",
-				Evidence: append(ev, proxyEvidence(in, n)...),
-				Candidates: []string{"conntrack holds stale entries for the ClusterIP (conntrack -D -d " + in.ClusterIP + " on " + n.Name + ")",
+				Evidence: append(ev, proxyEvidence(fc.fv, n)...),
+				Candidates: []string{"conntrack holds stale entries for the ClusterIP (conntrack -D -d " + fc.fv.ClusterIP + " on " + n.Name + ")",
 					"a NetworkPolicy or host firewall that treats ClusterIP traffic differently (after DNAT the source may be masqueraded)",
 					"kube-proxy is syncing: look at its logs on " + n.Name}})
 			explained = true
@@ -300,7 +316,7 @@ func nodeService(in ServiceInput, n observe.Node, views []epView, allDeaf, domai
 				Summary:  "the Service's name does not resolve from this node's pods while its ClusterIP answers: cluster DNS is the problem, not the Service",
 				Evidence: ev,
 				Fix:      []string{"kubectl netcheck dns   # finds which part of cluster DNS is broken"}}
-			if cip == nil || cipFailed {
+			if !cipChecked || cipFailed {
 				f.Summary = "the Service's name does not resolve from this node's pods"
 			}
 			out = append(out, f)
@@ -309,7 +325,7 @@ func nodeService(in ServiceInput, n observe.Node, views []epView, allDeaf, domai
 				Summary:  fmt.Sprintf("the headless Service's name resolves to %s, none of its ready endpoints: a stale or foreign DNS answer", strings.Join(dns.Resolved, ",")),
 				Evidence: ev,
 				Fix:      []string{"kubectl -n kube-system get configmap coredns -o yaml   # a hosts/rewrite entry or a cache serving old addresses?"}})
-		case !in.Headless() && dns.Outcome == observe.OK && !contains(dns.Resolved, in.ClusterIP):
+		case !in.Headless() && dns.Outcome == observe.OK && !resolvesToAny(dns.Resolved, in.AllClusterIPs()):
 			out = append(out, Finding{Severity: Error, Cause: CauseServiceDNS, Nodes: node, Target: ServiceFQDN(in.Name, in.Namespace, in.Domain),
 				Summary:  fmt.Sprintf("the Service's name resolves to %s, not to its ClusterIP %s: a stale or foreign DNS answer", strings.Join(dns.Resolved, ","), in.ClusterIP),
 				Evidence: ev,
@@ -345,10 +361,10 @@ func resolvesToEndpoint(resolved []string, eps []Endpoint) bool {
 // silentEndpoints: endpoints no node's pod reaches, not even the pod on
 // the endpoint's own node, with no refusal either: something drops the
 // packets at the backend — an ingress NetworkPolicy, or the pod's own firewall.
-func silentEndpoints(in ServiceInput, views []epView) *Finding {
+func silentEndpoints(in ServiceInput, views []epView, explained map[familyDrop]bool) *Finding {
 	var ev, pods []string
 	for _, v := range views {
-		if len(v.lost) == 0 || len(v.ok) > 0 || len(v.refused) > 0 {
+		if len(v.lost) == 0 || len(v.ok) > 0 || len(v.refused) > 0 || explained[familyDrop{v.e.Node, is6(v.e.IP)}] {
 			continue
 		}
 		pods = append(pods, v.e.who())
@@ -388,4 +404,42 @@ func (e Endpoint) where() string {
 		return " (on " + e.Node + ")"
 	}
 	return ""
+}
+
+// reaches: the node's pods reach (or are refused by) every endpoint
+// checked, and any.
+func reaches(node string, views []epView) (all, any bool) {
+	all = true
+	for _, v := range views {
+		if contains(v.ok, node) || contains(v.refused, node) {
+			any = true
+		} else if v.checked() > 0 {
+			all = false
+		}
+	}
+	return all, any
+}
+
+// familyViews are the views of the endpoints of ip's family (all of them
+// on a single-stack Service).
+func familyViews(in ServiceInput, views []epView, ip string) []epView {
+	if !in.DualStack() {
+		return views
+	}
+	var out []epView
+	for _, v := range views {
+		if is6(v.e.IP) == is6(ip) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func resolvesToAny(resolved, ips []string) bool {
+	for _, ip := range ips {
+		if contains(resolved, ip) {
+			return true
+		}
+	}
+	return false
 }

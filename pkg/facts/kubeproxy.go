@@ -27,7 +27,9 @@ func (v VIP) Key() string {
 
 // ProxyInput is what a node printed about its Service proxy.
 type ProxyInput struct {
-	Sets  []Ruleset
+	Sets []Ruleset
+	// Sets6 are the ip6tables dumps: an IPv6 ClusterIP's rules live there.
+	Sets6 []Ruleset
 	Links map[string]int // interface → MTU; only the names matter here
 	// Processes lists proxy processes found running; ProcessesRead says whether the list was read.
 	Processes     []string
@@ -64,7 +66,11 @@ func KubeProxy(in ProxyInput, vips []VIP) observe.KubeProxy {
 		var sr observe.ServiceRules
 		switch kp.Mode {
 		case "iptables":
-			sr = iptablesRules(in.Sets, v)
+			sets := in.Sets
+			if v.Addr.Is6() {
+				sets = in.Sets6
+			}
+			sr = iptablesRules(sets, v)
 		case "ipvs":
 			sr = ipvsRules(in.IPVSAddrs, v)
 		case "nftables":

@@ -168,7 +168,7 @@ func AssembleFlows(raw Raw, fl Flows) observe.NodeFacts {
 		dps, dps6 = append(dps, nft), append(dps6, nft)
 	}
 	if len(vips) > 0 {
-		kp := facts.KubeProxy(facts.ProxyInput{Sets: sets, Links: nf.MTUs, Processes: raw.Procs, ProcessesRead: raw.ProcsRead,
+		kp := facts.KubeProxy(facts.ProxyInput{Sets: sets, Sets6: sets6, Links: nf.MTUs, Processes: raw.Procs, ProcessesRead: raw.ProcsRead,
 			IPVSAddrs: raw.IPVSAddrs, Nft: nft}, vips)
 		nf.KubeProxy = &kp
 	}

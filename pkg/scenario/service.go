@@ -21,9 +21,11 @@ import (
 const KindService = "ServiceCheck"
 
 // Service is `kubectl netcheck service NAME`: the Service's objects, then
-// from the pod probe its name, ClusterIP and each endpoint; from the node
-// probe the ClusterIP and the node's own NodePort; node facts for the other
-// nodes' podCIDRs and the Service's proxy rules.
+// from the pod probe its name, each ClusterIP (one per family on a
+// dual-stack Service) and each endpoint (from the pod's address of the
+// endpoint's family); from the node probe each ClusterIP and the node's
+// own NodePort; node facts for the nodes' podCIDRs (each family's) and the
+// Service's proxy rules.
 //
 // Requires: the Service, its pods and EndpointSlices, the nodes (read by
 // the command, see service_objects.go); both probes once it has a ready
@@ -56,13 +58,23 @@ func (s Service) Plan() (fanout.Plan, string) {
 	}
 	var vips []facts.VIP
 	var clusterIP []probe.Spec
-	if cip, err := netip.ParseAddr(in.ClusterIP); err == nil {
+	// Every ClusterIP (one per family on a dual-stack Service), from both
+	// sides; its proxy rules looked up.
+	for _, ip := range in.AllClusterIPs() {
+		cip, err := netip.ParseAddr(ip)
+		if err != nil {
+			continue
+		}
 		vips = append(vips, facts.VIP{Addr: cip, Proto: in.Port.Protocol, Port: int(in.Port.Port)})
 		if tcp {
-			clusterIP = append(clusterIP, tcpSpec(diagnose.SvcClusterIPKey(in.ClusterIP, in.Port.Port), in.ClusterIP, int(in.Port.Port), t))
-			pod = append(pod, clusterIP...)
-			if s.HTTP || strings.HasPrefix(in.Port.Name, "http") {
-				url := "http://" + net.JoinHostPort(in.ClusterIP, strconv.Itoa(int(in.Port.Port))) + "/"
+			clusterIP = append(clusterIP, tcpSpec(diagnose.SvcClusterIPKey(ip, in.Port.Port), ip, int(in.Port.Port), t))
+		}
+	}
+	pod = append(pod, clusterIP...)
+	if tcp && (s.HTTP || strings.HasPrefix(in.Port.Name, "http")) {
+		for _, ip := range in.AllClusterIPs() {
+			if _, err := netip.ParseAddr(ip); err == nil {
+				url := "http://" + net.JoinHostPort(ip, strconv.Itoa(int(in.Port.Port))) + "/"
 				pod = append(pod, probe.Spec{Kind: observe.HTTP, ID: diagnose.SvcHTTPKey(url), Argv: probe.HTTPArgv(url, t), Classify: probe.ClassifyHTTP})
 			}
 		}

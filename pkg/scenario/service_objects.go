@@ -3,6 +3,7 @@ package scenario
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -42,6 +43,19 @@ func ServiceInput(svc *corev1.Service, want, domain string) (diagnose.ServiceInp
 		in.ClusterIP = ip.String()
 	} else if in.ClusterIP != corev1.ClusterIPNone && in.ClusterIP != "" {
 		return in, corev1.ServicePort{}, nil, fmt.Errorf("the Service's clusterIP %q is not an IP address", in.ClusterIP)
+	}
+	// A dual-stack Service has a ClusterIP per family: spec.clusterIPs,
+	// the primary (spec.clusterIP) first.
+	for _, c := range svc.Spec.ClusterIPs {
+		if ip, err := netip.ParseAddr(c); err == nil && !slices.Contains(in.ClusterIPs, ip.String()) {
+			in.ClusterIPs = append(in.ClusterIPs, ip.String())
+		}
+	}
+	for _, f := range svc.Spec.IPFamilies {
+		in.IPFamilies = append(in.IPFamilies, string(f))
+	}
+	if svc.Spec.IPFamilyPolicy != nil {
+		in.IPFamilyPolicy = string(*svc.Spec.IPFamilyPolicy)
 	}
 	// Addresses a Service is also reached at: externalIPs and the load
 	// balancer's, which kube-proxy intercepts on every node.
@@ -104,6 +118,11 @@ func Backend(p corev1.Pod, sp corev1.ServicePort) diagnose.Backend {
 	if ip, err := netip.ParseAddr(p.Status.PodIP); err == nil {
 		b.IP = ip.String() // API text reaches argv only once parsed
 	}
+	for _, pi := range p.Status.PodIPs {
+		if ip, err := netip.ParseAddr(pi.IP); err == nil && !slices.Contains(b.IPs, ip.String()) {
+			b.IPs = append(b.IPs, ip.String())
+		}
+	}
 	if !b.Ready {
 		b.Reason = string(p.Status.Phase)
 	}
@@ -131,12 +150,14 @@ func Backend(p corev1.Pod, sp corev1.ServicePort) diagnose.Backend {
 	return b
 }
 
-// Endpoints lists the slices' addresses for the Service port, by address.
-func Endpoints(slices []discoveryv1.EndpointSlice, sp corev1.ServicePort) []diagnose.Endpoint {
+// Endpoints lists the slices' addresses for the Service port, by address:
+// the IPv4 and the IPv6 slices' (a dual-stack Service has both), each
+// endpoint with the slice that lists it.
+func Endpoints(eps []discoveryv1.EndpointSlice, sp corev1.ServicePort) []diagnose.Endpoint {
 	var out []diagnose.Endpoint
-	for _, s := range slices {
-		if s.AddressType == discoveryv1.AddressTypeFQDN {
-			continue
+	for _, s := range eps {
+		if s.AddressType != discoveryv1.AddressTypeIPv4 && s.AddressType != discoveryv1.AddressTypeIPv6 {
+			continue // FQDN: no address to connect to
 		}
 		var port int32
 		for _, p := range s.Ports {
@@ -149,7 +170,8 @@ func Endpoints(slices []discoveryv1.EndpointSlice, sp corev1.ServicePort) []diag
 		}
 		for _, e := range s.Endpoints {
 			ready := e.Conditions.Ready == nil || *e.Conditions.Ready
-			ep := diagnose.Endpoint{Port: port, Ready: ready}
+			ep := diagnose.Endpoint{Port: port, Ready: ready, Slice: s.Name,
+				Terminating: e.Conditions.Terminating != nil && *e.Conditions.Terminating}
 			if e.NodeName != nil {
 				ep.Node = *e.NodeName
 			}
@@ -158,8 +180,8 @@ func Endpoints(slices []discoveryv1.EndpointSlice, sp corev1.ServicePort) []diag
 			}
 			for _, a := range e.Addresses {
 				ip, err := netip.ParseAddr(a)
-				if err != nil {
-					continue // API text, parsed before it can reach an argv
+				if err != nil || ip.Is6() != (s.AddressType == discoveryv1.AddressTypeIPv6) {
+					continue // API text, parsed before it can reach an argv; of the slice's family
 				}
 				ep.IP = ip.String()
 				out = append(out, ep)
@@ -170,17 +192,37 @@ func Endpoints(slices []discoveryv1.EndpointSlice, sp corev1.ServicePort) []diag
 	return out
 }
 
-// SampleEndpoints keeps at most max ready endpoints, one per node first,
-// so every node that hosts a backend is covered.
+// Slices are the Service's IPv4 and IPv6 EndpointSlices, by name, for
+// evidence: which family each publishes and who writes it.
+func Slices(eps []discoveryv1.EndpointSlice) []diagnose.Slice {
+	var out []diagnose.Slice
+	for _, s := range eps {
+		if s.AddressType != discoveryv1.AddressTypeIPv4 && s.AddressType != discoveryv1.AddressTypeIPv6 {
+			continue
+		}
+		out = append(out, diagnose.Slice{Name: s.Name, AddressType: string(s.AddressType), ManagedBy: s.Labels[discoveryv1.LabelManagedBy]})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// SampleEndpoints keeps at most max ready endpoints, one per node and
+// family first, so every node that hosts a backend is covered in each
+// family of a dual-stack Service.
 func SampleEndpoints(es []diagnose.Endpoint, max int) []diagnose.Endpoint {
 	var first, rest []diagnose.Endpoint
-	seen := map[string]bool{}
+	type nodeFamily struct {
+		node string
+		v6   bool
+	}
+	seen := map[nodeFamily]bool{}
 	for _, e := range es {
 		if !e.Ready {
 			continue
 		}
-		if !seen[e.Node] {
-			seen[e.Node] = true
+		k := nodeFamily{e.Node, strings.Contains(e.IP, ":")}
+		if !seen[k] {
+			seen[k] = true
 			first = append(first, e)
 		} else {
 			rest = append(rest, e)

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -181,5 +182,135 @@ func TestServiceAddressesParsed(t *testing.T) {
 	b := Backend(corev1.Pod{Status: corev1.PodStatus{PodIP: "10.244.1.5 -c 99"}}, corev1.ServicePort{})
 	if b.IP != "" {
 		t.Errorf("backend IP %q", b.IP)
+	}
+}
+
+// dualService is web as the dual-stack lab's API server returns it.
+func dualService() *corev1.Service {
+	svc := webService()
+	svc.Spec.Type, svc.Spec.ExternalIPs, svc.Status = corev1.ServiceTypeClusterIP, nil, corev1.ServiceStatus{}
+	svc.Spec.Ports[0].NodePort = 0
+	svc.Spec.ClusterIP, svc.Spec.ClusterIPs = "10.96.7.7", []string{"10.96.7.7", "fd00:10:96::7a7", "not-an-ip"}
+	svc.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol}
+	svc.Spec.IPFamilyPolicy = ptr.To(corev1.IPFamilyPolicyPreferDualStack)
+	return svc
+}
+
+func TestServiceInputDualStack(t *testing.T) {
+	in, _, _, err := ServiceInput(dualService(), "http", "cluster.local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := diagnose.ServiceInput{Namespace: "shop", Name: "web", Type: "ClusterIP", ClusterIP: "10.96.7.7",
+		ClusterIPs: []string{"10.96.7.7", "fd00:10:96::7a7"}, // parsed: API text reaches argv only as an address
+		IPFamilies: []string{"IPv4", "IPv6"}, IPFamilyPolicy: "PreferDualStack",
+		Selector: map[string]string{"app": "web"}, Domain: "cluster.local",
+		Port: diagnose.ServicePort{Name: "http", Protocol: "tcp", Port: 80, TargetPort: "http"}}
+	if d := cmp.Diff(want, in); d != "" {
+		t.Errorf("input (-want +got):\n%s", d)
+	}
+}
+
+func TestEndpointsDualStack(t *testing.T) {
+	port := []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](8080)}}
+	v4 := discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "web-4xk2p", Labels: map[string]string{discoveryv1.LabelManagedBy: "endpointslice-controller.k8s.io"}},
+		AddressType: discoveryv1.AddressTypeIPv4, Ports: port,
+		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.244.1.9"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}, NodeName: ptr.To("n1"),
+			TargetRef: &corev1.ObjectReference{Kind: "Pod", Name: "web-a"}}}}
+	v6 := discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "web-v6", Labels: map[string]string{discoveryv1.LabelManagedBy: "shop-operator"}},
+		AddressType: discoveryv1.AddressTypeIPv6, Ports: port,
+		Endpoints: []discoveryv1.Endpoint{
+			{Addresses: []string{"fd00:10:244:1:0:0:0:9"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(false)}, NodeName: ptr.To("n1"),
+				TargetRef: &corev1.ObjectReference{Kind: "Pod", Name: "web-a"}},
+			{Addresses: []string{"fd00:10:244:2::9"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(false), Terminating: ptr.To(true)}, NodeName: ptr.To("n2")},
+			{Addresses: []string{"10.244.3.9"}}, // not of the slice's family: left out
+		}}
+	fqdn := discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "web-fqdn"}, AddressType: discoveryv1.AddressTypeFQDN, Ports: port,
+		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"db.example"}}}}
+	sp := webService().Spec.Ports[0]
+	all := []discoveryv1.EndpointSlice{v6, fqdn, v4}
+	want := []diagnose.Endpoint{
+		{IP: "10.244.1.9", Port: 8080, Node: "n1", Pod: "web-a", Ready: true, Slice: "web-4xk2p"},
+		{IP: "fd00:10:244:1::9", Port: 8080, Node: "n1", Pod: "web-a", Slice: "web-v6"}, // the short form
+		{IP: "fd00:10:244:2::9", Port: 8080, Node: "n2", Terminating: true, Slice: "web-v6"},
+	}
+	if d := cmp.Diff(want, Endpoints(all, sp)); d != "" {
+		t.Errorf("endpoints (-want +got):\n%s", d)
+	}
+	wantSlices := []diagnose.Slice{{Name: "web-4xk2p", AddressType: "IPv4", ManagedBy: "endpointslice-controller.k8s.io"},
+		{Name: "web-v6", AddressType: "IPv6", ManagedBy: "shop-operator"}}
+	if d := cmp.Diff(wantSlices, Slices(all)); d != "" {
+		t.Errorf("slices (-want +got):\n%s", d)
+	}
+}
+
+func TestBackendDualStack(t *testing.T) {
+	pod := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-a"}, Spec: corev1.PodSpec{NodeName: "n1"},
+		Status: corev1.PodStatus{PodIP: "10.244.1.9", PodIPs: []corev1.PodIP{{IP: "10.244.1.9"}, {IP: "fd00:10:244:1::9"}, {IP: "x; id"}}}}
+	want := diagnose.Backend{Pod: "web-a", Node: "n1", IP: "10.244.1.9", IPs: []string{"10.244.1.9", "fd00:10:244:1::9"}, TargetPort: 8080}
+	sp := corev1.ServicePort{TargetPort: intstr.FromInt32(8080)}
+	if d := cmp.Diff(want, Backend(pod, sp)); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+}
+
+// One endpoint per node and family first: a dual-stack Service's IPv6
+// endpoints are covered on every node even with few checks to spend.
+func TestSampleEndpointsDualStack(t *testing.T) {
+	es := []diagnose.Endpoint{{IP: "10.244.1.2", Node: "n1", Ready: true}, {IP: "10.244.1.3", Node: "n1", Ready: true}, {IP: "10.244.2.2", Node: "n2", Ready: true},
+		{IP: "fd00:10:244:1::2", Node: "n1", Ready: true}, {IP: "fd00:10:244:2::2", Node: "n2", Ready: true}, {IP: "fd00:10:244:2::3", Node: "n2"}}
+	want := []diagnose.Endpoint{{IP: "10.244.1.2", Node: "n1", Ready: true}, {IP: "10.244.2.2", Node: "n2", Ready: true},
+		{IP: "fd00:10:244:1::2", Node: "n1", Ready: true}, {IP: "fd00:10:244:2::2", Node: "n2", Ready: true}}
+	if d := cmp.Diff(want, SampleEndpoints(es, 4)); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+}
+
+// A dual-stack Service: each ClusterIP from both sides (TCP, and HTTP for
+// an http port), each family's endpoints, each ClusterIP's proxy rules,
+// and both families' pod ranges considered.
+func TestServicePlanDualStack(t *testing.T) {
+	in, _, _, err := ServiceInput(dualService(), "", "cluster.local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.NodeNets = []diagnose.NodeNet{{Name: "n1", IP: "198.18.0.11", PodCIDRs: []string{"10.244.1.0/24", "fd00:10:244:1::/64"}}}
+	in.Endpoints = []diagnose.Endpoint{{IP: "10.244.1.9", Port: 8080, Node: "n1", Ready: true}, {IP: "fd00:10:244:1::9", Port: 8080, Node: "n1", Ready: true}}
+	p, skip := Service{In: in, Timeout: 3 * time.Second}.Plan()
+	if skip != "" {
+		t.Fatalf("skipped: %s", skip)
+	}
+	var vips []string
+	for _, v := range p.VIPs {
+		vips = append(vips, v.Key())
+	}
+	if d := cmp.Diff([]string{"10.96.7.7:80/tcp", "[fd00:10:96::7a7]:80/tcp"}, vips); d != "" {
+		t.Errorf("proxy rules asked for (-want +got):\n%s", d)
+	}
+	ids := func(specs []probe.Spec) []string {
+		var out []string
+		for _, s := range specs {
+			out = append(out, string(s.Kind)+" "+s.ID.String()+" "+strings.Join(s.Argv, " "))
+		}
+		return out
+	}
+	wantPod := []string{"resolv.conf resolv.conf cat /etc/resolv.conf", "dns web.shop.svc.cluster.local nslookup web.shop.svc.cluster.local.",
+		"tcp cluster-ip 10.96.7.7:80 nc -v -z -w 3 10.96.7.7 80", "tcp cluster-ip [fd00:10:96::7a7]:80 nc -v -z -w 3 fd00:10:96::7a7 80",
+		"http http http://10.96.7.7:80/ wget -T 3 -S -O /dev/null http://10.96.7.7:80/",
+		"http http http://[fd00:10:96::7a7]:80/ wget -T 3 -S -O /dev/null http://[fd00:10:96::7a7]:80/",
+		"tcp endpoint 10.244.1.9:8080 nc -v -z -w 3 10.244.1.9 8080", "tcp endpoint [fd00:10:244:1::9]:8080 nc -v -z -w 3 fd00:10:244:1::9 8080"}
+	if d := cmp.Diff(wantPod, ids(p.PodSpecs)); d != "" {
+		t.Errorf("pod-side checks (-want +got):\n%s", d)
+	}
+	wantNode := []string{"tcp cluster-ip 10.96.7.7:80 nc -v -z -w 3 10.96.7.7 80", "tcp cluster-ip [fd00:10:96::7a7]:80 nc -v -z -w 3 fd00:10:96::7a7 80"}
+	if d := cmp.Diff(wantNode, ids(p.NodeSpecs(corev1.Node{}))); d != "" {
+		t.Errorf("node-side checks (-want +got):\n%s", d)
+	}
+	var consider []string
+	for _, c := range p.Consider {
+		consider = append(consider, c.Key())
+	}
+	if d := cmp.Diff([]string{"10.244.1.1", "fd00:10:244:1::1"}, consider); d != "" {
+		t.Errorf("pod ranges considered (-want +got):\n%s", d)
 	}
 }

@@ -54,13 +54,13 @@ func (l serviceLayout) Table(w io.Writer, r report.Result, wide bool) {
 		}
 		row := []string{n.Name,
 			dnsCell(n.Pod.Checks),
-			first(n.Pod.Checks, observe.RoleClusterIP),
+			clusterIPCell(n.Pod.Checks),
 			endpointsCell(n.Pod.Checks),
 			first(n.Host.Checks, observe.RoleNodePort),
-			proxyCell(n.Facts.KubeProxy)}
+			proxyCell(n.Facts.KubeProxy, n.Pod.Checks)}
 		if api {
 			row = []string{n.Name, dnsCell(n.Pod.Checks), first(n.Pod.Checks, observe.RoleClusterIP), endpointsCell(n.Pod.Checks),
-				proxyCell(n.Facts.KubeProxy), first(n.Pod.Checks, observe.RoleAPIVersion)}
+				proxyCell(n.Facts.KubeProxy, n.Pod.Checks), first(n.Pod.Checks, observe.RoleAPIVersion)}
 		}
 		if wide {
 			row = append(row, n.Pod.Pod, n.Pod.IP)
@@ -78,6 +78,28 @@ func first(checks []observe.Check, role observe.Role) string {
 		}
 	}
 	return "-"
+}
+
+// clusterIPCell shows the ClusterIP's check; a dual-stack Service's (a
+// ClusterIP checked in each family) each, by family: "IPv4 ok; IPv6 refused".
+func clusterIPCell(checks []observe.Check) string {
+	var cells []string
+	for _, c := range checks {
+		if c.ID.Role == observe.RoleClusterIP {
+			fam := "IPv4 "
+			if strings.Contains(c.ID.Addr, ":") {
+				fam = "IPv6 "
+			}
+			cells = append(cells, fam+report.Cell(checks, c.ID, c.Kind))
+		}
+	}
+	switch len(cells) {
+	case 0:
+		return "-"
+	case 1:
+		return first(checks, observe.RoleClusterIP)
+	}
+	return strings.Join(cells, "; ")
 }
 
 func dnsCell(checks []observe.Check) string {
@@ -117,25 +139,55 @@ func endpointsCell(checks []observe.Check) string {
 	return s
 }
 
-func proxyCell(kp *observe.KubeProxy) string {
+// proxyCell says what the node's proxy rules hold for the Service's
+// first ClusterIP; for a dual-stack Service (a ClusterIP checked in each
+// family), for each, "; " between them.
+func proxyCell(kp *observe.KubeProxy, checks []observe.Check) string {
 	if kp == nil {
 		return "?"
 	}
 	if len(kp.Services) == 0 {
 		return kp.Mode
 	}
-	sr := kp.Services[0]
+	var cips []string
+	for _, c := range checks {
+		if c.ID.Role == observe.RoleClusterIP && c.ID.Port != 0 {
+			cips = append(cips, net.JoinHostPort(c.ID.Addr, strconv.Itoa(c.ID.Port)))
+		}
+	}
+	if len(cips) < 2 {
+		return serviceRulesCell(kp.Mode, kp.Services[0])
+	}
+	var cells []string
+	for _, cip := range cips {
+		for _, sr := range kp.Services {
+			if strings.HasPrefix(sr.VIP, cip+"/") {
+				fam := "IPv4 "
+				if strings.HasPrefix(cip, "[") {
+					fam = "IPv6 "
+				}
+				cells = append(cells, fam+serviceRulesCell(kp.Mode, sr))
+			}
+		}
+	}
+	if len(cells) == 0 {
+		return serviceRulesCell(kp.Mode, kp.Services[0])
+	}
+	return strings.Join(cells, "; ")
+}
+
+func serviceRulesCell(mode string, sr observe.ServiceRules) string {
 	switch {
-	case sr.Programmed == observe.No && kp.Mode == "none":
+	case sr.Programmed == observe.No && mode == "none":
 		return "none (no kube-proxy rules)"
 	case sr.Programmed == observe.No:
-		return kp.Mode + ": missing"
+		return mode + ": missing"
 	case sr.Programmed == observe.Unknown:
-		return kp.Mode + ": unknown"
+		return mode + ": unknown"
 	case sr.Rejects:
-		return kp.Mode + ": REJECT (no endpoints)"
+		return mode + ": REJECT (no endpoints)"
 	case sr.Endpoints >= 0:
-		return fmt.Sprintf("%s: %d endpoints", kp.Mode, sr.Endpoints)
+		return fmt.Sprintf("%s: %d endpoints", mode, sr.Endpoints)
 	}
-	return kp.Mode + ": present"
+	return mode + ": present"
 }
