@@ -308,17 +308,24 @@ func forwardDrops(in ServiceInput, views []epView, ran []observe.Node) ([]Findin
 				continue
 			}
 			var from, to, okOther []string
+			fromOther, fromOwn := false, false
 			for _, v := range views {
-				switch {
-				case is6(v.e.IP) != v6:
+				if is6(v.e.IP) != v6 {
 					if s, ok := v.ev[n.Name]; ok && contains(v.ok, n.Name) && len(okOther) == 0 {
 						okOther = append(okOther, s)
 					}
-				case contains(v.lost, n.Name):
+					continue
+				}
+				if contains(v.lost, n.Name) {
 					from = append(from, v.ev[n.Name])
-				case v.e.Node == n.Name:
+					fromOwn = fromOwn || v.e.Node == n.Name
+					fromOther = fromOther || v.e.Node != n.Name
+				}
+				if v.e.Node == n.Name {
 					for _, m := range v.lost {
-						to = append(to, v.ev[m])
+						if m != n.Name {
+							to = append(to, v.ev[m])
+						}
 					}
 				}
 			}
@@ -327,13 +334,21 @@ func forwardDrops(in ServiceInput, views []epView, ran []observe.Node) ([]Findin
 			}
 			explained[familyDrop{n.Name, v6}] = true
 			fam := familyName(v6)
-			what := "its pods lose the Service's " + fam + " endpoints on other nodes"
+			var lost []string
 			switch {
-			case len(from) > 0 && len(to) > 0:
-				what += ", and other nodes' pods lose its own"
-			case len(from) == 0:
-				what = "other nodes' pods lose the Service's " + fam + " endpoints on it"
+			case fromOther && fromOwn:
+				// Pod to pod on one node crosses the bridge, which hands the
+				// frames to ip6tables/iptables too (br_netfilter).
+				lost = append(lost, "its pods lose the Service's "+fam+" endpoints on other nodes and on this node (with br_netfilter, bridged pod traffic passes the FORWARD chain too)")
+			case fromOther:
+				lost = append(lost, "its pods lose the Service's "+fam+" endpoints on other nodes")
+			case fromOwn:
+				lost = append(lost, "its pods lose the Service's "+fam+" endpoints on this node (with br_netfilter, bridged pod traffic passes the FORWARD chain too)")
 			}
+			if len(to) > 0 {
+				lost = append(lost, "other nodes' pods lose the "+fam+" endpoints on it")
+			}
+			what := strings.Join(lost, ", and ")
 			if in.DualStack() {
 				what += "; " + familyName(!v6) + " passes"
 			}

@@ -132,10 +132,9 @@ func forwardDrop6(t *testing.T, in *ServiceInput, i int) {
 	node(in, bad).Facts = dualFacts(t, "facts-script.dual-node1-v6faults.out", i)
 	node(in, bad).Facts.KubeProxy = in.Nodes[(i)%3].Facts.KubeProxy
 	for j := 1; j <= 3; j++ {
-		if j != i {
-			setPod(in, bad, SvcEndpointKey(ip6(j), 8080), observe.Timeout)
-			setPod(in, dualNets[j-1].Name, SvcEndpointKey(ip6(i), 8080), observe.Timeout)
-		}
+		// Its own endpoint too: the bridge hands pod-to-pod frames to ip6tables.
+		setPod(in, bad, SvcEndpointKey(ip6(j), 8080), observe.Timeout)
+		setPod(in, dualNets[j-1].Name, SvcEndpointKey(ip6(i), 8080), observe.Timeout)
 	}
 	// Balanced, this once, onto an endpoint it cannot reach.
 	setPod(in, bad, SvcClusterIPKey(cip6, 80), observe.Timeout)
@@ -210,7 +209,8 @@ func TestServiceDualStack(t *testing.T) {
 			fix: []string{"kubectl -n shop get endpointslices -l kubernetes.io/service-name=web -o wide"}},
 		{name: "ip6tables FORWARD DROP on nc-node2: its IPv6 endpoints lost to and from it, IPv4 passes",
 			mod: func(in *ServiceInput) { forwardDrop6(t, in, 2) }, cause: CauseForwardDrop, nodes: "nc-node2",
-			summary: []string{"IPv6 FORWARD chain drops", "IPv4 passes"},
+			summary: []string{"IPv6 FORWARD chain drops", "its pods lose the Service's IPv6 endpoints on other nodes and on this node",
+				"and other nodes' pods lose the IPv6 endpoints on it; IPv4 passes"},
 			evidence: []string{"pod@nc-node2 tcp endpoint [fd00:10:244:1::2]:8080: timeout (web-nc-node1 on nc-node1)",
 				"pod@nc-node1 tcp endpoint [fd00:10:244:2::2]:8080: timeout (web-nc-node2 on nc-node2)",
 				"pod@nc-node2 tcp endpoint 10.244.1.2:8080: ok (web-nc-node1 on nc-node1)",
@@ -285,7 +285,7 @@ func TestServiceForwardDropIPv4(t *testing.T) {
 	if !containsPrefix(fs[0].Fix, "iptables -I FORWARD -s 10.244.3.0/24 -j ACCEPT   # on nc-node3") {
 		t.Errorf("fix: %q", fs[0].Fix)
 	}
-	if !strings.Contains(fs[0].Summary, "IPv4 FORWARD chain") {
+	if !strings.Contains(fs[0].Summary, "IPv4 FORWARD chain") || !strings.Contains(fs[0].Summary, "its pods lose the Service's IPv4 endpoints on other nodes, and other nodes'") {
 		t.Errorf("summary: %q", fs[0].Summary)
 	}
 }
