@@ -130,8 +130,8 @@ func familyMissing(in ServiceInput) *Finding {
 		Summary: fmt.Sprintf("the Service requires dual-stack (ipFamilyPolicy RequireDualStack) but has a ClusterIP of one family only (%s): clients of the other family have no address to reach it at", have),
 		Evidence: []string{fmt.Sprintf("spec.ipFamilyPolicy=%s, spec.ipFamilies=%s, spec.clusterIPs=%s", in.IPFamilyPolicy,
 			strings.Join(in.IPFamilies, ","), strings.Join(in.AllClusterIPs(), ","))},
-		Fix: []string{"kubectl get --raw /api/v1/namespaces/" + in.Namespace + "/services/" + in.Name + "   # the API server assigns both families only when its --service-cluster-ip-range has both",
-			"recreate the Service (kubectl -n " + in.Namespace + " get service " + in.Name + " -o yaml > svc.yaml; remove clusterIP(s); kubectl replace --force -f svc.yaml): it then gets a ClusterIP of each family"}}
+		Fix: []string{fmt.Sprintf(`kubectl -n %s patch service %s -p '{"spec":{"ipFamilyPolicy":"PreferDualStack"}}'   # if the cluster serves one family now: the policy then says what the Service has`, in.Namespace, in.Name),
+			"or give the API server a Service range of each family again (--service-cluster-ip-range=<IPv4 CIDR>,<IPv6 CIDR>), then recreate the Service: it gets a ClusterIP of each family"}}
 }
 
 // familyNoEndpoints: bad's family has no ready endpoint, good's has.

@@ -298,6 +298,10 @@ func TestServiceFamilyMissing(t *testing.T) {
 	if len(fs) != 1 || fs[0].Cause != CauseFamilyMissing || fs[0].Severity != Warning {
 		t.Fatalf("want one %s warning:\n%s", CauseFamilyMissing, dump(fs))
 	}
+	if !containsPrefix(fs[0].Fix, `kubectl -n shop patch service web -p '{"spec":{"ipFamilyPolicy":"PreferDualStack"}}'`) ||
+		!containsPrefix(fs[0].Evidence, "spec.ipFamilyPolicy=RequireDualStack, spec.ipFamilies=IPv4, spec.clusterIPs=10.98.0.5") {
+		t.Errorf("fix %q, evidence %q", fs[0].Fix, fs[0].Evidence)
+	}
 	in.IPFamilyPolicy = "PreferDualStack"
 	if fs := Service(in); len(fs) != 0 {
 		t.Fatalf("PreferDualStack on a single-stack cluster is no fault:\n%s", dump(fs))
