@@ -14,9 +14,22 @@ const CauseMissingPodRoute Cause = "missing-podcidr-route"
 
 // NodeNet is a node's addresses as the API shows them.
 type NodeNet struct {
-	Name     string   `json:"name"`
-	IP       string   `json:"ip"`
+	Name string `json:"name"`
+	IP   string `json:"ip"`
+	// IPs are all its InternalIPs, one per family on a dual-stack node:
+	// a route to an IPv6 podCIDR goes via the node's IPv6 address.
+	IPs      []string `json:"ips,omitempty"`
 	PodCIDRs []string `json:"podCIDRs,omitempty"`
+}
+
+// IPOf is the node's address of the family of cidr ("" when it has none).
+func (n NodeNet) IPOf(cidr netip.Prefix) string {
+	for _, ip := range append([]string{n.IP}, n.IPs...) {
+		if a, err := netip.ParseAddr(ip); err == nil && a.Is6() == cidr.Addr().Is6() {
+			return a.String()
+		}
+	}
+	return ""
 }
 
 // PodCIDRKey is the fact target standing for a podCIDR: its first host,

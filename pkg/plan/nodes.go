@@ -170,12 +170,22 @@ func sample(nodes []corev1.Node, max int) []corev1.Node {
 // InternalIP is the node's InternalIP address (kube-proxy serves NodePorts
 // on it), "" when it has none that parses.
 func InternalIP(n corev1.Node) string {
+	if ips := InternalIPs(n); len(ips) > 0 {
+		return ips[0]
+	}
+	return ""
+}
+
+// InternalIPs are all the node's InternalIPs that parse, in the API's
+// order: a dual-stack node has one per family.
+func InternalIPs(n corev1.Node) []string {
+	var out []string
 	for _, a := range n.Status.Addresses {
 		if a.Type == corev1.NodeInternalIP {
 			if _, err := netip.ParseAddr(a.Address); err == nil {
-				return a.Address
+				out = append(out, a.Address)
 			}
 		}
 	}
-	return ""
+	return out
 }

@@ -239,7 +239,7 @@ func SampleEndpoints(es []diagnose.Endpoint, max int) []diagnose.Endpoint {
 func NodeNets(nodes []corev1.Node) []diagnose.NodeNet {
 	var out []diagnose.NodeNet
 	for _, n := range nodes {
-		out = append(out, diagnose.NodeNet{Name: n.Name, IP: plan.InternalIP(n), PodCIDRs: n.Spec.PodCIDRs})
+		out = append(out, diagnose.NodeNet{Name: n.Name, IP: plan.InternalIP(n), IPs: plan.InternalIPs(n), PodCIDRs: n.Spec.PodCIDRs})
 	}
 	return out
 }

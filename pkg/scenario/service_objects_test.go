@@ -127,7 +127,7 @@ func TestServicePlan(t *testing.T) {
 	}
 	in.NodeNets = NodeNets([]corev1.Node{{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Spec: corev1.NodeSpec{PodCIDRs: []string{"10.244.1.0/24"}},
 		Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "198.18.0.11"}}}}})
-	if d := cmp.Diff([]diagnose.NodeNet{{Name: "n1", IP: "198.18.0.11", PodCIDRs: []string{"10.244.1.0/24"}}}, in.NodeNets); d != "" {
+	if d := cmp.Diff([]diagnose.NodeNet{{Name: "n1", IP: "198.18.0.11", IPs: []string{"198.18.0.11"}, PodCIDRs: []string{"10.244.1.0/24"}}}, in.NodeNets); d != "" {
 		t.Errorf("node nets (-want +got):\n%s", d)
 	}
 	in.Endpoints = []diagnose.Endpoint{{IP: "10.244.1.9", Port: 8080, Node: "n1", Ready: true}}
