@@ -213,14 +213,18 @@ func ula(cidr string) bool {
 	return err == nil && netip.MustParsePrefix("fc00::/7").Contains(p.Addr())
 }
 
+// factsAddr is the address a target's facts were read for.
+func factsAddr(tf observe.TargetFacts) string {
+	if tf.Addr != "" {
+		return tf.Addr
+	}
+	return tf.Target
+}
+
 // flowCIDR is the pod range of a flow's family: the one a fix for that
 // flow names (a dual-stack node has one per family).
 func flowCIDR(cidrs []string, tf observe.TargetFacts) string {
-	key := tf.Addr
-	if key == "" {
-		key = tf.Target
-	}
-	if c := familyCIDR(cidrs, strings.Contains(key, ":")); c != "" {
+	if c := familyCIDR(cidrs, strings.Contains(factsAddr(tf), ":")); c != "" {
 		return c
 	}
 	return strings.Join(cidrs, ",")

@@ -3,6 +3,7 @@ package diagnose
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/facts"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
@@ -47,12 +48,14 @@ func PodCIDRKey(cidr string) (string, bool) {
 type podRoute struct {
 	to    NodeNet
 	cidr  string
+	v6    bool
 	route observe.Route
 	ok    bool // a specific route exists
 }
 
-// podRoutes lists, for node n, its route to every other node's podCIDR.
-func podRoutes(n observe.Node, nets []NodeNet) []podRoute {
+// podRoutes lists, for node n, its route to every other node's podCIDR
+// that keep takes.
+func podRoutes(n observe.Node, nets []NodeNet, keep func(cidr string) bool) []podRoute {
 	var out []podRoute
 	for _, other := range nets {
 		if other.Name == n.Name {
@@ -60,14 +63,14 @@ func podRoutes(n observe.Node, nets []NodeNet) []podRoute {
 		}
 		for _, cidr := range other.PodCIDRs {
 			key, ok := PodCIDRKey(cidr)
-			if !ok {
+			if !ok || !keep(cidr) {
 				continue
 			}
 			tf := factsFor(n, key)
 			if tf == nil || tf.NodeRoute.Query == "" {
 				continue
 			}
-			out = append(out, podRoute{to: other, cidr: cidr, route: tf.NodeRoute,
+			out = append(out, podRoute{to: other, cidr: cidr, v6: strings.Contains(cidr, ":"), route: tf.NodeRoute,
 				ok: tf.NodeRoute.Err == "" && !tf.NodeRoute.Default})
 		}
 	}
@@ -81,18 +84,26 @@ func podRoutes(n observe.Node, nets []NodeNet) []podRoute {
 // fabric routes pod addresses (cloud VPC CNIs): no verdict then, unless
 // failedTo says traffic to that node's pods actually failed.
 func MissingPodRoutes(nodes []observe.Node, nets []NodeNet, failedTo func(from, to string) bool) ([]Finding, RouteGaps) {
+	lost := func(from, to string, _ bool) bool { return failedTo != nil && failedTo(from, to) }
+	return missingPodRoutes(nodes, nets, lost, func(string) bool { return true })
+}
+
+// missingPodRoutes is MissingPodRoutes for the podCIDRs keep takes, each
+// family judged on its own (a fabric may route one family's pod addresses
+// and not the other's); failedTo says whether traffic from→to failed in a family.
+func missingPodRoutes(nodes []observe.Node, nets []NodeNet, failedTo func(from, to string, v6 bool) bool, keep func(cidr string) bool) ([]Finding, RouteGaps) {
 	var out []Finding
 	gaps := RouteGaps{}
 	for _, n := range nodes {
-		routes := podRoutes(n, nets)
-		specific := 0
+		routes := podRoutes(n, nets, keep)
+		specific := map[bool]int{}
 		for _, r := range routes {
 			if r.ok {
-				specific++
+				specific[r.v6]++
 			}
 		}
 		for _, r := range routes {
-			if r.ok || (specific == 0 && (failedTo == nil || !failedTo(n.Name, r.to.Name))) {
+			if r.ok || (specific[r.v6] == 0 && !failedTo(n.Name, r.to.Name, r.v6)) {
 				continue
 			}
 			gaps[[2]string{n.Name, r.to.Name}] = true
@@ -104,19 +115,23 @@ func MissingPodRoutes(nodes []observe.Node, nets []NodeNet, failedTo func(from, 
 			}
 			ev := []string{fmt.Sprintf("node@%s: %s → %s", n.Name, r.route.Query, routeText(r.route))}
 			for _, o := range routes {
-				if o.ok {
+				if o.ok && o.v6 == r.v6 {
 					ev = append(ev, fmt.Sprintf("node@%s: the route to %s's podCIDR %s exists: %s", n.Name, o.to.Name, o.cidr, o.route.Line))
 					break
 				}
 			}
-			fix := fmt.Sprintf("ip route add %s via %s   # on %s; or restart the CNI agent there, which programs these routes", r.cidr, r.to.IP, n.Name)
+			via := r.to.IP
+			if p, err := netip.ParsePrefix(r.cidr); err == nil {
+				via = r.to.IPOf(p)
+			}
+			fix := fmt.Sprintf("ip %sroute add %s via %s   # on %s; or restart the CNI agent there, which programs these routes", map[bool]string{true: "-6 "}[r.v6], r.cidr, via, n.Name)
 			if o := n.Facts.Overlay; o != nil && o.CNI == observe.CNIFlannel && o.Encap == observe.EncapVXLAN {
 				// flannel routes each podCIDR through its VXLAN device, the
 				// subnet's own address as the gateway (its neighbour entry).
 				if p, err := netip.ParsePrefix(r.cidr); err == nil {
 					fix = fmt.Sprintf("ip route add %s via %s dev %s onlink   # on %s; flanneld programs these: restarting it restores them", r.cidr, p.Masked().Addr(), facts.ShellQuote(o.Link), n.Name)
 				}
-			} else if r.to.IP == "" {
+			} else if via == "" {
 				fix = "restart the CNI agent on " + n.Name + ": it programs the routes to the other nodes' podCIDRs"
 			}
 			out = append(out, Finding{Severity: Error, Cause: CauseMissingPodRoute, Nodes: []string{n.Name}, Target: r.to.Name + " " + r.cidr,

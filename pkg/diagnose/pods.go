@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -30,6 +31,12 @@ func PeerKey(node string) observe.CheckID {
 	return observe.NewCheckID(observe.RolePeer, "", 0).Concerning(node)
 }
 
+// PeerFamilyKey is the key of the checks from a pod probe to the one on
+// node over addr, its address of the other family (dual-stack).
+func PeerFamilyKey(node, addr string) observe.CheckID {
+	return observe.NewCheckID(observe.RolePeerFamily, addr, 0).Concerning(node)
+}
+
 // PeerMTUKey identifies the path-MTU measurement to the pod probe on node.
 func PeerMTUKey(node string) observe.CheckID {
 	return observe.NewCheckID(observe.RolePeerMTU, "", 0).Concerning(node)
@@ -49,16 +56,68 @@ const (
 	pairLost
 )
 
+// podFamily is one address family of the pod network as `pods` judges
+// it: the pods' first addresses, or (second) their other family's.
+type podFamily struct {
+	second bool
+	v6     bool   // the family is IPv6
+	label  string // "" for the first family, "over IPv6 " (or IPv4) for the second
+}
+
+// familiesOf: the pods' first family, and the second where a pod side
+// checked a peer over it.
+func familiesOf(nodes []observe.Node) []podFamily {
+	first := podFamily{}
+	for _, n := range nodes {
+		if a, err := netip.ParseAddr(n.Pod.IP); err == nil {
+			first.v6 = a.Is6() && !a.Is4In6()
+			break
+		}
+	}
+	out := []podFamily{first}
+	for _, n := range nodes {
+		for _, c := range n.Pod.Checks {
+			if c.ID.Role == observe.RolePeerFamily {
+				return append(out, podFamily{second: true, v6: !first.v6,
+					label: "over " + familyName(!first.v6) + " (while " + familyName(first.v6) + " works) "})
+			}
+		}
+	}
+	return out
+}
+
+// is reports whether c is a check of the pair's reachability in this family.
+func (f podFamily) is(id observe.CheckID, to string) bool {
+	if f.second {
+		return id.Role == observe.RolePeerFamily && id.Of == to
+	}
+	return id == PeerKey(to)
+}
+
+// ofFamily reports whether a CIDR or address is of this family.
+func (f podFamily) ofFamily(s string) bool {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Addr().Is6() == f.v6
+	}
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.Is6() == f.v6
+}
+
 func peerReach(n observe.Node, to string) (pairReach, []string) {
-	return peerReachOf(n, to, observe.Ping, observe.TCP)
+	return peerReachIn(podFamily{}, n, to, observe.Ping, observe.TCP)
 }
 
 // peerReachOf reads only the checks of the given kinds.
 func peerReachOf(n observe.Node, to string, kinds ...observe.CheckKind) (pairReach, []string) {
+	return peerReachIn(podFamily{}, n, to, kinds...)
+}
+
+// peerReachIn reads the checks of one family and the given kinds.
+func peerReachIn(fam podFamily, n observe.Node, to string, kinds ...observe.CheckKind) (pairReach, []string) {
 	var ev []string
 	ran, ok := false, false
 	for _, c := range n.Pod.Checks {
-		if c.ID != PeerKey(to) || c.Outcome == observe.NotRun || c.Outcome == observe.Error || !slices.Contains(kinds, c.Kind) {
+		if !fam.is(c.ID, to) || c.Outcome == observe.NotRun || c.Outcome == observe.Error || !slices.Contains(kinds, c.Kind) {
 			continue
 		}
 		ran = true
@@ -96,6 +155,31 @@ func Pods(in PodsInput) []Finding {
 		}
 		ran = append(ran, n)
 	}
+	var reach map[[2]string]pairReach
+	for _, fam := range familiesOf(ran) {
+		r, ev := pairMatrix(fam, ran)
+		if !fam.second {
+			reach = r
+			out = append(out, peerPolicies(in, ran, r, ev)...)
+		} else {
+			for k := range r {
+				if reach[k] == pairLost {
+					r[k] = pairUnknown // the first family's verdict says why
+				}
+			}
+		}
+		out = append(out, lostPairs(in, ran, fam, r, ev)...)
+	}
+	paths := mtuPaths(ran, reach)
+	if f := mtuBetweenNodes(ran); f != nil && !sameNodes(f, paths) {
+		out = append(out, *f)
+	}
+	out = append(out, paths...)
+	return merge(out)
+}
+
+// pairMatrix is what every pod saw of every other in one family.
+func pairMatrix(fam podFamily, ran []observe.Node) (map[[2]string]pairReach, map[[2]string][]string) {
 	reach := map[[2]string]pairReach{}
 	evidence := map[[2]string][]string{}
 	for _, a := range ran {
@@ -103,13 +187,20 @@ func Pods(in PodsInput) []Finding {
 			if a.Name == b.Name {
 				continue
 			}
-			r, ev := peerReach(a, b.Name)
+			r, ev := peerReachIn(fam, a, b.Name, observe.Ping, observe.TCP)
 			reach[[2]string{a.Name, b.Name}], evidence[[2]string{a.Name, b.Name}] = r, ev
 		}
 	}
-	out = append(out, peerPolicies(in, ran, reach, evidence)...)
-	lost := func(a, b string) bool { return reach[[2]string{a, b}] == pairLost }
-	routes, gaps := MissingPodRoutes(ran, in.NodeNets, lost)
+	return reach, evidence
+}
+
+// lostPairs names why pairs of one family are lost: a missing podCIDR
+// route, the overlay (first family: it carries both), every pair, one
+// isolated node, or a pair of nodes.
+func lostPairs(in PodsInput, ran []observe.Node, fam podFamily, reach map[[2]string]pairReach, evidence map[[2]string][]string) []Finding {
+	var out []Finding
+	lost := func(a, b string, v6 bool) bool { return v6 == fam.v6 && reach[[2]string{a, b}] == pairLost }
+	routes, gaps := missingPodRoutes(ran, in.NodeNets, lost, fam.ofFamily)
 	out = append(out, routes...)
 
 	// Pairs lost that no missing route explains.
@@ -136,6 +227,9 @@ func Pods(in PodsInput) []Finding {
 		pairs = dropPairsOf(pairs, f.Nodes[0])
 	}
 	for _, n := range ran {
+		if fam.second {
+			break // the overlay's findings are the first family's
+		}
 		for _, f := range overlayFindings(n, involved[n.Name] > 0) {
 			out = append(out, f)
 			if f.Severity == Error {
@@ -153,33 +247,32 @@ func Pods(in PodsInput) []Finding {
 			ev = append(ev, evidence[p]...)
 		}
 		out = append(out, Finding{Severity: Error, Cause: CauseCrossNodeAll,
-			Summary:  "no pod reaches a pod on another node: the pod network between nodes is down (" + overlay + ")",
+			Summary:  "no pod reaches a pod on another node " + fam.label + ": the pod network between nodes is down (" + overlay + ")",
 			Evidence: ev,
 			Candidates: []string{overlayPorts(ov, known) + " blocked between the nodes (security group / host firewall)",
 				"the CNI agent is down on every node (kubectl -n kube-system get pods -o wide)",
 				"a default-deny NetworkPolicy in the probe namespace"}})
 	default:
 		for _, n := range ran {
-			if f := isolated(n, ran, pairs, evidence, involved[n.Name] == measured[n.Name]); f != nil {
+			if f := isolated(fam, n, ran, pairs, evidence, involved[n.Name] == measured[n.Name]); f != nil {
 				out = append(out, *f)
 				pairs = dropPairsOf(pairs, n.Name)
 			}
 		}
 		for _, p := range pairs {
-			out = append(out, crossNodeFinding(p[0], p[1], evidence[p], ran))
+			f := crossNodeFinding(p[0], p[1], evidence[p], ran)
+			if fam.second {
+				f.Summary = "this node's pods cannot reach pods on " + p[1] + " " + fam.label + ", which other nodes' pods reach: the " + familyName(fam.v6) + " path between the two nodes is broken"
+			}
+			out = append(out, f)
 		}
 	}
-	paths := mtuPaths(ran, reach)
-	if f := mtuBetweenNodes(ran); f != nil && !sameNodes(f, paths) {
-		out = append(out, *f)
-	}
-	out = append(out, paths...)
-	return merge(out)
+	return out
 }
 
 // isolated: every pair measured that involves n is lost and every pair
 // that does not involve it works. The node's own facts then usually say why.
-func isolated(n observe.Node, ran []observe.Node, pairs [][2]string, evidence map[[2]string][]string, allLost bool) *Finding {
+func isolated(fam podFamily, n observe.Node, ran []observe.Node, pairs [][2]string, evidence map[[2]string][]string, allLost bool) *Finding {
 	if len(ran) < 3 || !allLost {
 		return nil
 	}
@@ -195,15 +288,15 @@ func isolated(n observe.Node, ran []observe.Node, pairs [][2]string, evidence ma
 		}
 	}
 	f := &Finding{Severity: Error, Cause: CauseNodeIsolated, Nodes: []string{n.Name},
-		Summary:  "pods on this node reach no pod on any other node, and no other node's pods reach them, while the other nodes reach each other: the fault is on this node",
+		Summary:  "pods on this node reach no pod on any other node " + fam.label + "and no other node's pods reach them, while the other nodes reach each other: the fault is on this node",
 		Evidence: ev,
 		Candidates: []string{"the CNI agent on " + n.Name + " is down or misconfigured",
 			overlayPorts(overlayOf([]observe.Node{n})) + " blocked to or from " + n.Name}}
 	for _, tf := range n.Facts.Targets {
-		if tf.Forward.Result == observe.No {
+		if tf.Forward.Result == observe.No && fam.ofFamily(factsAddr(tf)) {
 			cidr := flowCIDR(n.Facts.PodCIDRs, tf)
 			f.Cause = CauseForwardDrop
-			f.Summary = "the node's FORWARD chain drops its pods' traffic to and from other nodes' pods"
+			f.Summary = "the node's " + family(fam.v6) + "FORWARD chain drops its pods' traffic to and from other nodes' pods"
 			f.Evidence = append(f.Evidence, verdictEvidence(n.Name, "filter FORWARD", tf.Forward)...)
 			// Between pods, new flows arrive too: accept both directions.
 			f.Fix, f.Candidates = facts.FixerFor(tf.Forward.Datapath).AllowForward(tf.Forward, cidr, true), nil
@@ -213,11 +306,11 @@ func isolated(n observe.Node, ran []observe.Node, pairs [][2]string, evidence ma
 			return f
 		}
 	}
-	if n.Facts.IPForward == observe.No {
+	if off, ok := forwardingOff(n, fam.v6); ok {
 		f.Cause = CauseIPForwardOff
-		f.Summary = "IP forwarding is off on the node: it routes no pod traffic to or from other nodes"
-		f.Evidence = append(f.Evidence, "node@"+n.Name+": net.ipv4.ip_forward = 0")
-		f.Fix = []string{"sysctl -w net.ipv4.ip_forward=1   # on " + n.Name + "; persist it in /etc/sysctl.d/ and find what turned it off"}
+		f.Summary = map[bool]string{false: "IP", true: "IPv6"}[fam.v6] + " forwarding is off on the node: it routes no " + family(fam.v6) + "pod traffic to or from other nodes"
+		f.Evidence = append(f.Evidence, off.Evidence...)
+		f.Fix = []string{off.Fix[0] + "   # on " + n.Name + "; persist it in /etc/sysctl.d/ and find what turned it off"}
 		f.Candidates = nil
 	}
 	return f

@@ -669,9 +669,9 @@ func runWith(tb testing.TB, s sim, n int, out outputs, tweak func(*fanout.Config
 	if len(peers) > 0 && peers[0] > 0 {
 		k := peers[0]
 		cfg.Plan = fanout.Plan{Consider: targets}
-		cfg.Plan.PeerSpecs = func(self string, ps []fanout.Peer) []probe.Spec {
+		cfg.Plan.PeerSpecs = func(self fanout.Peer, ps []fanout.Peer) []probe.Spec {
 			var specs []probe.Spec
-			for _, p := range fanout.RingPeers(self, ps, k) {
+			for _, p := range fanout.RingPeers(self.Node, ps, k) {
 				specs = append(specs,
 					probe.Spec{Kind: observe.Ping, ID: observe.NewCheckID(observe.RolePeer, "", 0).Concerning(p.Node), Argv: probe.PingArgv(p.PodIP, 3*time.Second), Classify: probe.ClassifyPing},
 					probe.Spec{Kind: observe.TCP, ID: observe.NewCheckID(observe.RolePeer, "", 0).Concerning(p.Node), Argv: probe.TCPArgv(p.PodIP, 9, 3*time.Second), Classify: probe.ClassifyTCP})

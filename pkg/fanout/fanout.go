@@ -68,10 +68,10 @@ type Plan struct {
 	NodeSpecs func(n corev1.Node) []probe.Spec
 	// VIPs are Service addresses looked up in each node's proxy rules.
 	VIPs []facts.VIP
-	// PeerSpecs, when set, gives checks from a node's pod probe to the
-	// other nodes' pod probes; they start once every pod probe is up (or
+	// PeerSpecs, when set, gives checks from a node's pod probe (self) to
+	// the other nodes' pod probes; they start once every pod probe is up (or
 	// failed), so every node is probed at once whatever Concurrency says.
-	PeerSpecs func(self string, peers []Peer) []probe.Spec
+	PeerSpecs func(self Peer, peers []Peer) []probe.Spec
 	// As, for the nodes it names, replaces the pod probe by a workload's
 	// running pod (--from): the pod-side checks run in its network
 	// namespace, entered from the node probe. No pod probe is created there.
@@ -259,7 +259,7 @@ func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, peers []ne
 	tl.mark("start")
 	t := &trip{cfg: cfg, tl: tl, n: n, obs: observe.Node{Name: n.Name, IP: plan.InternalIP(n)}, onReady: onReady}
 	defer func() { obs.Timeline = tl.list() }() // after the return copied t.obs
-	defer t.toRoster("")
+	defer t.toRoster(Peer{})
 	factsCtx, cancel := context.WithTimeout(ctx, cfg.StartTimeout+PhaseBound(cfg.ProbeTimeout)+FactsBound)
 	defer cancel()
 	if stop, err := t.sides(ctx, factsCtx, idx); stop {
@@ -285,11 +285,13 @@ func (t *trip) podIP(v6 bool) string {
 	return ipOfFamily(append([]string{t.obs.Pod.IP}, t.obs.Pod.IPs...), v6)
 }
 
-// toRoster tells the roster this node's pod IP ("" when it has none), once.
-func (t *trip) toRoster(ip string) {
+// toRoster tells the roster this node's pod addresses (none when it has
+// no pod side), once.
+func (t *trip) toRoster(p Peer) {
 	t.rosterOnce.Do(func() {
 		if t.cfg.roster != nil {
-			t.cfg.roster.report(Peer{Node: t.n.Name, PodIP: ip})
+			p.Node = t.n.Name
+			t.cfg.roster.report(p)
 		}
 	})
 }
@@ -425,7 +427,7 @@ func (t *trip) podSide(ctx, startCtx context.Context, podPod *corev1.Pod, nodeUp
 		}
 	}
 	if t.podErr != nil {
-		t.toRoster("")
+		t.toRoster(Peer{})
 		return
 	}
 	if as {
@@ -433,11 +435,12 @@ func (t *trip) podSide(ctx, startCtx context.Context, podPod *corev1.Pod, nodeUp
 	} else {
 		t.obs.Pod.IP, t.obs.Pod.IPs = podIP(t.podPod), PodIPs(t.podPod)
 	}
-	t.toRoster(t.obs.Pod.IP)
+	self := Peer{Node: t.n.Name, PodIP: t.obs.Pod.IP, PodIPs: t.obs.Pod.IPs}
+	t.toRoster(self)
 	specs := append(reachSpecs(cfg), cfg.Plan.PodSpecs...)
 	if cfg.Plan.PeerSpecs != nil {
 		waitCtx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
-		specs = append(specs, cfg.Plan.PeerSpecs(t.n.Name, cfg.roster.wait(waitCtx))...)
+		specs = append(specs, cfg.Plan.PeerSpecs(self, cfg.roster.wait(waitCtx))...)
 		cancel()
 	}
 	switch {

@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"context"
+	"net/netip"
 	"sort"
 	"sync"
 )
@@ -10,6 +11,19 @@ import (
 type Peer struct {
 	Node  string
 	PodIP string // "" when the node's pod probe did not start
+	// PodIPs are all its addresses (status.podIPs), PodIP first: a
+	// dual-stack pod has one per family.
+	PodIPs []string
+}
+
+// IPOf is the peer's address of the family (v6 or not), "" when it has none.
+func (p Peer) IPOf(v6 bool) string {
+	for _, ip := range append([]string{p.PodIP}, p.PodIPs...) {
+		if a, err := netip.ParseAddr(ip); err == nil && a.Is6() == v6 {
+			return a.String()
+		}
+	}
+	return ""
 }
 
 // roster gathers every node's pod probe address, so checks between pods

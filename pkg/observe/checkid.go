@@ -2,6 +2,7 @@ package observe
 
 import (
 	"net"
+	"net/netip"
 	"strconv"
 )
 
@@ -24,7 +25,10 @@ const (
 	RoleHairpin     Role = "hairpin"      // a backend to its own Service (Of: the pod)
 	RolePeer        Role = "peer"         // a pod probe on another node (Of: the node)
 	RolePeerMTU     Role = "peer-mtu"     // the path MTU to it, measured with DF set
-	RoleTargetMTU   Role = "target-mtu"   // the path MTU to an `external` address target (Addr is its key)
+	// RolePeerFamily is that pod probe over its address of the other
+	// family (Addr), on dual-stack clusters (Of: the node).
+	RolePeerFamily Role = "peer-family"
+	RoleTargetMTU  Role = "target-mtu" // the path MTU to an `external` address target (Addr is its key)
 	// RoleTargetFamily is a name target pinged in one address family (Addr:
 	// its key, Of: "IPv4" or "IPv6"), on dual-stack clusters.
 	RoleTargetFamily Role = "target-family"
@@ -82,11 +86,21 @@ func (id CheckID) String() string {
 		return "node resolver"
 	case RoleTargetFamily:
 		return id.Addr + " over " + id.Of
+	case RolePeerFamily:
+		return "pod on " + id.Of + " over " + FamilyOf(id.Addr)
 	}
 	if id.Port != 0 {
 		return string(id.Role) + " " + net.JoinHostPort(id.Addr, strconv.Itoa(id.Port))
 	}
 	return string(id.Role) + " " + id.Addr
+}
+
+// FamilyOf is "IPv6" for an IPv6 address, else "IPv4".
+func FamilyOf(addr string) string {
+	if a, err := netip.ParseAddr(addr); err == nil && a.Is6() && !a.Is4In6() {
+		return "IPv6"
+	}
+	return "IPv4"
 }
 
 // TargetID identifies the checks of an `external` target filed under key.

@@ -8,6 +8,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 	"github.com/netcheck/kubectl-netcheck/pkg/report"
 )
@@ -61,5 +62,24 @@ func TestPodsMatrix(t *testing.T) {
 		if lines[i+1] != want {
 			t.Errorf("row %d = %q, want %q (a refusal proves the path: it reads ok)", i+1, lines[i+1], want)
 		}
+	}
+}
+
+// TestPodsCellDualStack: a dual-stack pair's cell says each family.
+func TestPodsCellDualStack(t *testing.T) {
+	v6 := diagnose.PeerFamilyKey("b", "fd00:10:244:2::5")
+	from := observe.Node{Name: "a", Pod: observe.SideResult{Checks: []observe.Check{
+		{Kind: observe.Ping, ID: diagnose.PeerKey("b"), Outcome: observe.OK, Latency: 210 * time.Microsecond},
+		{Kind: observe.TCP, ID: diagnose.PeerKey("b"), Outcome: observe.Refused},
+		{Kind: observe.Ping, ID: v6, Outcome: observe.Timeout},
+		{Kind: observe.TCP, ID: v6, Outcome: observe.Timeout},
+	}}}
+	if got, want := peerCell(from, "b"), "ok 210µs, IPv6 ping timeout, tcp timeout"; got != want {
+		t.Errorf("cell %q, want %q", got, want)
+	}
+	from.Pod.Checks[2].Outcome, from.Pod.Checks[3].Outcome = observe.OK, observe.Refused
+	from.Pod.Checks[2].Latency = 180 * time.Microsecond
+	if got, want := peerCell(from, "b"), "ok 210µs, IPv6 ok 180µs"; got != want {
+		t.Errorf("cell %q, want %q", got, want)
 	}
 }

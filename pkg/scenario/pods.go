@@ -16,8 +16,9 @@ const KindPods = "PodsCheck"
 
 // Pods is `kubectl netcheck pods`: once every pod probe is up, each pings
 // and TCP-connects the others (a ring of at most Peers) and measures the
-// path MTU to each (one DF probe when it is whole); node facts for every
-// podCIDR.
+// path MTU to each (one DF probe when it is whole); on dual-stack pods it
+// pings and connects them over their other family's address too; node
+// facts for every podCIDR.
 //
 // Requires: the nodes (read by the command); both probes on every node at
 // once (the peer checks wait for all of them).
@@ -37,14 +38,25 @@ func (Pods) Kind() string { return KindPods }
 // Plan implements Scenario.
 func (s Pods) Plan() (fanout.Plan, string) {
 	t := s.Timeout
-	peers := func(self string, ps []fanout.Peer) []probe.Spec {
+	peers := func(self fanout.Peer, ps []fanout.Peer) []probe.Spec {
 		var out []probe.Spec
-		for _, p := range fanout.RingPeers(self, ps, s.Peers) {
+		for _, p := range fanout.RingPeers(self.Node, ps, s.Peers) {
 			key := diagnose.PeerKey(p.Node)
 			out = append(out,
 				probe.Spec{Kind: observe.Ping, ID: key, Argv: probe.PingArgv(p.PodIP, t), Classify: probe.ClassifyPing},
 				probe.Spec{Kind: observe.TCP, ID: key, Argv: probe.TCPArgv(p.PodIP, diagnose.PeerPort, t), Classify: probe.ClassifyTCP},
 				probe.Spec{Kind: observe.MTUProbe, ID: diagnose.PeerMTUKey(p.Node), Argv: probe.PathMTUArgv(p.PodIP, "eth0", 1), Classify: probe.ClassifyPathMTU})
+			// Dual-stack: the other family is a path of its own (its own
+			// routes, ip6tables or ip tables, forwarding sysctl).
+			if a, err := netip.ParseAddr(p.PodIP); err == nil {
+				other := !a.Is6()
+				if addr := p.IPOf(other); addr != "" && self.IPOf(other) != "" {
+					fk := diagnose.PeerFamilyKey(p.Node, addr)
+					out = append(out,
+						probe.Spec{Kind: observe.Ping, ID: fk, Argv: probe.PingArgv(addr, t), Classify: probe.ClassifyPing},
+						probe.Spec{Kind: observe.TCP, ID: fk, Argv: probe.TCPArgv(addr, diagnose.PeerPort, t), Classify: probe.ClassifyTCP})
+				}
+			}
 		}
 		return out
 	}

@@ -147,12 +147,37 @@ func TestCorefileConfigMap(t *testing.T) {
 
 func TestPodsPlanRing(t *testing.T) {
 	p, _ := Pods{Peers: 1, Timeout: time.Second, Nets: []diagnose.NodeNet{{Name: "a", PodCIDRs: []string{"10.244.0.0/24"}}}}.Plan()
-	got := specIDs(p.PeerSpecs("a", []fanout.Peer{{Node: "a", PodIP: "10.244.0.5"}, {Node: "b", PodIP: "10.244.1.5"}, {Node: "c", PodIP: "10.244.2.5"}}))
+	got := specIDs(p.PeerSpecs(fanout.Peer{Node: "a", PodIP: "10.244.0.5"}, []fanout.Peer{{Node: "a", PodIP: "10.244.0.5"}, {Node: "b", PodIP: "10.244.1.5"}, {Node: "c", PodIP: "10.244.2.5"}}))
 	if d := cmp.Diff([]string{"ping pod on b", "tcp pod on b", "path-mtu pod on b"}, got); d != "" {
 		t.Errorf("one peer, the next in the ring (-want +got):\n%s", d)
 	}
 	if len(p.Consider) != 1 || p.Consider[0].Key() != "10.244.0.1" {
 		t.Errorf("facts for the podCIDRs: %v", p.Consider)
+	}
+}
+
+// TestPodsPlanDualStack: a dual-stack peer is pinged and connected over
+// its other family's address too, from a pod that has that family; the
+// path MTU is measured in the first family only.
+func TestPodsPlanDualStack(t *testing.T) {
+	p, _ := Pods{Peers: 1, Timeout: time.Second}.Plan()
+	self := fanout.Peer{Node: "a", PodIP: "10.244.0.5", PodIPs: []string{"10.244.0.5", "fd00:10:244::5"}}
+	b := fanout.Peer{Node: "b", PodIP: "10.244.1.5", PodIPs: []string{"10.244.1.5", "fd00:10:244:1::5"}}
+	specs := p.PeerSpecs(self, []fanout.Peer{self, b})
+	want := []string{"ping pod on b", "tcp pod on b", "path-mtu pod on b", "ping pod on b over IPv6", "tcp pod on b over IPv6"}
+	if d := cmp.Diff(want, specIDs(specs)); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]string{"ping", "-c", "3", "-i", "0.1", "-W", "1", "-w", "1", "fd00:10:244:1::5"}, specs[3].Argv); d != "" {
+		t.Errorf("IPv6 ping argv (-want +got):\n%s", d)
+	}
+	if got := specs[4].ID; got != diagnose.PeerFamilyKey("b", "fd00:10:244:1::5") {
+		t.Errorf("IPv6 TCP check's identity %+v", got)
+	}
+	// A self without an IPv6 address does not try the peer's.
+	v4only := fanout.Peer{Node: "a", PodIP: "10.244.0.5"}
+	if got := specIDs(p.PeerSpecs(v4only, []fanout.Peer{v4only, b})); len(got) != 3 {
+		t.Errorf("single-stack self: %v", got)
 	}
 }
 
