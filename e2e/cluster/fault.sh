@@ -3,6 +3,7 @@
 # Injects one real fault into one node's network namespace, or restores exactly
 # what was there before. Faults:
 #   route-del-podcidr:<otherNode>  delete the route to another node's podCIDR
+#   route-del-podcidr6:<otherNode> the same for its IPv6 pod range (the dual-stack lab)
 #   masquerade-del                 delete the pod-egress MASQUERADE rule
 #   forward-drop                   iptables -P FORWARD DROP
 #   ip-forward-off                 net.ipv4.ip_forward=0
@@ -86,19 +87,24 @@ if [[ $action == inject && -e $rec ]]; then
 fi
 
 case $fault in
-  route-del-podcidr:*)
-    other=${fault#route-del-podcidr:}
-    if ! is_node "$other" || [[ $other == "$node" ]]; then die "route-del-podcidr needs another node's name, got '$other'"; fi
-    cidr=$(<"$STATE/machines/$other/podcidr")
+  route-del-podcidr:* | route-del-podcidr6:*)
+    other=${fault#route-del-podcidr*:}
+    if ! is_node "$other" || [[ $other == "$node" ]]; then die "$fault needs another node's name, got '$other'"; fi
+    if [[ $fault == route-del-podcidr6:* ]]; then
+      [[ $STACK == dual ]] || die "$fault needs the dual-stack lab (NETCHECK_E2E_STACK=dual)"
+      ipf=(ip -6) cidr=${PODCIDR6[$other]} via=${IP6[$other]}
+    else
+      cidr=$(<"$STATE/machines/$other/podcidr") via=${IP[$other]}
+    fi
     if [[ $action == inject ]]; then
-      inn ip route show "$cidr" >"$rec"
+      inn "${ipf[@]}" route show "$cidr" >"$rec"
       [[ -s $rec ]] || { rm -f "$rec"; die "$node has no route to $cidr"; }
-      inn ip route del "$cidr"
+      inn "${ipf[@]}" route del "$cidr"
     else
       saved="$(cat "$rec" 2>/dev/null || true)"
-      [[ -n $saved ]] || saved="$cidr via ${IP[$other]} dev eth0"
+      [[ -n $saved ]] || saved="$cidr via $via dev eth0"
       # shellcheck disable=SC2086
-      inn ip route replace $saved
+      inn "${ipf[@]}" route replace $saved
     fi
     ;;
   ext-route-del | ext-route-del6)
@@ -473,7 +479,7 @@ NFT
     fi
     ;;
   *)
-    die "unknown fault '$fault' (route-del-podcidr:<node>, masquerade-del, forward-drop, ip-forward-off, ext-route-del, ext-route-del6, masquerade-del6, forward-drop6, ip-forward-off6, kube-proxy-stop, kube-proxy-kill, proxy-rule-del:<address>, proxy-map-del:<address>, conntrack-fill, hairpin-off, nft-forward-drop, nft-masquerade, iptables-legacy-rule, uplink-mtu, host-tools-hidden[:alone], vxlan-drop, nft-vxlan-drop, flanneld-stop[:lease], flannel-masq-off, flannel-public-ip:<address>)"
+    die "unknown fault '$fault' (route-del-podcidr:<node>, route-del-podcidr6:<node>, masquerade-del, forward-drop, ip-forward-off, ext-route-del, ext-route-del6, masquerade-del6, forward-drop6, ip-forward-off6, kube-proxy-stop, kube-proxy-kill, proxy-rule-del:<address>, proxy-map-del:<address>, conntrack-fill, hairpin-off, nft-forward-drop, nft-masquerade, iptables-legacy-rule, uplink-mtu, host-tools-hidden[:alone], vxlan-drop, nft-vxlan-drop, flanneld-stop[:lease], flannel-masq-off, flannel-public-ip:<address>)"
     ;;
 esac
 
