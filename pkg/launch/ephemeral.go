@@ -9,8 +9,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/utils/ptr"
 )
 
@@ -51,35 +54,35 @@ func AddEphemeral(ctx context.Context, cs kubernetes.Interface, ns, pod string, 
 	if err != nil {
 		return "", err
 	}
-	w, err := cs.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", pod).String()})
-	if err != nil {
-		return "", err
+	// One pod, listed then watched (a dropped watch is re-listed), until
+	// the container runs or cannot.
+	sel := fields.OneTermEqualSelector("metadata.name", pod).String()
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = sel
+			return cs.CoreV1().Pods(ns).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return cs.CoreV1().Pods(ns).Watch(ctx, o)
+		},
 	}
-	defer w.Stop()
-	// The state may already be there: check the object we have, then events.
-	if cur, err := cs.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{}); err == nil {
-		if done, err := ephemeralState(cur, name); done {
-			return name, err
+	_, err = watchtools.UntilWithSync(ctx, cache.ToListWatcherWithWatchListSemantics(lw, cs), &corev1.Pod{}, nil, func(ev watch.Event) (bool, error) {
+		if ev.Type == watch.Deleted {
+			return false, errors.New("pod " + pod + " was deleted")
 		}
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return "", fmt.Errorf("ephemeral container %s in pod %s did not start: %w", name, pod, ctx.Err())
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				return "", errors.New("watch of pod " + pod + " closed")
-			}
-			if ev.Type == watch.Deleted {
-				return "", errors.New("pod " + pod + " was deleted")
-			}
-			if cur, isPod := ev.Object.(*corev1.Pod); isPod {
-				if done, err := ephemeralState(cur, name); done {
-					return name, err
-				}
-			}
+		if cur, isPod := ev.Object.(*corev1.Pod); isPod {
+			return ephemeralState(cur, name)
 		}
+		return false, nil
+	})
+	switch {
+	case err == nil:
+		return name, nil
+	case ctx.Err() != nil:
+		return "", fmt.Errorf("ephemeral container %s in pod %s did not start: %w", name, pod, ctx.Err())
 	}
+	return "", err
 }
 
 // ephemeralState: running (done, nil), failed to start (done, err), or not yet.
