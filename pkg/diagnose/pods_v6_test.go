@@ -7,8 +7,8 @@ import (
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 )
 
-// dualNets: the dual-stack lab's three nodes (IPv4 first).
-var dualNets = []NodeNet{
+// dualPodNets: the dual-stack lab's three nodes (IPv4 first).
+var dualPodNets = []NodeNet{
 	{Name: "n1", IP: "198.18.0.11", IPs: []string{"198.18.0.11", "fd00:198:18::11"}, PodCIDRs: []string{"10.244.1.0/24", "fd00:10:244:1::/64"}},
 	{Name: "n2", IP: "198.18.0.12", IPs: []string{"198.18.0.12", "fd00:198:18::12"}, PodCIDRs: []string{"10.244.2.0/24", "fd00:10:244:2::/64"}},
 	{Name: "n3", IP: "198.18.0.13", IPs: []string{"198.18.0.13", "fd00:198:18::13"}, PodCIDRs: []string{"10.244.3.0/24", "fd00:10:244:3::/64"}},
@@ -17,12 +17,12 @@ var dualNets = []NodeNet{
 // dualPodsInput: every pod reaching every other in both families, each
 // node's facts for both families' podCIDRs of the others.
 func dualPodsInput() PodsInput {
-	in := PodsInput{NodeNets: dualNets}
-	for _, nn := range dualNets {
+	in := PodsInput{NodeNets: dualPodNets}
+	for _, nn := range dualPodNets {
 		v4, v6 := "10.244."+nn.Name[1:]+".5", "fd00:10:244:"+nn.Name[1:]+"::5"
 		n := observe.Node{Name: nn.Name, IP: nn.IP, Pod: observe.SideResult{IP: v4, IPs: []string{v4, v6}}}
 		n.Facts = observe.NodeFacts{PodDev: "cni0", MTUs: map[string]int{"cni0": 1500, "eth0": 1500}, IPForward: observe.Yes, IP6Forward: observe.Yes, PodCIDRs: nn.PodCIDRs}
-		for _, other := range dualNets {
+		for _, other := range dualPodNets {
 			if other.Name == nn.Name {
 				continue
 			}
