@@ -125,32 +125,39 @@ func TestIPv6ExternalFaults(t *testing.T) {
 				t.Fatalf("want one %s on %s, got %+v", tt.cause, tt.node, r.report.Findings)
 			}
 			mustContain(t, "evidence", f.Evidence, tt.evidence)
-			for i, want := range tt.fix {
-				if i >= len(f.Fix) || strings.TrimSpace(strings.SplitN(f.Fix[i], "#", 2)[0]) != want {
-					t.Fatalf("fix line %d: want %q, got %q", i, want, f.Fix)
-				}
-			}
-			if t.Failed() {
-				return
-			}
-			// The fix, by hand. ip-forward-off6's enforcer plays a hardening
-			// agent that re-applies the setting: it goes with the restore,
-			// which runs the same sysctl.
-			if tt.fault == "ip-forward-off6" {
-				restoreFault(t, tt.node, tt.fault)
-			}
-			for _, line := range tt.fix {
-				onNode(t, tt.node, command(line)...)
-			}
-			t.Cleanup(func() {
-				for _, u := range tt.undo {
-					_ = runOnNode(tt.node, u...)
-				}
-			})
+			applyFix(t, tt.node, tt.fault, f, tt.fix, tt.undo)
 			healthy(t, netcheck(t, 2*time.Minute, "external", extCIDR6, "--port", "80", "--node", tt.node, "-o", "json"))
 			noProbePodsLeft(t)
 		})
 	}
+}
+
+// applyFix checks that the finding's fix begins with the lines want, then
+// applies them on node as an operator would, by hand; undo removes what
+// they leave behind when the test ends. ip-forward-off6's enforcer plays a
+// hardening agent that re-applies the setting: it goes with the restore,
+// which runs the same sysctl.
+func applyFix(t *testing.T, node, fault string, f diagnose.Finding, want []string, undo [][]string) {
+	t.Helper()
+	for i, w := range want {
+		if i >= len(f.Fix) || strings.TrimSpace(strings.SplitN(f.Fix[i], "#", 2)[0]) != w {
+			t.Fatalf("fix line %d: want %q, got %q", i, w, f.Fix)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	if fault == "ip-forward-off6" {
+		restoreFault(t, node, fault)
+	}
+	for _, line := range want {
+		onNode(t, node, command(line)...)
+	}
+	t.Cleanup(func() {
+		for _, u := range undo {
+			_ = runOnNode(node, u...)
+		}
+	})
 }
 
 // TestIPv6NodeFaults: `node` names the IPv6 settings on the node that has
@@ -277,27 +284,10 @@ func TestIPv6PodsFaults(t *testing.T) {
 					}
 				}
 			}
-			for i, want := range tt.fix {
-				if i >= len(f.Fix) || strings.TrimSpace(strings.SplitN(f.Fix[i], "#", 2)[0]) != want {
-					t.Fatalf("fix line %d: want %q, got %q", i, want, f.Fix)
-				}
-			}
 			if t.Failed() {
 				return
 			}
-			// The fix, by hand (ip-forward-off6's enforcer goes with the
-			// restore, which runs the same sysctl).
-			if tt.fault == "ip-forward-off6" {
-				restoreFault(t, tt.node, tt.fault)
-			}
-			for _, line := range tt.fix {
-				onNode(t, tt.node, command(line)...)
-			}
-			t.Cleanup(func() {
-				for _, u := range tt.undo {
-					_ = runOnNode(tt.node, u...)
-				}
-			})
+			applyFix(t, tt.node, tt.fault, f, tt.fix, tt.undo)
 			healthy(t, podsCheck(t))
 			noProbePodsLeft(t)
 		})

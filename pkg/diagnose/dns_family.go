@@ -344,49 +344,24 @@ func anyV6(addrs []string) bool {
 // gives name to — the one whose zone is its longest suffix.
 func aaaaFilters(corefile, name string) []string {
 	name = strings.ToLower(strings.TrimSuffix(name, "."))
-	var best []string
-	bestLen := -1
-	var cur []string
-	curLen := -1
-	depth := 0
-	for _, raw := range strings.Split(corefile, "\n") {
-		line := strings.TrimSpace(raw)
-		if i := strings.Index(line, "#"); i >= 0 {
-			line = strings.TrimSpace(line[:i])
-		}
-		if line == "" {
+	_, lines, _ := serverBlockFor(corefile, name)
+	var out []string
+	for _, line := range lines {
+		fs := strings.Fields(strings.TrimSuffix(line, "{"))
+		if len(fs) < 3 || fs[0] != "template" || (fs[2] != "AAAA" && fs[2] != "ANY") {
 			continue
 		}
-		if depth == 0 && strings.HasSuffix(line, "{") {
-			if curLen > bestLen {
-				best, bestLen = cur, curLen
-			}
-			cur, curLen = nil, -1
-			for _, z := range strings.Fields(strings.TrimSuffix(line, "{")) {
-				if _, n, ok := zoneMatch(z, name); ok && n > curLen {
-					curLen = n
-				}
+		match := len(fs) == 3
+		for _, z := range fs[3:] {
+			if _, _, ok := zoneMatch(z, name); ok {
+				match = true
 			}
 		}
-		if curLen >= 0 && depth == 1 {
-			if fs := strings.Fields(strings.TrimSuffix(line, "{")); len(fs) >= 3 && fs[0] == "template" && (fs[2] == "AAAA" || fs[2] == "ANY") {
-				match := len(fs) == 3
-				for _, z := range fs[3:] {
-					if _, _, ok := zoneMatch(z, name); ok {
-						match = true
-					}
-				}
-				if match {
-					cur = append(cur, line)
-				}
-			}
+		if match {
+			out = append(out, line)
 		}
-		depth += strings.Count(line, "{") - strings.Count(line, "}")
 	}
-	if curLen > bestLen {
-		best = cur
-	}
-	return best
+	return out
 }
 
 // DNSFamilyNotes are what the run says about the second family that is

@@ -56,12 +56,53 @@ func ParseCorefileForward(corefile string) Forward { return parseForward(corefil
 // parseForward reads the forward line of the server block that serves
 // name: the one whose zone is its longest suffix, where "." serves all.
 func parseForward(corefile, name string) Forward {
+	zone, lines, ok := serverBlockFor(corefile, name)
+	if !ok {
+		return Forward{Err: "no server block serves the root zone"}
+	}
+	f := Forward{Zone: zone}
+	for _, line := range lines {
+		fs := strings.Fields(line)
+		if len(fs) < 3 || fs[0] != "forward" || fs[1] != "." {
+			continue
+		}
+		f.Line = line
+		for _, to := range fs[2:] {
+			if to == "{" {
+				break
+			}
+			if to == "/etc/resolv.conf" {
+				f.ResolvConf = true
+				continue
+			}
+			if a, ok := upstreamAddr(to); ok {
+				f.Targets = append(f.Targets, a)
+			}
+		}
+		return f
+	}
+	if zone == "." {
+		f.Err = "no forward line in the root zone's server block"
+	} else {
+		f.Err = "no forward line in the server block for " + zone
+	}
+	return f
+}
+
+// serverBlockFor finds the server block CoreDNS gives name to — the first
+// whose zone is the longest suffix of name, "." serving all — and returns
+// its zone and its own directive lines (comments stripped, nested blocks'
+// lines left out but their opening lines kept).
+func serverBlockFor(corefile, name string) (zone string, lines []string, ok bool) {
 	name = strings.ToLower(strings.TrimSuffix(name, "."))
-	var best Forward
-	bestLen := -1
-	depth := 0
-	var cur *Forward
-	curLen := -1
+	bestLen, curLen, depth := -1, -1, 0
+	var curZone string
+	var cur []string
+	done := func() {
+		if curLen > bestLen {
+			zone, lines, bestLen = curZone, cur, curLen
+		}
+	}
 	for _, raw := range strings.Split(corefile, "\n") {
 		line := strings.TrimSpace(raw)
 		if i := strings.Index(line, "#"); i >= 0 {
@@ -71,47 +112,21 @@ func parseForward(corefile, name string) Forward {
 			continue
 		}
 		if depth == 0 && strings.HasSuffix(line, "{") {
-			if cur != nil && curLen > bestLen {
-				best, bestLen = *cur, curLen
-			}
-			cur, curLen = &Forward{}, -1
+			done()
+			curZone, cur, curLen = "", nil, -1
 			for _, z := range strings.Fields(strings.TrimSuffix(line, "{")) {
-				if zone, n, ok := zoneMatch(z, name); ok && n > curLen {
-					cur.Zone, curLen = zone, n
+				if zn, n, ok := zoneMatch(z, name); ok && n > curLen {
+					curZone, curLen = zn, n
 				}
 			}
 		}
-		if cur != nil && curLen >= 0 && depth == 1 && cur.Line == "" {
-			if fs := strings.Fields(line); len(fs) >= 3 && fs[0] == "forward" && fs[1] == "." {
-				cur.Line = line
-				for _, to := range fs[2:] {
-					if to == "{" {
-						break
-					}
-					if to == "/etc/resolv.conf" {
-						cur.ResolvConf = true
-						continue
-					}
-					if a, ok := upstreamAddr(to); ok {
-						cur.Targets = append(cur.Targets, a)
-					}
-				}
-			}
+		if curLen >= 0 && depth == 1 {
+			cur = append(cur, line)
 		}
 		depth += strings.Count(line, "{") - strings.Count(line, "}")
 	}
-	if cur != nil && curLen > bestLen {
-		best, bestLen = *cur, curLen
-	}
-	switch {
-	case bestLen < 0:
-		return Forward{Err: "no server block serves the root zone"}
-	case best.Line == "" && best.Zone == ".":
-		best.Err = "no forward line in the root zone's server block"
-	case best.Line == "":
-		best.Err = "no forward line in the server block for " + best.Zone
-	}
-	return best
+	done()
+	return zone, lines, bestLen >= 0
 }
 
 // zoneMatch reads one server block key ("corp.example:53", "dns://.:53")
