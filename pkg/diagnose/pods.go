@@ -103,10 +103,6 @@ func (f podFamily) ofFamily(s string) bool {
 	return err == nil && a.Is6() == f.v6
 }
 
-func peerReach(n observe.Node, to string) (pairReach, []string) {
-	return peerReachIn(podFamily{}, n, to, observe.Ping, observe.TCP)
-}
-
 // peerReachOf reads only the checks of the given kinds.
 func peerReachOf(n observe.Node, to string, kinds ...observe.CheckKind) (pairReach, []string) {
 	return peerReachIn(podFamily{}, n, to, kinds...)
