@@ -257,6 +257,17 @@ func familyNodeDrop(n observe.Node, v6, in bool) (Finding, bool) {
 	return f, true
 }
 
+// reachesEveryServer: n's pod got an answer from every DNS pod it asked
+// directly at its first address.
+func reachesEveryServer(n observe.Node, servers []DNSServer) bool {
+	for _, s := range servers {
+		if c := check(n.Pod.Checks, DNSPodKey(s.IP)); c != nil && c.Outcome != observe.OK {
+			return false
+		}
+	}
+	return true
+}
+
 // aaaaMissing: through the DNS Service, a node's pods get the A answer and
 // no IPv6 address for a name that has one.
 func aaaaMissing(in DNSInput) []Finding {
@@ -275,6 +286,9 @@ func aaaaMissing(in DNSInput) []Finding {
 		svc, q := check(n.Pod.Checks, DNSServiceKey(in.ClusterIP)), check(n.Pod.Checks, key)
 		if svc == nil || q == nil || svc.Outcome != observe.OK {
 			continue // no A either: the Service path's own verdicts
+		}
+		if !reachesEveryServer(n, in.Servers) {
+			continue // the Service may have sent the AAAA lookup to a DNS pod this node cannot reach: that pod's verdict
 		}
 		if q.Outcome == observe.OK && anyV6(q.Resolved) {
 			continue

@@ -213,3 +213,33 @@ func TestDNSFamilyNotes(t *testing.T) {
 		t.Errorf("single-stack cluster: notes %q", got)
 	}
 }
+
+// TestAAAALostToAnUnreachableReplica: with two DNS pods and one of them
+// unreachable from nc-node1, the Service sent nc-node1's AAAA lookup to
+// that one and its A lookup to the other (as the e2e replica scenario did
+// on the dual-stack lab): the replica's verdict, not dns-aaaa-missing.
+func TestAAAALostToAnUnreachableReplica(t *testing.T) {
+	ok := observe.Check{Outcome: observe.OK, Resolved: []string{"10.96.0.1"}, Detail: "10.96.0.1"}
+	lost := observe.Check{Outcome: observe.DNSFailure, Detail: "no DNS server answered"}
+	b := DNSServer{Name: "coredns-b", Node: "nc-node2", IP: "10.244.2.29", Other: "fd00:10:244:2::1d", Ready: true}
+	n1 := withCheck(dualDNSNode(t, "nc-node1", "facts-script.dual-node1.out", ok, ok, lost), DNSPodKey(b.IP), lost)
+	n3 := withCheck(dualDNSNode(t, "nc-node3", "facts-script.dual-node1.out", ok, ok, observe.Check{Outcome: observe.OK, Resolved: []string{"fd00:10:244:3::5"}}), DNSPodKey(b.IP), ok)
+	in := DNSInput{Service: "kube-system/kube-dns", ClusterIP: dnsIP, Name: "kubernetes.default.svc.cluster.local",
+		Servers: []DNSServer{coredns6, b}, Nodes: []observe.Node{n1, n3}, AAAA: aaaaName}
+	fs := DNS(in)
+	for _, f := range fs {
+		if f.Cause == CauseDNSNoAAAA {
+			t.Fatalf("an AAAA lookup lost to an unreachable replica named as AAAA missing:\n%s", dump(fs))
+		}
+	}
+	if len(fs) == 0 || fs[0].Cause != CauseDNSReplicaUnreachable {
+		t.Errorf("want the replica's verdict first:\n%s", dump(fs))
+	}
+	// The same node reaching every DNS pod: now it is AAAA's own failure.
+	n1 = withCheck(dualDNSNode(t, "nc-node1", "facts-script.dual-node1.out", ok, ok, lost), DNSPodKey(b.IP), ok)
+	in.Nodes = []observe.Node{n1, n3}
+	fs = DNS(in)
+	if len(fs) != 1 || fs[0].Cause != CauseDNSNoAAAA {
+		t.Errorf("want dns-aaaa-missing alone:\n%s", dump(fs))
+	}
+}
