@@ -464,10 +464,14 @@ done
 wait_for "kube-apiserver /readyz" 120 kctl get --raw /readyz --request-timeout=2s ||
   { tail -n 20 "$STATE/logs/$CP.kube-apiserver.log" >&2; die "kube-apiserver did not become ready"; }
 log "kube-apiserver ready after $((SECONDS - t_start))s"
+# kube-controller-manager takes the per-family mask flags only with a dual
+# cluster CIDR, and refuses them (exits) on a single-stack one.
+mask_flags=(--node-cidr-mask-size=24)
+[[ $STACK == dual ]] && mask_flags=(--node-cidr-mask-size-ipv4=24 --node-cidr-mask-size-ipv6=64)
 start_in "$CP" kube-controller-manager "$K8S_BIN/kube-controller-manager" \
   --kubeconfig="$CPDIR/controller-manager.conf" --authentication-kubeconfig="$CPDIR/controller-manager.conf" \
   --authorization-kubeconfig="$CPDIR/controller-manager.conf" --bind-address=127.0.0.1 --leader-elect=false \
-  --allocate-node-cidrs=true --cluster-cidr="$CLUSTER_CIDRS" --node-cidr-mask-size-ipv4=24 --node-cidr-mask-size-ipv6=64 \
+  --allocate-node-cidrs=true --cluster-cidr="$CLUSTER_CIDRS" "${mask_flags[@]}" \
   --service-cluster-ip-range="$SERVICE_CIDRS" --configure-cloud-routes=false --cluster-name=netcheck-e2e \
   --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" --root-ca-file="$PKI/ca.crt" \
   --service-account-private-key-file="$PKI/sa.key" --use-service-account-credentials=true --v=1
