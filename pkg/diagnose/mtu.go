@@ -165,7 +165,7 @@ func mtuPaths(nodes []observe.Node, reach map[[2]string]pairReach) []Finding {
 			if a.Name == b.Name || reach[[2]string{a.Name, b.Name}] != pairOK {
 				continue
 			}
-			if c := check(a.Pod.Checks, PeerMTUKey(b.Name)); c != nil && c.Outcome.Failed() {
+			if c := check(a.Pod.Checks, PeerMTUKey(b.Name)); measuredLoss(c) {
 				bad = append(bad, [2]string{a.Name, b.Name})
 				silent = silent || c.PathMTU == nil || c.PathMTU.Told == 0
 			}
@@ -264,6 +264,14 @@ func mtuPaths(nodes []observe.Node, reach map[[2]string]pairReach) []Finding {
 	return []Finding{f}
 }
 
+// measuredLoss: the measurement ran and found sizes that pass and larger
+// ones that are lost. A probe that never answered (its exec cut at the
+// deadline on a busy node, a host that answers no probe) measured nothing:
+// no MTU verdict can come from it.
+func measuredLoss(c *observe.Check) bool {
+	return c != nil && c.Outcome.Failed() && c.PathMTU != nil && c.PathMTU.Largest > 0 && c.PathMTU.Failed > c.PathMTU.Largest
+}
+
 // pathMTUEvidence is one measurement from side ("pod" or "node") of node
 // from toward the same side of node to, in words.
 func pathMTUEvidence(side string, checks []observe.Check, from, to string) string {
@@ -308,7 +316,7 @@ func externalMTU(t target.Target, nodes []observe.Node) []Finding {
 	var out []Finding
 	for _, n := range nodes {
 		c := check(n.Pod.Checks, id)
-		if c == nil || c.PathMTU == nil || !c.Outcome.Failed() {
+		if !measuredLoss(c) {
 			continue
 		}
 		p := c.PathMTU

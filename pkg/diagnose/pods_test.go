@@ -125,6 +125,10 @@ func TestPodsDiagnosis(t *testing.T) {
 			in.Nodes[1].Facts.MTUs["eth0"] = 1400
 			measured(in, "n2", observe.PathMTU{Largest: 1404, Failed: 1405, NoDF: "lost"})
 		}, CauseMTUPath, "n2", "ip link set dev eth0 mtu 1500   # on n2"},
+		{"a path-MTU exec cut at its deadline measured nothing: no verdict (the netpol lab's busy node)", func(in *PodsInput) {
+			in.Nodes[0].Pod.Checks[2].Outcome, in.Nodes[0].Pod.Checks[2].Detail = observe.Timeout, "no answer before the deadline"
+			in.Nodes[0].Pod.Checks[2].PathMTU = &observe.PathMTU{Tool: "busybox"}
+		}, "", "", ""},
 		{"silent loss is an error, with the measured numbers", func(in *PodsInput) {
 			measured(in, "n2", observe.PathMTU{Largest: 1404, Failed: 1405, NoDF: "lost"})
 		}, CauseMTUPath, "n2", "with DF set, 1404-byte packets pass and 1405-byte ones are lost (the sender's eth0 MTU is 1500); a 1501-byte ping without DF (fragmented by the sender) gets no answer either"},
