@@ -155,6 +155,18 @@ spec:
   policyTypes: [Egress]
 `)
 	r := netcheck(t, 2*time.Minute, "external", "198.19.0.1", "--port", "80", "--probe-namespace", "nc-probes-denied", "--allow-privileged-in-namespace", "-o", "json")
+	// kube-router programs a new pod some 0.3–0.8 s after it starts: the
+	// probes the policy selects wait for it (checked at once, one node's
+	// probe passed and read as not enforced).
+	for _, n := range r.report.Nodes {
+		settled := false
+		for _, e := range n.Timeline {
+			settled = settled || strings.HasPrefix(e.What, "pod probe settled")
+		}
+		if !settled {
+			t.Errorf("%s: the pod probe did not wait for the policy agent: %+v", n.Name, n.Timeline)
+		}
+	}
 	only(t, r, map[diagnose.Cause]string{diagnose.CauseNetworkPolicy: "nc-node1,nc-node2,nc-node3"})
 	f := finding(t, r, diagnose.CauseNetworkPolicy)
 	if !strings.Contains(f.Summary, "in the probe's own namespace blocks the probe") || !strings.Contains(f.Fix[0], "--probe-namespace") {

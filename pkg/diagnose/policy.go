@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -36,6 +37,29 @@ type Policies struct {
 	AsWorkload bool
 	// Pods are the destination pods by IP (a Service's backends).
 	Pods map[string]netpol.Pod
+}
+
+// PolicySettle is how long a pod probe that policies select waits after
+// it is Ready before its checks. Policy agents program a new pod's rules
+// after it starts (kube-router's sync, Calico's Felix): on the lab a new
+// pod under a default-deny policy passed traffic for 0.3–0.8 s after its
+// start, and a check in that window read as "not enforced".
+const PolicySettle = 3 * time.Second
+
+// ProbeSettle is the wait the pod probes need: PolicySettle when some
+// policy selects them; none when they run as the workload (--from: its
+// pods are long programmed) or no policy was read.
+func (p Policies) ProbeSettle() time.Duration {
+	if !p.Read || p.AsWorkload {
+		return 0
+	}
+	s := p.Set()
+	for _, c := range p.Clients {
+		if s.Selects(c) {
+			return PolicySettle
+		}
+	}
+	return 0
 }
 
 // egressTo judges the pod side's flow from node to the target's address.

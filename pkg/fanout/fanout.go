@@ -76,6 +76,10 @@ type Plan struct {
 	// running pod (--from): the pod-side checks run in its network
 	// namespace, entered from the node probe. No pod probe is created there.
 	As map[string]Workload
+	// Settle is how long each pod probe waits after it is Ready before its
+	// checks: NetworkPolicies select it, and their agent applies a new
+	// pod's rules asynchronously. Not for --from (the workload's pod is old).
+	Settle time.Duration
 }
 
 // Sides says which probes each node gets.
@@ -456,11 +460,26 @@ func (t *trip) podSide(ctx, startCtx context.Context, podPod *corev1.Pod, nodeUp
 		t.obs.Pod.Checks = runChecks(ctx, cfg, ns, t.obs.Host.Pod, launch.Container, probe.InPod(w.UID, specs))
 	case cfg.Sides.NoRaw != "":
 		t.ready()
+		t.settle(ctx)
 		t.obs.Pod.Checks = withoutRaw(ctx, cfg, ns, t.obs.Pod.Pod, specs)
 	default:
 		t.ready()
+		t.settle(ctx)
 		t.obs.Pod.Checks = runChecks(ctx, cfg, ns, t.obs.Pod.Pod, launch.Container, specs)
 	}
+}
+
+// settle waits out Plan.Settle before the pod probe's checks, on the timeline.
+func (t *trip) settle(ctx context.Context) {
+	d := t.cfg.Plan.Settle
+	if d <= 0 {
+		return
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+	t.tl.mark(fmt.Sprintf("pod probe settled (%s for the NetworkPolicy agent: policies select it)", d))
 }
 
 // routesAndFlows reads what needs the checks done: the routes with the

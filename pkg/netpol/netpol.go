@@ -108,6 +108,22 @@ func Evaluate(s Set, f Flow) Verdict {
 	return v
 }
 
+// Selects: some policy in the set selects pod, in either direction — a
+// NetworkPolicy of its namespace, or a cluster policy's subject.
+func (s Set) Selects(pod Pod) bool {
+	for _, np := range s.Network {
+		if np.Namespace == pod.Namespace && selects(&np.Spec.PodSelector, pod.Labels) {
+			return true
+		}
+	}
+	for _, c := range s.Cluster {
+		if c.Subject.selectsPod(pod) {
+			return true
+		}
+	}
+	return false
+}
+
 // direction evaluates the policies that select pod for one direction.
 func direction(policies []networkingv1.NetworkPolicy, pod Pod, dir networkingv1.PolicyType, f Flow) Direction {
 	d := Direction{Allowed: true}

@@ -80,7 +80,7 @@ func (s External) Plan() (fanout.Plan, string) {
 	if asked {
 		node = append(node, probe.Spec{Kind: observe.ResolvConf, ID: diagnose.DNSResolvKey, Argv: probe.ResolvConfArgv(), Classify: probe.ClassifyResolvConf})
 	}
-	p := fanout.Plan{Reach: s.Targets, Port: s.Port, PodSpecs: pod, As: s.As}
+	p := fanout.Plan{Reach: s.Targets, Port: s.Port, PodSpecs: pod, As: s.As, Settle: s.Policies.ProbeSettle()}
 	if len(node) > 0 {
 		p.NodeSpecs = func(corev1.Node) []probe.Spec { return node }
 	}

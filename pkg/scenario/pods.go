@@ -75,7 +75,7 @@ func (s Pods) Plan() (fanout.Plan, string) {
 		}
 		return out
 	}
-	return fanout.Plan{Consider: PodCIDRTargets(s.Nets), PeerSpecs: peers, NodeSpecs: nodes, As: s.As}, ""
+	return fanout.Plan{Consider: PodCIDRTargets(s.Nets), PeerSpecs: peers, NodeSpecs: nodes, As: s.As, Settle: s.Policies.ProbeSettle()}, ""
 }
 
 // Diagnose implements Scenario.

@@ -107,7 +107,7 @@ func (s Service) Plan() (fanout.Plan, string) {
 		// A node reaching its own cluster's external/LB address is a known trap.
 		return append(out, external...)
 	}
-	return fanout.Plan{Consider: PodCIDRTargets(in.NodeNets), PodSpecs: pod, NodeSpecs: nodeSpecs, VIPs: vips, As: s.As}, ""
+	return fanout.Plan{Consider: PodCIDRTargets(in.NodeNets), PodSpecs: pod, NodeSpecs: nodeSpecs, VIPs: vips, As: s.As, Settle: in.Policies.ProbeSettle()}, ""
 }
 
 func tcpSpec(id observe.CheckID, addr string, port int, t time.Duration) probe.Spec {
