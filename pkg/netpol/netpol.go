@@ -108,7 +108,7 @@ func Evaluate(s Set, f Flow) Verdict {
 	return v
 }
 
-// Selects: some policy in the set selects pod, in either direction — a
+// Selects says some policy in the set selects pod, in either direction: a
 // NetworkPolicy of its namespace, or a cluster policy's subject.
 func (s Set) Selects(pod Pod) bool {
 	for _, np := range s.Network {
