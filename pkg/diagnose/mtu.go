@@ -269,7 +269,7 @@ func mtuPaths(nodes []observe.Node, reach map[[2]string]pairReach) []Finding {
 // deadline on a busy node, a host that answers no probe) measured nothing:
 // no MTU verdict can come from it.
 func measuredLoss(c *observe.Check) bool {
-	return c != nil && c.Outcome.Failed() && c.PathMTU != nil && c.PathMTU.Largest > 0 && c.PathMTU.Failed > c.PathMTU.Largest
+	return c != nil && c.Outcome.Failed() && c.PathMTU != nil && c.PathMTU.Largest > 0 && c.PathMTU.Failed > 0
 }
 
 // pathMTUEvidence is one measurement from side ("pod" or "node") of node
