@@ -869,7 +869,9 @@ func BenchmarkFakeAPIServer(b *testing.B) {
 	for _, n := range benchNodes() {
 		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
 			var total time.Duration
+			var heap, rss float64
 			for i := 0; i < b.N; i++ {
+				m := startMem()
 				c := newCluster(realistic(scale))
 				pods := slowClient{c.fake, c}.CoreV1().Pods("default")
 				o := launch.PodOptions{Namespace: "default", RunID: "floor1", Image: "busybox:1.36", Lifetime: time.Minute}
@@ -888,10 +890,17 @@ func BenchmarkFakeAPIServer(b *testing.B) {
 				}
 				wg.Wait()
 				total += time.Since(start)
-				c.stopped.Store(true)
+				// Every pod Ready, as in a run: the store at its fullest.
 				c.timers.Wait()
+				h, rs := m.end()
+				heap, rss = max(heap, h), max(rss, rs)
+				c.stopped.Store(true)
 			}
 			b.ReportMetric(total.Seconds()/float64(b.N), "all-created-s")
+			// The fake server's own memory (store, action log, kubelet): what
+			// BenchmarkFanout's peak-heap-MB has above this is the plugin's.
+			b.ReportMetric(heap, "peak-heap-MB")
+			b.ReportMetric(rss, "peak-rss-MB")
 			b.ReportMetric(scale, "scale")
 		})
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -156,6 +157,7 @@ func Run(ctx context.Context, cfg Config, nodes []corev1.Node) ([]observe.Node, 
 	for _, n := range nodes {
 		all = append(all, Peer{Node: n.Name, PodIP: plan.InternalIP(n)}) // PodIP holds the node's address here
 	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Node < all[j].Node }) // once, for every node's RingPeers
 	for i := range nodes {
 		i := i
 		g.Go(func() (err error) {

@@ -1,6 +1,8 @@
 package fanout
 
 import (
+	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -44,5 +46,27 @@ func TestRingPeers(t *testing.T) {
 		if in[p.Node] != 2 {
 			t.Errorf("%s checked by %d nodes, want 2", p.Node, in[p.Node])
 		}
+	}
+}
+
+// Every node asks RingPeers about the same list: sorted once, it is read in
+// place. A copy per node was n² bytes (1.4 GB allocated at 5,000 nodes).
+func TestRingPeersReadsASortedListInPlace(t *testing.T) {
+	ps := make([]Peer, 5000)
+	for i := range ps {
+		ps[i] = Peer{Node: fmt.Sprintf("node-%05d", i), PodIP: "10.0.0.1"}
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := 0; i < 20; i++ {
+		_ = RingPeers("node-02500", ps, 10)
+	}
+	runtime.ReadMemStats(&after)
+	// The answer itself is 10 peers (under 2 KB); a copy of the list, 280 KB.
+	if per := (after.TotalAlloc - before.TotalAlloc) / 20; per > 8<<10 {
+		t.Fatalf("%d bytes allocated per call on a sorted list: it was copied", per)
+	}
+	if got := RingPeers("node-04999", ps, 2); len(got) != 2 || got[0].Node != "node-00000" || got[1].Node != "node-00001" {
+		t.Fatalf("the ring does not wrap: %+v", got)
 	}
 }

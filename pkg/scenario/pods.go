@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"net/netip"
+	"sort"
 	"time"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/diagnose"
@@ -68,6 +69,7 @@ func (s Pods) Plan() (fanout.Plan, string) {
 			all = append(all, fanout.Peer{Node: n.Name, PodIP: a.String()})
 		}
 	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Node < all[j].Node }) // once: RingPeers reads it in place
 	nodes := func(n corev1.Node) []probe.Spec {
 		var out []probe.Spec
 		for _, p := range fanout.RingPeers(n.Name, all, s.Peers) {
