@@ -193,6 +193,8 @@ func (o *DNSOptions) Run(parent context.Context) error {
 		in.Corefile = *corefile
 		in.AAAA, noAAAA = scenario.DNSAAAAName(*svc, servers, pods, corefile.Text, o.Name)
 	}
+	nl, nlNote := readNodeLocal(ctx, o.Client, svc, o.Name)
+	in.NodeLocal = nl
 	sel, err := o.selectNodes(ctx)
 	if err != nil {
 		return err
@@ -211,5 +213,10 @@ func (o *DNSOptions) Run(parent context.Context) error {
 		run.Notes = append(run.Notes, n)
 	}
 	run.Notes = append(run.Notes, diagnose.DNSFamilyNotes(in, noAAAA)...)
+	if nlNote != "" {
+		run.Notes = append(run.Notes, nlNote)
+	} else if nl != nil {
+		run.Notes = append(run.Notes, diagnose.NodeLocalNote(*nl))
+	}
 	return o.finish(sc, "dns", []string{fmt.Sprintf("%s (%s) for %s", o.DNSService, clusterIP, o.Name)}, sel, run, start)
 }

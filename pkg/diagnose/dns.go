@@ -57,6 +57,9 @@ type DNSInput struct {
 	// (nil: none), and Corefile the DNS pods' configuration, read there.
 	AAAA     *DNSAAAA
 	Corefile Corefile
+	// NodeLocal is the NodeLocal DNSCache in front of cluster DNS, where
+	// one runs (nil: none).
+	NodeLocal *NodeLocal
 }
 
 // DNSServiceKey is the key of a query sent to the DNS Service IP.
@@ -169,7 +172,7 @@ func DNS(in DNSInput) []Finding {
 				unreachable = append(unreachable, s)
 			}
 		}
-		if rc := check(n.Pod.Checks, DNSResolvKey); rc != nil && rc.Outcome == observe.OK && in.ClusterIP != "" && !contains(rc.Resolved, in.ClusterIP) {
+		if rc := check(n.Pod.Checks, DNSResolvKey); rc != nil && rc.Outcome == observe.OK && in.ClusterIP != "" && !contains(rc.Resolved, in.ClusterIP) && !in.toCache(rc.Resolved) {
 			f := Finding{Severity: Error, Cause: CauseResolvConf, Nodes: node,
 				Summary:  fmt.Sprintf("pods on this node are not told to use the cluster DNS %s", in.ClusterIP),
 				Evidence: []string{"pod@" + n.Name + ": /etc/resolv.conf: " + rc.Detail},
@@ -210,6 +213,7 @@ func DNS(in DNSInput) []Finding {
 		}
 	}
 	out = append(out, dnsFamily(in, ready)...)
+	out = append(out, dnsNodeLocal(in, ready)...)
 	return merge(append(out, dnsUpstream(in)...))
 }
 
@@ -262,6 +266,12 @@ func replicaUnreachable(n observe.Node, bad []DNSServer, total int, in DNSInput,
 		fd.Fix = []string{"kubectl netcheck pods   # the pod path between every pair of nodes, " + n.Name + " included"}
 	}
 	return fd
+}
+
+// toCache: the resolv.conf names NodeLocal DNSCache's address — the
+// kubelet's clusterDNS where the cache is set up that way.
+func (in DNSInput) toCache(nameservers []string) bool {
+	return in.NodeLocal != nil && contains(nameservers, in.NodeLocal.Addr)
 }
 
 func check(cs []observe.Check, id observe.CheckID) *observe.Check {

@@ -38,6 +38,7 @@ const (
 	RoleDNSOutside   Role = "dns-outside"  // a name outside the cluster, through the DNS Service (Addr)
 	RoleDNSUpstream  Role = "dns-upstream" // that name asked of CoreDNS's forward target (Addr) from the node
 	RoleDNSNode      Role = "dns-node"     // that name through the node's own resolvers (Of: the name, where several)
+	RoleDNSCache     Role = "dns-cache"    // a query to NodeLocal DNSCache's listen address (Addr) on the side's node
 )
 
 // CheckID is a check's identity.
@@ -84,6 +85,8 @@ func (id CheckID) String() string {
 		return "upstream " + id.Addr
 	case RoleDNSNode:
 		return "node resolver"
+	case RoleDNSCache:
+		return "nodelocal " + id.Addr
 	case RoleTargetFamily:
 		return id.Addr + " over " + id.Of
 	case RolePeerFamily:

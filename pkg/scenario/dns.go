@@ -66,19 +66,29 @@ func (s DNS) Plan() (fanout.Plan, string) {
 			specs = append(specs, probe.Spec{Kind: observe.DNS, ID: diagnose.DNSAAAAKey(ip), Argv: probe.DNSTypeArgv("AAAA", s.In.AAAA.Name, ip), Classify: probe.ClassifyDNS})
 		}
 	}
-	var nodeSpecs func(corev1.Node) []probe.Spec
+	var up []probe.Spec
+	if nl := s.In.NodeLocal; nl != nil {
+		// The cache asked the cluster name from both sides: its pods' way
+		// to it, and whether it answers on the node at all.
+		cache := probe.Spec{Kind: observe.DNS, ID: diagnose.DNSCacheKey(nl.Addr), Argv: probe.DNSArgv(s.In.Name, nl.Addr), Classify: probe.ClassifyDNS}
+		specs = append(specs, cache)
+		up = append(up, cache)
+	}
 	if ip := s.In.ClusterIP; s.In.Outside != "" && ip != "" && ip != corev1.ClusterIPNone {
 		specs = append(specs, probe.Spec{Kind: observe.DNS, ID: diagnose.DNSOutsideKey(ip), Argv: probe.DNSArgv(s.In.Outside, ip), Classify: probe.ClassifyDNS})
 		// From the node: its own resolvers (resolv.conf, and the name through
 		// them) beside each forward target — a private zone the nodes know
 		// and CoreDNS's upstream does not is a missing stub domain.
-		up := []probe.Spec{
-			{Kind: observe.ResolvConf, ID: diagnose.DNSResolvKey, Argv: probe.ResolvConfArgv(), Classify: probe.ClassifyResolvConf},
-			{Kind: observe.DNS, ID: diagnose.DNSNodeKey(s.In.Outside), Argv: probe.DNSArgv(s.In.Outside), Classify: probe.ClassifyDNS},
-		}
+		up = append(up,
+			probe.Spec{Kind: observe.ResolvConf, ID: diagnose.DNSResolvKey, Argv: probe.ResolvConfArgv(), Classify: probe.ClassifyResolvConf},
+			probe.Spec{Kind: observe.DNS, ID: diagnose.DNSNodeKey(s.In.Outside), Argv: probe.DNSArgv(s.In.Outside), Classify: probe.ClassifyDNS},
+		)
 		for _, t := range s.In.Forward.Targets { // an address, or address:port, parsed by ParseCorefileForward
 			up = append(up, probe.Spec{Kind: observe.DNS, ID: diagnose.DNSUpstreamKey(t), Argv: probe.DNSArgv(s.In.Outside, t), Classify: probe.ClassifyDNS})
 		}
+	}
+	var nodeSpecs func(corev1.Node) []probe.Spec
+	if len(up) > 0 {
 		nodeSpecs = func(corev1.Node) []probe.Spec { return up }
 	}
 	var samples []target.Target
