@@ -81,7 +81,8 @@ func upstreamService(ctx context.Context, client kubernetes.Interface, ns string
 		return nil
 	}
 	for _, s := range svcs.Items {
-		if !(s.Name == name || (name == "" && forwardsTo(targets, s.Spec.ClusterIPs))) {
+		named := s.Name == name || (name == "" && forwardsTo(targets, s.Spec.ClusterIPs))
+		if !named {
 			continue
 		}
 		u := &diagnose.UpstreamService{Name: ns + "/" + s.Name, ClusterIP: s.Spec.ClusterIP, Selector: s.Spec.Selector, Want: want}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/netcheck/kubectl-netcheck/pkg/facts"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
 )
 
@@ -23,6 +24,9 @@ const (
 	// the DNS pods answer directly: its own upstream is what fails.
 	CauseDNSNodeLocalUpstream Cause = "dns-nodelocal-upstream"
 )
+
+// NodeLocalKey files the node facts of the pods' flow to the cache.
+const NodeLocalKey = "nodelocal-dns"
 
 // NodeLocalDefaultAddr is the address node-local-dns's manifest binds
 // (its __PILLAR__LOCAL__DNS__ as documented).
@@ -112,20 +116,44 @@ func dnsNodeLocal(in DNSInput, ready []DNSServer) []Finding {
 		case answered(*pc):
 			out = append(out, nl.upstreamFinding(in, n.Name, *pc, ev))
 		case hc != nil && hc.Outcome == observe.OK:
-			out = append(out, Finding{Severity: Error, Cause: CauseDNSNodeLocalPath, Nodes: []string{n.Name},
-				Summary:  fmt.Sprintf("NodeLocal DNSCache answers at %s on this node itself but not its pods: something on the node drops the pods' queries to it", nl.Addr),
-				Evidence: ev,
-				Candidates: []string{
-					"a filter INPUT rule (iptables or nftables) dropping traffic from the pod CIDR to " + nl.Addr + " udp/53",
-					"the cache's NOTRACK/ACCEPT rules for " + nl.Addr + " missing (node-cache adds them at start: restarting its pod puts them back)",
-					"a NetworkPolicy or cluster policy denying egress to " + nl.Addr,
-				},
-				Fix: []string{"on " + n.Name + ": iptables-save | grep -e " + nl.Addr + " -e INPUT; nft list ruleset | grep -e " + nl.Addr + " -e 'hook input'"}})
+			out = append(out, nl.pathFinding(n, ev))
 		default:
 			out = append(out, nl.downFinding(n.Name, pod, ev))
 		}
 	}
 	return out
+}
+
+// pathFinding: the cache answers the node, not its pods. The node's input
+// hook, asked about the pods' query, says whether a rule there drops it.
+func (nl NodeLocal) pathFinding(n observe.Node, ev []string) Finding {
+	f := Finding{Severity: Error, Cause: CauseDNSNodeLocalPath, Nodes: []string{n.Name},
+		Summary:  fmt.Sprintf("NodeLocal DNSCache answers at %s on this node itself but not its pods: something on the node drops the pods' queries to it", nl.Addr),
+		Evidence: ev}
+	for _, l := range n.Facts.Local {
+		if l.Target != NodeLocalKey || l.Input.Result != observe.No {
+			continue
+		}
+		f.Summary = fmt.Sprintf("the node's input hook drops its pods' queries to NodeLocal DNSCache at %s (udp/53), which answers the node itself: pods that resolve through it fail every lookup", nl.Addr)
+		f.Evidence = append(f.Evidence, verdictEvidence(n.Name, "filter INPUT", l.Input)...)
+		cidr := strings.Join(n.Facts.PodCIDRs, ",")
+		if len(n.Facts.PodCIDRs) > 1 { // one family's: the cache's
+			for _, c := range n.Facts.PodCIDRs {
+				if p, err := netip.ParsePrefix(c); err == nil && p.Addr().Is6() == strings.Contains(nl.Addr, ":") {
+					cidr = c
+				}
+			}
+		}
+		f.Fix = facts.FixerFor(l.Input.Datapath).AllowInbound(l.Input, "udp", 53, cidr)
+		return f
+	}
+	f.Candidates = []string{
+		"a filter INPUT rule (iptables or nftables) dropping traffic from the pod CIDR to " + nl.Addr + " udp/53 that the node's rules did not show (another netns, eBPF)",
+		"the cache's NOTRACK/ACCEPT rules for " + nl.Addr + " missing (node-cache adds them at start: restarting its pod puts them back)",
+		"a NetworkPolicy or cluster policy denying egress to " + nl.Addr,
+	}
+	f.Fix = []string{"on " + n.Name + ": iptables-save | grep -e " + nl.Addr + " -e INPUT; nft list ruleset | grep -e " + nl.Addr + " -e 'hook input'"}
+	return f
 }
 
 // podsAnswer: at least one DNS pod answered the node's pods directly.

@@ -91,6 +91,15 @@ func TestDNSNodeLocal(t *testing.T) {
 		{name: "the node gets answers, its pods do not: the path", nl: nl(nil),
 			nodes: []observe.Node{dnsNode("n1", ok, ok, withCache(observe.Timeout, ok, ""))}, want: []Cause{CauseDNSNodeLocalPath}, nodes1: []string{"n1"},
 			text: []string{"answers at 169.254.20.10 on this node itself but not its pods"}},
+		{name: "the node's INPUT chain drops its pods' queries: the rule and its removal", nl: nl(nil),
+			nodes: []observe.Node{dnsNode("n1", ok, ok, func(n *observe.Node) {
+				withCache(observe.Timeout, ok, "")(n)
+				n.Facts.Local = []observe.LocalFacts{{Target: NodeLocalKey, Addr: cache, Input: observe.Verdict{Result: observe.No, Action: "DROP", Datapath: "iptables",
+					Rules: []string{"-A INPUT -s 10.244.1.0/24 -d 169.254.20.10/32 -p udp -m udp --dport 53 -j DROP"}}}}
+			})}, want: []Cause{CauseDNSNodeLocalPath}, nodes1: []string{"n1"},
+			text: []string{"the node's input hook drops its pods' queries to NodeLocal DNSCache at 169.254.20.10",
+				"node@n1: filter INPUT: DROP: -A INPUT -s 10.244.1.0/24",
+				"iptables -D INPUT -s 10.244.1.0/24 -d 169.254.20.10/32 -p udp -m udp --dport 53 -j DROP   # remove the rule that drops it"}},
 		{name: "SERVFAIL from the cache, its upstream Service selects nothing: the selector patch", nl: nl(func(n *NodeLocal) {
 			n.UpstreamService = &UpstreamService{Name: "kube-system/kube-dns-upstream", ClusterIP: "10.96.7.7", Selector: map[string]string{"k8s-app": "kube-dns-typo"}, Want: map[string]string{"k8s-app": "kube-dns"}}
 		}), nodes: []observe.Node{dnsNode("n1", ok, ok, servfail), dnsNode("n2", ok, ok, servfail)},

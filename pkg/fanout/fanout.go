@@ -67,6 +67,9 @@ type Plan struct {
 	// NodeSpecs, when set, gives more checks from each node's node probe
 	// (e.g. a NodePort on that node's own address).
 	NodeSpecs func(n corev1.Node) []probe.Spec
+	// Local are addresses on each node its pods send to (NodeLocal
+	// DNSCache's): the node's input hook is asked about the pod's packets.
+	Local []probe.FactTarget
 	// VIPs are Service addresses looked up in each node's proxy rules.
 	VIPs []facts.VIP
 	// PeerSpecs, when set, gives checks from a node's pod probe (self) to
@@ -279,7 +282,7 @@ func runNode(ctx context.Context, cfg Config, n corev1.Node, idx int, peers []ne
 		all := t.routesAndFlows(factsCtx)
 		self, _ := netip.ParseAddr(t.obs.IP)
 		t.obs.Facts = probe.AssembleFlows(t.raw, probe.Flows{PodIP: t.podIP(false), PodIP6: t.podIP(true), PodCIDRs: n.Spec.PodCIDRs,
-			Targets: all, VIPs: cfg.Plan.VIPs, Self: self, Peers: peers})
+			Targets: all, VIPs: cfg.Plan.VIPs, Self: self, Peers: peers, Local: cfg.Plan.Local})
 		tl.mark("facts assembled")
 	}
 	cfg.progress(n.Name, "done")

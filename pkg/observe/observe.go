@@ -184,6 +184,13 @@ type TargetFacts struct {
 	ConntrackRead bool `json:"conntrackRead"`
 }
 
+// LocalFacts is one pod flow to an address the node owns.
+type LocalFacts struct {
+	Target string  `json:"target"`
+	Addr   string  `json:"addr"`
+	Input  Verdict `json:"input"` // would it pass the node's input hook?
+}
+
 // ConntrackEntry is one parsed conntrack line.
 type ConntrackEntry struct {
 	Raw       string `json:"raw"`
@@ -233,6 +240,9 @@ type NodeFacts struct {
 	// PodDev is the node-side interface towards the probe pod (cni0, cali…, lxc…).
 	PodDev  string        `json:"podDev,omitempty"`
 	Targets []TargetFacts `json:"targets,omitempty"`
+	// Local are the pods' flows to addresses on the node itself, as its
+	// input hook judges them (NodeLocal DNSCache's).
+	Local []LocalFacts `json:"local,omitempty"`
 	// KubeProxy is the Service proxy as the node shows it (only when a
 	// command asked about Services).
 	KubeProxy *KubeProxy `json:"kubeProxy,omitempty"`

@@ -127,6 +127,9 @@ type Flows struct {
 	// overlay packets are walked through this node's input hook.
 	Self  netip.Addr
 	Peers []netip.Addr
+	// Local are addresses on the node that its pods send to (NodeLocal
+	// DNSCache's): their packets are walked through the input hook.
+	Local []FactTarget
 }
 
 // Assemble turns raw output into facts for each target and, when vips
@@ -175,6 +178,17 @@ func AssembleFlows(raw Raw, fl Flows) observe.NodeFacts {
 	table := facts.ParseRouteTable(raw.RouteTable, false)
 	table6 := facts.ParseRouteTable(raw.Route6Table, true)
 	overlayFacts(&nf, raw, fl, table, dps)
+	for _, l := range fl.Local {
+		dp, from := dps, podIP
+		if l.Addr.Is6() {
+			dp, from = dps6, fl.PodIP6
+		}
+		lf := observe.LocalFacts{Target: l.Key, Addr: l.Addr.String()}
+		if src, err := netip.ParseAddr(from); err == nil && len(dp) > 0 {
+			lf.Input = facts.Input(dp, facts.Packet{Src: src, Dst: l.Addr, Proto: l.Proto, DPort: l.Port, In: nf.PodDev, DstLocal: true})
+		}
+		nf.Local = append(nf.Local, lf)
+	}
 	for _, t := range targets {
 		from := podIP
 		if t.Addr.Is6() {

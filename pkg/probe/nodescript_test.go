@@ -331,3 +331,32 @@ func TestFactsDualStack(t *testing.T) {
 		t.Errorf("no ip6 masquerade: %+v", v6.NAT)
 	}
 }
+
+// The fact script on nc-node3 with NodeLocal DNSCache's address on its
+// nodelocaldns interface and a filter INPUT rule dropping the node's pods'
+// queries to it: the pods' flow to the address, walked through the input
+// hook, is dropped by that rule; another pod CIDR's is not.
+func TestFactsNodeLocalInput(t *testing.T) {
+	out, err := os.ReadFile("testdata/facts-script.node3-nodelocal-input-drop.out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := FactTarget{Key: "nodelocal-dns", Addr: netip.MustParseAddr("169.254.20.10"), Proto: "udp", Port: 53}
+	for _, tc := range []struct {
+		podIP string
+		want  observe.Tri
+	}{{"10.244.3.50", observe.No}, {"10.244.9.50", observe.Yes}} {
+		q := FactsQuery{PodIP: tc.podIP}
+		nf := AssembleFlows(ParseFacts(string(out), q), Flows{PodIP: tc.podIP, PodCIDRs: []string{"10.244.3.0/24"}, Local: []FactTarget{cache}})
+		if len(nf.Local) != 1 {
+			t.Fatalf("local %+v", nf.Local)
+		}
+		v := nf.Local[0].Input
+		if nf.Local[0].Addr != "169.254.20.10" || v.Result != tc.want {
+			t.Errorf("from %s: %+v, want %s", tc.podIP, nf.Local[0], tc.want)
+		}
+		if tc.want == observe.No && (v.Action != "DROP" || len(v.Rules) != 1 || v.Rules[0] != "-A INPUT -s 10.244.3.0/24 -d 169.254.20.10/32 -p udp -m udp --dport 53 -j DROP") {
+			t.Errorf("the deciding rule: %+v", v)
+		}
+	}
+}

@@ -67,12 +67,16 @@ func (s DNS) Plan() (fanout.Plan, string) {
 		}
 	}
 	var up []probe.Spec
+	var local []probe.FactTarget
 	if nl := s.In.NodeLocal; nl != nil {
 		// The cache asked the cluster name from both sides: its pods' way
 		// to it, and whether it answers on the node at all.
 		cache := probe.Spec{Kind: observe.DNS, ID: diagnose.DNSCacheKey(nl.Addr), Argv: probe.DNSArgv(s.In.Name, nl.Addr), Classify: probe.ClassifyDNS}
 		specs = append(specs, cache)
 		up = append(up, cache)
+		if a, err := netip.ParseAddr(nl.Addr); err == nil {
+			local = append(local, probe.FactTarget{Key: diagnose.NodeLocalKey, Addr: a, Proto: "udp", Port: 53})
+		}
 	}
 	if ip := s.In.ClusterIP; s.In.Outside != "" && ip != "" && ip != corev1.ClusterIPNone {
 		specs = append(specs, probe.Spec{Kind: observe.DNS, ID: diagnose.DNSOutsideKey(ip), Argv: probe.DNSArgv(s.In.Outside, ip), Classify: probe.ClassifyDNS})
@@ -96,7 +100,7 @@ func (s DNS) Plan() (fanout.Plan, string) {
 		sample, _ := target.Parse(k) // constants: TestDNSPlan reads both
 		samples = append(samples, sample)
 	}
-	return fanout.Plan{Consider: samples, PodSpecs: specs, NodeSpecs: nodeSpecs, As: s.As}, ""
+	return fanout.Plan{Consider: samples, PodSpecs: specs, NodeSpecs: nodeSpecs, As: s.As, Local: local}, ""
 }
 
 // CorefileConfigMap names the ConfigMap the DNS pods mount their Corefile

@@ -115,3 +115,27 @@ func TestDNSAAAAName(t *testing.T) {
 		})
 	}
 }
+
+// A NodeLocal DNSCache is asked the cluster name from both sides, and the
+// node's input hook about the pods' queries to it.
+func TestDNSPlanNodeLocal(t *testing.T) {
+	in := diagnose.DNSInput{ClusterIP: "10.96.0.10", Name: "kubernetes.default.svc.cluster.local",
+		Servers: []diagnose.DNSServer{{Name: "coredns-1", IP: "10.244.3.2", Ready: true}}, NodeLocal: &diagnose.NodeLocal{Addr: "169.254.20.10"}}
+	p, skip := DNS{In: in}.Plan()
+	if skip != "" {
+		t.Fatal(skip)
+	}
+	last := p.PodSpecs[len(p.PodSpecs)-1]
+	if last.ID != diagnose.DNSCacheKey("169.254.20.10") || strings.Join(last.Argv, " ") != "nslookup kubernetes.default.svc.cluster.local. 169.254.20.10" {
+		t.Errorf("pod side's cache check: %+v", last)
+	}
+	if p.NodeSpecs == nil {
+		t.Fatal("no node-side checks")
+	}
+	if ns := p.NodeSpecs(corev1.Node{}); len(ns) != 1 || ns[0].ID != last.ID {
+		t.Errorf("node side's checks: %+v", ns)
+	}
+	if len(p.Local) != 1 || p.Local[0].Key != diagnose.NodeLocalKey || p.Local[0].Addr.String() != "169.254.20.10" || p.Local[0].Proto != "udp" || p.Local[0].Port != 53 {
+		t.Errorf("local flows %+v", p.Local)
+	}
+}
