@@ -233,9 +233,9 @@ func (nl NodeLocal) downFinding(node string, p *DNSServer, ev []string) Finding 
 		// when it starts; they are gone (or it no longer listens).
 		f.Summary = fmt.Sprintf("NodeLocal DNSCache's pod on this node is Ready but nothing answers at %s, from the node itself either: its listen address is gone from the node, and pods that resolve through it fail every lookup", nl.Addr)
 		f.Fix = []string{
+			fmt.Sprintf("on %s: ip -o addr show | grep %s   # to confirm: no interface carries it (node-cache's is nodelocaldns)", node, nl.Addr),
 			fmt.Sprintf("kubectl -n %s delete pod %s   # the DaemonSet starts a new one, which sets its interface and %s up again", ns, p.Name, nl.Addr),
 		}
-		f.Candidates = []string{"on " + node + ": ip -o addr show | grep " + nl.Addr + "   # the cache's interface (nodelocaldns) must carry it"}
 	}
 	return f
 }
