@@ -34,6 +34,16 @@ func nodeLocal(t *testing.T) {
 	readyEndpoints(t, "kube-system", "kube-dns-upstream", 1)
 }
 
+// nodeLocalFinding runs dns and wants exactly one finding, of cause.
+func nodeLocalFinding(t *testing.T, cause diagnose.Cause) (result, diagnose.Finding) {
+	t.Helper()
+	r := netcheck(t, 2*time.Minute, "dns", "-o", "json")
+	if r.code != 1 || len(r.report.Findings) != 1 {
+		t.Fatalf("want one %s finding: exit %d %+v\n%s", cause, r.code, r.report.Findings, r.stderr)
+	}
+	return r, finding(t, r, cause)
+}
+
 // cachePodOn names the cache's pod on node.
 func cachePodOn(t *testing.T, node string) string {
 	t.Helper()
@@ -65,11 +75,7 @@ func TestDNSNodeLocal(t *testing.T) {
 			t.Fatal(err)
 		}
 		pod := cachePodOn(t, "nc-node2")
-		r := netcheck(t, 2*time.Minute, "dns", "-o", "json")
-		if r.code != 1 || len(r.report.Findings) != 1 {
-			t.Fatalf("want one finding: exit %d %+v\n%s", r.code, r.report.Findings, r.stderr)
-		}
-		f := finding(t, r, diagnose.CauseDNSNodeLocalDown)
+		_, f := nodeLocalFinding(t, diagnose.CauseDNSNodeLocalDown)
 		if strings.Join(f.Nodes, ",") != "nc-node2" {
 			t.Errorf("%s on %v, want nc-node2", f.Cause, f.Nodes)
 		}
@@ -90,11 +96,7 @@ func TestDNSNodeLocal(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = runOnNode("nc-node3", append([]string{"iptables", "-D"}, rule...)...) })
-		r := netcheck(t, 2*time.Minute, "dns", "-o", "json")
-		if r.code != 1 || len(r.report.Findings) != 1 {
-			t.Fatalf("want one finding: exit %d %+v\n%s", r.code, r.report.Findings, r.stderr)
-		}
-		f := finding(t, r, diagnose.CauseDNSNodeLocalPath)
+		_, f := nodeLocalFinding(t, diagnose.CauseDNSNodeLocalPath)
 		if strings.Join(f.Nodes, ",") != "nc-node3" {
 			t.Errorf("%s on %v, want nc-node3", f.Cause, f.Nodes)
 		}
@@ -114,11 +116,7 @@ func TestDNSNodeLocal(t *testing.T) {
 		// 10 s (expire): until then a cache that asked recently still
 		// reaches the old endpoint through its conntrack entry, and answers.
 		time.Sleep(11 * time.Second)
-		r := netcheck(t, 2*time.Minute, "dns", "-o", "json")
-		if r.code != 1 || len(r.report.Findings) != 1 {
-			t.Fatalf("want one finding: exit %d %+v\n%s", r.code, r.report.Findings, r.stderr)
-		}
-		f := finding(t, r, diagnose.CauseDNSNodeLocalUpstream)
+		r, f := nodeLocalFinding(t, diagnose.CauseDNSNodeLocalUpstream)
 		if len(f.Nodes) != len(r.report.Nodes) {
 			t.Errorf("%s on %v, want every node", f.Cause, f.Nodes)
 		}
