@@ -213,10 +213,16 @@ func (o *DNSOptions) Run(parent context.Context) error {
 		run.Notes = append(run.Notes, n)
 	}
 	run.Notes = append(run.Notes, diagnose.DNSFamilyNotes(in, noAAAA)...)
-	if nlNote != "" {
+	in.Nodes = run.Nodes
+	switch {
+	case nlNote != "":
 		run.Notes = append(run.Notes, nlNote)
-	} else if nl != nil {
+	case nl != nil:
 		run.Notes = append(run.Notes, diagnose.NodeLocalNote(*nl))
+	default:
+		if n := diagnose.NodeLocalUnseen(in); n != "" {
+			run.Notes = append(run.Notes, n)
+		}
 	}
 	return o.finish(sc, "dns", []string{fmt.Sprintf("%s (%s) for %s", o.DNSService, clusterIP, o.Name)}, sel, run, start)
 }

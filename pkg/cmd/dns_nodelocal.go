@@ -14,8 +14,11 @@ import (
 	"github.com/netcheck/kubectl-netcheck/pkg/scenario"
 )
 
-// nodeLocalSelector is the label node-local-dns's manifest gives its pods.
-const nodeLocalSelector = "k8s-app=node-local-dns"
+// nodeLocalSelectors find a NodeLocal DNSCache's pods by the labels its
+// usual installs give them: k8s.io/dns's manifest and most charts
+// (k8s-app=node-local-dns), Kubespray (k8s-app=nodelocaldns), charts in
+// the recommended labels' style.
+var nodeLocalSelectors = []string{"k8s-app in (node-local-dns,nodelocaldns)", "app.kubernetes.io/name=node-local-dns"}
 
 // nodeLocalUpstreamPillar is the placeholder node-cache replaces, when it
 // starts, with the ClusterIP of its upstream Service (-upstreamsvc,
@@ -28,9 +31,16 @@ const nodeLocalUpstreamPillar = "__PILLAR__CLUSTER__DNS__"
 // error: the rest of `dns` stands without it.
 func readNodeLocal(ctx context.Context, client kubernetes.Interface, dns *corev1.Service, name string) (*diagnose.NodeLocal, string) {
 	const ns = "kube-system"
-	pods, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: nodeLocalSelector})
-	if err != nil {
-		return nil, "NodeLocal DNSCache not looked for: listing pods " + nodeLocalSelector + " in " + ns + ": " + err.Error()
+	var pods *corev1.PodList
+	for _, sel := range nodeLocalSelectors {
+		var err error
+		pods, err = client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
+			return nil, "NodeLocal DNSCache not looked for: listing pods " + sel + " in " + ns + ": " + err.Error()
+		}
+		if len(pods.Items) > 0 {
+			break
+		}
 	}
 	if len(pods.Items) == 0 {
 		return nil, ""

@@ -69,3 +69,18 @@ func TestReadNodeLocalNone(t *testing.T) {
 		t.Errorf("nodelocal %+v, note %q", nl, note)
 	}
 }
+
+// Kubespray labels its cache's pods k8s-app=nodelocaldns: found too.
+func TestReadNodeLocalKubesprayLabel(t *testing.T) {
+	p := nodeCachePod("n1")
+	p.Labels = map[string]string{"k8s-app": "nodelocaldns"}
+	other := nodeCachePod("n2")
+	other.Name, other.Labels = "kube-proxy-x", map[string]string{"k8s-app": "kube-proxy"}
+	nl, note := readNodeLocal(context.Background(), fake.NewClientset(p, other), &corev1.Service{}, "kubernetes.default.svc.cluster.local")
+	if nl == nil || note != "" || len(nl.Pods) != 1 || nl.Pods[0].Name != "node-local-dns-n1" {
+		t.Fatalf("nodelocal %+v, note %q", nl, note)
+	}
+	if nl.Addr != diagnose.NodeLocalDefaultAddr || nl.Corefile.Err == "" {
+		t.Errorf("no ConfigMap: the default address and the reason: %+v", nl)
+	}
+}

@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 
@@ -269,9 +270,24 @@ func replicaUnreachable(n observe.Node, bad []DNSServer, total int, in DNSInput,
 }
 
 // toCache: the resolv.conf names NodeLocal DNSCache's address — the
-// kubelet's clusterDNS where the cache is set up that way.
+// kubelet's clusterDNS where the cache is set up that way — or, where no
+// cache was found, a link-local address, which only a node-local cache
+// listens at (NodeLocalUnseen says so).
 func (in DNSInput) toCache(nameservers []string) bool {
-	return in.NodeLocal != nil && contains(nameservers, in.NodeLocal.Addr)
+	if in.NodeLocal != nil {
+		return contains(nameservers, in.NodeLocal.Addr)
+	}
+	return linkLocal(nameservers) != ""
+}
+
+// linkLocal is the first IPv4 link-local nameserver (169.254.0.0/16).
+func linkLocal(nameservers []string) string {
+	for _, ns := range nameservers {
+		if a, err := netip.ParseAddr(ns); err == nil && a.Is4() && a.IsLinkLocalUnicast() {
+			return a.String()
+		}
+	}
+	return ""
 }
 
 func check(cs []observe.Check, id observe.CheckID) *observe.Check {

@@ -325,3 +325,27 @@ func NodeLocalNote(nl NodeLocal) string {
 	}
 	return s
 }
+
+// NodeLocalUnseen notes pods told to use a link-local nameserver where no
+// NodeLocal DNSCache pods were found: a cache installed some other way,
+// not asked by this run (the cluster DNS Service and pods were).
+func NodeLocalUnseen(in DNSInput) string {
+	if in.NodeLocal != nil {
+		return ""
+	}
+	var nodes []string
+	addr := ""
+	for _, n := range in.Nodes {
+		if rc := check(n.Pod.Checks, DNSResolvKey); rc != nil && rc.Outcome == observe.OK {
+			if a := linkLocal(rc.Resolved); a != "" && !contains(rc.Resolved, in.ClusterIP) {
+				addr = a
+				nodes = append(nodes, n.Name)
+			}
+		}
+	}
+	if addr == "" {
+		return ""
+	}
+	return fmt.Sprintf("pods on %s are told to use %s, a link-local address where a node-local DNS cache listens, but no cache pods were found (labels k8s-app=node-local-dns or nodelocaldns, app.kubernetes.io/name=node-local-dns in kube-system): it was not asked; the DNS Service and pods behind it were",
+		strings.Join(nodes, ", "), addr)
+}

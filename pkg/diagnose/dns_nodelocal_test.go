@@ -145,3 +145,30 @@ func TestDNSNodeLocal(t *testing.T) {
 		})
 	}
 }
+
+// Pods told to use a link-local nameserver where no cache was found (a
+// Kubespray cache under another label, say): not a resolv-conf fault, and
+// a note says it was not asked. Any other nameserver still is one.
+func TestNodeLocalUnseen(t *testing.T) {
+	resolv := func(ns string) func(*observe.Node) {
+		return func(n *observe.Node) { n.Pod.Checks[0].Resolved, n.Pod.Checks[0].Detail = []string{ns}, "nameserver "+ns }
+	}
+	in := DNSInput{Service: "kube-system/kube-dns", ClusterIP: dnsIP, Name: "kubernetes.default.svc.cluster.local", Servers: []DNSServer{coredns},
+		Nodes: []observe.Node{dnsNode("n1", observe.OK, observe.OK, resolv("169.254.25.10")), dnsNode("n2", observe.OK, observe.OK, nil)}}
+	if fs := DNS(in); len(fs) != 0 {
+		t.Errorf("findings %+v", fs)
+	}
+	note := NodeLocalUnseen(in)
+	for _, want := range []string{"pods on n1 are told to use 169.254.25.10", "no cache pods were found", "it was not asked"} {
+		if !strings.Contains(note, want) {
+			t.Errorf("note %q lacks %q", note, want)
+		}
+	}
+	in.Nodes[0] = dnsNode("n1", observe.OK, observe.OK, resolv("10.0.0.2"))
+	if fs := DNS(in); len(fs) != 1 || fs[0].Cause != CauseResolvConf {
+		t.Errorf("a routable nameserver that is not the cluster DNS: %+v", fs)
+	}
+	if note := NodeLocalUnseen(in); note != "" {
+		t.Errorf("note %q", note)
+	}
+}
