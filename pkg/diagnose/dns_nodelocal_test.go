@@ -151,7 +151,9 @@ func TestDNSNodeLocal(t *testing.T) {
 // a note says it was not asked. Any other nameserver still is one.
 func TestNodeLocalUnseen(t *testing.T) {
 	resolv := func(ns string) func(*observe.Node) {
-		return func(n *observe.Node) { n.Pod.Checks[0].Resolved, n.Pod.Checks[0].Detail = []string{ns}, "nameserver "+ns }
+		return func(n *observe.Node) {
+			n.Pod.Checks[0].Resolved, n.Pod.Checks[0].Detail = []string{ns}, "nameserver "+ns
+		}
 	}
 	in := DNSInput{Service: "kube-system/kube-dns", ClusterIP: dnsIP, Name: "kubernetes.default.svc.cluster.local", Servers: []DNSServer{coredns},
 		Nodes: []observe.Node{dnsNode("n1", observe.OK, observe.OK, resolv("169.254.25.10")), dnsNode("n2", observe.OK, observe.OK, nil)}}
