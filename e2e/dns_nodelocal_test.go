@@ -65,6 +65,11 @@ func cachePodOn(t *testing.T, node string) string {
 //     dns-nodelocal-upstream on every node, with the selector patch.
 func TestDNSNodeLocal(t *testing.T) {
 	lab(t)
+	if profile() == "flannel" {
+		// The cache is on the node: its pods reach it through cni0 as on the
+		// bridge lab, the overlay is not on the way. Its ~100 s go elsewhere.
+		t.Skip("NodeLocal DNSCache is proven on the bridge lab (make e2e, make e2e-nft): the overlay is not on its path")
+	}
 	nodeLocal(t)
 	r := netcheck(t, 2*time.Minute, "dns", "-o", "json")
 	healthy(t, r)

@@ -21,7 +21,7 @@ bash e2e/cluster/up.sh
 export KUBECONFIG=${NETCHECK_E2E_STATE:-/run/netcheck-e2e}/kubeconfig NETCHECK_E2E_LAB=1
 [[ -x bin/kubectl-netcheck ]] || make build
 echo "cluster ready after $(( $(date +%s) - start ))s; running the suite"
-go test -tags e2e -count=1 -v -timeout 30m ${E2E_RUN:+-run "$E2E_RUN"} ./e2e/ 2>&1 | tee /tmp/netcheck-e2e.log
+go test -tags e2e -count=1 -v -timeout 45m ${E2E_RUN:+-run "$E2E_RUN"} ./e2e/ 2>&1 | tee /tmp/netcheck-e2e.log
 rc=${PIPESTATUS[0]}
 passed=$(grep -c '^\s*--- PASS' /tmp/netcheck-e2e.log || true)
 failed=$(grep -c '^\s*--- FAIL' /tmp/netcheck-e2e.log || true)
