@@ -40,6 +40,17 @@ type DNSServer struct {
 	LogErr string `json:"logError,omitempty"`
 }
 
+// state is "ready", or "not ready" with the container's waiting reason.
+func (s DNSServer) state() string {
+	if s.Ready {
+		return "ready"
+	}
+	if s.Reason != "" {
+		return "not ready (" + s.Reason + ")"
+	}
+	return "not ready"
+}
+
 // DNSInput is what `netcheck dns` observed.
 type DNSInput struct {
 	Service   string // namespace/name of the DNS Service
@@ -83,13 +94,7 @@ func DNS(in DNSInput) []Finding {
 	var ready []DNSServer
 	var servers []string
 	for _, s := range in.Servers {
-		state := "ready"
-		if !s.Ready {
-			state = "not ready"
-			if s.Reason != "" {
-				state += " (" + s.Reason + ")"
-			}
-		}
+		state := s.state()
 		ip := s.IP
 		if ip == "" {
 			ip = "no IP"

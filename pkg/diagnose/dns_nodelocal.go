@@ -136,15 +136,7 @@ func (nl NodeLocal) pathFinding(n observe.Node, ev []string) Finding {
 		}
 		f.Summary = fmt.Sprintf("the node's input hook drops its pods' queries to NodeLocal DNSCache at %s (udp/53), which answers the node itself: pods that resolve through it fail every lookup", nl.Addr)
 		f.Evidence = append(f.Evidence, verdictEvidence(n.Name, "filter INPUT", l.Input)...)
-		cidr := strings.Join(n.Facts.PodCIDRs, ",")
-		if len(n.Facts.PodCIDRs) > 1 { // one family's: the cache's
-			for _, c := range n.Facts.PodCIDRs {
-				if p, err := netip.ParsePrefix(c); err == nil && p.Addr().Is6() == strings.Contains(nl.Addr, ":") {
-					cidr = c
-				}
-			}
-		}
-		f.Fix = facts.FixerFor(l.Input.Datapath).AllowInbound(l.Input, "udp", 53, cidr)
+		f.Fix = facts.FixerFor(l.Input.Datapath).AllowInbound(l.Input, "udp", 53, addrCIDR(n.Facts.PodCIDRs, nl.Addr))
 		return f
 	}
 	f.Candidates = []string{
@@ -188,14 +180,7 @@ func (nl NodeLocal) podLine(node string, p *DNSServer) string {
 	if p == nil {
 		return "no NodeLocal DNSCache pod runs on " + node + " (" + nl.owner() + ")"
 	}
-	state := "ready"
-	if !p.Ready {
-		state = "not ready"
-		if p.Reason != "" {
-			state += " (" + p.Reason + ")"
-		}
-	}
-	return fmt.Sprintf("NodeLocal DNSCache pod %s on %s: %s, %d restarts", p.Name, node, state, p.Restarts)
+	return fmt.Sprintf("NodeLocal DNSCache pod %s on %s: %s, %d restarts", p.Name, node, p.state(), p.Restarts)
 }
 
 func (nl NodeLocal) owner() string {

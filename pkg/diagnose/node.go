@@ -224,7 +224,12 @@ func factsAddr(tf observe.TargetFacts) string {
 // flowCIDR is the pod range of a flow's family: the one a fix for that
 // flow names (a dual-stack node has one per family).
 func flowCIDR(cidrs []string, tf observe.TargetFacts) string {
-	if c := familyCIDR(cidrs, strings.Contains(factsAddr(tf), ":")); c != "" {
+	return addrCIDR(cidrs, factsAddr(tf))
+}
+
+// addrCIDR is the node's pod range of addr's family, else all of them.
+func addrCIDR(cidrs []string, addr string) string {
+	if c := familyCIDR(cidrs, strings.Contains(addr, ":")); c != "" {
 		return c
 	}
 	return strings.Join(cidrs, ",")
