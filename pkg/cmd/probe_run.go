@@ -98,7 +98,7 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, p fanout.Plan, sel pl
 		if cctx == nil {
 			cctx = context.Background()
 		}
-		n, cerr := l.Cleanup(cctx, 15*time.Second+time.Duration(len(sel.Nodes))*20*time.Millisecond)
+		n, cerr := l.Cleanup(cctx, launch.CleanupTimeout(len(sel.Nodes)))
 		if cerr != nil {
 			fmt.Fprintf(o.ErrOut, "warning: %v\n", cerr)
 			run.Cleanup = cerr.Error()

@@ -25,6 +25,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -335,7 +336,7 @@ func (c *cluster) setStatus(ns, name string, f func(*corev1.Pod)) {
 // pod); its pod probe gets .5 in it.
 func podCIDR(idx int) string { return fmt.Sprintf("10.244.%d.%d/29", idx/32, idx%32*8) }
 func podIP(idx int) string   { return fmt.Sprintf("10.244.%d.%d", idx/32, idx%32*8+5) }
-func nodeIP(idx int) string  { return fmt.Sprintf("198.18.%d.%d", idx/250, 11+idx%250) }
+func nodeIP(idx int) string  { return fmt.Sprintf("198.18.%d.%d", idx/200, 11+idx%200) }
 
 // counts sums the plugin's API calls.
 func (c *cluster) counts() (total int, by map[string]int) {
@@ -597,6 +598,7 @@ func simNodes(n int) []corev1.Node {
 // result is one simulated run.
 type result struct {
 	nodes                      int
+	start                      time.Time
 	wall, firstReady, fanout   time.Duration
 	cleanup                    time.Duration
 	lastCreated                time.Duration // every pod created (the last Create returned)
@@ -625,14 +627,27 @@ func runWith(tb testing.TB, s sim, n int, out outputs, tweak func(*fanout.Config
 		c.stopped.Store(true)
 		c.timers.Wait()
 	}()
-	l := &launch.Launcher{Client: slowClient{c.fake, c}, Opts: launch.PodOptions{
-		Namespace: "default", RunID: "bench1", Image: "busybox:1.36", Lifetime: 3 * time.Minute, CreatedBy: "bench",
+	r := fanOut(tb, slowClient{c.fake, c}, "default", &fakeExec{c: c, out: out}, n, tweak, peers...)
+	r.apiCalls, r.byVerb = c.counts()
+	r.lastCreated = time.Duration(c.createdAt.Load() - r.start.UnixNano())
+	left, _ := c.tracker.List(podsGVR, corev1.SchemeGroupVersion.WithKind("Pod"), "default")
+	r.left = len(left.(*corev1.PodList).Items)
+	return r
+}
+
+// fanOut is one run on any API server: Start the launcher, fan out with fx
+// as the exec, Cleanup. The caller fills in what only its server can tell
+// (API calls, pods left).
+func fanOut(tb testing.TB, client kubernetes.Interface, ns string, fx *fakeExec, n int, tweak func(*fanout.Config), peers ...int) result {
+	c := fx.c
+	l := &launch.Launcher{Client: client, Opts: launch.PodOptions{
+		Namespace: ns, RunID: "bench1", Image: "busybox:1.36", Lifetime: 3 * time.Minute, CreatedBy: "bench",
 	}}
 	targets, err := plan.Targets([]string{"198.19.0.1"}, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	// Each node's steps, from fanout's progress callback.
 	var pmu sync.Mutex
@@ -658,7 +673,6 @@ func runWith(tb testing.TB, s sim, n int, out outputs, tweak func(*fanout.Config
 	if err := l.Start(ctx, time.Minute); err != nil {
 		tb.Fatal(err)
 	}
-	fx := &fakeExec{c: c, out: out}
 	cfg := fanout.Config{
 		Launcher: l, Exec: fx, Plan: fanout.Plan{Reach: targets},
 		ProbeTimeout: 3 * time.Second, StartTimeout: 60 * time.Second, Progress: progress,
@@ -683,24 +697,25 @@ func runWith(tb testing.TB, s sim, n int, out outputs, tweak func(*fanout.Config
 	if err != nil {
 		tb.Fatal(err)
 	}
+	// NETCHECK_BENCH_HEAPPROFILE=F: what is live once every node is done
+	// (F.<nodes>; go tool pprof -sample_index=inuse_space).
+	if f := os.Getenv("NETCHECK_BENCH_HEAPPROFILE"); f != "" {
+		writeHeapProfile(tb, fmt.Sprintf("%s.%d", f, n))
+	}
 	cstart := time.Now()
 	// The timeout pkg/cmd gives Cleanup. A failure is a result (pods-left),
 	// not a harness error.
-	cleaned, cerr := l.Cleanup(context.Background(), 15*time.Second)
+	cleaned, cerr := l.Cleanup(context.Background(), launch.CleanupTimeout(n))
 	end := time.Now()
 	l.Stop()
-	r := result{nodes: n, wall: end.Sub(start), firstReady: timing.FirstReady, fanout: timing.Total,
+	r := result{nodes: n, start: start, wall: end.Sub(start), firstReady: timing.FirstReady, fanout: timing.Total,
 		cleanup: end.Sub(cstart), execs: int(c.execs.Load()), cleanedUp: cleaned, obs: obs, cleanupErr: cerr,
 		factsAtOnce: int(fx.factsMax.Load())}
-	r.apiCalls, r.byVerb = c.counts()
-	r.lastCreated = time.Duration(c.createdAt.Load() - start.UnixNano())
 	r.lastReady = lastReady.Sub(start)
 	sort.Slice(probeTimes, func(i, j int) bool { return probeTimes[i] < probeTimes[j] })
 	if len(probeTimes) > 0 {
 		r.probeP50, r.probeMax = probeTimes[len(probeTimes)/2], probeTimes[len(probeTimes)-1]
 	}
-	left, _ := c.tracker.List(podsGVR, corev1.SchemeGroupVersion.WithKind("Pod"), "default")
-	r.left = len(left.(*corev1.PodList).Items)
 	return r
 }
 
@@ -745,6 +760,18 @@ func (m *memPeak) end() (heapMB, rssMB float64) {
 	close(m.stop)
 	<-m.done
 	return float64(m.peakHeap) / (1 << 20), float64(vmHWM()) / (1 << 20)
+}
+
+func writeHeapProfile(tb testing.TB, path string) {
+	runtime.GC()
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 func vmHWM() uint64 {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,7 +16,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 )
@@ -334,5 +338,82 @@ func TestPodProbeRestricted(t *testing.T) {
 	base.Spec.SecurityContext = &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{{Name: "net.ipv4.ping_group_range", Value: "65534 65534"}}}
 	if d := cmp.Diff(base, p); d != "" {
 		t.Errorf("only the security contexts differ (-want +got):\n%s", d)
+	}
+}
+
+// TestCreatesInFlightAreBounded: 20 creates at once against a server that
+// answers each after 20 ms never have more than MaxCreating in flight, and
+// do run side by side up to it.
+func TestCreatesInFlightAreBounded(t *testing.T) {
+	var now, most atomic.Int32
+	// The fake clientset runs its reactors under one lock: the server's
+	// time is spent in a wrapper, outside it, as a real server's would be.
+	slow := func() {
+		n := now.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(20 * time.Millisecond)
+		now.Add(-1)
+	}
+	l := &Launcher{Client: slowCreates{fake.NewClientset(), slow}, Opts: opts, MaxCreating: 3}
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.Create(context.Background(), PodProbe(opts, "n", i)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if m := most.Load(); m != 3 {
+		t.Fatalf("most creates in flight = %d, want 3 (the bound, reached)", m)
+	}
+}
+
+type slowCreates struct {
+	kubernetes.Interface
+	wait func()
+}
+
+func (s slowCreates) CoreV1() corev1client.CoreV1Interface {
+	return slowCore{s.Interface.CoreV1(), s.wait}
+}
+
+type slowCore struct {
+	corev1client.CoreV1Interface
+	wait func()
+}
+
+func (c slowCore) Pods(ns string) corev1client.PodInterface {
+	return slowPods{c.CoreV1Interface.Pods(ns), c.wait}
+}
+
+type slowPods struct {
+	corev1client.PodInterface
+	wait func()
+}
+
+func (p slowPods) Create(ctx context.Context, pod *corev1.Pod, o metav1.CreateOptions) (*corev1.Pod, error) {
+	p.wait()
+	return p.PodInterface.Create(ctx, pod, o)
+}
+
+// TestCreateWaitingForASlotHonoursTheContext: a create queued behind a full
+// bound gives up when its context ends, without calling the server.
+func TestCreateWaitingForASlotHonoursTheContext(t *testing.T) {
+	cs := fake.NewClientset()
+	l := &Launcher{Client: cs, Opts: opts, MaxCreating: 1}
+	l.slotsOnce.Do(func() { l.creating = make(chan struct{}, 1) })
+	l.creating <- struct{}{} // the one slot, taken
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := l.Create(ctx, PodProbe(opts, "n", 0))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the context's deadline", err)
+	}
+	if len(cs.Actions()) != 0 {
+		t.Fatalf("the server was called: %v", cs.Actions())
 	}
 }
