@@ -4,8 +4,12 @@ import (
 	"context"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/netcheck/kubectl-netcheck/pkg/facts"
 	"github.com/netcheck/kubectl-netcheck/pkg/observe"
@@ -359,4 +363,71 @@ func TestFactsNodeLocalInput(t *testing.T) {
 			t.Errorf("the deciding rule: %+v", v)
 		}
 	}
+}
+
+// joinSections is the line-by-line reading splitSections replaced; the two
+// must agree on every output.
+func joinSections(out string) []section {
+	var secs []section
+	var cur *section
+	var body []string
+	for _, line := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(line, "@@rc "):
+			if cur != nil {
+				cur.rc, _ = strconv.Atoi(strings.TrimPrefix(line, "@@rc "))
+				cur.body = strings.Join(body, "\n")
+				secs = append(secs, *cur)
+				cur, body = nil, nil
+			}
+		case strings.HasPrefix(line, "@@"):
+			cur, body = &section{name: strings.TrimPrefix(line, "@@")}, nil
+		case cur != nil:
+			body = append(body, line)
+		}
+	}
+	return secs
+}
+
+func TestSplitSectionsSlicesWhatJoiningRead(t *testing.T) {
+	outs := map[string]string{
+		"empty":          "",
+		"no sections":    "a\nb\n",
+		"empty body":     "@@links\n@@rc 0\n",
+		"blank lines":    "@@links\n\nx\n\n@@rc 1\n",
+		"unclosed":       "@@links\nx\n@@route4\ny",
+		"rc at the end":  "@@links\nx\n@@rc 2",
+		"rc, no section": "@@rc 0\n@@a\n@@rc 3\n",
+		"crlf":           "@@a\r\nx\r\n@@rc 0\r\n",
+	}
+	files, _ := filepath.Glob("testdata/facts-script.*.out")
+	if len(files) == 0 {
+		t.Fatal("no captured fact-script outputs")
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs[f] = string(b)
+	}
+	for name, out := range outs {
+		got, want := splitSections(out), joinSections(out)
+		if diff := cmp.Diff(want, got, cmp.AllowUnexported(section{})); diff != "" {
+			t.Errorf("%s: (-joined +sliced)\n%s", name, diff)
+		}
+	}
+	if n := len(splitSections(outs["testdata/facts-script.node1.out"])); n < 10 {
+		t.Errorf("node1's capture gave %d sections", n)
+	}
+}
+
+func FuzzSplitSections(f *testing.F) {
+	f.Add("@@links\nx\n@@rc 0\n")
+	f.Add("@@a\n\n@@rc 1\n@@b\n")
+	f.Fuzz(func(t *testing.T, out string) {
+		if diff := cmp.Diff(joinSections(out), splitSections(out), cmp.AllowUnexported(section{})); diff != "" {
+			t.Fatal(diff)
+		}
+	})
 }
