@@ -83,11 +83,35 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, p fanout.Plan, sel pl
 	if err := launch.CheckAccess(ctx, client, o.Namespace, launch.Needed); err != nil {
 		return run, cannotRun("%v", err)
 	}
-	if err := l.Start(ctx, o.StartTimeout); err != nil {
+	// The informer's sync, the reaping of earlier runs' ended pods and the
+	// admission dry-runs are independent: side by side, they cost the
+	// slowest of them before the first create, not their sum.
+	placement := o.nodeProbeHere()
+	var (
+		wg               sync.WaitGroup
+		startErr, admErr error
+		adm              launch.Admission
+		reaped           int
+	)
+	wg.Add(3)
+	go func() { defer wg.Done(); startErr = l.Start(ctx, o.StartTimeout) }()
+	go func() { defer wg.Done(); reaped = launch.Reap(ctx, client, o.Namespace) }()
+	go func() {
+		defer wg.Done()
+		adm, admErr = launch.CheckAdmission(ctx, client, l.Opts, sel.Nodes[0].Name, placement == "")
+	}()
+	wg.Wait()
+	if startErr != nil {
 		l.Stop()
-		return run, cannotRun("%v", err)
+		return run, cannotRun("%v", startErr)
 	}
 	defer l.Stop()
+	if reaped > 0 {
+		fmt.Fprintf(o.ErrOut, "removed %d ended probe pod(s) of earlier interrupted runs\n", reaped)
+	}
+	if admErr != nil {
+		return run, cannotRun("%v", admErr)
+	}
 	defer func() {
 		if o.Keep {
 			run.Cleanup = fmt.Sprintf("kept probe pods: kubectl delete pods -n %s -l %s", o.Namespace, launch.Selector(o.RunID))
@@ -106,14 +130,6 @@ func (o *ProbeOptions) launchAndProbe(ctx context.Context, p fanout.Plan, sel pl
 		}
 		run.Cleanup = fmt.Sprintf("deleted %d probe pods (run %s)", n, o.RunID)
 	}()
-	if n := launch.Reap(ctx, client, o.Namespace); n > 0 {
-		fmt.Fprintf(o.ErrOut, "removed %d ended probe pod(s) of earlier interrupted runs\n", n)
-	}
-	placement := o.nodeProbeHere()
-	adm, err := launch.CheckAdmission(ctx, client, l.Opts, sel.Nodes[0].Name, placement == "")
-	if err != nil {
-		return run, cannotRun("%v", err)
-	}
 	if adm.PodRestricted != "" {
 		l.Opts.Restricted = true
 		cfg.Sides.NoRaw = fmt.Sprintf("not run: namespace %q enforces PodSecurity restricted, which forbids NET_RAW; the path-MTU probe needs raw ICMP", o.Namespace)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 
 	authv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -43,19 +44,36 @@ var Needed = []Permission{
 // permission in one message. It returns nil when reviews themselves are not
 // allowed: the calls will tell then.
 func CheckAccess(ctx context.Context, cs kubernetes.Interface, namespace string, perms []Permission) error {
+	// The reviews are independent: asked side by side they cost one round
+	// trip, not len(perms) of them, before the first probe pod is created.
+	allowed := make([]bool, len(perms))
+	failed := make([]bool, len(perms))
+	var wg sync.WaitGroup
+	for i, p := range perms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ssar := &authv1.SelfSubjectAccessReview{Spec: authv1.SelfSubjectAccessReviewSpec{
+				ResourceAttributes: &authv1.ResourceAttributes{Verb: p.Verb, Group: p.Group, Resource: p.Resource, Subresource: p.Subresource},
+			}}
+			if p.Namespaced {
+				ssar.Spec.ResourceAttributes.Namespace = namespace
+			}
+			res, err := cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, ssar, metav1.CreateOptions{})
+			if err != nil {
+				failed[i] = true
+				return
+			}
+			allowed[i] = res.Status.Allowed
+		}()
+	}
+	wg.Wait()
 	var missing []string
-	for _, p := range perms {
-		ssar := &authv1.SelfSubjectAccessReview{Spec: authv1.SelfSubjectAccessReviewSpec{
-			ResourceAttributes: &authv1.ResourceAttributes{Verb: p.Verb, Group: p.Group, Resource: p.Resource, Subresource: p.Subresource},
-		}}
-		if p.Namespaced {
-			ssar.Spec.ResourceAttributes.Namespace = namespace
-		}
-		res, err := cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, ssar, metav1.CreateOptions{})
-		if err != nil {
+	for i, p := range perms {
+		if failed[i] {
 			return nil
 		}
-		if !res.Status.Allowed {
+		if !allowed[i] {
 			where := ""
 			if p.Namespaced {
 				where = fmt.Sprintf(" in namespace %q", namespace)
@@ -87,28 +105,44 @@ type Admission struct {
 func CheckAdmission(ctx context.Context, cs kubernetes.Interface, o PodOptions, node string, withNode bool) (Admission, error) {
 	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
 	var a Admission
-	if _, err := cs.CoreV1().Pods(o.Namespace).Create(ctx, PodProbe(o, node, 0), dry); err != nil {
+	// The node probe's answer does not depend on the pod probe's: both are
+	// asked at once, one round trip before the first real create.
+	var nodeErr error
+	var wg sync.WaitGroup
+	if withNode {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, nodeErr = cs.CoreV1().Pods(o.Namespace).Create(ctx, NodeProbe(o, node, 0), dry)
+		}()
+	}
+	podErr := func() error {
+		_, err := cs.CoreV1().Pods(o.Namespace).Create(ctx, PodProbe(o, node, 0), dry)
+		if err == nil {
+			return nil
+		}
 		if !isPodSecurity(err) {
-			return a, CreateError(err, PodProbe(o, node, 0))
+			return CreateError(err, PodProbe(o, node, 0))
 		}
 		// "restricted" refuses NET_RAW and root: try the shape it admits.
 		r := o
 		r.Restricted = true
 		if _, rerr := cs.CoreV1().Pods(o.Namespace).Create(ctx, PodProbe(r, node, 0), dry); rerr != nil {
-			return a, CreateError(rerr, PodProbe(r, node, 0))
+			return CreateError(rerr, PodProbe(r, node, 0))
 		}
 		a.PodRestricted = StatusMessage(err)
+		return nil
+	}()
+	wg.Wait()
+	if podErr != nil {
+		return a, podErr
 	}
-	if !withNode {
-		return a, nil
-	}
-	_, err := cs.CoreV1().Pods(o.Namespace).Create(ctx, NodeProbe(o, node, 0), dry)
 	switch {
-	case err == nil:
-	case isPodSecurity(err):
-		a.NodeProbeRefused = StatusMessage(err)
+	case !withNode || nodeErr == nil:
+	case isPodSecurity(nodeErr):
+		a.NodeProbeRefused = StatusMessage(nodeErr)
 	default:
-		return a, CreateError(err, NodeProbe(o, node, 0))
+		return a, CreateError(nodeErr, NodeProbe(o, node, 0))
 	}
 	return a, nil
 }
