@@ -81,7 +81,7 @@ func BenchmarkFanoutAPIServer(b *testing.B) {
 			defer stop()
 			var wall, first, ready, cleanup, cpu time.Duration
 			var execs, left, nodeErrs int
-			var heap, rss float64
+			var heap, rss, stacks, goroutines float64
 			for i := 0; i < b.N; i++ {
 				waitEmpty(b, cs)
 				calls.Store(0)
@@ -95,6 +95,7 @@ func BenchmarkFanoutAPIServer(b *testing.B) {
 				cpu += cpuTime() - cpu0
 				h, rs := m.end()
 				heap, rss = max(heap, h), max(rss, rs)
+				stacks, goroutines = max(stacks, float64(m.peakStacks)/(1<<20)), max(goroutines, float64(m.peakGoroutines))
 				// A server this loaded may time a create out: such a node
 				// is counted (and its first error shown), not fatal.
 				for _, o := range r.obs {
@@ -129,6 +130,8 @@ func BenchmarkFanoutAPIServer(b *testing.B) {
 			b.ReportMetric(float64(nodeErrs)/per, "node-errors")
 			b.ReportMetric(heap, "peak-heap-MB")
 			b.ReportMetric(rss, "peak-rss-MB")
+			b.ReportMetric(stacks, "peak-stacks-MB")
+			b.ReportMetric(goroutines, "peak-goroutines")
 			b.ReportMetric(s.scale, "scale")
 		})
 	}

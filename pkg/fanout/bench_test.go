@@ -722,18 +722,22 @@ func fanOut(tb testing.TB, client kubernetes.Interface, ns string, fx *fakeExec,
 // memPeak samples the heap while a run goes (runtime/metrics: no
 // stop-the-world) and reads the process's peak RSS (VmHWM, reset first).
 type memPeak struct {
-	stop      chan struct{}
-	done      chan struct{}
-	peakHeap  uint64
-	rssReset  bool
-	sampleSet []metrics.Sample
+	stop     chan struct{}
+	done     chan struct{}
+	peakHeap uint64
+	// Goroutine stacks are memory beyond the heap: one or more goroutines
+	// per node, each stack as deep as client-go's calls made it.
+	peakStacks, peakGoroutines uint64
+	rssReset                   bool
+	sampleSet                  []metrics.Sample
 }
 
 func startMem() *memPeak {
 	runtime.GC()
 	debug.FreeOSMemory()
 	m := &memPeak{stop: make(chan struct{}), done: make(chan struct{}),
-		sampleSet: []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}}
+		sampleSet: []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"},
+			{Name: "/memory/classes/heap/stacks:bytes"}, {Name: "/sched/goroutines:goroutines"}}}
 	// "5" resets the peak RSS (Linux ≥ 4.0); where that fails, VmHWM is the
 	// process's peak so far and only an upper bound.
 	m.rssReset = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
@@ -746,6 +750,8 @@ func startMem() *memPeak {
 			if v := m.sampleSet[0].Value.Uint64(); v > m.peakHeap {
 				m.peakHeap = v
 			}
+			m.peakStacks = max(m.peakStacks, m.sampleSet[1].Value.Uint64())
+			m.peakGoroutines = max(m.peakGoroutines, m.sampleSet[2].Value.Uint64())
 			select {
 			case <-m.stop:
 				return
