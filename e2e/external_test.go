@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bufio"
 	"os"
 	"os/exec"
 	"strings"
@@ -227,6 +228,43 @@ func TestExternalInterrupt(t *testing.T) {
 	noProbePodsLeft(t)
 }
 
+// TestExternalReaderGone: the reader of the plugin's stderr goes away mid-run
+// (`kubectl netcheck external ... -v=2 2>&1 | head`). The next log line is a
+// SIGPIPE, which used to kill the plugin with its six pods running; it now
+// ends the run like a Ctrl-C and removes them.
+func TestExternalReaderGone(t *testing.T) {
+	lab(t)
+	cmd := exec.Command(binary(t), "external", "198.19.0.1", "-v=2")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig())
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	// Read until the probe pods exist, then stop reading, as head does.
+	sc := bufio.NewScanner(r)
+	for sc.Scan() && !strings.Contains(sc.Text(), "probe created") {
+	}
+	r.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		ee, ok := err.(*exec.ExitError)
+		if ok && ee.ProcessState.Sys().(syscall.WaitStatus).Signaled() {
+			t.Fatalf("the plugin was killed by %v", ee.ProcessState.Sys().(syscall.WaitStatus).Signal())
+		}
+	case <-time.After(2 * time.Minute):
+		_ = cmd.Process.Kill()
+		t.Fatal("the plugin did not end within 2 min of its reader going away")
+	}
+	noProbePodsLeft(t)
+}
+
 // TestExternalKilled: kill -9 leaves the pods to the server-side backstop:
 // activeDeadlineSeconds stops them; the next run (or `cleanup`) removes
 // the ended pods' objects.
@@ -248,9 +286,11 @@ func TestExternalKilled(t *testing.T) {
 		}
 		time.Sleep(2 * time.Second)
 	}
-	r := netcheck(t, time.Minute, "cleanup", "-A")
-	if r.code != 0 {
-		t.Fatalf("cleanup: exit %d %s", r.code, r.stderr)
+	// A bare cleanup looks in the probe namespace, where the pods are
+	// (it used to look in the kubeconfig's namespace and find nothing).
+	r := netcheck(t, time.Minute, "cleanup")
+	if r.code != 0 || !strings.Contains(r.stdout, "deleted pod netcheck/") {
+		t.Fatalf("cleanup: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	noProbePodsLeft(t)
 }

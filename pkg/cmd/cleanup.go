@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
@@ -24,9 +25,10 @@ type CleanupOptions struct {
 	ConfigFlags *genericclioptions.ConfigFlags
 	genericiooptions.IOStreams
 
-	AllNamespaces bool
-	RunID         string
-	DryRun        bool
+	AllNamespaces  bool
+	RunID          string
+	DryRun         bool
+	ProbeNamespace string
 
 	Client    kubernetes.Interface
 	Namespace string
@@ -42,9 +44,11 @@ func NewCmdCleanup(flags *genericclioptions.ConfigFlags, streams genericiooption
 Deletes the probe pods of earlier runs (label app.kubernetes.io/name=kubectl-netcheck)
 that a killed or crashed run left behind. Runs end their pods themselves and the
 API server removes them after activeDeadlineSeconds anyway; this is for now.
+It looks where the probing commands put their pods: --probe-namespace (default
+netcheck), or -n when given, or every namespace with -A.
 It also deletes the pods of a run still in progress: pass --run-id to limit it.`),
 		Example: templates.Examples(`  kubectl netcheck cleanup -A --dry-run
-  kubectl netcheck cleanup -n netcheck --run-id k3x9qz`),
+  kubectl netcheck cleanup --run-id k3x9qz`),
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := o.Complete(); err != nil {
@@ -56,6 +60,7 @@ It also deletes the pods of a run still in progress: pass --run-id to limit it.`
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "look in every namespace")
 	cmd.Flags().StringVar(&o.RunID, "run-id", "", "only the pods of this run")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "list what would be deleted, delete nothing")
+	cmd.Flags().StringVar(&o.ProbeNamespace, "probe-namespace", "", "namespace of the probe pods (default: -n when given, else "+launch.DefaultNamespace+", where the probing commands put them)")
 	return cmd
 }
 
@@ -63,6 +68,11 @@ It also deletes the pods of a run still in progress: pass --run-id to limit it.`
 func (o *CleanupOptions) Complete() error {
 	if o.RunID != "" && strings.ContainsAny(o.RunID, " ,=!()") {
 		return cannotRun("--run-id %q is not a run id", o.RunID)
+	}
+	if o.ProbeNamespace != "" {
+		if errs := validation.IsDNS1123Label(o.ProbeNamespace); len(errs) > 0 {
+			return cannotRun("--probe-namespace %q is not a namespace name: %s", o.ProbeNamespace, strings.Join(errs, "; "))
+		}
 	}
 	if o.Client != nil {
 		return nil
@@ -76,14 +86,23 @@ func (o *CleanupOptions) Complete() error {
 		return cannotRun("cannot build a client: %v", err)
 	}
 	o.Client = cs
-	if o.AllNamespaces {
-		o.Namespace = metav1.NamespaceAll
-	} else if ns, _, err := o.ConfigFlags.ToRawKubeConfigLoader().Namespace(); err == nil && ns != "" {
-		o.Namespace = ns
-	} else {
-		o.Namespace = metav1.NamespaceDefault
-	}
+	o.Namespace = o.namespace()
 	return nil
+}
+
+// namespace is where to look: the probing commands put their pods in
+// --probe-namespace, not in the current namespace, so a bare `cleanup`
+// looks there too; an explicit -n is taken at its word.
+func (o *CleanupOptions) namespace() string {
+	switch {
+	case o.AllNamespaces:
+		return metav1.NamespaceAll
+	case o.ProbeNamespace != "":
+		return o.ProbeNamespace
+	case o.ConfigFlags != nil && o.ConfigFlags.Namespace != nil && *o.ConfigFlags.Namespace != "":
+		return *o.ConfigFlags.Namespace
+	}
+	return launch.DefaultNamespace
 }
 
 // Run lists and deletes.
@@ -109,7 +128,11 @@ func (o *CleanupOptions) Run(parent context.Context) error {
 	}
 	list.Items = ours
 	if len(list.Items) == 0 {
-		fmt.Fprintln(o.Out, "no probe pods found")
+		where := fmt.Sprintf("in namespace %q (-A looks in every namespace)", o.Namespace)
+		if o.Namespace == metav1.NamespaceAll {
+			where = "in any namespace"
+		}
+		fmt.Fprintln(o.Out, "no probe pods found "+where)
 		return nil
 	}
 	verb := "deleted"

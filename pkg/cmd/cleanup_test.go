@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes/fake"
 
@@ -59,7 +60,32 @@ func TestCleanup(t *testing.T) {
 	if out := run(&CleanupOptions{Namespace: "a"}); strings.Count(out, "deleted pod a/") != 2 || count() != 3 {
 		t.Fatalf("namespace a: %q, %d pods", out, count())
 	}
-	if out := run(&CleanupOptions{Namespace: ""}); out != "no probe pods found\n" {
+	if out := run(&CleanupOptions{Namespace: ""}); out != "no probe pods found in any namespace\n" {
 		t.Fatalf("nothing left: %q", out)
+	}
+}
+
+// TestCleanupLooksWhereTheProbesAre: a bare `cleanup` looks in the probe
+// namespace the probing commands use, not in the kubeconfig's namespace
+// (where it used to find nothing); -n and --probe-namespace are honoured.
+func TestCleanupLooksWhereTheProbesAre(t *testing.T) {
+	ns := func(s string) *string { return &s }
+	for _, c := range []struct {
+		name string
+		o    CleanupOptions
+		want string
+	}{
+		{"bare", CleanupOptions{ConfigFlags: genericclioptions.NewConfigFlags(false)}, launch.DefaultNamespace},
+		{"-n", CleanupOptions{ConfigFlags: &genericclioptions.ConfigFlags{Namespace: ns("team-a")}}, "team-a"},
+		{"--probe-namespace", CleanupOptions{ConfigFlags: &genericclioptions.ConfigFlags{Namespace: ns("team-a")}, ProbeNamespace: "probes"}, "probes"},
+		{"-A", CleanupOptions{ConfigFlags: &genericclioptions.ConfigFlags{Namespace: ns("team-a")}, AllNamespaces: true}, ""},
+	} {
+		if got := c.o.namespace(); got != c.want {
+			t.Errorf("%s: namespace %q, want %q", c.name, got, c.want)
+		}
+	}
+	o := CleanupOptions{ProbeNamespace: "Not_A_Namespace"}
+	if err := o.Complete(); err == nil || !strings.Contains(err.Error(), `--probe-namespace "Not_A_Namespace"`) {
+		t.Errorf("bad --probe-namespace: %v", err)
 	}
 }

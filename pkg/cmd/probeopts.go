@@ -335,7 +335,11 @@ func (o *ProbeOptions) showProgress() bool {
 	if o.Quiet {
 		return false
 	}
-	f, ok := o.ErrOut.(*os.File)
+	w := o.ErrOut
+	if e, ok := w.(epipeWriter); ok {
+		w = e.w
+	}
+	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
@@ -346,8 +350,9 @@ func (o *ProbeOptions) begin(parent context.Context) (context.Context, func(), e
 	if parent == nil {
 		parent = context.Background()
 	}
-	ctx, cleanupCtx, stop := watchSignals(parent, o.ErrOut)
+	ctx, cleanupCtx, gone, stop := watchSignals(parent, o.ErrOut)
 	o.cleanupCtx = cleanupCtx
+	o.Out, o.ErrOut = epipeWriter{o.Out, gone}, epipeWriter{o.ErrOut, gone}
 	if err := o.checkNamespace(ctx); err != nil {
 		stop()
 		return nil, nil, err

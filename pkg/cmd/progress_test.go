@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,5 +53,26 @@ func TestTimelineInResult(t *testing.T) {
 		if !strings.Contains(joined, want) {
 			t.Errorf("timeline lacks %q: %s", want, joined)
 		}
+	}
+}
+
+// TestEpipeWriterCancelsWhenTheReaderIsGone: with SIGPIPE ignored (as
+// watchSignals does for a run), a write to a pipe nobody reads fails with
+// EPIPE and calls gone; a write that succeeds does not.
+func TestEpipeWriterCancelsWhenTheReaderIsGone(t *testing.T) {
+	signal.Ignore(syscall.SIGPIPE)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	called := 0
+	e := epipeWriter{w, func() { called++ }}
+	if _, err := e.Write([]byte("read\n")); err != nil || called != 0 {
+		t.Fatalf("write with a reader: %v, gone called %d times", err, called)
+	}
+	r.Close()
+	if _, err := e.Write([]byte("unread\n")); !errors.Is(err, syscall.EPIPE) || called != 1 {
+		t.Fatalf("write without a reader: %v, gone called %d times", err, called)
 	}
 }

@@ -4,6 +4,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,19 +22,28 @@ func signalContext(parent context.Context) (context.Context, context.CancelFunc)
 // cleanup then deletes the pods under the second context; a second signal
 // cancels that one too, for a user who will not wait (the pods then end at
 // their activeDeadlineSeconds).
-func watchSignals(parent context.Context, errOut io.Writer) (run, cleanup context.Context, stop func()) {
+//
+// A reader of stdout or stderr that goes away (`... -v=2 2>&1 | head`)
+// must not kill the process with its pods running, as SIGPIPE would: it is
+// ignored for the run, and a write that fails with EPIPE cancels the run
+// like a first Ctrl-C (gone, for epipeWriter) — nobody reads its result,
+// and its pods are still removed. Asking for SIGPIPE with signal.Notify
+// instead would also catch a closed exec stream's socket write, and cancel
+// healthy runs.
+func watchSignals(parent context.Context, errOut io.Writer) (run, cleanup context.Context, gone, stop func()) {
 	run, cancelRun := context.WithCancel(parent)
 	cleanup, cancelCleanup := context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	signal.Ignore(syscall.SIGPIPE)
 	done := make(chan struct{})
 	go func() {
-		for n := 0; ; n++ {
+		for n := 0; ; {
 			select {
 			case <-done:
 				return
 			case <-ch:
-				if n == 0 {
+				if n++; n == 1 {
 					fmt.Fprintln(errOut, "interrupted: removing probe pods (Ctrl-C again to skip)")
 					cancelRun()
 					continue
@@ -44,10 +54,25 @@ func watchSignals(parent context.Context, errOut io.Writer) (run, cleanup contex
 			}
 		}
 	}()
-	return run, cleanup, func() {
+	return run, cleanup, cancelRun, func() {
 		signal.Stop(ch)
 		close(done)
 		cancelRun()
 		cancelCleanup()
 	}
+}
+
+// epipeWriter calls gone when a write fails because the stream's reader
+// went away (EPIPE, with SIGPIPE ignored).
+type epipeWriter struct {
+	w    io.Writer
+	gone func()
+}
+
+func (e epipeWriter) Write(p []byte) (int, error) {
+	n, err := e.w.Write(p)
+	if errors.Is(err, syscall.EPIPE) {
+		e.gone()
+	}
+	return n, err
 }
