@@ -195,8 +195,8 @@ func (c Config) progress(node, step string) {
 
 // trip is one node's way through the run, in named steps:
 // both pods created at once; node side: Ready → checks ∥ static facts;
-// pod side: Ready → checks; then routes with the pod's address ∥ flow
-// witness → assemble.
+// pod side: Ready → checks ∥ routes with the pod's address; then the
+// names' routes ∥ flow witness → assemble.
 type trip struct {
 	cfg             Config
 	tl              *timeline
@@ -209,8 +209,12 @@ type trip struct {
 	raw             probe.Raw
 	ephemeral       string // the container --from-ephemeral added to the workload pod
 	onReady         func()
-	readyOnce       sync.Once
-	rosterOnce      sync.Once
+	// early is the routes read with the pod's address, started when the
+	// pod is Ready, beside its checks; earlyRaw is nil when it did not run.
+	early      sync.WaitGroup
+	earlyRaw   *probe.Raw
+	readyOnce  sync.Once
+	rosterOnce sync.Once
 }
 
 // overlayPeers are the nodes whose overlay packets a node's input hook is
@@ -336,7 +340,7 @@ func (t *trip) sides(ctx, factsCtx context.Context, idx int) (stop bool, fatal e
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		t.podSide(tripCtx, startCtx, podPod, nodeUp)
+		t.podSide(tripCtx, startCtx, factsCtx, podPod, nodeUp)
 		if errors.Is(t.podErr, launch.ErrFatal) {
 			stopTrip()
 		}
@@ -411,7 +415,7 @@ func (t *trip) nodeSide(ctx, startCtx, factsCtx context.Context, nodePod *corev1
 
 // podSide starts the pod probe (or finds the workload's pod for --from)
 // and runs the pod-side checks as soon as it is Ready.
-func (t *trip) podSide(ctx, startCtx context.Context, podPod *corev1.Pod, nodeUp chan struct{}) {
+func (t *trip) podSide(ctx, startCtx, factsCtx context.Context, podPod *corev1.Pod, nodeUp chan struct{}) {
 	cfg, opts, ns := t.cfg, t.cfg.Launcher.Opts, t.cfg.Launcher.Opts.Namespace
 	w, as := cfg.Plan.As[t.n.Name]
 	switch {
@@ -446,6 +450,7 @@ func (t *trip) podSide(ctx, startCtx context.Context, podPod *corev1.Pod, nodeUp
 	}
 	self := Peer{Node: t.n.Name, PodIP: t.obs.Pod.IP, PodIPs: t.obs.Pod.IPs}
 	t.toRoster(self)
+	t.routesEarly(factsCtx, nodeUp)
 	specs := append(reachSpecs(cfg), cfg.Plan.PodSpecs...)
 	if cfg.Plan.PeerSpecs != nil {
 		waitCtx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
@@ -487,31 +492,47 @@ func (t *trip) settle(ctx context.Context) {
 	t.tl.mark(fmt.Sprintf("pod probe settled (%s for the NetworkPolicy agent: policies select it)", d))
 }
 
-// routesAndFlows reads what needs the checks done: the routes with the
-// pod's address (its ingress device, the route its packets would take) and
-// the names' routes as the checks resolved them, alongside the flow
-// witness. It returns every target whose facts were read.
+// routesEarly reads the routes that need only the pod's address (its
+// ingress device, the literal targets' routes from it) as soon as that
+// address and the node probe are there, beside the pod's checks: after
+// them, only the names' routes and the flow witness are left to read.
+func (t *trip) routesEarly(factsCtx context.Context, nodeUp chan struct{}) {
+	if t.obs.Pod.IP == "" {
+		return
+	}
+	t.early.Add(1)
+	go func() {
+		defer t.early.Done()
+		<-nodeUp // nodeErr is written before the close
+		if t.nodeErr != nil {
+			return
+		}
+		r := t.readFacts(factsCtx, probe.FactsQuery{PodIP: t.podIP(false), PodIP6: t.podIP(true), Targets: t.literal, RoutesOnly: true})
+		t.earlyRaw = &r
+	}()
+}
+
+// routesAndFlows reads what needs the checks done: the names' routes as the
+// checks resolved them (and the routes with the pod's address, unless
+// routesEarly read them), alongside the flow witness. It returns every
+// target whose facts were read.
 func (t *trip) routesAndFlows(factsCtx context.Context) []probe.FactTarget {
 	_, named := factTargets(t.cfg, t.obs, false)
 	all := append(append([]probe.FactTarget(nil), t.literal...), named...)
 	var wg sync.WaitGroup
-	if t.obs.Pod.IP != "" || len(named) > 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			more := t.readFacts(factsCtx, probe.FactsQuery{PodIP: t.podIP(false), PodIP6: t.podIP(true), Targets: all, RoutesOnly: true})
-			if t.raw.RouteGet == nil {
-				t.raw.RouteGet, t.raw.PodRouteGet = map[string]observe.Route{}, map[string]observe.Route{}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t.early.Wait()
+		if t.earlyRaw != nil {
+			t.mergeRoutes(*t.earlyRaw)
+			if len(named) > 0 {
+				t.mergeRoutes(t.readFacts(factsCtx, probe.FactsQuery{PodIP: t.podIP(false), PodIP6: t.podIP(true), Targets: named, RoutesOnly: true}))
 			}
-			t.raw.PodRouteDev = more.PodRouteDev
-			for k, v := range more.RouteGet {
-				t.raw.RouteGet[k] = v
-			}
-			for k, v := range more.PodRouteGet {
-				t.raw.PodRouteGet[k] = v
-			}
-		}()
-	}
+		} else if t.obs.Pod.IP != "" || len(named) > 0 {
+			t.mergeRoutes(t.readFacts(factsCtx, probe.FactsQuery{PodIP: t.podIP(false), PodIP6: t.podIP(true), Targets: all, RoutesOnly: true}))
+		}
+	}()
 	var flows probe.Raw
 	if len(t.cfg.Plan.Reach) > 0 {
 		t.gather.Conntrack(factsCtx, &flows, t.podIP(false), t.podIP(true))
@@ -520,6 +541,22 @@ func (t *trip) routesAndFlows(factsCtx context.Context) []probe.FactTarget {
 	t.raw.Conntrack, t.raw.ConntrackSrc = flows.Conntrack, flows.ConntrackSrc
 	t.raw.Notes = append(t.raw.Notes, flows.Notes...)
 	return all
+}
+
+// mergeRoutes adds a routes-only read to the node's facts.
+func (t *trip) mergeRoutes(more probe.Raw) {
+	if t.raw.RouteGet == nil {
+		t.raw.RouteGet, t.raw.PodRouteGet = map[string]observe.Route{}, map[string]observe.Route{}
+	}
+	if more.PodRouteDev.Query != "" || more.PodRouteDev.Dev != "" {
+		t.raw.PodRouteDev = more.PodRouteDev
+	}
+	for k, v := range more.RouteGet {
+		t.raw.RouteGet[k] = v
+	}
+	for k, v := range more.PodRouteGet {
+		t.raw.PodRouteGet[k] = v
+	}
 }
 
 // readFacts runs the fact script when a slot is free.
