@@ -16,11 +16,13 @@ import (
 	"github.com/netcheck/kubectl-netcheck/pkg/podexec"
 )
 
-// PingArgv pings host three times, 200 ms apart (one lost packet is not
-// a verdict), giving up after timeout.
+// PingArgv pings host three times, 50 ms apart (one lost packet is not
+// a verdict), giving up after timeout. The interval is on every pod's path
+// to its verdict: 0.1 s took 0.28 s for a healthy answer in the lab, 0.05 s
+// 0.16 s; three echo requests at 20/s stay far below any ICMP rate limit.
 func PingArgv(host string, timeout time.Duration) []string {
 	secs := strconv.Itoa(seconds(timeout))
-	return []string{"ping", "-c", "3", "-i", "0.1", "-W", secs, "-w", secs, host}
+	return []string{"ping", "-c", "3", "-i", "0.05", "-W", secs, "-w", secs, host}
 }
 
 // PingFamilyArgv pings a name in one address family (busybox ping -4/-6:

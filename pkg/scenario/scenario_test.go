@@ -168,7 +168,7 @@ func TestPodsPlanDualStack(t *testing.T) {
 	if d := cmp.Diff(want, specIDs(specs)); d != "" {
 		t.Errorf("(-want +got):\n%s", d)
 	}
-	if d := cmp.Diff([]string{"ping", "-c", "3", "-i", "0.1", "-W", "1", "-w", "1", "fd00:10:244:1::5"}, specs[3].Argv); d != "" {
+	if d := cmp.Diff([]string{"ping", "-c", "3", "-i", "0.05", "-W", "1", "-w", "1", "fd00:10:244:1::5"}, specs[3].Argv); d != "" {
 		t.Errorf("IPv6 ping argv (-want +got):\n%s", d)
 	}
 	if got := specs[4].ID; got != diagnose.PeerFamilyKey("b", "fd00:10:244:1::5") {
