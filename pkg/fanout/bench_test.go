@@ -18,6 +18,7 @@ package fanout_test
 // the wall times; docs/performance.md says how much.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand"
@@ -729,13 +730,19 @@ type memPeak struct {
 	// per node, each stack as deep as client-go's calls made it.
 	peakStacks, peakGoroutines uint64
 	rssReset                   bool
-	sampleSet                  []metrics.Sample
+	// NETCHECK_BENCH_GOROUTINEPROFILE=F: the goroutines, grouped by stack,
+	// at (about) their peak count, written by end.
+	goroutineProfile string
+	atPeak           bytes.Buffer
+	snapAt           uint64
+	sampleSet        []metrics.Sample
 }
 
 func startMem() *memPeak {
 	runtime.GC()
 	debug.FreeOSMemory()
 	m := &memPeak{stop: make(chan struct{}), done: make(chan struct{}),
+		goroutineProfile: os.Getenv("NETCHECK_BENCH_GOROUTINEPROFILE"),
 		sampleSet: []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"},
 			{Name: "/memory/classes/heap/stacks:bytes"}, {Name: "/sched/goroutines:goroutines"}}}
 	// "5" resets the peak RSS (Linux ≥ 4.0); where that fails, VmHWM is the
@@ -751,7 +758,15 @@ func startMem() *memPeak {
 				m.peakHeap = v
 			}
 			m.peakStacks = max(m.peakStacks, m.sampleSet[1].Value.Uint64())
-			m.peakGoroutines = max(m.peakGoroutines, m.sampleSet[2].Value.Uint64())
+			if g := m.sampleSet[2].Value.Uint64(); g > m.peakGoroutines {
+				// A snapshot stops the world: only at 2 % more than the last one.
+				if m.goroutineProfile != "" && g > m.snapAt*51/50 {
+					m.atPeak.Reset()
+					_ = pprof.Lookup("goroutine").WriteTo(&m.atPeak, 1)
+					m.snapAt = g
+				}
+				m.peakGoroutines = g
+			}
 			select {
 			case <-m.stop:
 				return
@@ -765,6 +780,9 @@ func startMem() *memPeak {
 func (m *memPeak) end() (heapMB, rssMB float64) {
 	close(m.stop)
 	<-m.done
+	if m.goroutineProfile != "" && m.atPeak.Len() > 0 {
+		_ = os.WriteFile(m.goroutineProfile, m.atPeak.Bytes(), 0o644)
+	}
 	return float64(m.peakHeap) / (1 << 20), float64(vmHWM()) / (1 << 20)
 }
 
