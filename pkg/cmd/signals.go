@@ -38,12 +38,12 @@ func watchSignals(parent context.Context, errOut io.Writer) (run, cleanup contex
 	signal.Ignore(syscall.SIGPIPE)
 	done := make(chan struct{})
 	go func() {
-		for n := 0; ; {
+		for n := 0; ; n++ {
 			select {
 			case <-done:
 				return
 			case <-ch:
-				if n++; n == 1 {
+				if n == 0 {
 					fmt.Fprintln(errOut, "interrupted: removing probe pods (Ctrl-C again to skip)")
 					cancelRun()
 					continue

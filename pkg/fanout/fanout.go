@@ -551,7 +551,7 @@ func (t *trip) routesEarly(factsCtx context.Context, nodeUp chan struct{}) {
 		if t.nodeErr != nil {
 			return
 		}
-		r := t.readFacts(factsCtx, probe.FactsQuery{PodIP: t.podIP(false), PodIP6: t.podIP(true), Targets: t.literal, RoutesOnly: true})
+		r := t.readFacts(factsCtx, t.routesQuery(t.literal))
 		t.earlyRaw = &r
 	}()
 }
@@ -571,10 +571,10 @@ func (t *trip) routesAndFlows(factsCtx context.Context) []probe.FactTarget {
 		if t.earlyRaw != nil {
 			t.mergeRoutes(*t.earlyRaw)
 			if len(named) > 0 {
-				t.mergeRoutes(t.readFacts(factsCtx, probe.FactsQuery{PodIP: t.podIP(false), PodIP6: t.podIP(true), Targets: named, RoutesOnly: true}))
+				t.mergeRoutes(t.readFacts(factsCtx, t.routesQuery(named)))
 			}
 		} else if t.obs.Pod.IP != "" || len(named) > 0 {
-			t.mergeRoutes(t.readFacts(factsCtx, probe.FactsQuery{PodIP: t.podIP(false), PodIP6: t.podIP(true), Targets: all, RoutesOnly: true}))
+			t.mergeRoutes(t.readFacts(factsCtx, t.routesQuery(all)))
 		}
 	}()
 	var flows probe.Raw
@@ -585,6 +585,12 @@ func (t *trip) routesAndFlows(factsCtx context.Context) []probe.FactTarget {
 	t.raw.Conntrack, t.raw.ConntrackSrc = flows.Conntrack, flows.ConntrackSrc
 	t.raw.Notes = append(t.raw.Notes, flows.Notes...)
 	return all
+}
+
+// routesQuery reads the targets' routes from the pod's addresses, and the
+// pod's ingress device.
+func (t *trip) routesQuery(targets []probe.FactTarget) probe.FactsQuery {
+	return probe.FactsQuery{PodIP: t.podIP(false), PodIP6: t.podIP(true), Targets: targets, RoutesOnly: true}
 }
 
 // mergeRoutes adds a routes-only read to the node's facts.
