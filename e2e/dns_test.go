@@ -91,9 +91,7 @@ spec:
 	}
 	kubectl(t, "-n", "nc-shop", "patch", "deployment", "dnsnone", "--type=json", "-p",
 		`[{"op":"replace","path":"/spec/template/spec/dnsPolicy","value":"ClusterFirst"},{"op":"remove","path":"/spec/template/spec/dnsConfig"}]`)
-	kubectl(t, "-n", "nc-shop", "rollout", "status", "deployment/dnsnone", "--timeout=120s")
-	kubectl(t, "-n", "nc-shop", "wait", "--for=delete", "pod", "-l", "app=dnsnone,pod-template-hash!="+
-		strings.TrimSpace(kubectl(t, "-n", "nc-shop", "get", "rs", "-l", "app=dnsnone", "--sort-by=.metadata.creationTimestamp", "-o", "jsonpath={.items[-1:].metadata.labels.pod-template-hash}")), "--timeout=60s")
+	rolledOver(t, "nc-shop", "dnsnone")
 	healthy(t, netcheck(t, 2*time.Minute, "dns", "-n", "nc-shop", "--from", "deploy/dnsnone", "-o", "json"))
 	noProbePodsLeft(t)
 }
@@ -120,7 +118,31 @@ func TestDNSUpstreamHealthy(t *testing.T) {
 	// the name into four queries: said as a note, not a finding.
 	mustContain(t, "notes", r.report.Notes, "www.example.net has 2 dot(s), fewer than ndots:5 in the pods' resolv.conf")
 	mustContain(t, "notes", r.report.Notes, "www.example.net.netcheck.svc.cluster.local, www.example.net.svc.cluster.local, www.example.net.cluster.local first")
+	// ... and timed, A and AAAA per name: 8 queries as written, 2 with the dot.
+	for _, n := range r.report.Nodes {
+		lookupCost(t, n, "www.example.net", 8, "www.example.net.netcheck.svc.cluster.local.")
+	}
+	mustContain(t, "notes", r.report.Notes, "(A and AAAA per name; the median of 3 lookups where it answered): as written 8 queries, ")
+	mustContain(t, "notes", r.report.Notes, "; with the trailing dot 2 queries, ")
 	noProbePodsLeft(t)
+}
+
+// lookupCost checks the timed lookup of name on node n: queries as written
+// (first tried: first), two with the trailing dot, both answered.
+func lookupCost(t *testing.T, n observe.Node, name string, queries int, first string) {
+	t.Helper()
+	for _, c := range n.Pod.Checks {
+		if c.ID != diagnose.DNSSearchKey(name) {
+			continue
+		}
+		l := c.Lookup
+		if c.Outcome != observe.OK || l == nil || l.Search.Queries != queries || len(l.Search.Tried) == 0 || l.Search.Tried[0] != first ||
+			l.Search.Answer != name+"." || l.Dotted.Queries != 2 || l.Dotted.Answer != name+"." || l.Search.Millis <= 0 || l.Dotted.Millis <= 0 {
+			t.Errorf("%s: lookup of %s: %+v (%s)", n.Name, name, l, c.Detail)
+		}
+		return
+	}
+	t.Errorf("%s: no timed lookup of %s: %+v", n.Name, name, n.Pod.Checks)
 }
 
 // The upstream stops answering (port 53 dropped in nc-ext). While
@@ -131,7 +153,11 @@ func TestDNSUpstreamHealthy(t *testing.T) {
 func TestDNSUpstreamDown(t *testing.T) {
 	lab(t)
 	outside := func() result { return netcheck(t, 2*time.Minute, "dns", "--outside", "www.example.net", "-o", "json") }
-	healthy(t, outside()) // the answer is in CoreDNS's cache now
+	// The answer is in CoreDNS's cache now — stored by this run, or by
+	// TestDNSUpstreamHealthy just before: a test asking www.example.net in
+	// between would leave too little of its 30 s (TestDNSSearchCost is in a
+	// file of its own, run after this one).
+	healthy(t, outside())
 	fault(t, "nc-ext", "dns-upstream-down")
 	upstream := func(r result, sev diagnose.Severity) {
 		t.Helper()
@@ -238,4 +264,13 @@ func TestDNSReplicaUnreachable(t *testing.T) {
 	}
 	healthy(t, netcheck(t, 2*time.Minute, "dns", "-o", "json"))
 	noProbePodsLeft(t)
+}
+
+// rolledOver waits until deployment app (its pods labelled app=<app>) runs
+// its newest template only: the old pods are gone, not just terminating.
+func rolledOver(t *testing.T, ns, app string) {
+	t.Helper()
+	kubectl(t, "-n", ns, "rollout", "status", "deployment/"+app, "--timeout=120s")
+	kubectl(t, "-n", ns, "wait", "--for=delete", "pod", "-l", "app="+app+",pod-template-hash!="+
+		strings.TrimSpace(kubectl(t, "-n", ns, "get", "rs", "-l", "app="+app, "--sort-by=.metadata.creationTimestamp", "-o", "jsonpath={.items[-1:].metadata.labels.pod-template-hash}")), "--timeout=60s")
 }

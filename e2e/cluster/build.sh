@@ -67,9 +67,10 @@ go_build() { # go_build NAME OUT [ldflags]
 # The plugin's own programs in the probe image, built reproducibly (no VCS
 # stamp: the digest must not follow the commit): netcheck-ping, ping through an
 # unprivileged ICMP socket (the restricted pod probe has no NET_RAW), and
-# netcheck-wget, https for servers busybox's TLS cannot talk to (Go 1.25+).
+# netcheck-wget, https for servers busybox's TLS cannot talk to (Go 1.25+), and
+# netcheck-lookup, a lookup through the search list as applications do it.
 REPO_DIR="$(cd "$CLUSTER_DIR/../.." && pwd)"
-for tool in netcheck-ping netcheck-wget; do
+for tool in netcheck-ping netcheck-wget netcheck-lookup; do
   th=$(inputs_hash "$(go env GOVERSION)" "$REPO_DIR/go.mod" "$REPO_DIR/go.sum" "$REPO_DIR"/cmd/$tool/*.go)
   if fresh "$tool" "$th" "$BIN/$tool"; then log "$tool cached"; continue; fi
   log "building $tool"
@@ -219,6 +220,7 @@ setup_busybox() {
   done < <("$bb" --list-full)
   install -m 0755 "$BIN/netcheck-ping" "$r/bin/netcheck-ping"
   install -m 0755 "$BIN/netcheck-wget" "$r/bin/netcheck-wget"
+  install -m 0755 "$BIN/netcheck-lookup" "$r/bin/netcheck-lookup"
 }
 setup_single() { # the binary at /<basename>
   base_etc "$1"
@@ -226,7 +228,7 @@ setup_single() { # the binary at /<basename>
 }
 
 # The probe image: its digest is pkg/launch's DefaultImage (e2e checks they agree).
-IMAGE_EXTRA=("$BIN/netcheck-ping" "$BIN/netcheck-wget")
+IMAGE_EXTRA=("$BIN/netcheck-ping" "$BIN/netcheck-wget" "$BIN/netcheck-lookup")
 image busybox "$BIN/busybox" null '["sh"]' setup_busybox ghcr.io/netcheck/probe:1.35.0 docker.io/library/busybox:1.36
 IMAGE_EXTRA=()
 log "probe image digest: $(<"$IMAGES/busybox.tar.digest")"

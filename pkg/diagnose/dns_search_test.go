@@ -39,3 +39,41 @@ func TestSearchExpansion(t *testing.T) {
 		}
 	}
 }
+
+// The timed lookups join the note as ranges over the nodes; a node whose
+// image had no netcheck-lookup adds nothing.
+func TestSearchExpansionTimed(t *testing.T) {
+	kubelet := &observe.Resolver{Search: []string{"nc-shop.svc.cluster.local", "svc.cluster.local", "cluster.local"}, Ndots: 5}
+	node := func(name string, l *observe.LookupCost) observe.Node {
+		checks := []observe.Check{{Kind: observe.ResolvConf, ID: DNSResolvKey, Outcome: observe.OK, Resolver: kubelet}}
+		if l != nil {
+			checks = append(checks, observe.Check{Kind: observe.Lookup, ID: DNSSearchKey("www.example.net"), Outcome: observe.OK, Lookup: l})
+		} else {
+			checks = append(checks, observe.Check{Kind: observe.Lookup, ID: DNSSearchKey("www.example.net"), Outcome: observe.Error})
+		}
+		return observe.Node{Name: name, Pod: observe.SideResult{Checks: checks}}
+	}
+	way := func(q int, ms float64, answer, rcode string) observe.LookupWay {
+		return observe.LookupWay{Queries: q, Millis: ms, Answer: answer, Rcode: rcode}
+	}
+	got := SearchExpansion("www.example.net", []observe.Node{
+		node("n1", &observe.LookupCost{Search: way(8, 4.21, "www.example.net.", "NOERROR"), Dotted: way(2, 0.93, "www.example.net.", "NOERROR")}),
+		node("n2", &observe.LookupCost{Search: way(10, 5003.5, "www.example.net.", "NOERROR"), Dotted: way(2, 0.81, "www.example.net.", "NOERROR")}),
+		node("n3", nil),
+	})
+	for _, w := range []string{
+		"4 queries for one lookup",
+		"Timed from the pods on n1, n2 (A and AAAA per name; the median of 3 lookups where it answered): as written 8–10 queries, 4.2–5003.5 ms; with the trailing dot 2 queries, 0.8–0.9 ms",
+	} {
+		if !strings.Contains(got, w) {
+			t.Errorf("%q lacks %q", got, w)
+		}
+	}
+	got = SearchExpansion("www.example.net", []observe.Node{node("n1", &observe.LookupCost{Search: way(8, 2, "", "NXDOMAIN"), Dotted: way(2, 1, "", "NXDOMAIN")})})
+	if !strings.Contains(got, "as written 8 queries, 2.0 ms and no address (NXDOMAIN); with the trailing dot 2 queries, 1.0 ms and no address (NXDOMAIN)") {
+		t.Errorf("unanswered: %q", got)
+	}
+	if got := SearchExpansion("www.example.net", []observe.Node{node("n3", nil)}); strings.Contains(got, "Timed") {
+		t.Errorf("no timing ran, yet: %q", got)
+	}
+}

@@ -18,7 +18,7 @@ import (
 // then says it cannot run, and without netcheck-wget, https checks do.
 const DefaultImage = "ghcr.io/netcheck/probe:1.35.0@sha256:" + defaultDigest
 
-const defaultDigest = "91c9d246a0d3bb81a26fe56a4e79eedb6bf97db7981249770e19569ab7e4adb0"
+const defaultDigest = "70f7fb6e6eacd0bfa56353e30246a9a5e24d4360af89500e014b3fd17b7aa9a0"
 
 // imageRef is what --image accepts: a reference without spaces or shell
 // metacharacters, optionally pinned as NAME[:TAG]@sha256:<64 hex>.

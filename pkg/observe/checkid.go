@@ -39,6 +39,7 @@ const (
 	RoleDNSUpstream  Role = "dns-upstream" // that name asked of CoreDNS's forward target (Addr) from the node
 	RoleDNSNode      Role = "dns-node"     // that name through the node's own resolvers (Of: the name, where several)
 	RoleDNSCache     Role = "dns-cache"    // a query to NodeLocal DNSCache's listen address (Addr) on the side's node
+	RoleDNSSearch    Role = "dns-search"   // a name (Addr) looked up through the side's search list, and with a trailing dot
 )
 
 // CheckID is a check's identity.
@@ -87,6 +88,8 @@ func (id CheckID) String() string {
 		return "node resolver"
 	case RoleDNSCache:
 		return "nodelocal " + id.Addr
+	case RoleDNSSearch:
+		return "search " + id.Addr
 	case RoleTargetFamily:
 		return id.Addr + " over " + id.Of
 	case RolePeerFamily:

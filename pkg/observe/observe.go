@@ -56,6 +56,9 @@ const (
 	ResolvConf CheckKind = "resolv.conf"
 	// MTUProbe is the largest packet that passes with DF set (Check.PathMTU).
 	MTUProbe CheckKind = "path-mtu"
+	// Lookup is a name looked up as applications do, through the side's
+	// search list, and with a trailing dot (Check.Lookup).
+	Lookup CheckKind = "lookup"
 )
 
 // Check is one test from one side.
@@ -78,6 +81,25 @@ type Check struct {
 	PathMTU *PathMTU `json:"pathMTU,omitempty"`
 	// Resolver is the search path and ndots when Kind is ResolvConf.
 	Resolver *Resolver `json:"resolver,omitempty"`
+	// Lookup is what the name cost when Kind is Lookup.
+	Lookup *LookupCost `json:"lookup,omitempty"`
+}
+
+// LookupCost is one name looked up as the C resolvers do it for an
+// application, both ways of writing it (median of the probe's rounds).
+type LookupCost struct {
+	Search LookupWay `json:"search"` // as written: the search list and ndots apply
+	Dotted LookupWay `json:"dotted"` // with a trailing dot: one candidate
+}
+
+// LookupWay is one way of writing the name: the queries it took (A and
+// AAAA per candidate, retries included), how it ended, and its time.
+type LookupWay struct {
+	Queries int      `json:"queries"`
+	Rcode   string   `json:"rcode"`
+	Answer  string   `json:"answer,omitempty"` // the candidate that answered with an address
+	Millis  float64  `json:"millis"`
+	Tried   []string `json:"tried,omitempty"`
 }
 
 // Resolver is how a side's resolv.conf expands a name: the search domains

@@ -11,6 +11,7 @@ done
 root=/proc/$pid/root
 # The workload's own resolver, not the node probe's.
 if [ "$1" = cat ] && [ "$2" = /etc/resolv.conf ]; then exec cat "$root/etc/resolv.conf"; fi
+if [ "$1" = netcheck-lookup ]; then shift; set -- netcheck-lookup -resolv-conf "$root/etc/resolv.conf" "$@"; fi
 if [ "$1" = nslookup ] && [ $# -eq 2 ]; then
   ns=$(sed -n '/^nameserver/{s/^nameserver[[:space:]]*\([^[:space:]]*\).*/\1/p;q;}' "$root/etc/resolv.conf")
   [ -n "$ns" ] && set -- "$@" "$ns"

@@ -159,7 +159,7 @@ func Cell(checks []observe.Check, id observe.CheckID, kinds ...observe.CheckKind
 				s += " " + c.Latency.Round(10*time.Microsecond).String()
 			case c.Kind == observe.HTTP && c.HTTPStatus != 0:
 				s += " " + strconv.Itoa(c.HTTPStatus)
-			case c.Kind == observe.DNS && c.Outcome == observe.OK:
+			case (c.Kind == observe.DNS || c.Kind == observe.Lookup) && c.Outcome == observe.OK:
 				s = c.Detail
 			case c.Outcome != observe.OK && c.Detail != "" && c.Outcome != observe.Timeout:
 				s += " (" + c.Detail + ")"

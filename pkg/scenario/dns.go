@@ -80,6 +80,9 @@ func (s DNS) Plan() (fanout.Plan, string) {
 	}
 	if ip := s.In.ClusterIP; s.In.Outside != "" && ip != "" && ip != corev1.ClusterIPNone {
 		specs = append(specs, probe.Spec{Kind: observe.DNS, ID: diagnose.DNSOutsideKey(ip), Argv: probe.DNSArgv(s.In.Outside, ip), Classify: probe.ClassifyDNS})
+		// What the name costs an application in this pod: its search list
+		// and ndots, against the trailing dot (information, no verdict).
+		specs = append(specs, probe.Spec{Kind: observe.Lookup, ID: diagnose.DNSSearchKey(s.In.Outside), Argv: probe.LookupArgv(s.In.Outside), Classify: probe.ClassifyLookup})
 		// From the node: its own resolvers (resolv.conf, and the name through
 		// them) beside each forward target — a private zone the nodes know
 		// and CoreDNS's upstream does not is a missing stub domain.
@@ -229,13 +232,14 @@ func (dnsLayout) Healthy(report.Result) string {
 	return "No problems found: cluster DNS answers pods on every node."
 }
 
-// Table: one row per node, one column per DNS query of the pod probe.
+// Table: one row per node, one column per DNS query of the pod probe (and
+// the timed lookup of --outside).
 func (dnsLayout) Table(w io.Writer, r report.Result, _ bool) {
 	var keys []observe.CheckID
 	seen := map[observe.CheckID]bool{}
 	for _, n := range r.Nodes {
 		for _, c := range n.Pod.Checks {
-			if c.Kind == observe.DNS && !seen[c.ID] {
+			if (c.Kind == observe.DNS || c.Kind == observe.Lookup) && !seen[c.ID] {
 				seen[c.ID] = true
 				keys = append(keys, c.ID)
 			}
@@ -261,7 +265,7 @@ func (dnsLayout) Table(w io.Writer, r report.Result, _ bool) {
 			}
 		}
 		for _, k := range keys {
-			row = append(row, report.Cell(n.Pod.Checks, k, observe.DNS))
+			row = append(row, report.Cell(n.Pod.Checks, k, observe.DNS, observe.Lookup))
 		}
 		t.Append(row)
 	}

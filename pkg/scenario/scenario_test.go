@@ -86,6 +86,7 @@ func TestDNSServersAndPlan(t *testing.T) {
 }
 
 // --outside adds the outside name through the Service on the pod side
+// (and timed through the search list, as applications look it up)
 // and, on the node side, the node's resolv.conf, the name through it, and
 // the same name asked of each forward target.
 func TestDNSPlanOutside(t *testing.T) {
@@ -93,7 +94,7 @@ func TestDNSPlanOutside(t *testing.T) {
 		Servers: []diagnose.DNSServer{{Name: "coredns-a", Node: "n1", IP: "10.244.1.3", Ready: true}},
 		Forward: diagnose.ParseCorefileForward(".:53 {\n  forward . 198.19.0.1 dns://198.19.0.2:5353\n}\n")}
 	p, _ := DNS{In: in}.Plan()
-	if d := cmp.Diff([]string{"resolv.conf resolv.conf", "dns service 10.96.0.10", "dns pod 10.244.1.3", "dns outside name via service 10.96.0.10"}, specIDs(p.PodSpecs)); d != "" {
+	if d := cmp.Diff([]string{"resolv.conf resolv.conf", "dns service 10.96.0.10", "dns pod 10.244.1.3", "dns outside name via service 10.96.0.10", "lookup search www.example.net"}, specIDs(p.PodSpecs)); d != "" {
 		t.Errorf("pod checks (-want +got):\n%s", d)
 	}
 	if p.NodeSpecs == nil {
