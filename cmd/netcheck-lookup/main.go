@@ -7,11 +7,11 @@
 // (kubernetes#14051). busybox nslookup cannot: it ignores the search list.
 // It ships in netcheck's probe image beside busybox.
 //
-// Output, one line per way of writing the name (the plugin's ClassifyLookup
-// reads it):
-//
-// The time is the median of -rounds lookups, or the one lookup made when
-// the name found no address.
+// -resolv-conf names another configuration to follow (the in-pod wrapper
+// passes the workload's). It exits 0 when it looked the name up, whatever
+// the answer. Output, one line per way of writing the name (the plugin's
+// ClassifyLookup reads it); the time is the median of -rounds lookups, or
+// that of the one lookup made when the name found no address:
 //
 //	search queries=8 rcode=NOERROR answer=www.example.net. ms=4.213 tried=www.example.net.default.svc.cluster.local.,…
 //	dotted queries=2 rcode=NOERROR answer=www.example.net. ms=0.912 tried=www.example.net.
