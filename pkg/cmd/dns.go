@@ -67,7 +67,7 @@ Exit status: 0 healthy, 1 problems found, 2 could not run.`),
 	o.addFlags(cmd)
 	cmd.Flags().StringVar(&o.Name, "name", o.Name, "the name every probe resolves (use your cluster domain)")
 	cmd.Flags().StringVar(&o.DNSService, "dns-service", o.DNSService, "the cluster DNS Service, namespace/name")
-	cmd.Flags().StringVar(&o.Outside, "outside", "", "a name outside the cluster that should resolve (e.g. one of your corporate zones): checks the way out, CoreDNS's forward upstream")
+	cmd.Flags().StringVar(&o.Outside, "outside", "", "a name outside the cluster that should resolve (e.g. one of your corporate zones): checks the way out, CoreDNS's forward upstream, and times the name through the pods' search list against a trailing dot")
 	o.addFromFlags(cmd, &o.From)
 	return cmd
 }
